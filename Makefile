@@ -1,0 +1,48 @@
+# The README names these targets; `make help` lists them.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+# Runtime state stays inside the checkout (git-ignored), never in the home directory.
+export DAGSTER_HOME := $(CURDIR)/var/dagster_home
+
+# The demo world `make run` builds; `make run CUSTOMERS=100000 DAYS=365` builds a large one.
+CUSTOMERS ?= 2000
+DAYS      ?= 180
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test ui lint format clean
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(BIN)/regulars: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Needs $(PYTHON): install Python 3.11 or run make PYTHON=python3"; exit 1; }
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(BIN)/regulars  ## Create .venv and install Regulars (re-used when present)
+
+run: install  ## Build the demo world and materialize every asset through Dagster
+	$(BIN)/regulars simulate build --customers $(CUSTOMERS) --days $(DAYS)
+	$(BIN)/regulars materialize
+
+test: install  ## Run the test suite (unit, dbt, Dagster, end to end)
+	$(BIN)/pytest
+
+ui: install  ## Open the Dagster UI on http://127.0.0.1:3000
+	$(BIN)/regulars prepare
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dagster dev --host 127.0.0.1 --port 3000
+
+lint: install  ## Lint and format-check Python
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install  ## Format Python
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:  ## Remove everything a run wrote (keeps .venv)
+	rm -rf data warehouse var dbt_project/target dbt_project/logs

@@ -1,0 +1,112 @@
+{#-
+    One row per order that is not soft-deleted.
+
+    Revenue rule (net_revenue_idr): an order earns its charged total
+    (total_idr: subtotal - discount + delivery fee) only when its latest status
+    is `completed`. Cancelled and refunded orders earn 0, and so do orders
+    still in flight (`placed`, `preparing`) until they complete. Soft-deleted
+    orders are not in this table at all. Orders whose customer has no row in
+    dim_customers are kept, flagged `not has_customer_profile`.
+-#}
+
+with
+
+orders as (
+
+    select * from {{ ref('stg_ordering__orders') }}
+
+),
+
+order_items as (
+
+    select * from {{ ref('stg_ordering__order_items') }}
+
+),
+
+stores as (
+
+    select * from {{ ref('stg_ordering__stores') }}
+
+),
+
+customers as (
+
+    select * from {{ ref('stg_ordering__customers') }}
+
+),
+
+live_orders as (
+
+    select * from orders
+    where not is_deleted
+
+),
+
+order_item_counts as (
+
+    select
+        order_id,
+        cast(sum(quantity) as {{ dbt.type_bigint() }}) as item_count
+
+    from order_items
+    group by order_id
+
+),
+
+final as (
+
+    select
+        -- ids
+        live_orders.order_id,
+        live_orders.customer_id,
+        live_orders.store_id,
+
+        -- attributes
+        stores.province,
+        live_orders.platform,
+        live_orders.fulfilment_type,
+        live_orders.status,
+        live_orders.promo_code,
+
+        -- flags
+        live_orders.status = 'completed' as is_completed,
+        live_orders.promo_code is not null as has_promo,
+        -- Orders outlive their customer's row: the account may be soft-deleted,
+        -- or its row held back by the lake gate. Keep the revenue, flag the order.
+        coalesce(not customers.is_deleted, false) as has_customer_profile,
+
+        -- money (IDR)
+        live_orders.subtotal_idr as gross_revenue_idr,
+        live_orders.discount_idr,
+        live_orders.delivery_fee_idr,
+        case
+            when live_orders.status = 'completed' then live_orders.total_idr
+            else {{ to_money(0) }}
+        end as net_revenue_idr,
+        live_orders.total_idr as order_total_idr,
+
+        -- quantities
+        coalesce(order_item_counts.item_count, 0) as item_count,
+
+        -- dates and timestamps (UTC)
+        live_orders.placed_at,
+        cast(live_orders.placed_at as date) as placed_date,
+        live_orders.completed_at,
+        cast(
+            {{ dbt.datediff('live_orders.placed_at', 'live_orders.completed_at', 'second') }} / 60.0
+            as numeric(10, 2)
+        ) as minutes_to_complete,
+        live_orders.cancelled_at,
+        live_orders.refunded_at
+
+    from live_orders
+    left join stores
+        on live_orders.store_id = stores.store_id
+    left join customers
+        on live_orders.customer_id = customers.customer_id
+    left join order_item_counts
+        on live_orders.order_id = order_item_counts.order_id
+
+)
+
+select * from final

@@ -1,0 +1,43 @@
+"""Run the gate for one source: read its landing dataset, load what passes into its lake dataset."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dlt.common.pipeline import LoadInfo
+
+from expectations.gate import GateReport, lake_gate
+from expectations.suites import TableSuite, ordering
+from ingestion.pipelines import lake_pipeline, landing_pipeline
+from regulars.settings import Settings
+
+SUITES_BY_SOURCE = {"ordering": ordering.table_suites}
+
+
+def suites_for(source_name: str) -> dict[str, TableSuite]:
+    try:
+        return SUITES_BY_SOURCE[source_name]()
+    except KeyError:
+        known = ", ".join(sorted(SUITES_BY_SOURCE))
+        raise KeyError(
+            f"No expectation suites for source {source_name!r}: add a module under "
+            f"expectations/suites/ and register it in SUITES_BY_SOURCE (known: {known})."
+        ) from None
+
+
+@dataclass(frozen=True)
+class PromotionResult:
+    report: GateReport
+    load_info: LoadInfo | None
+
+
+def promote(source_name: str, settings: Settings) -> PromotionResult:
+    """Validate every landed batch not yet promoted and load the passing rows into the lake."""
+    report = GateReport()
+    suites = suites_for(source_name)
+    landing = landing_pipeline(source_name, settings).dataset()
+    source = lake_gate(source_name, landing, suites, report)
+    load_info = lake_pipeline(source_name, settings).run(source)
+    for table_name in suites:
+        report.for_table(table_name)
+    return PromotionResult(report=report, load_info=load_info)

@@ -1,0 +1,1 @@
+"""dlt pipelines that land each channel's raw data in the warehouse's landing datasets."""

@@ -1,0 +1,1 @@
+"""Dagster definitions: one asset graph from each source system to each mart."""

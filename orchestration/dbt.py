@@ -1,0 +1,78 @@
+"""dbt models, seeds and snapshots as assets (dagster-dbt), keyed and grouped by rule."""
+
+
+import shutil
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+
+from orchestration.pools import WAREHOUSE_POOL
+from regulars.settings import Settings
+
+
+def dbt_executable() -> str:
+    """The venv's own dbt, so Dagster processes need no PATH set up by hand."""
+    beside_python = Path(sys.executable).parent / "dbt"
+    return str(beside_python) if beside_python.exists() else (shutil.which("dbt") or "dbt")
+
+
+class RegularsDbtTranslator(DagsterDbtTranslator):
+    """An asset key is the relation it names: `<schema>/<table>`.
+
+    A dbt source's schema is the lake dataset its dlt gate writes (`raw_ordering`), so sources
+    resolve to the gate's assets without any per-source meta. Groups follow the folder: the
+    layer (`staging`, `intermediate`), or `marts_<domain>` for marts.
+    """
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return dg.AssetKey([dbt_resource_props["schema"], dbt_resource_props["identifier"]])
+        return dg.AssetKey([dbt_resource_props["schema"], dbt_resource_props["alias"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        folders = dbt_resource_props["fqn"][1:-1]
+        if not folders:
+            return "dbt"
+        if folders[0] == "marts" and len(folders) > 1:
+            return f"marts_{folders[1]}"
+        return folders[0]
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str] | None:
+        return ["team:analytics-engineering"]
+
+
+def dbt_project(settings: Settings) -> DbtProject:
+    project = DbtProject(project_dir=settings.dbt_project_dir)
+    project.prepare_if_dev()
+    if not project.manifest_path.exists():
+        # Outside `dagster dev` the manifest is built once; `regulars materialize` refreshes it.
+        prepare(project)
+    return project
+
+
+def prepare(project: DbtProject) -> None:
+    DbtCliResource(project_dir=project, dbt_executable=dbt_executable()).cli(
+        ["parse", "--quiet"], target_path=project.target_path
+    ).wait()
+
+
+def definitions(settings: Settings) -> dg.Definitions:
+    project = dbt_project(settings)
+
+    @dbt_assets(
+        manifest=project.manifest_path,
+        project=project,
+        dagster_dbt_translator=RegularsDbtTranslator(),
+        pool=WAREHOUSE_POOL,
+    )
+    def regulars_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator:
+        yield from dbt.cli(["build"], context=context).stream()
+
+    return dg.Definitions(
+        assets=[regulars_dbt],
+        resources={"dbt": DbtCliResource(project_dir=project, dbt_executable=dbt_executable())},
+    )

@@ -1,0 +1,68 @@
+"""dlt landing assets (dagster-dlt): one asset per dlt resource, fed by its source system."""
+
+
+from collections.abc import Iterator
+
+import dagster as dg
+from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
+from dagster_dlt.translator import DltResourceTranslatorData
+
+from ingestion.ordering import SOURCE_NAME as ORDERING
+from ingestion.ordering import ordering_source
+from ingestion.pipelines import landing_dataset, landing_pipeline
+from orchestration.pools import WAREHOUSE_POOL
+from regulars.settings import Settings
+
+
+def source_system_key(source_name: str) -> dg.AssetKey:
+    return dg.AssetKey(["sources", source_name])
+
+
+class LandingTranslator(DagsterDltTranslator):
+    """Keys are the relation each resource writes: `landing_<source>/<table>`."""
+
+    def get_asset_spec(self, data: DltResourceTranslatorData) -> dg.AssetSpec:
+        source_name = data.resource.source_name
+        return (
+            super()
+            .get_asset_spec(data)
+            .replace_attributes(
+                key=dg.AssetKey([landing_dataset(source_name), data.resource.name]),
+                deps=[source_system_key(source_name)],
+                group_name="ingestion",
+                owners=["team:data-engineering"],
+            )
+        )
+
+
+def source_systems() -> list[dg.AssetSpec]:
+    """The systems Regulars reads, as external assets: the roots of the lineage."""
+    return [
+        dg.AssetSpec(
+            source_system_key(ORDERING),
+            description="The chain's ordering-platform database (SQLite demo or PostgreSQL).",
+            group_name="sources",
+            kinds={"sql"},
+        )
+    ]
+
+
+def landing_assets(settings: Settings) -> list[dg.AssetsDefinition]:
+    @dlt_assets(
+        dlt_source=ordering_source(credentials=settings.ordering_db_url),
+        dlt_pipeline=landing_pipeline(ORDERING, settings),
+        name=f"{ORDERING}_landing",
+        dagster_dlt_translator=LandingTranslator(),
+        pool=WAREHOUSE_POOL,
+    )
+    def ordering_landing(context: dg.AssetExecutionContext, dlt: DagsterDltResource) -> Iterator:
+        yield from dlt.run(context=context)
+
+    return [ordering_landing]
+
+
+def definitions(settings: Settings) -> dg.Definitions:
+    return dg.Definitions(
+        assets=[*source_systems(), *landing_assets(settings)],
+        resources={"dlt": DagsterDltResource()},
+    )

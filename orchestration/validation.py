@@ -1,0 +1,145 @@
+"""The validation gate as assets: one lake table per landing table, with GX results as checks."""
+
+
+from collections.abc import Iterator
+
+import dagster as dg
+import duckdb
+
+from expectations.gate import TableGateReport
+from expectations.promote import promote, suites_for
+from ingestion.pipelines import lake_dataset, landing_dataset
+from orchestration.pools import WAREHOUSE_POOL
+from regulars.settings import Settings
+
+GATED_SOURCES = ("ordering",)
+
+SUITE_CHECK = "gx_suite_passed"
+RECONCILE_CHECK = "rows_reconcile"
+QUARANTINE_CHECK = "no_rows_quarantined"
+
+
+def lake_key(source_name: str, table_name: str) -> dg.AssetKey:
+    return dg.AssetKey([lake_dataset(source_name), table_name])
+
+
+def _lake_row_count(settings: Settings, source_name: str, table_name: str) -> int | None:
+    try:
+        with duckdb.connect(str(settings.warehouse_path), read_only=True) as connection:
+            query = f'select count(*) from "{lake_dataset(source_name)}"."{table_name}"'
+            return connection.execute(query).fetchone()[0]
+    except duckdb.CatalogException:
+        return None
+
+
+def _results(
+    key: dg.AssetKey, table: TableGateReport, lake_rows: int | None
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    reasons = dict(table.rows_by_reason.most_common())
+    yield dg.MaterializeResult(
+        asset_key=key,
+        metadata={
+            "batches_promoted": table.batches_promoted,
+            "source_rows": table.source_rows,
+            "promoted_rows": table.promoted_rows,
+            "quarantined_rows": table.quarantined_rows,
+            "dagster/row_count": lake_rows if lake_rows is not None else 0,
+            "quarantine_reasons": dg.MetadataValue.json(reasons),
+        },
+    )
+    yield dg.AssetCheckResult(
+        asset_key=key,
+        check_name=SUITE_CHECK,
+        passed=table.batch_failure is None,
+        metadata={"batch_failure": table.batch_failure or "none"},
+        description=table.batch_failure,
+    )
+    yield dg.AssetCheckResult(
+        asset_key=key,
+        check_name=RECONCILE_CHECK,
+        passed=table.reconciles,
+        metadata={
+            "source_rows": table.source_rows,
+            "lake_plus_quarantine": table.promoted_rows + table.quarantined_rows,
+        },
+    )
+    yield dg.AssetCheckResult(
+        asset_key=key,
+        check_name=QUARANTINE_CHECK,
+        passed=table.quarantined_rows == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "quarantined_rows": table.quarantined_rows,
+            "reasons": dg.MetadataValue.json(reasons),
+        },
+    )
+
+
+def gate_assets(source_name: str, settings: Settings) -> dg.AssetsDefinition:
+    table_names = list(suites_for(source_name))
+    specs = [
+        dg.AssetSpec(
+            lake_key(source_name, table_name),
+            deps=[dg.AssetKey([landing_dataset(source_name), table_name])],
+            group_name="lake",
+            description=(
+                f"Validated `{table_name}` rows from {source_name}: landed batches that passed "
+                f"their Great Expectations suite; failing rows are in "
+                f"`{lake_dataset(source_name)}.quarantine_{table_name}`."
+            ),
+            kinds={"duckdb", "great_expectations"},
+            owners=["team:data-engineering"],
+        )
+        for table_name in table_names
+    ]
+    check_specs = [
+        check
+        for spec in specs
+        for check in (
+            dg.AssetCheckSpec(
+                SUITE_CHECK,
+                asset=spec.key,
+                blocking=True,
+                description="Every landed batch passed its suite as a whole (schema, volume).",
+            ),
+            dg.AssetCheckSpec(
+                RECONCILE_CHECK,
+                asset=spec.key,
+                blocking=True,
+                description="Landed rows = promoted rows + quarantined rows, for every batch.",
+            ),
+            dg.AssetCheckSpec(
+                QUARANTINE_CHECK,
+                asset=spec.key,
+                description="Warns when rows failed row-level expectations and were quarantined.",
+            ),
+        )
+    ]
+
+    @dg.multi_asset(
+        name=f"{source_name}_gate",
+        specs=specs,
+        check_specs=check_specs,
+        pool=WAREHOUSE_POOL,
+    )
+    def gate(context: dg.AssetExecutionContext) -> Iterator:
+        result = promote(source_name, settings)
+        for table_name in table_names:
+            table = result.report.tables[table_name]
+            context.log.info(
+                "%s.%s: %d landed, %d promoted, %d quarantined%s",
+                source_name,
+                table_name,
+                table.source_rows,
+                table.promoted_rows,
+                table.quarantined_rows,
+                f"; batch rejected: {table.batch_failure}" if table.batch_failure else "",
+            )
+            lake_rows = _lake_row_count(settings, source_name, table_name)
+            yield from _results(lake_key(source_name, table_name), table, lake_rows)
+
+    return gate
+
+
+def definitions(settings: Settings) -> dg.Definitions:
+    return dg.Definitions(assets=[gate_assets(name, settings) for name in GATED_SOURCES])

@@ -1,0 +1,166 @@
+"""`regulars`: the project's own commands. dbt and Dagster keep their own CLIs."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import date
+from pathlib import Path
+
+import typer
+
+from regulars.settings import export_environment, load_settings
+
+app = typer.Typer(
+    help="Regulars: CRM analytics for restaurant chains (dlt -> GX -> dbt -> Dagster).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+simulate_app = typer.Typer(help="Build or advance the simulated chain.", no_args_is_help=True)
+app.add_typer(simulate_app, name="simulate")
+
+
+@simulate_app.command("build")
+def simulate_build(
+    customers: int = typer.Option(
+        2000, min=1, help="Expected sign-ups over --acquisition-days (growth continues after)."
+    ),
+    days: int = typer.Option(180, min=1, help="Days of history."),
+    acquisition_days: int = typer.Option(180, min=1, help="Window the --customers rate is over."),
+    seed: int = typer.Option(7, help="Same seed and options, same bytes."),
+    start: str = typer.Option("2025-01-01", help="First day of the history (YYYY-MM-DD)."),
+    out: Path | None = typer.Option(None, help="Output folder [default: REGULARS_DATA_DIR]."),
+    force: bool = typer.Option(False, help="Rebuild even if this world is already there."),
+) -> None:
+    """Build a world: the ordering DB and its truth file."""
+    from simulator import WorldConfig, build_world, read_state
+    from simulator.world import load_world_config
+
+    out_dir = out or load_settings().data_dir
+    config = WorldConfig(
+        seed=seed,
+        customers=customers,
+        days=days,
+        acquisition_days=acquisition_days,
+        start_date=date.fromisoformat(start),
+    )
+    if load_world_config(out_dir) == config and not force:
+        _, as_of = read_state(out_dir)
+        typer.echo(
+            f"World already built in {out_dir} with these options (as of {as_of}); "
+            "re-using it. --force rebuilds it from scratch."
+        )
+        return
+    started = time.perf_counter()
+    paths = build_world(config, out_dir)
+    elapsed = time.perf_counter() - started
+    typer.echo(f"Built a {days}-day world in {elapsed:.1f}s (seed {seed}):")
+    typer.echo(f"  ordering DB: {paths.ordering_db}\n  truth:       {paths.truth}")
+
+
+@simulate_app.command("advance")
+def simulate_advance(
+    days: int = typer.Option(1, min=1, help="Days to move the world forward."),
+    out: Path | None = typer.Option(None, help="World folder [default: REGULARS_DATA_DIR]."),
+) -> None:
+    """Move a built world forward: new rows appear, old rows change."""
+    from simulator import advance_world
+
+    out_dir = out or load_settings().data_dir
+    paths = advance_world(out_dir, days=days)
+    typer.echo(f"Advanced {days} day(s): {paths.ordering_db}")
+
+
+@app.command()
+def ingest(source: str = typer.Argument("ordering", help="Source to load: ordering.")) -> None:
+    """Load one source alone, landing then gate, without Dagster."""
+    from expectations.promote import promote
+    from ingestion.ordering import ordering_source
+    from ingestion.pipelines import landing_pipeline
+
+    settings = load_settings()
+    export_environment(settings)
+    if source != "ordering":
+        raise typer.BadParameter(f"unknown source {source!r}; known: ordering", param_hint="SOURCE")
+    landed = landing_pipeline(source, settings).run(ordering_source(settings.ordering_db_url))
+    typer.echo(landed)
+    result = promote(source, settings)
+    for table in result.report.tables.values():
+        typer.echo(
+            f"  {table.table_name}: {table.source_rows} landed, {table.promoted_rows} promoted, "
+            f"{table.quarantined_rows} quarantined"
+            + (f", batch rejected: {table.batch_failure}" if table.batch_failure else "")
+        )
+
+
+@app.command()
+def prepare() -> None:
+    """Create the repo-local state folders and Dagster's instance config; re-parse dbt."""
+    from orchestration import dbt as dbt_module
+
+    settings = load_settings()
+    export_environment(settings)
+    # Refresh dbt's manifest so SQL edits since the last run are part of the graph.
+    dbt_module.prepare(dbt_module.dbt_project(settings))
+    typer.echo(f"DAGSTER_HOME={os.environ['DAGSTER_HOME']}; dbt manifest refreshed.")
+
+
+@app.command()
+def materialize() -> None:
+    """Materialize every asset through Dagster, then print the summary."""
+    import dagster as dg
+
+    from orchestration.definitions import EVERYTHING_JOB, build_definitions
+
+    prepare()
+    settings = load_settings()
+
+    started = time.perf_counter()
+    job = build_definitions(settings).resolve_job_def(EVERYTHING_JOB)
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(
+            instance=instance,
+            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+            raise_on_error=False,
+        )
+    elapsed = time.perf_counter() - started
+    if not result.success:
+        failed = [event.step_key for event in result.all_events if event.is_step_failure]
+        typer.secho(
+            f"Run {result.run_id} failed at {', '.join(failed) or 'an unknown step'}. "
+            "Its logs are above; `make ui` shows the run with each step's error.",
+            fg="red",
+            err=True,
+        )
+        raise typer.Exit(1)
+    typer.echo(f"\nMaterialized every asset in {elapsed:.0f}s (run {result.run_id}).")
+    summary()
+
+
+@app.command()
+def summary() -> None:
+    """Row counts of lake, quarantine and marts, and where to look next."""
+    from expectations.gate import is_gate_table
+    from regulars.summary import relation_counts, render
+
+    settings = load_settings()
+    if not settings.warehouse_path.exists():
+        typer.echo(f"No warehouse at {settings.warehouse_path} yet: run `make run`.")
+        raise typer.Exit(1)
+    counts = relation_counts(settings.warehouse_path, ("raw_", "marts"))
+    # raw_<source>_staging is dlt's scratch space for merges, not part of the lake.
+    lake = [c for c in counts if c.schema.startswith("raw_") and not c.schema.endswith("_staging")]
+    typer.echo(render([c for c in lake if not is_gate_table(c.name)], "Lake (validated rows)"))
+    typer.echo(
+        render(
+            [c for c in lake if c.name.startswith("quarantine_")],
+            "Quarantine (rows that failed validation)",
+        )
+    )
+    typer.echo(render([c for c in counts if c.schema == "marts"], "Marts"))
+    typer.echo(f"\nWarehouse: {settings.warehouse_path}")
+    typer.echo("Open the Dagster UI: make ui  (http://127.0.0.1:3000)")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,107 @@
+"""Where Regulars reads and writes, resolved once from environment variables.
+
+Every default points inside the checkout, so a fresh clone writes nothing to the home directory.
+Production overrides the same variables (or dlt's `.dlt/secrets.toml` for credentials).
+
+- REGULARS_PROJECT_DIR: root of every default below (the checkout).
+- REGULARS_DATA_DIR: simulated sources, the demo world (<root>/data).
+- REGULARS_WAREHOUSE: the DuckDB file dbt and BI read (<root>/warehouse/regulars.duckdb).
+- REGULARS_STATE_DIR: dlt pipelines, DAGSTER_HOME, GX Data Docs (<root>/var).
+- SOURCES__ORDERING__CREDENTIALS: the ordering DB's SQLAlchemy URL
+  (sqlite:///<data>/ordering.sqlite); `.dlt/secrets.toml` works too.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+CHECKOUT_DIR = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    project_dir: Path
+    data_dir: Path
+    warehouse_path: Path
+    state_dir: Path
+
+    @property
+    def dbt_project_dir(self) -> Path:
+        return self.project_dir / "dbt_project"
+
+    @property
+    def dlt_pipelines_dir(self) -> Path:
+        return self.state_dir / "dlt_pipelines"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.state_dir / "dagster_home"
+
+    @property
+    def gx_docs_dir(self) -> Path:
+        return self.state_dir / "gx_data_docs"
+
+    @property
+    def ordering_db_path(self) -> Path:
+        return self.data_dir / "ordering.sqlite"
+
+    @property
+    def ordering_db_url(self) -> str:
+        """The ordering DB's SQLAlchemy URL: dlt's config wins, else the simulated SQLite file."""
+        configured = os.environ.get("SOURCES__ORDERING__CREDENTIALS")
+        if configured:
+            return configured
+        import dlt  # deferred: the CLI's --help should not pay for importing dlt
+
+        from_toml = dlt.secrets.get("sources.ordering.credentials")
+        return str(from_toml) if from_toml else f"sqlite:///{self.ordering_db_path}"
+
+
+def load_settings() -> Settings:
+    """Read the environment now (tests point it at a temporary directory before calling)."""
+    project_dir = Path(os.environ.get("REGULARS_PROJECT_DIR", CHECKOUT_DIR)).resolve()
+    data_dir = Path(os.environ.get("REGULARS_DATA_DIR", project_dir / "data")).resolve()
+    warehouse = Path(
+        os.environ.get("REGULARS_WAREHOUSE", project_dir / "warehouse" / "regulars.duckdb")
+    ).resolve()
+    state_dir = Path(os.environ.get("REGULARS_STATE_DIR", project_dir / "var")).resolve()
+    return Settings(
+        project_dir=project_dir,
+        data_dir=data_dir,
+        warehouse_path=warehouse,
+        state_dir=state_dir,
+    )
+
+
+# The embedded DuckDB file takes one writer: one run at a time, one warehouse step at a time.
+DAGSTER_INSTANCE_CONFIG = """\
+# Written by Regulars on first use; edit freely, it is not overwritten.
+concurrency:
+  runs:
+    max_concurrent_runs: 1
+  pools:
+    default_limit: 1
+telemetry:
+  enabled: false
+"""
+
+
+def export_environment(settings: Settings) -> None:
+    """Pin the resolved paths into this process's environment.
+
+    dbt (a subprocess of dagster-dbt) reads REGULARS_WAREHOUSE from its profile, and Dagster reads
+    DAGSTER_HOME: both must see the same absolute paths as the Python code.
+    """
+    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    dagster_home = Path(os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home)))
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    instance_config = dagster_home / "dagster.yaml"
+    if not instance_config.exists():
+        instance_config.write_text(DAGSTER_INSTANCE_CONFIG)
+    os.environ["REGULARS_WAREHOUSE"] = str(settings.warehouse_path)
+    venv_bin = str(Path(sys.executable).parent)
+    if venv_bin not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = venv_bin + os.pathsep + os.environ.get("PATH", "")

@@ -1,0 +1,41 @@
+"""Shared fixtures: small simulated worlds in temporary directories, never hand-typed data."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from regulars.settings import Settings, load_settings
+
+# `customers` is the expected sign-ups over `acquisition_days`: about 140 guests, 270 orders.
+TINY_WORLD = {
+    "seed": 11,
+    "customers": 150,
+    "days": 60,
+    "acquisition_days": 60,
+    "start_date": date(2025, 3, 1),
+}
+
+
+@pytest.fixture
+def regulars_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Point every Regulars path at a fresh temporary checkout-like layout."""
+    monkeypatch.setenv("REGULARS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("REGULARS_WAREHOUSE", str(tmp_path / "warehouse" / "regulars.duckdb"))
+    monkeypatch.setenv("REGULARS_STATE_DIR", str(tmp_path / "var"))
+    dagster_home = tmp_path / "var" / "dagster_home"
+    dagster_home.mkdir(parents=True)
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
+    monkeypatch.delenv("SOURCES__ORDERING__CREDENTIALS", raising=False)
+    return load_settings()
+
+
+@pytest.fixture
+def tiny_world(regulars_env: Settings) -> Settings:
+    """A ~140-guest, 60-day world in the temporary data dir."""
+    from simulator import WorldConfig, build_world
+
+    build_world(WorldConfig(**TINY_WORLD), regulars_env.data_dir)
+    return regulars_env
