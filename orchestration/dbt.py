@@ -1,6 +1,5 @@
 """dbt models, seeds and snapshots as assets (dagster-dbt), keyed and grouped by rule."""
 
-
 import shutil
 import sys
 from collections.abc import Iterator, Mapping

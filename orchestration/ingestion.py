@@ -1,6 +1,5 @@
 """dlt landing assets (dagster-dlt): one asset per dlt resource, fed by its source system."""
 
-
 from collections.abc import Iterator
 
 import dagster as dg
@@ -9,6 +8,7 @@ from dagster_dlt.translator import DltResourceTranslatorData
 
 from ingestion.ordering import SOURCE_NAME as ORDERING
 from ingestion.ordering import ordering_source
+from ingestion.ordering.helpers import require_database
 from ingestion.pipelines import landing_dataset, landing_pipeline
 from orchestration.pools import WAREHOUSE_POOL
 from regulars.settings import Settings
@@ -56,6 +56,7 @@ def landing_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         pool=WAREHOUSE_POOL,
     )
     def ordering_landing(context: dg.AssetExecutionContext, dlt: DagsterDltResource) -> Iterator:
+        require_database(settings.ordering_db_url)
         yield from dlt.run(context=context)
 
     return [ordering_landing]

@@ -1,6 +1,5 @@
 """The validation gate as assets: one lake table per landing table, with GX results as checks."""
 
-
 from collections.abc import Iterator
 
 import dagster as dg

@@ -76,12 +76,14 @@ def ingest(source: str = typer.Argument("ordering", help="Source to load: orderi
     """Load one source alone, landing then gate, without Dagster."""
     from expectations.promote import promote
     from ingestion.ordering import ordering_source
+    from ingestion.ordering.helpers import require_database
     from ingestion.pipelines import landing_pipeline
 
     settings = load_settings()
     export_environment(settings)
     if source != "ordering":
         raise typer.BadParameter(f"unknown source {source!r}; known: ordering", param_hint="SOURCE")
+    require_database(settings.ordering_db_url)
     landed = landing_pipeline(source, settings).run(ordering_source(settings.ordering_db_url))
     typer.echo(landed)
     result = promote(source, settings)

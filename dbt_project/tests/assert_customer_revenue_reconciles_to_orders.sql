@@ -3,7 +3,7 @@
 -- customer roll-up. Returns one row when the totals differ.
 -- Dagster shows it as a check on dim_customers, the model whose roll-up it guards.
 
-{{ config(meta={'dagster': {'asset_key': ['marts', 'dim_customers']}}) }}
+{{ config(meta={'dagster': {'ref': {'name': 'dim_customers'}}}) }}
 
 with
 

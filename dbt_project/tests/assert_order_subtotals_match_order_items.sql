@@ -7,7 +7,7 @@
 
 {{ config(
     severity='warn',
-    meta={'dagster': {'asset_key': ['staging', 'stg_ordering__orders']}},
+    meta={'dagster': {'ref': {'name': 'stg_ordering__orders'}}},
 ) }}
 
 with
