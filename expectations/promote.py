@@ -7,11 +7,14 @@ from dataclasses import dataclass
 from dlt.common.pipeline import LoadInfo
 
 from expectations.gate import GateReport, lake_gate
-from expectations.suites import TableSuite, ordering
+from expectations.suites import TableSuite, order_history, ordering
 from ingestion.pipelines import lake_pipeline, landing_pipeline
 from regulars.settings import Settings
 
-SUITES_BY_SOURCE = {"ordering": ordering.table_suites}
+SUITES_BY_SOURCE = {
+    "ordering": ordering.table_suites,
+    "order_history": order_history.table_suites,
+}
 
 
 def suites_for(source_name: str) -> dict[str, TableSuite]:

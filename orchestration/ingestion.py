@@ -6,10 +6,8 @@ import dagster as dg
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
 
-from ingestion.ordering import SOURCE_NAME as ORDERING
-from ingestion.ordering import ordering_source
-from ingestion.ordering.helpers import require_database
 from ingestion.pipelines import landing_dataset, landing_pipeline
+from ingestion.registry import SOURCES, Source
 from orchestration.pools import WAREHOUSE_POOL
 from regulars.settings import Settings
 
@@ -39,31 +37,35 @@ def source_systems() -> list[dg.AssetSpec]:
     """The systems Regulars reads, as external assets: the roots of the lineage."""
     return [
         dg.AssetSpec(
-            source_system_key(ORDERING),
-            description="The chain's ordering-platform database (SQLite demo or PostgreSQL).",
+            source_system_key(source.name),
+            description=source.description,
             group_name="sources",
-            kinds={"sql"},
+            kinds=set(source.kinds),
         )
+        for source in SOURCES.values()
     ]
 
 
-def landing_assets(settings: Settings) -> list[dg.AssetsDefinition]:
+def landing_assets(source: Source, settings: Settings) -> dg.AssetsDefinition:
     @dlt_assets(
-        dlt_source=ordering_source(credentials=settings.ordering_db_url),
-        dlt_pipeline=landing_pipeline(ORDERING, settings),
-        name=f"{ORDERING}_landing",
+        dlt_source=source.build(settings),
+        dlt_pipeline=landing_pipeline(source.name, settings),
+        name=f"{source.name}_landing",
         dagster_dlt_translator=LandingTranslator(),
         pool=WAREHOUSE_POOL,
     )
-    def ordering_landing(context: dg.AssetExecutionContext, dlt: DagsterDltResource) -> Iterator:
-        require_database(settings.ordering_db_url)
+    def landing(context: dg.AssetExecutionContext, dlt: DagsterDltResource) -> Iterator:
+        source.preflight(settings)
         yield from dlt.run(context=context)
 
-    return [ordering_landing]
+    return landing
 
 
 def definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
-        assets=[*source_systems(), *landing_assets(settings)],
+        assets=[
+            *source_systems(),
+            *(landing_assets(source, settings) for source in SOURCES.values()),
+        ],
         resources={"dlt": DagsterDltResource()},
     )

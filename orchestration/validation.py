@@ -8,10 +8,9 @@ import duckdb
 from expectations.gate import TableGateReport
 from expectations.promote import promote, suites_for
 from ingestion.pipelines import lake_dataset, landing_dataset
+from ingestion.registry import SOURCES
 from orchestration.pools import WAREHOUSE_POOL
 from regulars.settings import Settings
-
-GATED_SOURCES = ("ordering",)
 
 SUITE_CHECK = "gx_suite_passed"
 RECONCILE_CHECK = "rows_reconcile"
@@ -141,4 +140,4 @@ def gate_assets(source_name: str, settings: Settings) -> dg.AssetsDefinition:
 
 
 def definitions(settings: Settings) -> dg.Definitions:
-    return dg.Definitions(assets=[gate_assets(name, settings) for name in GATED_SOURCES])
+    return dg.Definitions(assets=[gate_assets(name, settings) for name in SOURCES])

@@ -72,19 +72,22 @@ def simulate_advance(
 
 
 @app.command()
-def ingest(source: str = typer.Argument("ordering", help="Source to load: ordering.")) -> None:
+def ingest(
+    source: str = typer.Argument("ordering", help="Source to load: ordering, order_history."),
+) -> None:
     """Load one source alone, landing then gate, without Dagster."""
     from expectations.promote import promote
-    from ingestion.ordering import ordering_source
-    from ingestion.ordering.helpers import require_database
     from ingestion.pipelines import landing_pipeline
+    from ingestion.registry import SOURCES
 
+    if source not in SOURCES:
+        known = ", ".join(SOURCES)
+        raise typer.BadParameter(f"unknown source {source!r}; known: {known}", param_hint="SOURCE")
     settings = load_settings()
     export_environment(settings)
-    if source != "ordering":
-        raise typer.BadParameter(f"unknown source {source!r}; known: ordering", param_hint="SOURCE")
-    require_database(settings.ordering_db_url)
-    landed = landing_pipeline(source, settings).run(ordering_source(settings.ordering_db_url))
+    spec = SOURCES[source]
+    spec.preflight(settings)
+    landed = landing_pipeline(source, settings).run(spec.build(settings))
     typer.echo(landed)
     result = promote(source, settings)
     for table in result.report.tables.values():

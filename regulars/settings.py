@@ -9,6 +9,8 @@ Production overrides the same variables (or dlt's `.dlt/secrets.toml` for creden
 - REGULARS_STATE_DIR: dlt pipelines, DAGSTER_HOME, GX Data Docs (<root>/var).
 - SOURCES__ORDERING__CREDENTIALS: the ordering DB's SQLAlchemy URL
   (sqlite:///<data>/ordering.sqlite); `.dlt/secrets.toml` works too.
+- SOURCES__ORDER_HISTORY__BUCKET_URL: folder or fsspec URL of order-history files
+  (<data>/pos_export); `.dlt/config.toml` works too.
 """
 
 from __future__ import annotations
@@ -58,6 +60,17 @@ class Settings:
 
         from_toml = dlt.secrets.get("sources.ordering.credentials")
         return str(from_toml) if from_toml else f"sqlite:///{self.ordering_db_path}"
+
+    @property
+    def order_history_url(self) -> str:
+        """Where order-history files are: dlt's config wins, else the simulated POS export."""
+        configured = os.environ.get("SOURCES__ORDER_HISTORY__BUCKET_URL")
+        if configured:
+            return configured
+        import dlt
+
+        from_toml = dlt.config.get("sources.order_history.bucket_url")
+        return str(from_toml) if from_toml else str(self.data_dir / "pos_export")
 
 
 def load_settings() -> Settings:

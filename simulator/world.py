@@ -13,6 +13,7 @@ from typing import Any
 
 from simulator.clock import end_of_day_us
 from simulator.config import WorldConfig, WorldPaths
+from simulator.pos_export import pos_export_truth, write_pos_export
 from simulator.snapshot import Table, ordering_tables
 from simulator.sqlite_writer import apply_increment, table_counts, write_database
 from simulator.timeline import simulate
@@ -75,7 +76,8 @@ def build_world(config: WorldConfig, out_dir: Path | str) -> WorldPaths:
     tables = ordering_tables(timeline, as_of)
     paths.state.unlink(missing_ok=True)  # a half-replaced world must not look valid
     write_database(paths.ordering_db, tables)
-    _write_json(paths.truth, truth(timeline, tables, as_of))
+    pos_truth = write_pos_export(config, paths.out_dir)
+    _write_json(paths.truth, {**truth(timeline, tables, as_of), **pos_truth})
     _write_state(paths, config, as_of)
     return paths
 
@@ -99,6 +101,7 @@ def advance_world(out_dir: Path | str, days: int = 1) -> WorldPaths:
             f"{expected}); was it modified? Rebuild it with build_world()"
         )
     apply_increment(paths.ordering_db, tables, since_us)
-    _write_json(paths.truth, truth(timeline, tables, new_as_of))
+    # The POS export is history from before the platform: written by the build, never changed.
+    _write_json(paths.truth, {**truth(timeline, tables, new_as_of), **pos_export_truth(config)})
     _write_state(paths, config, new_as_of)
     return paths

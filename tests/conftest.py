@@ -19,6 +19,15 @@ TINY_WORLD = {
 }
 
 
+@pytest.fixture(scope="session", autouse=True)
+def fresh_dbt_manifest() -> None:
+    """Parse the dbt project once per session, so tests see the SQL as it is now."""
+    from orchestration import dbt as dbt_module
+
+    settings = load_settings()
+    dbt_module.prepare(dbt_module.dbt_project(settings))
+
+
 @pytest.fixture
 def regulars_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """Point every Regulars path at a fresh temporary checkout-like layout."""

@@ -6,6 +6,7 @@ batch, a double merge, a wrong revenue rule) changes a number here.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import dagster as dg
@@ -53,7 +54,7 @@ def table_counts(settings: Settings) -> dict[str, int]:
     rows = warehouse_query(
         settings,
         "select table_schema || '.' || table_name from information_schema.tables "
-        "where table_schema in ('raw_ordering', 'marts') order by 1",
+        "where table_schema in ('raw_ordering', 'raw_order_history', 'marts') order by 1",
     )
     return {
         name: warehouse_query(settings, f"select count(*) from {name}")[0][0] for (name,) in rows
@@ -74,6 +75,13 @@ def test_marts_match_the_ordering_db_and_reruns_change_nothing(tiny_world: Setti
             "select count(*) from customers where deleted_at is null"
         ).fetchone()
     assert customers == source_customers
+
+    pos_export = json.loads((tiny_world.data_dir / "truth.json").read_text())["pos_export"]
+    ((history_rows, history_revenue),) = warehouse_query(
+        tiny_world,
+        "select count(*), sum(amount_idr)::bigint from staging.stg_order_history__orders",
+    )
+    assert (history_rows, history_revenue) == (pos_export["rows"], pos_export["revenue_idr"])
 
     counts_after_first = table_counts(tiny_world)
     assert materialize_everything(tiny_world).success

@@ -31,7 +31,7 @@ def _not_null(*columns: str):
     return [gx.expectations.ExpectColumnValuesToNotBeNull(column=column) for column in columns]
 
 
-def _timestamps_in_chain_lifetime(*columns: str):
+def timestamps_in_chain_lifetime(*columns: str):
     # A day of slack: a source clock slightly ahead of ours is not bad data.
     latest = pd.Timestamp(datetime.now(UTC) + timedelta(days=1))
     return [
@@ -77,7 +77,7 @@ def table_suites() -> dict[str, TableSuite]:
                 expectations=[
                     *_keyed("store_id"),
                     *_not_null("store_code", "name", "province", "opened_on", *audit_columns),
-                    *_timestamps_in_chain_lifetime(*audit_columns),
+                    *timestamps_in_chain_lifetime(*audit_columns),
                 ],
             ),
             TableSuite(
@@ -90,7 +90,7 @@ def table_suites() -> dict[str, TableSuite]:
                     gx.expectations.ExpectColumnValuesToBeBetween(
                         column="price_idr", min_value=1, max_value=ABSURD_ITEM_PRICE_IDR
                     ),
-                    *_timestamps_in_chain_lifetime(*audit_columns),
+                    *timestamps_in_chain_lifetime(*audit_columns),
                 ],
             ),
             TableSuite(
@@ -115,7 +115,7 @@ def table_suites() -> dict[str, TableSuite]:
                     gx.expectations.ExpectColumnValuesToMatchRegex(
                         column="email", regex=EMAIL_PATTERN
                     ),
-                    *_timestamps_in_chain_lifetime("signed_up_at", *audit_columns),
+                    *timestamps_in_chain_lifetime("signed_up_at", *audit_columns),
                 ],
             ),
             TableSuite(
@@ -156,7 +156,7 @@ def table_suites() -> dict[str, TableSuite]:
                     gx.expectations.ExpectColumnValuesToBeInSet(
                         column="_total_mismatch_idr", value_set=[0]
                     ),
-                    *_timestamps_in_chain_lifetime("placed_at", *audit_columns),
+                    *timestamps_in_chain_lifetime("placed_at", *audit_columns),
                 ],
                 derive=_order_arithmetic,
             ),
@@ -182,7 +182,7 @@ def table_suites() -> dict[str, TableSuite]:
                     gx.expectations.ExpectColumnValuesToBeInSet(
                         column="_line_mismatch_idr", value_set=[0]
                     ),
-                    *_timestamps_in_chain_lifetime(*audit_columns),
+                    *timestamps_in_chain_lifetime(*audit_columns),
                 ],
                 derive=_item_arithmetic,
             ),

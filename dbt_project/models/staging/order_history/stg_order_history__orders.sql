@@ -1,0 +1,37 @@
+with
+
+source as (
+
+    select * from {{ source('order_history', 'orders') }}
+
+),
+
+final as (
+
+    select
+        -- ids
+        import_row_id,
+        trim(customer_id) as source_customer_ref,
+        order_id as source_order_ref,
+        store as store_code,
+        channel as sales_channel,
+
+        -- money (IDR)
+        {{ to_money('amount_idr') }} as amount_idr,
+
+        -- quantities
+        cast(quantity as {{ dbt.type_bigint() }}) as item_quantity,
+
+        -- timestamps (UTC)
+        {{ to_utc_timestamp('ordered_at') }} as ordered_at,
+        cast({{ to_utc_timestamp('ordered_at') }} as date) as ordered_date,
+
+        -- lineage back to the file
+        source_file,
+        source_line
+
+    from source
+
+)
+
+select * from final

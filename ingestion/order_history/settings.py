@@ -1,0 +1,10 @@
+"""The fields an order-history file can map, and which of them every file must have."""
+
+REQUIRED_FIELDS = ("customer_id", "order_date", "amount")
+OPTIONAL_FIELDS = ("order_id", "quantity", "store", "channel")
+
+# date_format = "iso8601" (the default) tries these in order: ISO 8601 as most exports write it.
+ISO8601 = "iso8601"
+ISO_DATE_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d")
+
+DEFAULT_FILE_GLOB = "*.csv"
