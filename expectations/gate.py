@@ -180,6 +180,23 @@ def _gate_table(
         state["last_landing_load_id"] = load_id
 
 
+def _landed_columns(landing: dlt.Dataset, table_name: str) -> dict:
+    """The landing table's column types, so the lake keeps them (JSON stays JSON, decimals keep
+    their precision) rather than re-inferring them from Arrow."""
+    if table_name not in landing.schema.tables:
+        return {}
+    columns = landing.schema.get_table_columns(table_name)
+    return {
+        name: {
+            key: column[key]
+            for key in ("data_type", "precision", "scale", "timezone")
+            if key in column
+        }
+        for name, column in columns.items()
+        if not name.startswith("_dlt")
+    }
+
+
 def lake_gate(
     source_name: str, landing: dlt.Dataset, suites: dict[str, TableSuite], report: GateReport
 ) -> DltSource:
@@ -194,6 +211,7 @@ def lake_gate(
                 name=table_name,
                 primary_key=suite.primary_key,
                 write_disposition="merge",
+                columns=_landed_columns(landing, table_name),
             )
             yield promote(landing, suite, runner, report.for_table(table_name))
 

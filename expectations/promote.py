@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from dlt.common.pipeline import LoadInfo
 
 from expectations.gate import GateReport, lake_gate
-from expectations.suites import TableSuite, order_history, ordering
+from expectations.suites import TableSuite, events, order_history, ordering
 from ingestion.pipelines import lake_pipeline, landing_pipeline
 from regulars.settings import Settings
 
 SUITES_BY_SOURCE = {
     "ordering": ordering.table_suites,
     "order_history": order_history.table_suites,
+    "events": events.table_suites,
 }
 
 
