@@ -15,7 +15,12 @@ import sqlalchemy as sa
 from dlt.sources import DltSource
 from dlt.sources.sql_database import sql_database
 
-from ingestion.ordering.settings import CURSOR_COLUMN, INITIAL_CURSOR, TABLE_PRIMARY_KEYS
+from ingestion.ordering.settings import (
+    CURSOR_COLUMN,
+    DEFAULT_CHUNK_SIZE,
+    INITIAL_CURSOR,
+    TABLE_PRIMARY_KEYS,
+)
 
 SOURCE_NAME = "ordering"
 
@@ -28,7 +33,9 @@ def zoned_timestamps(sql_type: sa.types.TypeEngine) -> sa.types.TypeEngine:
 
 
 @dlt.source(name=SOURCE_NAME)
-def ordering_source(credentials: str = dlt.secrets.value) -> DltSource:
+def ordering_source(
+    credentials: str = dlt.secrets.value, chunk_size: int = DEFAULT_CHUNK_SIZE
+) -> DltSource:
     """Every table of the ordering DB, changed rows only, newest state wins."""
     if not credentials:
         raise ValueError(
@@ -46,6 +53,7 @@ def ordering_source(credentials: str = dlt.secrets.value) -> DltSource:
         type_adapter_callback=zoned_timestamps,
         reflection_level="full",
         defer_table_reflect=True,
+        chunk_size=chunk_size,
     )
     initial = datetime.fromisoformat(INITIAL_CURSOR)
     for table_name, primary_key in TABLE_PRIMARY_KEYS.items():

@@ -14,3 +14,6 @@ CURSOR_COLUMN = "updated_at"
 
 # Earlier than any row the chain can have; the first run therefore loads everything.
 INITIAL_CURSOR = "1970-01-01T00:00:00"
+
+# Rows per Arrow batch read from the database: large enough to be cheap, small enough to stream.
+DEFAULT_CHUNK_SIZE = 50_000
