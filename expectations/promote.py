@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from dlt.common.pipeline import LoadInfo
 
 from expectations.gate import GateReport, lake_gate
-from expectations.suites import TableSuite, events, order_history, ordering
+from expectations.suites import TableSuite, events, ga4, meta_ads, order_history, ordering
 from ingestion.pipelines import lake_pipeline, landing_pipeline
 from regulars.settings import Settings
 
@@ -15,6 +15,8 @@ SUITES_BY_SOURCE = {
     "ordering": ordering.table_suites,
     "order_history": order_history.table_suites,
     "events": events.table_suites,
+    "ga4": ga4.table_suites,
+    "meta_ads": meta_ads.table_suites,
 }
 
 

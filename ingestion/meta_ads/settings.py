@@ -1,0 +1,125 @@
+"""What the Meta Marketing API source asks for, how it lands, and its defaults."""
+
+from __future__ import annotations
+
+DEFAULT_BASE_URL = "https://graph.facebook.com"
+DEFAULT_API_VERSION = "v21.0"
+
+# Meta attributes a purchase to the ad up to 7 days after the click (its default window), so a
+# day's figures keep changing for a week: every run re-pulls from the newest loaded day minus this.
+DEFAULT_ATTRIBUTION_WINDOW_DAYS = 7
+
+# Objects per page of campaigns / ad sets / ads, and insight rows per page (Meta's default is 25).
+DEFAULT_PAGE_SIZE = 200
+DEFAULT_INSIGHTS_PAGE_SIZE = 500
+# Days per insights request: ad x day x platform rows over a long range time out synchronously
+# (error 100/1504018, "try a smaller date range"), so a first load walks the range in slices.
+DEFAULT_INSIGHTS_DAYS_PER_REQUEST = 30
+
+# Retries on throttling (HTTP 400 with a rate-limit code) and 5xx: attempts in all, exponential
+# back-off factor in seconds, the longest single wait. Meta's ad-account throttles lift within
+# minutes, so the production back-off is longer than GA4's.
+REQUEST_MAX_ATTEMPTS = 6
+REQUEST_BACKOFF_FACTOR = 5.0
+REQUEST_MAX_RETRY_DELAY = 300.0
+REQUEST_TIMEOUT = 120.0
+
+# Graph error codes that mean "slow down": app (4), user/account (17), page (32), custom (613),
+# and the Business Use Case limits (80000-80014, e.g. 80000 ads insights, 80004 ads management).
+RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, *range(80000, 80015)})
+# An expired or invalid token (190, subcode 463 when expired) or none at all (104).
+TOKEN_ERROR_CODES = frozenset({190, 104})
+
+# The one purchase action counted. Meta lists the same purchases under several overlapping
+# action types (offsite_conversion.fb_pixel_purchase, omni_purchase, purchase): never sum them.
+PURCHASE_ACTION_TYPE = "offsite_conversion.fb_pixel_purchase"
+
+# Fields asked for per object edge (always with `id`) and how they land: "text", "int" (Meta
+# sends budgets as strings, in the account currency's smallest unit: whole rupiah for IDR) or
+# "timestamp" (Graph times like 2025-03-01T10:00:00+0700, landed in UTC).
+OBJECT_FIELDS: dict[str, dict[str, str]] = {
+    "campaigns": {
+        "id": "text",
+        "account_id": "text",
+        "name": "text",
+        "objective": "text",
+        "status": "text",
+        "effective_status": "text",
+        "daily_budget": "int",
+        "lifetime_budget": "int",
+        "created_time": "timestamp",
+        "updated_time": "timestamp",
+        "start_time": "timestamp",
+        "stop_time": "timestamp",
+    },
+    "adsets": {
+        "id": "text",
+        "account_id": "text",
+        "campaign_id": "text",
+        "name": "text",
+        "status": "text",
+        "effective_status": "text",
+        "optimization_goal": "text",
+        "daily_budget": "int",
+        "lifetime_budget": "int",
+        "created_time": "timestamp",
+        "updated_time": "timestamp",
+        "start_time": "timestamp",
+        "end_time": "timestamp",
+    },
+    "ads": {
+        "id": "text",
+        "account_id": "text",
+        "campaign_id": "text",
+        "adset_id": "text",
+        "name": "text",
+        "status": "text",
+        "effective_status": "text",
+        "created_time": "timestamp",
+        "updated_time": "timestamp",
+    },
+}
+
+# Every effective status per edge: without them Meta hides ARCHIVED and DELETED objects, whose
+# past spend the insights still carry.
+EFFECTIVE_STATUSES: dict[str, tuple[str, ...]] = {
+    "campaigns": ("ACTIVE", "PAUSED", "DELETED", "ARCHIVED", "IN_PROCESS", "WITH_ISSUES"),
+    "adsets": (
+        "ACTIVE", "PAUSED", "DELETED", "ARCHIVED", "CAMPAIGN_PAUSED", "IN_PROCESS",
+        "WITH_ISSUES",
+    ),
+    "ads": (
+        "ACTIVE", "PAUSED", "DELETED", "ARCHIVED", "PENDING_REVIEW", "DISAPPROVED",
+        "PREAPPROVED", "PENDING_BILLING_INFO", "CAMPAIGN_PAUSED", "ADSET_PAUSED", "IN_PROCESS",
+        "WITH_ISSUES",
+    ),
+}  # fmt: skip
+
+# Insights at ad level, one row per ad x day x publisher platform.
+INSIGHTS_LEVEL = "ad"
+INSIGHTS_BREAKDOWN = "publisher_platform"
+INSIGHT_FIELDS = (
+    "account_id",
+    "account_currency",
+    "campaign_id",
+    "campaign_name",
+    "adset_id",
+    "adset_name",
+    "ad_id",
+    "ad_name",
+    "impressions",
+    "reach",
+    "clicks",
+    "spend",
+    "actions",
+    "action_values",
+)
+
+# Money columns: decimal(18, 2) in the account currency.
+MONEY_PRECISION, MONEY_SCALE = 18, 2
+
+# Rows are built from the fields above only (helpers), so nothing undeclared reaches dlt; a value
+# that does not fit its declared type stops the load rather than landing as a variant column.
+# Columns evolve so that a field added above lands as a new column (dlt's `freeze` and
+# `discard_value` refuse columns declared in code too).
+SCHEMA_CONTRACT = {"tables": "evolve", "columns": "evolve", "data_type": "freeze"}

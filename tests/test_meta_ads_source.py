@@ -1,0 +1,309 @@
+"""The Meta ads source against the local Marketing API fake over real HTTP, into a temporary
+DuckDB."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+from dlt.pipeline.exceptions import PipelineStepFailed
+
+from expectations.factory import ROW_NUMBER, SuiteRunner
+from expectations.gate import suite_expectations
+from expectations.promote import promote
+from expectations.suites.meta_ads import table_suites
+from ingestion.meta_ads import SOURCE_NAME, meta_ads_source
+from ingestion.meta_ads.helpers import (
+    MetaAdsRateLimitError,
+    MetaAdsTokenError,
+    date_slices,
+    typed_insight,
+)
+from ingestion.pipelines import landing_pipeline
+from regulars.settings import Settings
+from simulator.fakes import FakeServer
+from simulator.fakes.meta import DEFAULT_TOKEN, PURCHASE_ACTION_TYPES
+from tests.test_simulator.fakes_helpers import ACCOUNT, FIRST_DAY, TODAY, write_meta
+
+API = f"/v21.0/act_{ACCOUNT}"
+PAGE_SIZE, INSIGHTS_PAGE_SIZE, DAYS_PER_REQUEST = 2, 25, 4
+OBJECTS = {"campaigns": 3, "adsets": 6, "ads": 12}  # ACCOUNT's, the archived ad included
+# Meta leaves rows without delivery out; the source lands the rest, one per ad x day x platform.
+DELIVERED = "impressions > 0 or spend > 0 or purchases > 0"
+
+
+class Fake:
+    """The Meta fake with the query of every request it was sent."""
+
+    def __init__(self, server: FakeServer):
+        self.server = server
+        self.queries: list[tuple[str, dict]] = []
+        handle = server.meta.handle
+
+        def recording(request):
+            self.queries.append((request.path, dict(request.query)))
+            return handle(request)
+
+        server.meta.handle = recording
+
+    def reset(self) -> None:
+        self.server.meta.faults.clear()
+        self.server.reset_requests()
+        self.queries.clear()
+
+    def calls(self, edge: str) -> int:
+        return self.server.request_counts()[f"{API}/{edge}"]
+
+    def time_ranges(self) -> list[tuple[str, str]]:
+        ranges = [
+            json.loads(query["time_range"])
+            for path, query in self.queries
+            if path.endswith("/insights") and "after" not in query
+        ]
+        return [(r["since"], r["until"]) for r in ranges]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data_dir = tmp_path_factory.mktemp("meta_world")
+    write_meta(data_dir)
+    return data_dir
+
+
+@pytest.fixture(scope="module")
+def server(data_dir: Path) -> Iterator[FakeServer]:
+    with FakeServer(data_dir, ["meta"], today=TODAY) as server:
+        yield server
+
+
+@pytest.fixture
+def fake(server: FakeServer) -> Iterator[Fake]:
+    fake = Fake(server)
+    fake.reset()
+    yield fake
+    fake.reset()
+
+
+def load(settings: Settings, fake: Fake, **overrides):
+    arguments = {
+        "ad_account_id": ACCOUNT,
+        "access_token": DEFAULT_TOKEN,
+        "start_date": FIRST_DAY.isoformat(),
+        "base_url": fake.server.base_url,
+        "page_size": PAGE_SIZE,
+        "insights_page_size": INSIGHTS_PAGE_SIZE,
+        "insights_days_per_request": DAYS_PER_REQUEST,
+        "today": TODAY.isoformat(),
+        "request_max_attempts": 3,
+        "request_backoff_factor": 0.01,  # waits of 10 ms, 20 ms: tests stay fast
+        "request_max_retry_delay": 0.05,
+    }
+    source = meta_ads_source(**(arguments | overrides))
+    return landing_pipeline(SOURCE_NAME, settings).run(source)
+
+
+def query(settings: Settings, sql: str) -> list[tuple]:
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as connection:
+        return connection.execute(sql).fetchall()
+
+
+def parquet(data_dir: Path, sql: str) -> list[tuple]:
+    path = data_dir / "meta" / "insights.parquet"
+    return duckdb.sql(sql.replace("insights", f"read_parquet('{path}')")).fetchall()
+
+
+def cause(error: BaseException, kind: type[BaseException]) -> BaseException:
+    """The `kind` error somewhere in the chain dlt wraps around a resource's exception."""
+    seen = error
+    while seen is not None:
+        if isinstance(seen, kind):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    raise AssertionError(f"no {kind.__name__} behind {error!r}")
+
+
+def delivered_rows(data_dir: Path) -> int:
+    return parquet(
+        data_dir, f"select count(*) from insights where account_id = '{ACCOUNT}' and ({DELIVERED})"
+    )[0][0]
+
+
+# --- pure functions -----------------------------------------------------------------------------
+
+
+def test_purchases_come_from_one_action_type_never_their_sum():
+    row = {
+        "date_start": "2025-03-02",
+        "date_stop": "2025-03-02",
+        "ad_id": "1",
+        "publisher_platform": "instagram",
+        "impressions": "1200",
+        "clicks": "30",
+        "spend": "45000.5",
+        "actions": [{"action_type": t, "value": "3"} for t in PURCHASE_ACTION_TYPES],
+        "action_values": [{"action_type": t, "value": "210000"} for t in PURCHASE_ACTION_TYPES],
+    }
+    typed = typed_insight(row)
+    assert (typed["purchases"], typed["purchase_value"]) == (3, Decimal("210000.00"))
+    assert (typed["impressions"], typed["spend"], typed["reach"]) == (1200, Decimal("45000.50"), 0)
+    assert typed["date_start"] == date(2025, 3, 2)
+    assert typed["campaign_id"] is None  # kept, for the gate to quarantine if it spent
+    assert typed_insight({**row, "actions": None, "action_values": None})["purchases"] == 0
+    assert date_slices(FIRST_DAY, TODAY, 4)[-1] == (date(2025, 3, 9), TODAY)
+    assert date_slices(TODAY, FIRST_DAY, 4) == []
+
+
+# --- against the fake ---------------------------------------------------------------------------
+
+
+def test_every_object_and_insight_lands_once_and_adds_up(
+    regulars_env: Settings, fake: Fake, data_dir: Path
+):
+    load(regulars_env, fake)
+
+    for edge, count in OBJECTS.items():
+        on_file = json.loads((data_dir / "meta" / f"{edge}.json").read_text())
+        wanted = sorted(o["id"] for o in on_file if o["account_id"] == ACCOUNT)
+        ids = query(regulars_env, f"select id from landing_meta_ads.{edge} order by 1")
+        assert [r[0] for r in ids] == wanted
+        assert len(wanted) == count and fake.calls(edge) == -(-count // PAGE_SIZE)
+
+    # Three slices of at most four days, each paged.
+    assert fake.time_ranges() == [
+        ("2025-03-01", "2025-03-04"),
+        ("2025-03-05", "2025-03-08"),
+        ("2025-03-09", "2025-03-10"),
+    ]
+    assert fake.calls("insights") > len(fake.time_ranges())
+
+    n_rows = delivered_rows(data_dir)
+    landed = query(
+        regulars_env,
+        "select count(*), count(distinct insight_id), sum(spend), sum(purchases), "
+        "sum(purchase_value), sum(impressions), sum(clicks) from landing_meta_ads.insights",
+    )
+    on_file = parquet(
+        data_dir,
+        "select round(sum(spend), 2), sum(purchases), round(sum(purchase_value), 2), "
+        f"sum(impressions), sum(clicks) from insights where account_id = '{ACCOUNT}'",
+    )
+    ((rows, keys, spend, purchases, value, impressions, clicks),) = landed
+    ((file_spend, file_purchases, file_value, file_impressions, file_clicks),) = on_file
+    assert rows == keys == n_rows
+    assert float(spend) == pytest.approx(file_spend, abs=0.005)
+    assert purchases == file_purchases > 0  # one action type, not three summed
+    assert float(value) == pytest.approx(file_value, abs=0.005)
+    assert (impressions, clicks) == (file_impressions, file_clicks)
+
+    gate = promote(SOURCE_NAME, regulars_env).report.tables
+    assert {name: (t.promoted_rows, t.quarantined_rows) for name, t in gate.items()} == {
+        **{edge: (count, 0) for edge, count in OBJECTS.items()},
+        "insights": (n_rows, 0),
+    }
+
+
+def test_rate_limits_are_retried_and_the_load_completes(
+    regulars_env: Settings, fake: Fake, data_dir: Path
+):
+    fake.server.meta.faults.add("rate_limit", count=1, path_contains="/campaigns")  # code 17
+    fake.server.meta.faults.add("account_rate_limit", count=1, after=1, path_contains="/insights")
+    load(regulars_env, fake, page_size=100)
+
+    assert fake.calls("campaigns") == 1 + 1
+    statuses = [e["status"] for e in fake.server.requests if e["path"].endswith("/insights")]
+    assert statuses.count(400) == 1 and statuses[1] == 400  # the second insights page, once
+    ((rows, campaigns),) = query(
+        regulars_env,
+        "select (select count(*) from landing_meta_ads.insights), "
+        "(select count(*) from landing_meta_ads.campaigns)",
+    )
+    assert (rows, campaigns) == (delivered_rows(data_dir), OBJECTS["campaigns"])
+
+
+def test_a_throttle_that_outlasts_the_retries_says_when_to_come_back(
+    regulars_env: Settings, fake: Fake
+):
+    fake.server.meta.faults.add("account_rate_limit", count=10, path_contains="/insights")
+    with pytest.raises(PipelineStepFailed) as failed:
+        load(regulars_env, fake)
+    error = str(cause(failed.value, MetaAdsRateLimitError))
+    assert error.startswith(f"Meta ads account act_{ACCOUNT}: still rate limited after 3")
+    assert "code 80000/2446079" in error and "about 1 minute(s)" in error
+    assert fake.calls("insights") == 3
+
+
+def test_an_expired_token_names_the_account_and_the_setting(regulars_env: Settings, fake: Fake):
+    fake.server.meta.faults.add("expired_token", count=1)
+    with pytest.raises(PipelineStepFailed) as failed:
+        load(regulars_env, fake)
+    error = str(cause(failed.value, MetaAdsTokenError))
+    assert error.startswith(f"Meta ads account act_{ACCOUNT}: the access token was refused")
+    assert "code 190/463: Error validating access token: Session has expired" in error
+    assert "Renew sources.meta_ads.access_token in .dlt/secrets.toml" in error
+    assert sum(fake.server.request_counts().values()) == 1  # not retried
+
+
+def test_a_second_run_re_pulls_only_the_attribution_window(
+    regulars_env: Settings, fake: Fake, data_dir: Path
+):
+    load(regulars_env, fake, page_size=100, insights_page_size=100)
+    counts_sql = (
+        "select (select count(*) from landing_meta_ads.insights), "
+        "(select sum(spend) from landing_meta_ads.insights), "
+        "(select count(*) from landing_meta_ads.ads)"
+    )
+    first = query(regulars_env, counts_sql)
+    fake.reset()
+
+    load(regulars_env, fake, page_size=100, insights_page_size=100, insights_days_per_request=30)
+
+    window_start = TODAY - timedelta(days=7)  # newest loaded day minus attribution_window_days
+    assert fake.time_ranges() == [(window_start.isoformat(), TODAY.isoformat())]
+    assert query(regulars_env, counts_sql) == first
+    assert query(
+        regulars_env,
+        f"select date_start >= '{window_start}', count(distinct _dlt_load_id) "
+        "from landing_meta_ads.insights group by 1 order by 1",
+    ) == [(False, 1), (True, 1)]
+
+
+def test_the_insights_suite_holds_back_impossible_rows(data_dir: Path):
+    path = data_dir / "meta" / "insights.parquet"
+    # Arrow to pandas, as the gate reads a landed batch: dates and Decimals stay objects.
+    frame = (
+        duckdb.sql(
+            "select date_start::date as date_start, campaign_id, ad_id, publisher_platform, "
+            "impressions, reach, clicks, purchases, spend::decimal(18, 2) as spend, "
+            "purchase_value::decimal(18, 2) as purchase_value "
+            f"from read_parquet('{path}') where impressions > 100 and clicks > 0 "
+            "order by all limit 6"
+        )
+        .to_arrow_table()
+        .to_pandas()
+    )
+    frame["insight_id"] = [f"row-{i}" for i in range(len(frame))]
+    frame.loc[0, "campaign_id"] = None  # spend with no campaign to charge it to
+    frame.loc[1, "publisher_platform"] = "myspace"
+    frame.loc[2, "clicks"] = frame.loc[2, "impressions"] + 1
+    frame.loc[3, "spend"] = Decimal("-1.00")
+    frame.loc[4, "insight_id"] = "row-5"  # a duplicate key: both rows held
+
+    suite = table_suites()["insights"]
+    frame = suite.derive(frame)
+    frame[ROW_NUMBER] = np.arange(len(frame))
+    verdict = SuiteRunner(suite.suite_name, suite_expectations(suite)).validate(frame)
+
+    assert verdict.batch_passed, verdict.batch_failures
+    reasons = {row: " ".join(found) for row, found in verdict.row_failures.items()}
+    assert set(reasons) == {0, 1, 2, 3, 4, 5}
+    assert "_spend_without_campaign" in reasons[0]
+    assert "column=publisher_platform" in reasons[1]
+    assert "_clicks_minus_impressions" in reasons[2]
+    assert "column=_spend" in reasons[3]
+    assert "be_unique(column=insight_id)" in reasons[4] and "be_unique" in reasons[5]
