@@ -33,8 +33,7 @@ test: install  ## Run the test suite (unit, dbt, Dagster, end to end)
 	$(BIN)/pytest
 
 ui: install  ## Open the Dagster UI on http://127.0.0.1:3000
-	$(BIN)/regulars prepare
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dagster dev --host 127.0.0.1 --port 3000
+	$(BIN)/regulars ui --port 3000
 
 lint: install  ## Lint and format-check Python
 	$(BIN)/ruff check .

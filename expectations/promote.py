@@ -7,7 +7,16 @@ from dataclasses import dataclass
 from dlt.common.pipeline import LoadInfo
 
 from expectations.gate import GateReport, lake_gate
-from expectations.suites import TableSuite, events, ga4, meta_ads, order_history, ordering
+from expectations.suites import (
+    TableSuite,
+    events,
+    ga4,
+    messaging,
+    meta_ads,
+    order_history,
+    ordering,
+    telemetry,
+)
 from ingestion.pipelines import lake_pipeline, landing_pipeline
 from regulars.settings import Settings
 
@@ -17,6 +26,8 @@ SUITES_BY_SOURCE = {
     "events": events.table_suites,
     "ga4": ga4.table_suites,
     "meta_ads": meta_ads.table_suites,
+    "messaging": messaging.table_suites,
+    "telemetry": telemetry.table_suites,
 }
 
 

@@ -7,7 +7,7 @@ from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
 
 from ingestion.pipelines import landing_dataset, landing_pipeline
-from ingestion.registry import SOURCES, Source
+from ingestion.registry import Source, active_sources
 from orchestration.pools import WAREHOUSE_POOL
 from regulars.settings import Settings
 
@@ -33,7 +33,7 @@ class LandingTranslator(DagsterDltTranslator):
         )
 
 
-def source_systems() -> list[dg.AssetSpec]:
+def source_systems(settings: Settings) -> list[dg.AssetSpec]:
     """The systems Regulars reads, as external assets: the roots of the lineage."""
     return [
         dg.AssetSpec(
@@ -42,7 +42,7 @@ def source_systems() -> list[dg.AssetSpec]:
             group_name="sources",
             kinds=set(source.kinds),
         )
-        for source in SOURCES.values()
+        for source in active_sources(settings)
     ]
 
 
@@ -64,8 +64,8 @@ def landing_assets(source: Source, settings: Settings) -> dg.AssetsDefinition:
 def definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=[
-            *source_systems(),
-            *(landing_assets(source, settings) for source in SOURCES.values()),
+            *source_systems(settings),
+            *(landing_assets(source, settings) for source in active_sources(settings)),
         ],
         resources={"dlt": DagsterDltResource()},
     )

@@ -8,7 +8,7 @@ import duckdb
 from expectations.gate import TableGateReport
 from expectations.promote import promote, suites_for
 from ingestion.pipelines import lake_dataset, landing_dataset
-from ingestion.registry import SOURCES
+from ingestion.registry import active_sources
 from orchestration.pools import WAREHOUSE_POOL
 from regulars.settings import Settings
 
@@ -140,4 +140,6 @@ def gate_assets(source_name: str, settings: Settings) -> dg.AssetsDefinition:
 
 
 def definitions(settings: Settings) -> dg.Definitions:
-    return dg.Definitions(assets=[gate_assets(name, settings) for name in SOURCES])
+    return dg.Definitions(
+        assets=[gate_assets(source.name, settings) for source in active_sources(settings)]
+    )

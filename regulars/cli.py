@@ -79,6 +79,7 @@ def ingest(
     from expectations.promote import promote
     from ingestion.pipelines import landing_pipeline
     from ingestion.registry import SOURCES
+    from regulars.demo import demo_apis
 
     if source not in SOURCES:
         known = ", ".join(SOURCES)
@@ -86,9 +87,16 @@ def ingest(
     settings = load_settings()
     export_environment(settings)
     spec = SOURCES[source]
-    spec.preflight(settings)
-    landed = landing_pipeline(source, settings).run(spec.build(settings))
-    typer.echo(landed)
+    with demo_apis(settings):
+        if not spec.enabled(settings):
+            raise typer.BadParameter(
+                f"{source} is not configured here: see ingestion/{source}/README.md for the "
+                "settings it needs (.dlt/config.toml, .dlt/secrets.toml).",
+                param_hint="SOURCE",
+            )
+        spec.preflight(settings)
+        landed = landing_pipeline(source, settings).run(spec.build(settings))
+        typer.echo(landed)
     result = promote(source, settings)
     for table in result.report.tables.values():
         typer.echo(
@@ -116,13 +124,16 @@ def materialize() -> None:
     import dagster as dg
 
     from orchestration.definitions import EVERYTHING_JOB, build_definitions
+    from regulars.demo import demo_apis
 
     prepare()
     settings = load_settings()
 
     started = time.perf_counter()
-    job = build_definitions(settings).resolve_job_def(EVERYTHING_JOB)
-    with dg.DagsterInstance.get() as instance:
+    with demo_apis(settings) as stand_ins, dg.DagsterInstance.get() as instance:
+        if stand_ins:
+            typer.echo("Serving the simulated GA4 and Meta APIs on 127.0.0.1 for this run.")
+        job = build_definitions(settings).resolve_job_def(EVERYTHING_JOB)
         result = job.execute_in_process(
             instance=instance,
             run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
@@ -140,6 +151,22 @@ def materialize() -> None:
         raise typer.Exit(1)
     typer.echo(f"\nMaterialized every asset in {elapsed:.0f}s (run {result.run_id}).")
     summary()
+
+
+@app.command()
+def ui(port: int = typer.Option(3000, help="Port on 127.0.0.1.")) -> None:
+    """Dagster's UI (webserver and daemon) on 127.0.0.1, with the demo APIs when simulated."""
+    import subprocess
+    import sys
+
+    from regulars.demo import demo_apis
+
+    prepare()
+    settings = load_settings()
+    dagster = str(Path(sys.executable).parent / "dagster")
+    with demo_apis(settings):
+        command = [dagster, "dev", "--host", "127.0.0.1", "--port", str(port)]
+        raise typer.Exit(subprocess.call(command, cwd=settings.project_dir))
 
 
 @app.command()

@@ -9,6 +9,7 @@ Production overrides the same variables (or dlt's `.dlt/secrets.toml` for creden
 - REGULARS_STATE_DIR: dlt pipelines, DAGSTER_HOME, GX Data Docs (<root>/var).
 - SOURCES__ORDERING__CREDENTIALS: the ordering DB's SQLAlchemy URL
   (sqlite:///<data>/ordering.sqlite); `.dlt/secrets.toml` works too.
+- REGULARS_LANDING_URL: the landing zone, a folder or fsspec URL (<data>/landing).
 - SOURCES__ORDER_HISTORY__BUCKET_URL: folder or fsspec URL of order-history files
   (<data>/pos_export); `.dlt/config.toml` works too.
 """
@@ -60,6 +61,12 @@ class Settings:
 
         from_toml = dlt.secrets.get("sources.ordering.credentials")
         return str(from_toml) if from_toml else f"sqlite:///{self.ordering_db_path}"
+
+    @property
+    def landing_url(self) -> str:
+        """The landing zone the chain's systems and the collector drop files into."""
+        configured = os.environ.get("REGULARS_LANDING_URL")
+        return configured or str(self.data_dir / "landing")
 
     @property
     def order_history_url(self) -> str:

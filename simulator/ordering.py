@@ -23,6 +23,7 @@ from simulator.clock import (
     local_hours_to_us,
 )
 from simulator.config import WorldConfig
+from simulator.messaging import simulate_campaigns
 from simulator.population import Population
 from simulator.purchases import Purchases
 from simulator.rand import Stream, keyed_rng
@@ -69,6 +70,7 @@ class Orders:
     cancelled_us: np.ndarray
     refunded_us: np.ndarray
     deleted_us: np.ndarray
+    campaign: np.ndarray  # index of the campaign that brought the order (planted uplift), else -1
 
 
 @dataclass(frozen=True)
@@ -90,16 +92,17 @@ def _orders_of_day(
     config: WorldConfig,
     day: int,
     cust: np.ndarray,
-    k: np.ndarray,
+    first: np.ndarray,
     fixed_us: np.ndarray,
     pop: Population,
     stores: Stores,
     menu: Menu,
     unit_value: float,
+    stream: Stream = Stream.ORDERS,
 ) -> tuple[dict, dict]:
     """The orders placed on `day` (columns of Orders) and their lines (columns of OrderLines,
-    order_row local to the day), both in placement order."""
-    rng = keyed_rng(config.seed, Stream.ORDERS, day)
+    order_row local to the day), both in placement order. `first` marks each guest's first order."""
+    rng = keyed_rng(config.seed, stream, day)
     n = cust.size
 
     # Where: the home store, or (repeat orders only) another open store, mostly nearby.
@@ -108,7 +111,7 @@ def _orders_of_day(
     nearby = stores.province_idx[open_idx][None, :] == stores.province_idx[home][:, None]
     pull = np.log(stores.weight[open_idx] * np.where(nearby, 3.0, 1.0))
     elsewhere = open_idx[np.argmax(pull + rng.gumbel(size=nearby.shape), axis=1)]
-    away = (k > 0) & (rng.random(n) >= config.home_store_share)
+    away = ~first & (rng.random(n) >= config.home_store_share)
     store = np.where(away, elsewhere, home)
 
     # When: a day part in the store's local time; same-day trial orders follow the sign-up.
@@ -147,9 +150,9 @@ def _orders_of_day(
     date_of_day = config.start_date + timedelta(days=int(day))
     payday = date_of_day.day >= 25 or date_of_day.day == 1
     use, pick = rng.random(n), rng.random(n)
-    promo = np.where((k == 0) & (use < WELCOME_SHARE), WELCOME, -1)
+    promo = np.where(first & (use < WELCOME_SHARE), WELCOME, -1)
     repeat_code = PAYDAY if payday else np.where(delivery & (pick < 0.5), ONGKIR, HEMAT)
-    repeat_use = (k > 0) & (use < (PAYDAY_PROMO_SHARE if payday else PROMO_SHARE))
+    repeat_use = ~first & (use < (PAYDAY_PROMO_SHARE if payday else PROMO_SHARE))
     promo = np.where(repeat_use, repeat_code, promo)
     promo = np.where(subtotal >= _MIN_SUBTOTAL[promo], promo, -1)
     percent_off = (subtotal * _PERCENT[promo] // 100) // 100 * 100  # whole hundreds of rupiah
@@ -187,6 +190,7 @@ def _orders_of_day(
         "cancelled_us": np.where(cancelled, placed + to_cancelled, NEVER),
         "refunded_us": np.where(refunded, placed + to_refunded, NEVER),
         "deleted_us": np.where(deleted, placed + to_deleted, NEVER),
+        "campaign": np.full(n, -1, dtype=np.int64),
     }
     # order_id follows placement time, as an autoincrement key would.
     order = np.lexsort((cust, placed))
@@ -210,34 +214,92 @@ def simulate_orders(
     pop: Population,
     purchases: Purchases,
 ) -> tuple[Orders, OrderLines]:
-    """Every purchase as an order with its lines, day by day in time order."""
+    """Every purchase as an order with its lines, day by day in time order, plus the orders the
+    email/SMS campaigns bring (drawn from their own stream, so the base orders stay as they are)."""
     weights = np.array([d.popularity for d in MENU])
     unit_value = float(np.average([d.price_idr for d in MENU], weights=weights))
+    run = simulate_campaigns(config, pop, purchases)
+    extra_first, early = _first_campaign_orders(pop, run.extra_customer, run.extra_day)
+    base_first = (purchases.k == 0) & ~early[purchases.customer_idx]
     by_day = np.lexsort((purchases.k, purchases.customer_idx, purchases.day))
     days = purchases.day[by_day]
+    extra_by_day = np.lexsort((run.extra_customer, run.extra_day))
+    extra_days = run.extra_day[extra_by_day]
     order_parts, line_parts = [], []
     offset = 0
-    for day in np.unique(days):
+    for day in np.union1d(days, extra_days):
         lo, hi = np.searchsorted(days, [day, day + 1])
         rows = by_day[lo:hi]
         day_orders, day_lines = _orders_of_day(
             config,
             int(day),
             purchases.customer_idx[rows],
-            purchases.k[rows],
+            base_first[rows],
             purchases.placed_us[rows],
             pop,
             stores,
             menu,
             unit_value,
         )
+        lo, hi = np.searchsorted(extra_days, [day, day + 1])
+        if hi > lo:
+            rows = extra_by_day[lo:hi]
+            more_orders, more_lines = _orders_of_day(
+                config,
+                int(day),
+                run.extra_customer[rows],
+                extra_first[rows],
+                np.full(hi - lo, NEVER),
+                pop,
+                stores,
+                menu,
+                unit_value,
+                stream=Stream.CAMPAIGN_ORDERS,
+            )
+            # Returned in placement order; a guest has at most one campaign order a day.
+            cust = run.extra_customer[rows]
+            by_cust = np.argsort(cust)
+            placed_row = by_cust[np.searchsorted(cust[by_cust], more_orders["customer_idx"])]
+            more_orders["campaign"] = run.extra_campaign[rows][placed_row]
+            day_orders, day_lines = _merge_days(day_orders, day_lines, more_orders, more_lines)
         day_lines["order_row"] = day_lines["order_row"] + offset
-        offset += rows.size
+        offset += day_orders["placed_us"].size
         order_parts.append(day_orders)
         line_parts.append(day_lines)
     orders = Orders(**_concat(order_parts, Orders))
     lines = OrderLines(**_concat(line_parts, OrderLines))
     return orders, lines
+
+
+def _first_campaign_orders(
+    pop: Population, extra_customer: np.ndarray, extra_day: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which campaign orders are the guest's first order (they come before the trial purchase),
+    and per guest whether one does (then the trial purchase is not the first order)."""
+    trial_day = np.where(pop.never_orders, NEVER, pop.signup_day + pop.first_lag_days)
+    before_trial = extra_day < trial_day[extra_customer]
+    order = np.lexsort((extra_day, extra_customer))
+    earliest = np.zeros(extra_day.size, dtype=bool)
+    _, first_pos = np.unique(extra_customer[order], return_index=True)
+    earliest[order[first_pos]] = True
+    first = before_trial & earliest
+    early = np.zeros(len(pop), dtype=bool)
+    early[extra_customer[first]] = True
+    return first, early
+
+
+def _merge_days(orders_a: dict, lines_a: dict, orders_b: dict, lines_b: dict) -> tuple[dict, dict]:
+    """One day's orders from two streams merged into placement order, lines following."""
+    merged = {name: np.concatenate([orders_a[name], orders_b[name]]) for name in orders_a}
+    order = np.lexsort((merged["customer_idx"], merged["placed_us"]))
+    position = np.empty(order.size, dtype=np.int64)
+    position[order] = np.arange(order.size)
+    n_a = orders_a["placed_us"].size
+    row = position[np.concatenate([lines_a["order_row"], lines_b["order_row"] + n_a])]
+    line_order = np.lexsort((np.arange(row.size), row))
+    lines = {name: np.concatenate([lines_a[name], lines_b[name]])[line_order] for name in lines_a}
+    lines["order_row"] = row[line_order]
+    return {name: values[order] for name, values in merged.items()}, lines
 
 
 def _concat(parts: list[dict], kind: type) -> dict:

@@ -26,6 +26,7 @@ class Purchases:
     day: np.ndarray
     placed_us: np.ndarray  # set for same-day trial orders (after sign-up); else NEVER, drawn later
     dropout_day: np.ndarray  # per guest: day of the last purchase, NEVER if alive at the horizon
+    last_day: int  # the horizon: purchases are known up to this day
 
 
 def simulate_purchases(seed: int, pop: Population, last_day: int) -> Purchases:
@@ -59,4 +60,41 @@ def simulate_purchases(seed: int, pop: Population, last_day: int) -> Purchases:
         day=days,
         placed_us=placed.astype(np.int64),
         dropout_day=dropout_day,
+        last_day=last_day,
     )
+
+
+DAY_KEY = 1 << 20  # (guest, day) keys: customer_idx * DAY_KEY + day
+
+
+def day_keys(customer_idx: np.ndarray, day: np.ndarray) -> np.ndarray:
+    return customer_idx.astype(np.int64) * DAY_KEY + day
+
+
+def _isin_sorted(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    if sorted_keys.size == 0:
+        return np.zeros(keys.size, dtype=bool)
+    pos = np.minimum(np.searchsorted(sorted_keys, keys), sorted_keys.size - 1)
+    return sorted_keys[pos] == keys
+
+
+def settle_extra_purchases(
+    taken: list[np.ndarray], customer_idx: np.ndarray, day: np.ndarray, last_allowed: np.ndarray
+) -> np.ndarray:
+    """Days of purchases made outside the BG/NBD process (the orders a campaign brings).
+
+    A guest orders at most once a day, so a purchase landing on a day the guest already ordered
+    moves to the next free day, but no later than `last_allowed`; -1 when no day is free. `taken`
+    holds sorted day_keys of the days already taken (base purchases, earlier extra ones).
+    """
+    day = day.astype(np.int64).copy()
+    pending = np.ones(day.size, dtype=bool)
+    while True:
+        keys = day_keys(customer_idx, day)
+        busy = pending & np.logical_or.reduce([_isin_sorted(t, keys) for t in taken])
+        busy &= day <= last_allowed
+        if not busy.any():
+            break
+        day[busy] += 1
+        pending = busy
+    return np.where(day <= last_allowed, day, -1)

@@ -19,6 +19,22 @@ class Stream(IntEnum):
     PURCHASE_GAP = 4
     ORDERS = 5
     PROFILE_EDIT = 6
+    # Messaging helper (40-49): campaigns, their webhooks, feedback, service telemetry.
+    CAMPAIGN_HOLDOUT = 40
+    MESSAGE_OUTCOME = 41
+    CAMPAIGN_UPLIFT = 42
+    CAMPAIGN_ORDERS = 43
+    WEBHOOK = 44
+    FEEDBACK = 45
+    TELEMETRY = 46
+    # Web helper (20-29): identities and sessions, funnels, ads delivery, experiments, delivery.
+    WEB_DEVICES = 20
+    WEB_SESSIONS = 21
+    WEB_VISITORS = 22
+    WEB_FUNNEL = 23
+    WEB_DELIVERY = 24
+    WEB_ADS = 25
+    WEB_EXPERIMENTS = 26
 
 
 def keyed_rng(seed: int, stream: Stream, *key: int) -> np.random.Generator:

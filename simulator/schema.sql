@@ -79,8 +79,25 @@ CREATE TABLE order_items (
     updated_at      TIMESTAMP NOT NULL
 );
 
+CREATE TABLE order_feedback (
+    feedback_id     INTEGER PRIMARY KEY,
+    order_id        INTEGER   NOT NULL REFERENCES orders (order_id),
+    customer_id     INTEGER   NOT NULL REFERENCES customers (customer_id),
+    store_id        INTEGER   NOT NULL REFERENCES stores (store_id),
+    menu_item_id    INTEGER   REFERENCES menu_items (menu_item_id),  -- the dish the comment is about
+    food_rating     INTEGER   NOT NULL CHECK (food_rating BETWEEN 1 AND 5),
+    price_rating    INTEGER   NOT NULL CHECK (price_rating BETWEEN 1 AND 5),
+    service_rating  INTEGER   NOT NULL CHECK (service_rating BETWEEN 1 AND 5),
+    nps_score       INTEGER   NOT NULL CHECK (nps_score BETWEEN 0 AND 10),
+    comment         VARCHAR(500),
+    submitted_at    TIMESTAMP NOT NULL,  -- the device's clock when the guest pressed send
+    created_at      TIMESTAMP NOT NULL,  -- received by the backend; rows never change after
+    updated_at      TIMESTAMP NOT NULL
+);
+
 CREATE INDEX ix_stores_updated_at      ON stores (updated_at);
 CREATE INDEX ix_menu_items_updated_at  ON menu_items (updated_at);
 CREATE INDEX ix_customers_updated_at   ON customers (updated_at);
 CREATE INDEX ix_orders_updated_at      ON orders (updated_at);
 CREATE INDEX ix_order_items_updated_at ON order_items (updated_at);
+CREATE INDEX ix_order_feedback_updated_at ON order_feedback (updated_at);

@@ -20,7 +20,8 @@ from simulator.ordering import FULFILMENTS, PLATFORMS, Orders
 from simulator.population import CHANNELS, phone_numbers
 from simulator.timeline import Timeline
 
-TABLE_ORDER = ("stores", "menu_items", "customers", "orders", "order_items")  # parents first
+# Parents first.
+TABLE_ORDER = ("stores", "menu_items", "customers", "orders", "order_items", "order_feedback")
 ROW_CHUNK = 50_000
 
 
@@ -281,11 +282,14 @@ def ordering_tables(tl: Timeline, as_of: date) -> dict[str, Table]:
         raise ValueError(f"as_of {as_of} is beyond the generated horizon {tl.horizon}")
     end_us = end_of_day_us(as_of)
     orders = orders_table(tl, end_us)
+    from simulator.feedback import order_feedback_table  # feedback builds on this module's Table
+
     tables = {
         "stores": stores_table(tl, end_us),
         "menu_items": menu_items_table(tl, end_us),
         "customers": customers_table(tl, end_us),
         "orders": orders,
         "order_items": order_items_table(tl, end_us, len(orders)),
+        "order_feedback": order_feedback_table(tl, end_us),
     }
     return {name: tables[name] for name in TABLE_ORDER}

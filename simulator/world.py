@@ -11,6 +11,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from simulator import ops
 from simulator.clock import end_of_day_us
 from simulator.config import WorldConfig, WorldPaths
 from simulator.pos_export import pos_export_truth, write_pos_export
@@ -67,6 +68,18 @@ def snapshot_tables(config: WorldConfig, as_of: date) -> dict[str, Table]:
     return ordering_tables(simulate(config, as_of), as_of)
 
 
+# Every channel beyond the ordering DB: each writes what arrives in (since_us, until_us] and
+# returns its part of the truth file (see README, "Channels").
+CHANNELS = (ops,)
+
+
+def _emit_channels(timeline, out_dir: Path, since_us: int | None, until_us: int) -> dict[str, Any]:
+    contributions: dict[str, Any] = {}
+    for channel in CHANNELS:
+        contributions |= channel.emit(timeline, out_dir, since_us, until_us)
+    return contributions
+
+
 def build_world(config: WorldConfig, out_dir: Path | str) -> WorldPaths:
     """Write the world as of start_date + days - 1 into out_dir, replacing any world there."""
     paths = WorldPaths.under(out_dir)
@@ -77,7 +90,8 @@ def build_world(config: WorldConfig, out_dir: Path | str) -> WorldPaths:
     paths.state.unlink(missing_ok=True)  # a half-replaced world must not look valid
     write_database(paths.ordering_db, tables)
     pos_truth = write_pos_export(config, paths.out_dir)
-    _write_json(paths.truth, {**truth(timeline, tables, as_of), **pos_truth})
+    channel_truth = _emit_channels(timeline, paths.out_dir, None, end_of_day_us(as_of))
+    _write_json(paths.truth, {**truth(timeline, tables, as_of), **pos_truth, **channel_truth})
     _write_state(paths, config, as_of)
     return paths
 
@@ -101,7 +115,11 @@ def advance_world(out_dir: Path | str, days: int = 1) -> WorldPaths:
             f"{expected}); was it modified? Rebuild it with build_world()"
         )
     apply_increment(paths.ordering_db, tables, since_us)
+    channel_truth = _emit_channels(timeline, paths.out_dir, since_us, end_of_day_us(new_as_of))
     # The POS export is history from before the platform: written by the build, never changed.
-    _write_json(paths.truth, {**truth(timeline, tables, new_as_of), **pos_export_truth(config)})
+    _write_json(
+        paths.truth,
+        {**truth(timeline, tables, new_as_of), **pos_export_truth(config), **channel_truth},
+    )
     _write_state(paths, config, new_as_of)
     return paths

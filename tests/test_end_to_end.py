@@ -25,9 +25,10 @@ SOURCE_REVENUE_SQL = """
 
 def materialize_everything(settings: Settings) -> dg.ExecuteInProcessResult:
     from orchestration.definitions import EVERYTHING_JOB, build_definitions
+    from regulars.demo import demo_apis
 
-    job = build_definitions(settings).resolve_job_def(EVERYTHING_JOB)
-    with dg.DagsterInstance.ephemeral() as instance:
+    with demo_apis(settings), dg.DagsterInstance.ephemeral() as instance:
+        job = build_definitions(settings).resolve_job_def(EVERYTHING_JOB)
         return job.execute_in_process(instance=instance)
 
 

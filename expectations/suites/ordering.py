@@ -186,5 +186,32 @@ def table_suites() -> dict[str, TableSuite]:
                 ],
                 derive=_item_arithmetic,
             ),
+            TableSuite(
+                table_name="order_feedback",
+                primary_key="feedback_id",
+                required_columns=[
+                    "feedback_id",
+                    "order_id",
+                    "food_rating",
+                    "price_rating",
+                    "service_rating",
+                    "nps_score",
+                    "updated_at",
+                ],
+                expectations=[
+                    *_keyed("feedback_id"),
+                    *_not_null("order_id", "customer_id", "store_id", *audit_columns),
+                    *(
+                        gx.expectations.ExpectColumnValuesToBeBetween(
+                            column=column, min_value=1, max_value=5
+                        )
+                        for column in ("food_rating", "price_rating", "service_rating")
+                    ),
+                    gx.expectations.ExpectColumnValuesToBeBetween(
+                        column="nps_score", min_value=0, max_value=10
+                    ),
+                    *timestamps_in_chain_lifetime("submitted_at", *audit_columns),
+                ],
+            ),
         ]
     }

@@ -8,6 +8,7 @@ TABLE_PRIMARY_KEYS: dict[str, str] = {
     "customers": "customer_id",
     "orders": "order_id",
     "order_items": "order_item_id",
+    "order_feedback": "feedback_id",
 }
 
 CURSOR_COLUMN = "updated_at"

@@ -39,7 +39,14 @@ def test_tables_and_columns_match_schema_sql(tiny_sim, tmp_path):
     conn.executescript(SCHEMA.read_text())
     conn.close()
     expected = _describe(_reflect(f"sqlite:///{reference}"))
-    assert set(expected) == {"stores", "menu_items", "customers", "orders", "order_items"}
+    assert set(expected) == {
+        "stores",
+        "menu_items",
+        "customers",
+        "orders",
+        "order_items",
+        "order_feedback",
+    }
     assert _describe(_reflect(f"sqlite:///{tiny_sim.ordering_db}")) == expected
 
 

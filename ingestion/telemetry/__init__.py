@@ -1,0 +1,65 @@
+"""App service telemetry: one record per API call the apps made, from the landing zone.
+
+The apps' API gateway writes a record per call (service, endpoint, platform, latency, status,
+timeout) to the landing zone's `telemetry` stream; service-level marts read them. Each record
+carries a request id, its key: a record shipped twice lands once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import dlt
+import pyarrow as pa
+from dlt.sources import DltSource
+from dlt.sources.filesystem import FileItemDict
+
+from ingestion.landing_zone import new_files, read_ndjson
+
+SOURCE_NAME = "telemetry"
+STREAM = "telemetry"
+
+CALL_FIELDS = {
+    "request_id": "VARCHAR",
+    "occurred_at": "VARCHAR",
+    "service": "VARCHAR",
+    "endpoint": "VARCHAR",
+    "platform": "VARCHAR",
+    "app_version": "VARCHAR",
+    "store_id": "BIGINT",
+    "status_code": "INTEGER",
+    "latency_ms": "INTEGER",
+    "is_timeout": "BOOLEAN",
+}
+
+SELECT_SQL = """
+select
+    request_id,
+    try_cast(occurred_at as timestamptz) as occurred_at,
+    service,
+    endpoint,
+    platform,
+    app_version,
+    store_id,
+    status_code,
+    latency_ms,
+    is_timeout,
+    _landing_file
+from {raw}
+qualify row_number() over (partition by request_id order by _landing_file) = 1
+"""
+
+
+@dlt.source(name=SOURCE_NAME)
+def telemetry_source(bucket_url: str = dlt.config.value) -> DltSource:
+    """Every API-call record of the telemetry stream, once per request id."""
+
+    @dlt.transformer(
+        name="api_calls",
+        primary_key="request_id",
+        write_disposition={"disposition": "merge", "strategy": "insert-only"},
+    )
+    def api_calls(items: list[FileItemDict]) -> Iterator[pa.Table]:
+        yield from read_ndjson(items, SELECT_SQL, CALL_FIELDS)
+
+    yield new_files(bucket_url, STREAM) | api_calls

@@ -1,0 +1,837 @@
+"""Email and SMS campaigns: the calendar, who receives each send, what the provider reports back,
+and the extra orders the sends bring (the planted uplift).
+
+The chain sends through Customer.io; its reporting webhooks land one event per line in the
+`messaging` stream. Everything is decided at send time from what was known then, send by send in
+time order, and every draw is keyed by (guest, campaign), so a longer horizon reproduces a shorter
+one exactly.
+
+Who is sent to: guests who signed up before the send, whose account is not closed and who consent
+to the channel at that instant (SMS also needs a phone number). The monthly win-back email also
+needs the guest to be lapsed, judged on orders placed on days strictly before the send day
+(campaign-induced orders included). A keyed 10% holdout per campaign receives nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from simulator.accounts import EMAIL_CONSENT, PHONE, SMS_CONSENT, AccountEvents, simulate_accounts
+from simulator.catalog import MOBILE_PREFIXES
+from simulator.chain import last_per_key
+from simulator.clock import DAY_US, HOUR_US, MINUTE_US, NEVER, day_start_us, end_of_day_us
+from simulator.config import WorldConfig
+from simulator.population import Population, phone_numbers
+from simulator.purchases import DAY_KEY, Purchases, day_keys, settle_extra_purchases
+from simulator.rand import Stream, counter_uniform
+
+if TYPE_CHECKING:
+    from simulator.timeline import Timeline
+
+EMAIL, SMS = range(2)
+CHANNEL_NAMES = ("email", "sms")
+HOLDOUT_SHARE = 0.10
+UPLIFT_DAYS = 6  # an induced order falls 1-6 days after the send day: inside 7 x 24 h of the send
+WINDOW_US = 7 * DAY_US  # the attribution window of the truth figures
+NEWSLETTER_FIRST_DAY = 7  # the first Thursday on or after day 7, then every 14 days
+WINBACK_FIRST_DAY = 40
+LAPSED_AFTER_DAYS = 30  # win-back: no order in the 30 days before the send day ...
+LAPSED_WITHIN_DAYS = 120  # ... but one in the 120 before
+BAD_EMAIL_SHARE = 0.015  # addresses that hard-bounce (then the provider suppresses them)
+SOFT_BOUNCE_SHARE = 0.01
+BAD_PHONE_SHARE = 0.02
+SMS_FAIL_SHARE = 0.015
+UNSUBSCRIBE_GIVEN_OPEN = 0.008
+EMAIL_BLAST_US = 15 * MINUTE_US  # a send goes out over its first minutes
+SMS_BLAST_US = 30 * MINUTE_US
+MAX_EVENT_DELAY_US = 7 * DAY_US
+SITE = "https://kedainusantara.co.id"
+SHORT_SITE = "https://kdnus.id"
+
+
+class CampaignKind(NamedTuple):
+    key: str
+    channel: int
+    name: str
+    uplift: float  # planted: extra order probability within the window for a delivered send
+    open_share: float  # email: opened | delivered
+    click_share: float  # email: clicked | opened; SMS: clicked | delivered
+    utc_hour: float  # send time
+    subjects: tuple[str, ...]
+    links: tuple[str, ...]
+
+
+KINDS = (
+    CampaignKind(
+        "newsletter",
+        EMAIL,
+        "Kabar Kedai",
+        0.02,
+        0.30,
+        0.12,
+        3.0,  # 10:00 WIB, Thursday
+        (
+            "Kabar Kedai: menu spesial minggu ini",
+            "Sudah coba Rendang Sapi kami?",
+            "Makan siang hemat bareng Kedai Nusantara",
+            "Rahasia sambal matah ala dapur kami",
+            "Akhir pekan seru di Kedai Nusantara",
+            "Cerita dari dapur Kedai Nusantara",
+        ),
+        ("/menu", "/promo", "/stores"),
+    ),
+    CampaignKind(
+        "payday_promo",
+        SMS,
+        "Promo Gajian",
+        0.04,
+        0.0,
+        0.07,
+        4.5,  # 11:30 WIB on the 25th
+        (),
+        ("/p",),
+    ),
+    CampaignKind(
+        "winback",
+        EMAIL,
+        "Kangen Kedai",
+        0.03,
+        0.22,
+        0.18,
+        9.0,  # 16:00 WIB on the 10th
+        (
+            "Kami kangen kamu! Diskon 20% untuk pesanan berikutnya",
+            "Sudah lama nggak mampir? Ada menu baru nih",
+        ),
+        ("/promo/kangen", "/menu"),
+    ),
+)
+NEWSLETTER, PAYDAY, WINBACK = range(len(KINDS))
+
+FAILURES = (
+    "550 5.1.1 The email account that you tried to reach does not exist",
+    "452 4.2.2 The email account that you tried to reach is over quota",
+    "Recipient is suppressed after a hard bounce",
+    "Recipient has unsubscribed",
+    "30005: Unknown destination handset",
+    "30003: Unreachable destination handset",
+)
+HARD_BOUNCE, SOFT_BOUNCE, SUPPRESSED, UNSUBSCRIBED, BAD_NUMBER, UNREACHABLE = range(len(FAILURES))
+METRICS = ("sent", "delivered", "opened", "clicked", "bounced", "dropped", "unsubscribed", "failed")
+
+
+@dataclass(frozen=True)
+class Campaigns:
+    """The campaign calendar up to the horizon, in send order."""
+
+    campaign_id: np.ndarray  # Customer.io newsletter_id
+    kind: np.ndarray  # index into KINDS
+    channel: np.ndarray
+    send_day: np.ndarray
+    send_us: np.ndarray
+    name: np.ndarray
+    subject: np.ndarray  # None for SMS
+
+    def __len__(self) -> int:
+        return self.campaign_id.size
+
+
+def campaign_calendar(config: WorldConfig, last_day: int) -> Campaigns:
+    """A fortnightly newsletter (Thursdays), a payday SMS on the 25th and a win-back email on the
+    10th of each month: a fixed schedule, so a longer horizon only appends campaigns."""
+    days = np.arange(last_day + 1)
+    dates = np.datetime64(config.start_date) + days
+    day_of_month = (dates - dates.astype("datetime64[M]")).astype(np.int64) + 1
+    weekday = (config.start_date.weekday() + days) % 7
+    first = NEWSLETTER_FIRST_DAY + (3 - (config.start_date.weekday() + NEWSLETTER_FIRST_DAY)) % 7
+    rules = [
+        (NEWSLETTER, (weekday == 3) & (days >= first) & ((days - first) % 14 == 0)),
+        (PAYDAY, day_of_month == 25),
+        (WINBACK, (day_of_month == 10) & (days >= WINBACK_FIRST_DAY)),
+    ]
+    kind = np.concatenate([np.full(int(on.sum()), k) for k, on in rules]).astype(np.int64)
+    send_day = np.concatenate([days[on] for _, on in rules]).astype(np.int64)
+    hours = np.array([KINDS[k].utc_hour for k in kind])
+    send_us = day_start_us(config.start_date, send_day) + (hours * HOUR_US).astype(np.int64)
+    order = np.argsort(send_us, kind="stable")
+    kind, send_day, send_us = kind[order], send_day[order], send_us[order]
+    names, subjects = [], []
+    seen = [0] * len(KINDS)
+    for k, d in zip(kind, send_day, strict=True):
+        spec = KINDS[k]
+        names.append(f"{spec.name} {config.start_date + timedelta(days=int(d))}")
+        subjects.append(spec.subjects[seen[k] % len(spec.subjects)] if spec.subjects else None)
+        seen[k] += 1
+    return Campaigns(
+        campaign_id=101 + np.arange(kind.size, dtype=np.int64),
+        kind=kind,
+        channel=np.array([KINDS[k].channel for k in kind], dtype=np.int64),
+        send_day=send_day,
+        send_us=send_us,
+        name=np.array(names, dtype=object),
+        subject=np.array(subjects, dtype=object),
+    )
+
+
+@dataclass(frozen=True)
+class CampaignRun:
+    """What every campaign up to the horizon did.
+
+    Sends: one row per message the provider handled (holdout excluded), campaign by campaign.
+    Event instants are NEVER when the event does not happen; some lie after the horizon (an open
+    three days later), and the `messaging` stream only writes those that have arrived.
+    """
+
+    campaigns: Campaigns
+    eligible: np.ndarray  # per campaign: audience before the holdout
+    send_campaign: np.ndarray  # index into campaigns
+    send_customer: np.ndarray  # customer_idx
+    recipient: np.ndarray  # email address or phone number at send time
+    sent_us: np.ndarray
+    delivered_us: np.ndarray
+    opened_us: np.ndarray
+    clicked_us: np.ndarray
+    bounced_us: np.ndarray
+    dropped_us: np.ndarray
+    unsubscribed_us: np.ndarray
+    failed_us: np.ndarray
+    failure: np.ndarray  # index into FAILURES, -1 for none
+    link: np.ndarray  # clicked link (1-based link_id), 0 for none
+    holdout_campaign: np.ndarray
+    holdout_customer: np.ndarray
+    # Orders the campaigns bring: guest, day, campaign (days settled, up to the horizon).
+    extra_customer: np.ndarray
+    extra_day: np.ndarray
+    extra_campaign: np.ndarray
+
+
+def _normal(u1: np.ndarray, u2: np.ndarray) -> np.ndarray:
+    return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+
+
+def _between(u: np.ndarray, low_us: float, high_us: float) -> np.ndarray:
+    return (low_us + u * (high_us - low_us)).astype(np.int64)
+
+
+def _lognormal_us(u1: np.ndarray, u2: np.ndarray, median_us: float, sigma: float) -> np.ndarray:
+    delay = median_us * np.exp(sigma * _normal(u1, u2))
+    return np.minimum(delay, MAX_EVENT_DELAY_US).astype(np.int64)
+
+
+def _consent_at(initial: np.ndarray, acc: AccountEvents, kind: int, n: int, at_us: int):
+    """Consent of the first n guests at `at_us`: the initial choice, flipped by each edit."""
+    done = int(np.searchsorted(acc.edit_us, at_us, side="right"))
+    cust = acc.edit_customer_idx[:done][acc.edit_kind[:done] == kind]
+    flips = np.bincount(cust[cust < n], minlength=n) % 2 == 1
+    return initial[:n] ^ flips
+
+
+def _phones_at(pop: Population, acc: AccountEvents, n: int, at_us: int) -> np.ndarray:
+    """Phone numbers of the first n guests at `at_us` (the snapshot's rule for phone edits)."""
+    done = int(np.searchsorted(acc.edit_us, at_us, side="right"))
+    sel = acc.edit_kind[:done] == PHONE
+    cust, value = acc.edit_customer_idx[:done][sel], acc.edit_value[:done][sel]
+    keep = cust < n
+    who, last = last_per_key(cust[keep])
+    value = value[keep][last]
+    phone = pop.phone[:n].copy()
+    n_prefixes = len(MOBILE_PREFIXES)
+    phone[who] = phone_numbers(value % n_prefixes, 10_000_000 + (value // n_prefixes) % 90_000_000)
+    return phone
+
+
+class _Draws:
+    """Keyed uniforms for one campaign's recipients: the same whatever the horizon."""
+
+    def __init__(self, seed: int, customer_id: np.ndarray, campaign_id: int):
+        self.seed, self.key, self.index = seed, customer_id, campaign_id
+
+    def __call__(self, stream: Stream, lane: int) -> np.ndarray:
+        return counter_uniform(self.seed, stream, self.key, self.index, lane=lane)
+
+
+def _last_order_day(
+    base_keys: np.ndarray, base_days: np.ndarray, cust: np.ndarray, before_day: int
+) -> np.ndarray:
+    """Per guest, the last base purchase day strictly before `before_day` (-1 if none)."""
+    if base_keys.size == 0:
+        return np.full(cust.size, -1, dtype=np.int64)
+    pos = np.searchsorted(base_keys, day_keys(cust, np.full(cust.size, before_day))) - 1
+    found = (pos >= 0) & (base_keys[np.maximum(pos, 0)] // DAY_KEY == cust)
+    return np.where(found, base_days[np.maximum(pos, 0)], -1)
+
+
+def simulate_campaigns(
+    config: WorldConfig,
+    pop: Population,
+    purchases: Purchases,
+    accounts: AccountEvents | None = None,
+) -> CampaignRun:
+    """Run the calendar up to the purchases' horizon, send by send in time order."""
+    last_day = purchases.last_day
+    if accounts is None:
+        horizon = config.start_date + timedelta(days=last_day)
+        accounts = simulate_accounts(config, pop, purchases, end_of_day_us(horizon))
+    cal = campaign_calendar(config, last_day)
+    seed, cid = config.seed, pop.customer_id
+    n_all = len(pop)
+    order = np.argsort(day_keys(purchases.customer_idx, purchases.day), kind="stable")
+    base_keys = day_keys(purchases.customer_idx, purchases.day)[order]
+    base_days = purchases.day[order]
+    first_day = int(day_start_us(config.start_date, 0))
+    closed_day = np.where(
+        accounts.closed_us == NEVER, NEVER, (accounts.closed_us - first_day) // DAY_US
+    )
+    guest_u = counter_uniform(seed, Stream.MESSAGE_OUTCOME, cid, 0, lane=0)
+    bad_email = guest_u < BAD_EMAIL_SHARE
+    bad_phone = counter_uniform(seed, Stream.MESSAGE_OUTCOME, cid, 0, lane=1) < BAD_PHONE_SHARE
+    suppressed_from = np.full(n_all, NEVER, dtype=np.int64)  # email, at the provider
+    suppressed_why = np.full(n_all, -1, dtype=np.int64)
+    sends: list[dict[str, np.ndarray]] = []
+    holdouts: list[tuple[np.ndarray, np.ndarray]] = []
+    extras: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    extra_keys = np.zeros(0, dtype=np.int64)
+    eligible_counts = np.zeros(len(cal), dtype=np.int64)
+
+    for c in range(len(cal)):
+        spec = KINDS[cal.kind[c]]
+        send_us, send_day, campaign_id = (
+            int(cal.send_us[c]),
+            int(cal.send_day[c]),
+            cal.campaign_id[c],
+        )
+        n = int(np.searchsorted(pop.signup_us, send_us, side="left"))  # signed up before the send
+        ok = accounts.closed_us[:n] > send_us
+        if spec.channel == EMAIL:
+            ok &= _consent_at(pop.accepts_email, accounts, EMAIL_CONSENT, n, send_us)
+        else:
+            ok &= _consent_at(pop.accepts_sms, accounts, SMS_CONSENT, n, send_us)
+            phones = _phones_at(pop, accounts, n, send_us)
+            ok &= phones != None  # noqa: E711 (elementwise on an object array)
+        cust = np.flatnonzero(ok)
+        if cal.kind[c] == WINBACK:
+            last = _last_order_day(base_keys, base_days, cust, send_day)
+            if extras:
+                e_cust = np.concatenate([e[0] for e in extras])
+                e_day = np.concatenate([e[1] for e in extras])
+                before = e_day < send_day
+                latest = np.full(n_all, -1, dtype=np.int64)
+                np.maximum.at(latest, e_cust[before], e_day[before])
+                last = np.maximum(last, latest[cust])
+            lapsed = (
+                (last >= 0)
+                & (last >= send_day - LAPSED_WITHIN_DAYS)
+                & (last < send_day - LAPSED_AFTER_DAYS)
+            )
+            cust = cust[lapsed]
+        eligible_counts[c] = cust.size
+        held = (
+            counter_uniform(seed, Stream.CAMPAIGN_HOLDOUT, cid[cust], campaign_id) < HOLDOUT_SHARE
+        )
+        holdouts.append((np.full(int(held.sum()), c, dtype=np.int64), cust[held]))
+        cust = cust[~held]
+        u = _Draws(seed, cid[cust], int(campaign_id))
+        m = cust.size
+        never = np.full(m, NEVER, dtype=np.int64)
+        failure = np.full(m, -1, dtype=np.int64)
+        blast = EMAIL_BLAST_US if spec.channel == EMAIL else SMS_BLAST_US
+        start = send_us + _between(u(Stream.WEBHOOK, 0), 0, blast)
+        link = 1 + (u(Stream.WEBHOOK, 9) * len(spec.links)).astype(np.int64)
+        if spec.channel == EMAIL:
+            recipient = pop.email[cust]
+            dropped = suppressed_from[cust] <= send_us
+            failure[dropped] = np.where(
+                suppressed_why[cust[dropped]] == UNSUBSCRIBED, UNSUBSCRIBED, SUPPRESSED
+            )
+            hard = ~dropped & bad_email[cust]
+            soft = ~dropped & ~hard & (u(Stream.MESSAGE_OUTCOME, 2) < SOFT_BOUNCE_SHARE)
+            failure[hard], failure[soft] = HARD_BOUNCE, SOFT_BOUNCE
+            delivered = ~dropped & ~hard & ~soft
+            opened = delivered & (u(Stream.MESSAGE_OUTCOME, 3) < spec.open_share)
+            clicked = opened & (u(Stream.MESSAGE_OUTCOME, 4) < spec.click_share)
+            unsub = opened & (u(Stream.MESSAGE_OUTCOME, 5) < UNSUBSCRIBE_GIVEN_OPEN)
+            sent_us = np.where(dropped, NEVER, start)
+            delivered_us = np.where(
+                delivered, start + _between(u(Stream.WEBHOOK, 1), 1e6, 20e6), NEVER
+            )
+            bounce_delay = np.where(
+                hard,
+                _between(u(Stream.WEBHOOK, 5), 1e6, 30e6),
+                _between(u(Stream.WEBHOOK, 5), 10 * MINUTE_US, 8 * HOUR_US),
+            )
+            bounced_us = np.where(hard | soft, start + bounce_delay, NEVER)
+            opened_us = np.where(
+                opened,
+                delivered_us
+                + _lognormal_us(u(Stream.WEBHOOK, 2), u(Stream.WEBHOOK, 3), 100 * MINUTE_US, 1.4),
+                NEVER,
+            )
+            clicked_us = np.where(
+                clicked,
+                opened_us + 5_000_000 - (90e6 * np.log(u(Stream.WEBHOOK, 4))).astype(np.int64),
+                NEVER,
+            )
+            unsub_us = np.where(
+                unsub, opened_us + _between(u(Stream.WEBHOOK, 6), 20e6, 180e6), NEVER
+            )
+            # The provider stops sending to hard-bounced and unsubscribed addresses.
+            stop = np.minimum(np.where(hard, bounced_us, NEVER), unsub_us)
+            newly = stop < suppressed_from[cust]
+            suppressed_from[cust[newly]] = stop[newly]
+            suppressed_why[cust[newly]] = np.where(hard[newly], HARD_BOUNCE, UNSUBSCRIBED)
+            dropped_us = np.where(dropped, start, NEVER)
+            failed_us = never
+        else:
+            recipient = phones[cust]
+            failed = bad_phone[cust] | (u(Stream.MESSAGE_OUTCOME, 2) < SMS_FAIL_SHARE)
+            failure[failed] = np.where(bad_phone[cust[failed]], BAD_NUMBER, UNREACHABLE)
+            delivered = ~failed
+            clicked = delivered & (u(Stream.MESSAGE_OUTCOME, 4) < spec.click_share)
+            sent_us = start
+            delivered_us = np.where(
+                delivered, start + _between(u(Stream.WEBHOOK, 1), 3e6, 30e6), NEVER
+            )
+            failed_us = np.where(failed, start + _between(u(Stream.WEBHOOK, 5), 5e6, 90e6), NEVER)
+            clicked_us = np.where(
+                clicked,
+                delivered_us
+                + _lognormal_us(u(Stream.WEBHOOK, 2), u(Stream.WEBHOOK, 3), 12 * MINUTE_US, 1.2),
+                NEVER,
+            )
+            opened_us = bounced_us = dropped_us = unsub_us = never
+        sends.append(
+            {
+                "send_campaign": np.full(m, c, dtype=np.int64),
+                "send_customer": cust,
+                "recipient": recipient,
+                "sent_us": sent_us,
+                "delivered_us": delivered_us,
+                "opened_us": opened_us,
+                "clicked_us": clicked_us,
+                "bounced_us": bounced_us,
+                "dropped_us": dropped_us,
+                "unsubscribed_us": unsub_us,
+                "failed_us": failed_us,
+                "failure": failure,
+                "link": np.where(clicked, link, 0),
+            }
+        )
+
+        # Planted uplift: a delivered send brings an extra order with probability `uplift`.
+        brings = delivered & (u(Stream.CAMPAIGN_UPLIFT, 0) < spec.uplift)
+        who = cust[brings]
+        offset = 1 + (u(Stream.CAMPAIGN_UPLIFT, 1)[brings] * UPLIFT_DAYS).astype(np.int64)
+        last_allowed = np.minimum(send_day + UPLIFT_DAYS, closed_day[who] - 1)
+        day = settle_extra_purchases([base_keys, extra_keys], who, send_day + offset, last_allowed)
+        placed = (day >= 0) & (day <= last_day)
+        extras.append((who[placed], day[placed], np.full(int(placed.sum()), c, dtype=np.int64)))
+        extra_keys = np.sort(np.concatenate([extra_keys, day_keys(who[placed], day[placed])]))
+
+    cols = {
+        name: np.concatenate([s[name] for s in sends]) if sends else np.zeros(0, np.int64)
+        for name in (sends[0] if sends else _SEND_COLUMNS)
+    }
+    if not sends:
+        cols["recipient"] = np.zeros(0, dtype=object)
+    empty = np.zeros(0, dtype=np.int64)
+    return CampaignRun(
+        campaigns=cal,
+        eligible=eligible_counts,
+        holdout_campaign=np.concatenate([h[0] for h in holdouts]) if holdouts else empty,
+        holdout_customer=np.concatenate([h[1] for h in holdouts]) if holdouts else empty,
+        extra_customer=np.concatenate([e[0] for e in extras]) if extras else empty,
+        extra_day=np.concatenate([e[1] for e in extras]) if extras else empty,
+        extra_campaign=np.concatenate([e[2] for e in extras]) if extras else empty,
+        **cols,
+    )
+
+
+_SEND_COLUMNS = (
+    "send_campaign",
+    "send_customer",
+    "recipient",
+    "sent_us",
+    "delivered_us",
+    "opened_us",
+    "clicked_us",
+    "bounced_us",
+    "dropped_us",
+    "unsubscribed_us",
+    "failed_us",
+    "failure",
+    "link",
+)
+
+
+# --- Identifiers, encoded vectorised (no Python loop per event) -----------------------------
+
+_CROCKFORD = np.frombuffer(b"0123456789ABCDEFGHJKMNPQRSTVWXYZ", dtype=np.uint8)
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+_U64 = np.uint64
+
+
+def random_bits(seed: int, stream: Stream, key: np.ndarray, index, lane: int) -> np.ndarray:
+    """64 keyed random bits per element (two counter draws of 53 bits each, mixed)."""
+    a = (counter_uniform(seed, stream, key, index, lane) * 2.0**53).astype(_U64)
+    b = (counter_uniform(seed, stream, key, index, lane + 1) * 2.0**53).astype(_U64)
+    return (a << _U64(11)) ^ b
+
+
+def strings(chars: np.ndarray) -> pa.Array:
+    """An (n, width) uint8 matrix of ASCII codes as an Arrow string array."""
+    width = chars.shape[1]
+    return pa.array(np.ascontiguousarray(chars).view(f"S{width}").ravel()).cast(pa.string())
+
+
+def fixed(n: int, *parts: np.ndarray | str) -> np.ndarray:
+    """Fixed-width text: (n, w) character matrices and constant strings, side by side."""
+    return np.concatenate(
+        [
+            np.broadcast_to(np.frombuffer(p.encode(), dtype=np.uint8), (n, len(p)))
+            if isinstance(p, str)
+            else p
+            for p in parts
+        ],
+        axis=1,
+    )
+
+
+_DIGITS4 = np.array([list(f"{i:04d}".encode()) for i in range(10_000)], dtype=np.uint8)
+_HEX_PAIRS = np.frombuffer("".join(f"{i:02x}" for i in range(256)).encode(), dtype=np.uint16)
+
+
+def digits(values: np.ndarray, width: int) -> np.ndarray:
+    """Zero-padded decimal digits of non-negative integers, as an (n, width) matrix."""
+    values = np.asarray(values, dtype=np.int64)
+    groups = []
+    for _ in range(-(-width // 4)):  # four digits at a time, from a lookup table
+        values, group = np.divmod(values, 10_000)
+        groups.append(_DIGITS4[group])
+    return np.concatenate(groups[::-1], axis=1)[:, -width:]
+
+
+def hex_chars(values: np.ndarray, n_chars: int) -> np.ndarray:
+    """Lower-case hex digits of the low 4 * n_chars bits (n_chars even), as an (n, n_chars)
+    matrix."""
+    octets = values.astype(">u8").view(np.uint8).reshape(-1, 8)
+    return _HEX_PAIRS[octets].view(np.uint8).reshape(-1, 16)[:, 16 - n_chars :]
+
+
+def ulid_chars(ms: np.ndarray, hi_bits: np.ndarray, lo_bits: np.ndarray) -> np.ndarray:
+    """ULIDs (Crockford base32, 26 characters): 48 bits of milliseconds, 80 random bits."""
+    hi = (ms.astype(_U64) << _U64(16)) | (hi_bits & _U64(0xFFFF))
+    lo = lo_bits.astype(_U64)
+    chars = np.empty((hi.size, 26), dtype=np.uint8)
+    for k in range(26):
+        shift = 125 - 5 * k  # lowest bit of the k-th 5-bit group of the 130-bit number
+        if shift >= 64:
+            group = hi >> _U64(shift - 64)
+        elif shift + 5 <= 64:
+            group = lo >> _U64(shift)
+        else:
+            group = (hi << _U64(64 - shift)) | (lo >> _U64(shift))
+        chars[:, k] = _CROCKFORD[(group & _U64(31)).astype(np.int64)]
+    return chars
+
+
+def base64_chars(words: list[np.ndarray]) -> np.ndarray:
+    """URL-safe base64 of the words' big-endian bytes (3 words: 32 characters)."""
+    raw = np.stack([w.astype(">u8") for w in words], axis=1).view(np.uint8)
+    encoded = base64.urlsafe_b64encode(raw.tobytes())
+    return np.frombuffer(encoded, dtype=np.uint8).reshape(raw.shape[0], -1)
+
+
+def pieces(index: np.ndarray, texts: list[str], mask: np.ndarray | None = None) -> pa.Array:
+    """texts[index] per row as an Arrow string array (null where mask is set)."""
+    return pa.DictionaryArray.from_arrays(
+        pa.array(index.astype(np.int32), mask=mask), pa.array(texts, pa.string())
+    ).cast(pa.string())
+
+
+def join(*columns: pa.Array) -> pa.Array:
+    """Row-wise concatenation; null columns are left out of their row."""
+    return pc.binary_join_element_wise(*columns, "", null_handling="skip")
+
+
+# --- The provider's reporting webhooks ----------------------------------------------------
+
+LATE_SHARE = 0.01  # events the webhook delivers late (a retry minutes to hours later)
+DUPLICATE_SHARE = 0.005  # events delivered twice (same event_id): a retry after a timeout
+_SEND_EVENTS = (
+    "sent_us",
+    "delivered_us",
+    "opened_us",
+    "clicked_us",
+    "bounced_us",
+    "dropped_us",
+    "unsubscribed_us",
+    "failed_us",
+)
+
+
+def _event_rows(tl: Timeline, run: CampaignRun) -> dict[str, np.ndarray]:
+    """Every webhook delivery of the run, numeric: one row per (event, copy); a retried event
+    appears twice with the same event key. Includes events after the horizon."""
+    seed, cid = tl.config.seed, tl.population.customer_id
+    parts = [
+        (np.flatnonzero(getattr(run, name) != NEVER), j) for j, name in enumerate(_SEND_EVENTS)
+    ]
+    send_row = np.concatenate([rows for rows, _ in parts])
+    metric = np.concatenate([np.full(rows.size, j, dtype=np.int64) for rows, j in parts])
+    occurred = np.concatenate([getattr(run, _SEND_EVENTS[j])[rows] for rows, j in parts])
+    key = cid[run.send_customer[send_row]]
+    index = run.campaigns.campaign_id[run.send_campaign[send_row]] * 16 + metric
+
+    def draw(lane: int) -> np.ndarray:
+        return counter_uniform(seed, Stream.WEBHOOK, key, index, lane=lane)
+
+    arrival = occurred + _between(draw(20), 1e6, 6e6)
+    late = draw(21) < LATE_SHARE
+    backoff = np.minimum(-40 * MINUTE_US * np.log(draw(22)), 12 * HOUR_US).astype(np.int64)
+    arrival = arrival + np.where(late, backoff, 0)
+    twice = np.flatnonzero(draw(23) < DUPLICATE_SHARE)
+    retry = (
+        arrival[twice] + 4_000_000 + (-30 * MINUTE_US * np.log(draw(24)[twice])).astype(np.int64)
+    )
+    event = np.concatenate([np.arange(send_row.size), twice])
+    return {
+        "send_row": send_row[event],
+        "metric": metric[event],
+        "occurred_us": occurred[event],
+        "key": key[event],
+        "index": index[event],
+        "copy": np.concatenate([np.zeros(send_row.size, np.int64), np.ones(twice.size, np.int64)]),
+        "arrival_us": np.concatenate([arrival, retry]),
+    }
+
+
+def guest_pieces(tl: Timeline) -> pa.Array:
+    """Per guest: the identity part of an event's data, up to the recipient's value."""
+    seed, cid = tl.config.seed, tl.population.customer_id
+    cio = hex_chars(random_bits(seed, Stream.WEBHOOK, cid, 0, lane=40), 12).view("S12").ravel()
+    texts = [
+        f'"customer_id":"{c}","identifiers":{{"id":"{c}","email":"{e}",'
+        f'"cio_id":"{i.decode()}"}},"recipient":"'
+        for c, e, i in zip(cid.tolist(), tl.population.email.tolist(), cio.tolist(), strict=True)
+    ]
+    return pa.array(texts, pa.string())
+
+
+def webhook_deliveries(
+    tl: Timeline, run: CampaignRun, since_us: int | None, until_us: int
+) -> dict[str, np.ndarray] | None:
+    """The webhook deliveries arriving in (since_us, until_us], numeric, in arrival order (a
+    retried event appears twice with the same event key); None if there are none."""
+    rows = _event_rows(tl, run)
+    keep = rows["arrival_us"] <= until_us
+    if since_us is not None:
+        keep &= rows["arrival_us"] > since_us
+    if not keep.any():
+        return None
+    seed = tl.config.seed
+    rows = {name: values[keep] for name, values in rows.items()}
+    rows["id_hi"] = random_bits(seed, Stream.WEBHOOK, rows["key"], rows["index"], lane=25)
+    rows["id_lo"] = random_bits(seed, Stream.WEBHOOK, rows["key"], rows["index"], lane=27)
+    order = np.lexsort((rows["copy"], rows["id_lo"], rows["arrival_us"]))
+    return {name: values[order] for name, values in rows.items()}
+
+
+def webhook_lines(
+    tl: Timeline, run: CampaignRun, rows: dict[str, np.ndarray], guests: pa.Array
+) -> pa.Array:
+    """JSON lines of webhook deliveries (rows from webhook_deliveries, any slice), shaped as
+    Customer.io's reporting webhooks send them: the fields a metric carries and no others.
+    `guests` is guest_pieces(tl)."""
+    seed, cal = tl.config.seed, run.campaigns
+    key, send_row, metric = rows["key"], rows["send_row"], rows["metric"]
+    n = send_row.size
+    campaign = run.send_campaign[send_row]
+    channel = cal.channel[campaign]
+    delivery = base64_chars(
+        [
+            random_bits(seed, Stream.WEBHOOK, key, cal.campaign_id[campaign], lane=30 + 2 * i)
+            for i in range(3)
+        ]
+    )
+    event_id = ulid_chars(rows["occurred_us"] // 1000, rows["id_hi"], rows["id_lo"])
+    kind = [
+        f'"object_type":"{CHANNEL_NAMES[c]}","metric":"{m}","timestamp":'
+        for c in range(len(CHANNEL_NAMES))
+        for m in METRICS
+    ]
+    newsletter = [f'{i},"delivery_id":"' for i in cal.campaign_id.tolist()]
+    subject = [
+        f'","subject":"{cal.subject[c]}"' if cal.channel[c] == EMAIL else '"'
+        for c in range(len(cal))
+    ]
+    # Email clicks say whether a machine (a link scanner) made them; SMS clicks do not.
+    links = [
+        f',"href":"{href}","link_id":{link_id}' + (',"machine":false' if email else "")
+        for href, link_id, email in zip(*_link_table(run), strict=True)
+    ]
+    link = run.link[send_row]
+    failure = run.failure[send_row]
+    reported = np.isin(metric, [METRICS.index(m) for m in ("bounced", "dropped", "failed")])
+    clicked = metric == METRICS.index("clicked")
+    cust = run.send_customer[send_row]
+    line = join(
+        strings(fixed(n, '{"event_id":"', event_id, '",')),
+        pieces(channel * len(METRICS) + metric, kind),
+        strings(
+            fixed(n, digits(rows["occurred_us"] // 1_000_000, 10), ',"data":{"newsletter_id":')
+        ),
+        pieces(campaign, newsletter),
+        strings(fixed(n, delivery, '",')),
+        guests.take(pa.array(cust)),
+        pa.array(run.recipient[send_row].tolist(), pa.string()),
+        pieces(campaign, subject),
+        pieces(campaign * _MAX_LINKS + np.maximum(link, 1) - 1, links, mask=~clicked),
+        pieces(
+            np.maximum(failure, 0),
+            [f',"failure_message":"{f}"' for f in FAILURES],
+            mask=~reported | (failure < 0),
+        ),
+        strings(fixed(n, "}}")),
+    )
+    return line.combine_chunks() if isinstance(line, pa.ChunkedArray) else line
+
+
+_MAX_LINKS = max(len(k.links) for k in KINDS)
+
+
+def _link_table(run: CampaignRun) -> tuple[list[str], list[int], list[bool]]:
+    """Tracked link URLs per (campaign, link_id), at index campaign * _MAX_LINKS + link_id - 1,
+    with the link id and whether the campaign is an email."""
+    cal = run.campaigns
+    hrefs, ids, emails = [], [], []
+    for c in range(len(cal)):
+        spec = KINDS[cal.kind[c]]
+        day = str(cal.name[c]).rsplit(" ", 1)[-1]
+        for link_id in range(1, _MAX_LINKS + 1):
+            path = spec.links[min(link_id, len(spec.links)) - 1]
+            if spec.channel == SMS:
+                hrefs.append(f"{SHORT_SITE}{path}/{cal.campaign_id[c]}")
+            else:
+                hrefs.append(
+                    f"{SITE}{path}?utm_source=customerio&utm_medium=email"
+                    f"&utm_campaign={spec.key}-{day}"
+                )
+            ids.append(link_id)
+            emails.append(spec.channel == EMAIL)
+    return hrefs, ids, emails
+
+
+def delivery_counts(tl: Timeline, run: CampaignRun, until_us: int) -> dict[str, Any]:
+    """Webhook deliveries that arrived by until_us: per metric (distinct events) and retries."""
+    rows = _event_rows(tl, run)
+    arrived = rows["arrival_us"] <= until_us
+    first = arrived & (rows["copy"] == 0)
+    counts = np.bincount(rows["metric"][first], minlength=len(METRICS))
+    return {
+        "deliveries": int(arrived.sum()),
+        "duplicate_deliveries": int((arrived & (rows["copy"] == 1)).sum()),
+        "events_by_metric": {m: int(c) for m, c in zip(METRICS, counts, strict=True)},
+    }
+
+
+# --- Truth ----------------------------------------------------------------------------------
+
+
+def _rate(values: np.ndarray) -> float | None:
+    return round(float(values.mean()), 6) if values.size else None
+
+
+def messaging_truth(tl: Timeline, run: CampaignRun, end_us: int) -> dict[str, Any]:
+    """Per campaign as of end_us: audience, holdout, provider outcomes that have happened, and
+    the orders placed within 7 days of the send by delivered guests and by the holdout."""
+    cal, orders = run.campaigns, tl.orders
+    n_orders = int(np.searchsorted(orders.placed_us, end_us, side="right"))
+    n_guests = len(tl.population)
+    pooled = {"treated": [0, 0], "holdout": [0, 0], "planted": 0.0}
+    campaigns = []
+    for c in np.flatnonzero(cal.send_us <= end_us):
+        spec = KINDS[cal.kind[c]]
+        mine = run.send_campaign == c
+        delivered = mine & (run.delivered_us != NEVER)
+        counts = {
+            name.removesuffix("_us"): int((getattr(run, name)[mine] <= end_us).sum())
+            for name in _SEND_EVENTS
+        }
+        entry = {
+            "campaign_id": int(cal.campaign_id[c]),
+            "name": str(cal.name[c]),
+            "kind": spec.key,
+            "channel": CHANNEL_NAMES[spec.channel],
+            "sent_at": str(np.datetime64(int(cal.send_us[c]), "us")) + "Z",
+            "subject": cal.subject[c],
+            "eligible": int(run.eligible[c]),
+            "holdout": int((run.holdout_campaign == c).sum()),
+            "messages": int(mine.sum()),
+            "events": counts,
+            "hard_bounced": int(((run.failure == HARD_BOUNCE) & mine).sum()),
+            "planted_uplift": spec.uplift,
+            "induced_orders": int((orders.campaign[:n_orders] == c).sum()),
+        }
+        window_end = int(cal.send_us[c]) + WINDOW_US
+        entry["window_closed"] = window_end <= end_us
+        if entry["window_closed"]:
+            lo, hi = np.searchsorted(orders.placed_us, [cal.send_us[c], window_end], side="right")
+            per_guest = np.bincount(orders.customer_idx[lo:hi], minlength=n_guests)
+            treated = per_guest[run.send_customer[delivered]]
+            held = per_guest[run.holdout_customer[run.holdout_campaign == c]]
+            entry["treated_guests"] = int(treated.size)
+            entry["treated_order_rate_7d"] = _rate(treated > 0)
+            entry["treated_orders_per_guest_7d"] = _rate(treated)
+            entry["holdout_order_rate_7d"] = _rate(held > 0)
+            entry["holdout_orders_per_guest_7d"] = _rate(held)
+            pooled["treated"][0] += int(treated.sum())
+            pooled["treated"][1] += int(treated.size)
+            pooled["holdout"][0] += int(held.sum())
+            pooled["holdout"][1] += int(held.size)
+            pooled["planted"] += spec.uplift * treated.size
+        campaigns.append(entry)
+    treated_n, holdout_n = pooled["treated"][1], pooled["holdout"][1]
+    summary = {
+        "campaigns_with_closed_window": sum(e["window_closed"] for e in campaigns),
+        "treated_guests": treated_n,
+        "holdout_guests": holdout_n,
+        "treated_orders_per_guest_7d": (
+            round(pooled["treated"][0] / treated_n, 6) if treated_n else None
+        ),
+        "holdout_orders_per_guest_7d": (
+            round(pooled["holdout"][0] / holdout_n, 6) if holdout_n else None
+        ),
+        "planted_uplift_weighted": round(pooled["planted"] / treated_n, 6) if treated_n else None,
+    }
+    return {
+        "planted": {
+            "provider": "Customer.io reporting webhooks",
+            "holdout_share": HOLDOUT_SHARE,
+            "uplift_window_days": UPLIFT_DAYS + 1,
+            "kinds": {
+                k.key: {
+                    "channel": CHANNEL_NAMES[k.channel],
+                    "uplift": k.uplift,
+                    "open_share": k.open_share,
+                    "click_share": k.click_share,
+                }
+                for k in KINDS
+            },
+            "bad_email_share": BAD_EMAIL_SHARE,
+            "soft_bounce_share": SOFT_BOUNCE_SHARE,
+            "bad_phone_share": BAD_PHONE_SHARE,
+            "sms_fail_share": SMS_FAIL_SHARE,
+            "unsubscribe_given_open": UNSUBSCRIBE_GIVEN_OPEN,
+            "late_share": LATE_SHARE,
+            "duplicate_share": DUPLICATE_SHARE,
+        },
+        "campaigns": campaigns,
+        "uplift": summary,
+    }
