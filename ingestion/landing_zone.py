@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 import dlt
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 from dlt.sources.filesystem import FileItemDict, filesystem
 
 # Files written in the same second as the previous run's newest file must not be skipped; the
@@ -55,3 +56,25 @@ def read_ndjson(
             "(select *, regexp_extract(filename, '[^/]+$') as _landing_file from raw_files) as raw",
         )
         yield connection.execute(query).fetch_arrow_table()
+
+
+class FirstSeen:
+    """Keeps the first row of each key across the pages of one run.
+
+    Within a page the reader's SQL keeps one row per key; across runs the insert-only merge skips
+    keys the table already has. Between pages of the same run only this can: dlt's insert-only
+    merge does not deduplicate rows of one load among themselves.
+    """
+
+    def __init__(self, key: str):
+        self.key = key
+        self.seen: set[str] = set()
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        keys = table.column(self.key)
+        if self.seen:
+            fresh = pc.invert(pc.is_in(keys, value_set=pa.array(list(self.seen), pa.string())))
+            table = table.filter(fresh)
+            keys = table.column(self.key)
+        self.seen.update(keys.to_pylist())
+        return table

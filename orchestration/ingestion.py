@@ -56,7 +56,8 @@ def landing_assets(source: Source, settings: Settings) -> dg.AssetsDefinition:
     )
     def landing(context: dg.AssetExecutionContext, dlt: DagsterDltResource) -> Iterator:
         source.preflight(settings)
-        yield from dlt.run(context=context)
+        # A fresh source object per run: readers keep per-run state (keys already seen).
+        yield from dlt.run(context=context, dlt_source=source.build(settings))
 
     return landing
 

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from simulator import ops
+from simulator import ops, web
 from simulator.clock import end_of_day_us
 from simulator.config import WorldConfig, WorldPaths
 from simulator.pos_export import pos_export_truth, write_pos_export
@@ -70,7 +70,7 @@ def snapshot_tables(config: WorldConfig, as_of: date) -> dict[str, Table]:
 
 # Every channel beyond the ordering DB: each writes what arrives in (since_us, until_us] and
 # returns its part of the truth file (see README, "Channels").
-CHANNELS = (ops,)
+CHANNELS = (web, ops)
 
 
 def _emit_channels(timeline, out_dir: Path, since_us: int | None, until_us: int) -> dict[str, Any]:

@@ -40,9 +40,10 @@ def test_asset_graph_runs_from_the_ordering_db_to_the_marts(regulars_env: Settin
     for upstream, downstream in itertools.pairwise(lineage):
         assert upstream in graph.get(downstream).parent_keys, f"{upstream} -> {downstream}"
     assert key(["marts", "dim_customers"]) in graph.get_all_asset_keys()
-    assert key(["raw_order_history", "orders"]) in graph.get(
-        key(["staging", "stg_order_history__orders"])
-    ).parent_keys
+    assert (
+        key(["raw_order_history", "orders"])
+        in graph.get(key(["staging", "stg_order_history__orders"])).parent_keys
+    )
     # No orphans: every dbt source resolved to a gate asset, not a stub of its own.
     roots = {k for k in graph.get_all_asset_keys() if not graph.get(k).parent_keys}
     assert roots == {key(["sources", "ordering"]), key(["sources", "order_history"])}

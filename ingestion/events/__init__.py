@@ -21,7 +21,7 @@ from dlt.sources import DltSource
 from dlt.sources.filesystem import FileItemDict
 
 from ingestion.events.settings import SEGMENT_FIELDS, STREAM, TIMESTAMP_FIELDS
-from ingestion.landing_zone import new_files, read_ndjson
+from ingestion.landing_zone import FirstSeen, new_files, read_ndjson
 
 SOURCE_NAME = "events"
 
@@ -76,6 +76,8 @@ JSON_COLUMNS = {_snake(f): {"data_type": "json"} for f, k in SEGMENT_FIELDS.item
 def events_source(bucket_url: str = dlt.config.value) -> DltSource:
     """Every Segment message in the landing zone's events stream, once per messageId."""
 
+    first_seen = FirstSeen("message_id")
+
     @dlt.transformer(
         name="messages",
         primary_key="message_id",
@@ -83,6 +85,7 @@ def events_source(bucket_url: str = dlt.config.value) -> DltSource:
         columns=JSON_COLUMNS,
     )
     def messages(items: list[FileItemDict]) -> Iterator[pa.Table]:
-        yield from read_ndjson(items, SELECT_SQL, SEGMENT_FIELDS)
+        for table in read_ndjson(items, SELECT_SQL, SEGMENT_FIELDS):
+            yield first_seen(table)
 
     yield new_files(bucket_url, STREAM) | messages

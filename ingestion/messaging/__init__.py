@@ -17,7 +17,7 @@ import pyarrow as pa
 from dlt.sources import DltSource
 from dlt.sources.filesystem import FileItemDict
 
-from ingestion.landing_zone import new_files, read_ndjson
+from ingestion.landing_zone import FirstSeen, new_files, read_ndjson
 
 SOURCE_NAME = "messaging"
 STREAM = "messaging"
@@ -50,6 +50,8 @@ qualify row_number() over (partition by event_id order by _landing_file) = 1
 def messaging_source(bucket_url: str = dlt.config.value) -> DltSource:
     """Every webhook event of the messaging stream, once per event_id."""
 
+    first_seen = FirstSeen("event_id")
+
     @dlt.transformer(
         name="delivery_events",
         primary_key="event_id",
@@ -57,6 +59,7 @@ def messaging_source(bucket_url: str = dlt.config.value) -> DltSource:
         columns={"data": {"data_type": "json"}},
     )
     def delivery_events(items: list[FileItemDict]) -> Iterator[pa.Table]:
-        yield from read_ndjson(items, SELECT_SQL, WEBHOOK_FIELDS)
+        for table in read_ndjson(items, SELECT_SQL, WEBHOOK_FIELDS):
+            yield first_seen(table)
 
     yield new_files(bucket_url, STREAM) | delivery_events
