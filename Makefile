@@ -6,7 +6,8 @@ BIN    := $(VENV)/bin
 # Runtime state stays inside the checkout (git-ignored), never in the home directory.
 export DAGSTER_HOME := $(CURDIR)/var/dagster_home
 
-# The demo world `make run` builds; `make run CUSTOMERS=100000 DAYS=365` builds a large one.
+# The demo world `make run` builds: about CUSTOMERS guests signing up over DAYS days.
+# `make run CUSTOMERS=100000 DAYS=365` builds a large one (several million events).
 CUSTOMERS ?= 2000
 DAYS      ?= 180
 
@@ -26,7 +27,7 @@ $(BIN)/regulars: pyproject.toml
 install: $(BIN)/regulars  ## Create .venv and install Regulars (re-used when present)
 
 run: install  ## Build the demo world and materialize every asset through Dagster
-	$(BIN)/regulars simulate build --customers $(CUSTOMERS) --days $(DAYS)
+	$(BIN)/regulars simulate build --customers $(CUSTOMERS) --days $(DAYS) --acquisition-days $(DAYS)
 	$(BIN)/regulars materialize
 
 test: install  ## Run the test suite (unit, dbt, Dagster, end to end)
