@@ -44,14 +44,12 @@ class Source:
         return self.name
 
 
-def _require_local_folder(url: str, source_name: str) -> None:
-    if "://" in url:
-        return  # remote buckets are checked by fsspec when listed
-    if not Path(url).is_dir():
+def _require_order_history_folder(url: str) -> None:
+    if not _folder_present(url):
         raise FileNotFoundError(
-            f"No {source_name} folder at {url}. Build the demo world with `regulars simulate "
-            f"build`, or set sources.{source_name}.bucket_url (.dlt/config.toml) or "
-            f"SOURCES__{source_name.upper()}__BUCKET_URL to where the files are."
+            f"No order-history folder at {url}. Build the demo world with `regulars simulate "
+            "build`, or set sources.order_history.bucket_url (.dlt/config.toml) or "
+            "SOURCES__ORDER_HISTORY__BUCKET_URL to where the files are."
         )
 
 
@@ -63,6 +61,44 @@ def token_configured(source_name: str) -> bool:
     """Whether an access token for an API source is resolvable (environment or secrets.toml)."""
     key = f"sources.{source_name}.access_token"
     return bool(os.environ.get(key.upper().replace(".", "__")) or dlt.secrets.get(key))
+
+
+def _landing_stream(
+    name: str, description: str, kind: str, source: Callable[..., DltSource]
+) -> Source:
+    """A stream of the landing zone: present when its folder is (or the zone is a bucket)."""
+
+    def folder(settings: Settings) -> str:
+        return f"{settings.landing_url}/{name}"
+
+    def preflight(settings: Settings) -> None:
+        if not _folder_present(folder(settings)):
+            raise FileNotFoundError(
+                f"No {name} stream at {folder(settings)}. Build the demo world with `regulars "
+                "simulate build`, or set REGULARS_LANDING_URL to the landing zone the chain's "
+                "systems (and the collector) write to."
+            )
+
+    return Source(
+        name=name,
+        description=description,
+        kinds=frozenset({kind}),
+        build=lambda settings: source(bucket_url=settings.landing_url),
+        preflight=preflight,
+        enabled=lambda settings: _folder_present(folder(settings)),
+    )
+
+
+def _http_api(name: str, description: str, kind: str, source: Callable[..., DltSource]) -> Source:
+    """An HTTP API source, configured entirely through dlt config and secrets."""
+    return Source(
+        name=name,
+        description=description,
+        kinds=frozenset({kind}),
+        build=lambda settings: source(),
+        preflight=lambda settings: None,
+        enabled=lambda settings: token_configured(name),
+    )
 
 
 SOURCES: dict[str, Source] = {
@@ -80,55 +116,37 @@ SOURCES: dict[str, Source] = {
             description="Order-history files from an earlier system (the old POS export).",
             kinds=frozenset({"csv"}),
             build=lambda settings: order_history_source(bucket_url=settings.order_history_url),
-            preflight=lambda settings: _require_local_folder(
-                settings.order_history_url, "order_history"
-            ),
+            preflight=lambda settings: _require_order_history_folder(settings.order_history_url),
         ),
-        Source(
-            name="events",
-            description="App and web events: Segment batches in the landing zone.",
-            kinds=frozenset({"segment"}),
-            build=lambda settings: events_source(bucket_url=settings.landing_url),
-            preflight=lambda settings: _require_local_folder(
-                f"{settings.landing_url}/events", "events"
-            ),
-            enabled=lambda settings: _folder_present(f"{settings.landing_url}/events"),
+        _landing_stream(
+            "events",
+            "App and web events: Segment batches in the landing zone.",
+            "segment",
+            events_source,
         ),
-        Source(
-            name="messaging",
-            description="Email and SMS delivery events: the provider's webhooks, landed.",
-            kinds=frozenset({"customerio"}),
-            build=lambda settings: messaging_source(bucket_url=settings.landing_url),
-            preflight=lambda settings: _require_local_folder(
-                f"{settings.landing_url}/messaging", "messaging"
-            ),
-            enabled=lambda settings: _folder_present(f"{settings.landing_url}/messaging"),
+        _landing_stream(
+            "messaging",
+            "Email and SMS delivery events: the provider's webhooks, landed.",
+            "customerio",
+            messaging_source,
         ),
-        Source(
-            name="telemetry",
-            description="App API-call records from the gateway, landed hourly.",
-            kinds=frozenset({"json"}),
-            build=lambda settings: telemetry_source(bucket_url=settings.landing_url),
-            preflight=lambda settings: _require_local_folder(
-                f"{settings.landing_url}/telemetry", "telemetry"
-            ),
-            enabled=lambda settings: _folder_present(f"{settings.landing_url}/telemetry"),
+        _landing_stream(
+            "telemetry",
+            "App API-call records from the gateway, landed hourly.",
+            "json",
+            telemetry_source,
         ),
-        Source(
-            name="ga4",
-            description="Google Analytics 4: the property's daily traffic report (Data API).",
-            kinds=frozenset({"googleanalytics"}),
-            build=lambda settings: ga4_source(),
-            preflight=lambda settings: None,
-            enabled=lambda settings: token_configured("ga4"),
+        _http_api(
+            "ga4",
+            "Google Analytics 4: the property's daily traffic report (Data API).",
+            "googleanalytics",
+            ga4_source,
         ),
-        Source(
-            name="meta_ads",
-            description="Instagram Ads through the Meta Marketing API: objects and insights.",
-            kinds=frozenset({"meta"}),
-            build=lambda settings: meta_ads_source(),
-            preflight=lambda settings: None,
-            enabled=lambda settings: token_configured("meta_ads"),
+        _http_api(
+            "meta_ads",
+            "Instagram Ads through the Meta Marketing API: objects and insights.",
+            "meta",
+            meta_ads_source,
         ),
     )
 }

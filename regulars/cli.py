@@ -88,13 +88,13 @@ def ingest(
     export_environment(settings)
     spec = SOURCES[source]
     with demo_apis(settings):
+        spec.preflight(settings)  # says what is missing where it can (a file, a folder)
         if not spec.enabled(settings):
             raise typer.BadParameter(
                 f"{source} is not configured here: see ingestion/{source}/README.md for the "
                 "settings it needs (.dlt/config.toml, .dlt/secrets.toml).",
                 param_hint="SOURCE",
             )
-        spec.preflight(settings)
         landed = landing_pipeline(source, settings).run(spec.build(settings))
         typer.echo(landed)
     result = promote(source, settings)
