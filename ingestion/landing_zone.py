@@ -78,3 +78,32 @@ class FirstSeen:
             keys = table.column(self.key)
         self.seen.update(keys.to_pylist())
         return table
+
+
+def landing_table(
+    bucket_url: str,
+    stream: str,
+    table_name: str,
+    key: str,
+    fields: Mapping[str, str],
+    select_sql: str,
+    columns: Mapping[str, dict] | None = None,
+):
+    """A dlt resource landing one stream's new files as one table, once per `key`.
+
+    Within a page of files `select_sql` keeps one row per key, across the pages of this run
+    `FirstSeen` does, and across runs the insert-only merge skips keys the table already has.
+    """
+    first_seen = FirstSeen(key)
+
+    @dlt.transformer(
+        name=table_name,
+        primary_key=key,
+        write_disposition={"disposition": "merge", "strategy": "insert-only"},
+        columns=dict(columns or {}),
+    )
+    def rows(items: list[FileItemDict]) -> Iterator[pa.Table]:
+        for table in read_ndjson(items, select_sql, fields):
+            yield first_seen(table)
+
+    return new_files(bucket_url, stream) | rows

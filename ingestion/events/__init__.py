@@ -13,15 +13,11 @@ row with what it really said.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import dlt
-import pyarrow as pa
 from dlt.sources import DltSource
-from dlt.sources.filesystem import FileItemDict
 
 from ingestion.events.settings import SEGMENT_FIELDS, STREAM, TIMESTAMP_FIELDS
-from ingestion.landing_zone import FirstSeen, new_files, read_ndjson
+from ingestion.landing_zone import landing_table
 
 SOURCE_NAME = "events"
 
@@ -75,17 +71,6 @@ JSON_COLUMNS = {_snake(f): {"data_type": "json"} for f, k in SEGMENT_FIELDS.item
 @dlt.source(name=SOURCE_NAME)
 def events_source(bucket_url: str = dlt.config.value) -> DltSource:
     """Every Segment message in the landing zone's events stream, once per messageId."""
-
-    first_seen = FirstSeen("message_id")
-
-    @dlt.transformer(
-        name="messages",
-        primary_key="message_id",
-        write_disposition={"disposition": "merge", "strategy": "insert-only"},
-        columns=JSON_COLUMNS,
+    yield landing_table(
+        bucket_url, STREAM, "messages", "message_id", SEGMENT_FIELDS, SELECT_SQL, JSON_COLUMNS
     )
-    def messages(items: list[FileItemDict]) -> Iterator[pa.Table]:
-        for table in read_ndjson(items, SELECT_SQL, SEGMENT_FIELDS):
-            yield first_seen(table)
-
-    yield new_files(bucket_url, STREAM) | messages

@@ -10,14 +10,10 @@ joins on are lifted into columns.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import dlt
-import pyarrow as pa
 from dlt.sources import DltSource
-from dlt.sources.filesystem import FileItemDict
 
-from ingestion.landing_zone import FirstSeen, new_files, read_ndjson
+from ingestion.landing_zone import landing_table
 
 SOURCE_NAME = "messaging"
 STREAM = "messaging"
@@ -49,17 +45,12 @@ qualify row_number() over (partition by event_id order by _landing_file) = 1
 @dlt.source(name=SOURCE_NAME)
 def messaging_source(bucket_url: str = dlt.config.value) -> DltSource:
     """Every webhook event of the messaging stream, once per event_id."""
-
-    first_seen = FirstSeen("event_id")
-
-    @dlt.transformer(
-        name="delivery_events",
-        primary_key="event_id",
-        write_disposition={"disposition": "merge", "strategy": "insert-only"},
-        columns={"data": {"data_type": "json"}},
+    yield landing_table(
+        bucket_url,
+        STREAM,
+        "delivery_events",
+        "event_id",
+        WEBHOOK_FIELDS,
+        SELECT_SQL,
+        {"data": {"data_type": "json"}},
     )
-    def delivery_events(items: list[FileItemDict]) -> Iterator[pa.Table]:
-        for table in read_ndjson(items, SELECT_SQL, WEBHOOK_FIELDS):
-            yield first_seen(table)
-
-    yield new_files(bucket_url, STREAM) | delivery_events

@@ -7,14 +7,10 @@ carries a request id, its key: a record shipped twice lands once.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import dlt
-import pyarrow as pa
 from dlt.sources import DltSource
-from dlt.sources.filesystem import FileItemDict
 
-from ingestion.landing_zone import FirstSeen, new_files, read_ndjson
+from ingestion.landing_zone import landing_table
 
 SOURCE_NAME = "telemetry"
 STREAM = "telemetry"
@@ -53,16 +49,4 @@ qualify row_number() over (partition by request_id order by _landing_file) = 1
 @dlt.source(name=SOURCE_NAME)
 def telemetry_source(bucket_url: str = dlt.config.value) -> DltSource:
     """Every API-call record of the telemetry stream, once per request id."""
-
-    first_seen = FirstSeen("request_id")
-
-    @dlt.transformer(
-        name="api_calls",
-        primary_key="request_id",
-        write_disposition={"disposition": "merge", "strategy": "insert-only"},
-    )
-    def api_calls(items: list[FileItemDict]) -> Iterator[pa.Table]:
-        for table in read_ndjson(items, SELECT_SQL, CALL_FIELDS):
-            yield first_seen(table)
-
-    yield new_files(bucket_url, STREAM) | api_calls
+    yield landing_table(bucket_url, STREAM, "api_calls", "request_id", CALL_FIELDS, SELECT_SQL)
