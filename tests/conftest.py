@@ -48,3 +48,42 @@ def tiny_world(regulars_env: Settings) -> Settings:
 
     build_world(WorldConfig(**TINY_WORLD), regulars_env.data_dir)
     return regulars_env
+
+
+# Big enough for the planted truths the marts must find (a worst-rated item needs ~30 responses,
+# churn needs months of history), small enough to build and materialise in about a minute.
+MARTS_WORLD = {
+    "seed": 7,
+    "customers": 800,
+    "days": 150,
+    "acquisition_days": 150,
+    "start_date": date(2025, 1, 1),
+}
+
+
+@pytest.fixture(scope="session")
+def marts_world(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """One world, built and materialised once per session, for tests that only read the marts.
+
+    Tests must not write to it: they open the warehouse read-only and compare with the truth file
+    (`settings.data_dir / "truth.json"`).
+    """
+    import dagster as dg
+
+    from orchestration.definitions import EVERYTHING_JOB, build_definitions
+    from regulars.demo import demo_apis
+    from simulator import WorldConfig, build_world
+
+    root = tmp_path_factory.mktemp("marts_world")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv("REGULARS_DATA_DIR", str(root / "data"))
+        monkeypatch.setenv("REGULARS_WAREHOUSE", str(root / "warehouse" / "regulars.duckdb"))
+        monkeypatch.setenv("REGULARS_STATE_DIR", str(root / "var"))
+        monkeypatch.delenv("SOURCES__ORDERING__CREDENTIALS", raising=False)
+        settings = load_settings()
+        build_world(WorldConfig(**MARTS_WORLD), settings.data_dir)
+        with demo_apis(settings), dg.DagsterInstance.ephemeral() as instance:
+            job = build_definitions(settings).resolve_job_def(EVERYTHING_JOB)
+            result = job.execute_in_process(instance=instance)
+        assert result.success, "materialising the marts world failed: see the log above"
+    return settings
