@@ -36,9 +36,10 @@ test: install  ## Run the test suite (unit, dbt, Dagster, end to end)
 ui: install  ## Open the Dagster UI on http://127.0.0.1:3000
 	$(BIN)/regulars ui --port 3000
 
-lint: install  ## Lint and format-check Python
+lint: install  ## Lint Python (ruff) and the dbt SQL (sqlfluff)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	cd dbt_project && ../$(BIN)/sqlfluff lint models tests --disable-progress-bar
 
 format: install  ## Format Python
 	$(BIN)/ruff format .

@@ -21,7 +21,7 @@ final as (
         price_rating,
         service_rating,
         nps_score,
-        nullif(trim(comment), '') as comment,
+        nullif(trim(comment), '') as comment_text,
 
         -- timestamps (UTC)
         {{ to_utc_timestamp('submitted_at') }} as submitted_at,
