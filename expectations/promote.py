@@ -17,7 +17,8 @@ from expectations.suites import (
     ordering,
     telemetry,
 )
-from ingestion.pipelines import lake_pipeline, landing_pipeline
+from ingestion.lake_views import publish_lake_views
+from ingestion.pipelines import lake_pipeline, landing_pipeline, load_options
 from regulars.settings import Settings
 
 SUITES_BY_SOURCE = {
@@ -54,7 +55,9 @@ def promote(source_name: str, settings: Settings) -> PromotionResult:
     suites = suites_for(source_name)
     landing = landing_pipeline(source_name, settings).dataset()
     source = lake_gate(source_name, landing, suites, report)
-    load_info = lake_pipeline(source_name, settings).run(source)
+    lake = lake_pipeline(source_name, settings)
+    load_info = lake.run(source, **load_options(settings))
+    publish_lake_views(lake, settings)
     for table_name in suites:
         report.for_table(table_name)
     return PromotionResult(report=report, load_info=load_info)

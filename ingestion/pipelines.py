@@ -21,9 +21,25 @@ def lake_dataset(source_name: str) -> str:
 
 
 def warehouse_destination(settings: Settings):
-    """The embedded DuckDB file; every pipeline of a run writes to the same one."""
+    """Where landing and lake datasets live: the embedded DuckDB file, or Parquet files.
+
+    On the filesystem destination a dataset is a folder of Parquet files per table; dlt appends
+    there (merge needs a table format DuckDB cannot read offline), and `ingestion.lake_views`
+    publishes the newest version of each row to the warehouse, so dbt reads the same relations.
+    """
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    if settings.destination == "filesystem":
+        return dlt.destinations.filesystem(bucket_url=settings.lake_bucket_url)
     return dlt.destinations.duckdb(credentials=str(settings.warehouse_path))
+
+
+def load_options(settings: Settings) -> dict:
+    """Arguments for every `pipeline.run` of Regulars, whichever destination is configured.
+
+    The filesystem destination writes JSONL by default; the lake is Parquet so that DuckDB, BI
+    tools and Spark read it typed and columnar.
+    """
+    return {"loader_file_format": "parquet"} if settings.destination == "filesystem" else {}
 
 
 def stamp_load_ids() -> None:

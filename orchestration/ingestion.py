@@ -6,7 +6,7 @@ import dagster as dg
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
 
-from ingestion.pipelines import landing_dataset, landing_pipeline
+from ingestion.pipelines import landing_dataset, landing_pipeline, load_options
 from ingestion.registry import Source, active_sources
 from orchestration.pools import WAREHOUSE_POOL
 from regulars.settings import Settings
@@ -57,7 +57,9 @@ def landing_assets(source: Source, settings: Settings) -> dg.AssetsDefinition:
     def landing(context: dg.AssetExecutionContext, dlt: DagsterDltResource) -> Iterator:
         source.preflight(settings)
         # A fresh source object per run: readers keep per-run state (keys already seen).
-        yield from dlt.run(context=context, dlt_source=source.build(settings))
+        yield from dlt.run(
+            context=context, dlt_source=source.build(settings), **load_options(settings)
+        )
 
     return landing
 

@@ -77,7 +77,7 @@ def ingest(
 ) -> None:
     """Load one source alone, landing then gate, without Dagster."""
     from expectations.promote import promote
-    from ingestion.pipelines import landing_pipeline
+    from ingestion.pipelines import landing_pipeline, load_options
     from ingestion.registry import SOURCES
     from regulars.demo import demo_apis
 
@@ -95,7 +95,9 @@ def ingest(
                 "settings it needs (.dlt/config.toml, .dlt/secrets.toml).",
                 param_hint="SOURCE",
             )
-        landed = landing_pipeline(source, settings).run(spec.build(settings))
+        landed = landing_pipeline(source, settings).run(
+            spec.build(settings), **load_options(settings)
+        )
         typer.echo(landed)
     result = promote(source, settings)
     for table in result.report.tables.values():

@@ -12,6 +12,9 @@ Production overrides the same variables (or dlt's `.dlt/secrets.toml` for creden
 - REGULARS_LANDING_URL: the landing zone, a folder or fsspec URL (<data>/landing).
 - SOURCES__ORDER_HISTORY__BUCKET_URL: folder or fsspec URL of order-history files
   (<data>/pos_export); `.dlt/config.toml` works too.
+- REGULARS_DESTINATION: where dlt lands and the lake lives: `duckdb` (the warehouse file, the
+  default) or `filesystem` (Parquet files under DESTINATION__FILESYSTEM__BUCKET_URL, default
+  <warehouse dir>/lake; any fsspec URL in production). dbt reads the lake through views either way.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CHECKOUT_DIR = Path(__file__).resolve().parent.parent
+DESTINATIONS = ("duckdb", "filesystem")
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,28 @@ class Settings:
         """The landing zone the chain's systems and the collector drop files into."""
         configured = os.environ.get("REGULARS_LANDING_URL")
         return configured or str(self.data_dir / "landing")
+
+    @property
+    def destination(self) -> str:
+        """`duckdb` (lake tables inside the warehouse file) or `filesystem` (Parquet files)."""
+        chosen = os.environ.get("REGULARS_DESTINATION", "duckdb").strip().lower()
+        if chosen not in DESTINATIONS:
+            raise ValueError(
+                f"REGULARS_DESTINATION={chosen!r} is not one Regulars knows: set it to "
+                f"{' or '.join(DESTINATIONS)}."
+            )
+        return chosen
+
+    @property
+    def lake_bucket_url(self) -> str:
+        """Root of the Parquet lake when the destination is `filesystem`."""
+        configured = os.environ.get("DESTINATION__FILESYSTEM__BUCKET_URL")
+        if configured:
+            return configured
+        import dlt
+
+        from_toml = dlt.config.get("destination.filesystem.bucket_url")
+        return str(from_toml) if from_toml else str(self.warehouse_path.parent / "lake")
 
     @property
     def order_history_url(self) -> str:
