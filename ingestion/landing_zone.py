@@ -80,6 +80,13 @@ class FirstSeen:
         return table
 
 
+# The reader's select list is the stream's schema: a field the producers add is not read (it stays
+# in the landing file, and properties/context/traits are JSON, so new keys there need no column).
+# So a new column or a changed type can only come from a change to Regulars' own reader: stop
+# the load and say so rather than let the lake drift.
+LANDING_STREAM_CONTRACT = {"tables": "evolve", "columns": "freeze", "data_type": "freeze"}
+
+
 def landing_table(
     bucket_url: str,
     stream: str,
@@ -101,6 +108,7 @@ def landing_table(
         primary_key=key,
         write_disposition={"disposition": "merge", "strategy": "insert-only"},
         columns=dict(columns or {}),
+        schema_contract=LANDING_STREAM_CONTRACT,
     )
     def rows(items: list[FileItemDict]) -> Iterator[pa.Table]:
         for table in read_ndjson(items, select_sql, fields):

@@ -21,7 +21,7 @@ from dlt.sources import DltSource
 from dlt.sources.filesystem import FileItemDict, filesystem
 
 from ingestion.order_history.helpers import ColumnMapping, convert
-from ingestion.order_history.settings import DEFAULT_FILE_GLOB, ISO8601
+from ingestion.order_history.settings import DEFAULT_FILE_GLOB, ISO8601, SCHEMA_CONTRACT
 
 SOURCE_NAME = "order_history"
 
@@ -56,7 +56,12 @@ def order_history_source(
         incremental=dlt.sources.incremental("modification_date"),
     )
 
-    @dlt.transformer(name="orders", primary_key="import_row_id", write_disposition="merge")
+    @dlt.transformer(
+        name="orders",
+        primary_key="import_row_id",
+        write_disposition="merge",
+        schema_contract=SCHEMA_CONTRACT,
+    )
     def orders(items: list[FileItemDict]) -> Iterator[pa.Table]:
         for item in items:
             table = read_file(item, mapping)

@@ -8,3 +8,7 @@ ISO8601 = "iso8601"
 ISO_DATE_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d")
 
 DEFAULT_FILE_GLOB = "*.csv"
+
+# The column mapping is the contract: unmapped file columns are never read and mapped ones are
+# converted to fixed types, so a new or retyped lake column can only be a bug in the import.
+SCHEMA_CONTRACT = {"tables": "evolve", "columns": "freeze", "data_type": "freeze"}

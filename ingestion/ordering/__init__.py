@@ -19,6 +19,7 @@ from ingestion.ordering.settings import (
     CURSOR_COLUMN,
     DEFAULT_CHUNK_SIZE,
     INITIAL_CURSOR,
+    SCHEMA_CONTRACT,
     TABLE_PRIMARY_KEYS,
 )
 
@@ -62,5 +63,6 @@ def ordering_source(
             primary_key=primary_key,
             write_disposition="merge",
             incremental=dlt.sources.incremental(CURSOR_COLUMN, initial_value=initial),
+            schema_contract=SCHEMA_CONTRACT,
         )
         yield resource

@@ -13,8 +13,15 @@ TABLE_PRIMARY_KEYS: dict[str, str] = {
 
 CURSOR_COLUMN = "updated_at"
 
-# Earlier than any row the chain can have; the first run therefore loads everything.
-INITIAL_CURSOR = "1970-01-01T00:00:00"
+# Earlier than any row the chain can have, so the first run loads everything; zoned, like the
+# cursor values the type adapter makes of updated_at.
+INITIAL_CURSOR = "1970-01-01T00:00:00+00:00"
 
 # Rows per Arrow batch read from the database: large enough to be cheap, small enough to stream.
 DEFAULT_CHUNK_SIZE = 50_000
+
+# A column the backend adds lands as it is (staging selects its columns by name, so nothing
+# downstream breaks, and the column is there to model when wanted). A column whose type changes
+# (money turned text, an id turned float) stops the load with dlt's error naming table and column:
+# the marts' sums would be wrong otherwise.
+SCHEMA_CONTRACT = {"tables": "evolve", "columns": "evolve", "data_type": "freeze"}
