@@ -130,6 +130,8 @@ concurrency:
     max_concurrent_runs: 1
   pools:
     default_limit: 1
+run_retries:
+  enabled: true
 telemetry:
   enabled: false
 """
