@@ -54,7 +54,7 @@ def tiny_world(regulars_env: Settings) -> Settings:
 # churn needs months of history), small enough to build and materialise in about a minute.
 MARTS_WORLD = {
     "seed": 7,
-    "customers": 800,
+    "customers": 1500,
     "days": 150,
     "acquisition_days": 150,
     "start_date": date(2025, 1, 1),
@@ -70,7 +70,7 @@ def marts_world(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """
     import dagster as dg
 
-    from orchestration.definitions import EVERYTHING_JOB, build_definitions
+    from orchestration.materialize import materialize_everything
     from regulars.demo import demo_apis
     from simulator import WorldConfig, build_world
 
@@ -83,7 +83,6 @@ def marts_world(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         settings = load_settings()
         build_world(WorldConfig(**MARTS_WORLD), settings.data_dir)
         with demo_apis(settings), dg.DagsterInstance.ephemeral() as instance:
-            job = build_definitions(settings).resolve_job_def(EVERYTHING_JOB)
-            result = job.execute_in_process(instance=instance)
+            result = materialize_everything(settings, instance)
         assert result.success, "materialising the marts world failed: see the log above"
     return settings

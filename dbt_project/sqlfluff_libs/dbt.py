@@ -26,3 +26,31 @@ def type_bigint() -> str:
 
 def type_numeric() -> str:
     return "numeric(28, 6)"
+
+
+def type_string() -> str:
+    return "varchar"
+
+
+def type_int() -> str:
+    return "integer"
+
+
+def type_float() -> str:
+    return "double"
+
+
+def type_timestamp() -> str:
+    return "timestamp"
+
+
+def last_day(date: str, datepart: str) -> str:
+    return f"last_day({date})"
+
+
+def concat(fields: list[str]) -> str:
+    return " || ".join(fields)
+
+
+def hash(field: str) -> str:  # noqa: A001 - mirrors dbt.hash
+    return f"md5(cast({field} as varchar))"

@@ -1,0 +1,232 @@
+{#-
+    App and web sessions: a device's (anonymous id's) calls, in time order,
+    with a new session whenever session_inactivity_minutes pass without one.
+    No date boundary: a session that runs over midnight stays one session and
+    belongs to the date it started. Attributes of the session's start
+    (campaign, referrer, landing page) come from its first call.
+-#}
+with
+
+messages as (
+
+    select * from {{ ref('stg_events__messages') }}
+
+),
+
+identities as (
+
+    select * from {{ ref('int_identities_stitched') }}
+
+),
+
+events as (
+
+    select
+        message_id,
+        anonymous_id,
+        platform,
+        customer_id,
+        device_id,
+        message_type,
+        event_name,
+        page_path,
+        page_url,
+        page_referrer,
+        screen_name,
+        utm_source,
+        utm_medium,
+        utm_campaign,
+        utm_content,
+        utm_term,
+        gclid,
+        order_id,
+        occurred_at,
+        coalesce(gclid, fbclid) as click_id,
+        lag(occurred_at) over (
+            partition by anonymous_id, platform order by occurred_at asc, message_id asc
+        ) as previous_occurred_at
+    from messages
+    -- A session is a device's: server-side calls with only a userId have none.
+    where
+        anonymous_id is not null
+        and platform in ('app', 'web')
+        and occurred_at is not null
+
+),
+
+session_starts as (
+
+    select
+        *,
+        case
+            when previous_occurred_at is null then 1
+            when
+                occurred_at >= {{ dbt.dateadd(
+                    'minute', var('session_inactivity_minutes'), 'previous_occurred_at'
+                ) }}
+                then 1
+            else 0
+        end as is_session_start
+    from events
+
+),
+
+numbered as (
+
+    select
+        *,
+        sum(is_session_start) over (
+            partition by anonymous_id, platform
+            order by occurred_at asc, message_id asc
+            rows between unbounded preceding and current row
+        ) as session_number
+    from session_starts
+
+),
+
+ranked as (
+
+    select
+        *,
+        row_number() over session_events as event_number,
+        first_value(customer_id ignore nulls) over session_events as session_customer_id,
+        first_value(click_id ignore nulls) over session_events as session_click_id,
+        first_value(order_id ignore nulls) over session_events as session_order_id,
+        first_value(
+            case when message_type in ('page', 'screen') then coalesce(page_path, screen_name) end
+            ignore nulls
+        ) over session_events as session_landing_page
+    from numbered
+    window session_events as (
+        partition by anonymous_id, platform, session_number
+        order by occurred_at asc, message_id asc
+        rows between unbounded preceding and unbounded following
+    )
+
+),
+
+sessions as (
+
+    select
+        anonymous_id,
+        platform,
+        session_number,
+        min(occurred_at) as session_started_at,
+        max(occurred_at) as session_ended_at,
+        min(device_id) as device_id,
+        max(session_customer_id) as session_customer_id,
+        max(session_click_id) as click_id,
+        max(session_order_id) as order_id,
+        max(case when event_number = 1 then utm_source end) as utm_source,
+        max(case when event_number = 1 then utm_medium end) as utm_medium,
+        max(case when event_number = 1 then utm_campaign end) as utm_campaign,
+        max(case when event_number = 1 then utm_content end) as utm_content,
+        max(case when event_number = 1 then utm_term end) as utm_term,
+        max(case when event_number = 1 then gclid end) as landing_gclid,
+        max(case when event_number = 1 then page_referrer end) as referrer,
+        max(case when event_number = 1 then page_url end) as landing_url,
+        max(session_landing_page) as landing_page,
+        count(*) as events,
+        sum(case when message_type = 'page' then 1 else 0 end) as page_views,
+        sum(case when message_type = 'screen' then 1 else 0 end) as screen_views,
+        sum(case when event_name = 'Product Viewed' then 1 else 0 end) as product_views,
+        sum(case when event_name = 'Product Added' then 1 else 0 end) as product_adds,
+        sum(case when event_name = 'Checkout Started' then 1 else 0 end) as checkouts_started,
+        sum(case when event_name = 'Order Completed' then 1 else 0 end) as orders_completed,
+        sum(case when event_name = 'Signed Up' then 1 else 0 end) as sign_ups
+    from ranked
+    group by anonymous_id, platform, session_number
+
+),
+
+-- Where the session came from: the utm tags of its first call; without them
+-- a search engine or another site in the referrer (organic / referral), a
+-- Google click id (cpc), else direct.
+sourced as (
+
+    select
+        *,
+        nullif(regexp_extract(referrer, '^[a-zA-Z]+://([^/:?#]+)', 1), '') as referrer_host,
+        nullif(regexp_extract(landing_url, '^[a-zA-Z]+://([^/:?#]+)', 1), '') as landing_host
+    from sessions
+
+),
+
+classified as (
+
+    select
+        *,
+        case
+            when referrer_host is null or referrer_host = landing_host then null
+            when referrer_host like '%google.%' then 'google'
+            when referrer_host like '%bing.%' then 'bing'
+            when referrer_host like '%yahoo.%' then 'yahoo'
+            when referrer_host like '%duckduckgo.%' then 'duckduckgo'
+        end as search_engine,
+        referrer_host is not null and referrer_host != coalesce(landing_host, '')
+            as has_external_referrer
+    from sourced
+
+),
+
+final as (
+
+    select
+        {{ dbt.hash(
+            "anonymous_id || '|' || platform || '|' || cast(session_started_at as "
+            ~ dbt.type_string() ~ ")"
+        ) }} as session_id,
+        classified.anonymous_id,
+        -- Who the session belongs to: the userId it carried, else the
+        -- customer its anonymous id is stitched to (int_identities_stitched).
+        coalesce(classified.session_customer_id, identities.customer_id) as customer_id,
+        classified.platform,
+        classified.device_id,
+        classified.session_started_at,
+        classified.session_ended_at,
+        cast(classified.session_started_at as date) as session_date,
+        {{ dbt.datediff('classified.session_started_at', 'classified.session_ended_at', 'second') }}
+            as duration_seconds,
+        case
+            when classified.utm_source is not null then classified.utm_source
+            when classified.landing_gclid is not null then 'google'
+            when classified.search_engine is not null then classified.search_engine
+            when classified.has_external_referrer
+                then regexp_replace(classified.referrer_host, '^www\.', '')
+            else 'direct'
+        end as source,
+        case
+            when classified.utm_source is not null then coalesce(classified.utm_medium, 'not set')
+            when classified.landing_gclid is not null then 'cpc'
+            when classified.search_engine is not null then 'organic'
+            when classified.has_external_referrer then 'referral'
+            else 'none'
+        end as medium,
+        classified.utm_source,
+        classified.utm_medium,
+        classified.utm_campaign,
+        classified.utm_content,
+        classified.utm_term,
+        classified.click_id,
+        classified.referrer,
+        classified.landing_page,
+        classified.events,
+        classified.page_views,
+        classified.screen_views,
+        classified.product_views,
+        classified.product_adds,
+        classified.product_views > 0 as has_viewed_product,
+        classified.product_adds > 0 as has_added_product,
+        classified.checkouts_started > 0 as has_started_checkout,
+        classified.sign_ups > 0 as has_signed_up,
+        classified.orders_completed > 0 as has_completed_order,
+        classified.order_id
+    from classified
+    left join identities
+        on
+            identities.identifier_type = 'anonymous_id'
+            and classified.anonymous_id = identities.identifier
+
+)
+
+select * from final

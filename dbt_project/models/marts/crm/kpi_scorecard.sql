@@ -1,0 +1,312 @@
+{#-
+    The chain's targets beside the actuals, per month and scope (chain,
+    province, store), with on-track flags. One row per row of churn_monthly,
+    whose scopes and months it shares.
+
+    Customers count at their home store (the store that owns the
+    relationship); orders count where they were served (the store's
+    workload). Targets come from vars, never from this SQL:
+      retention  retention_rate >= retention_target (default 0.30), where
+                 retention_rate = share of the previous month's ordering
+                 customers who completed an order again this month
+      churn      churn_rate <= monthly_churn_target (default 0.005), churn_rate
+                 from churn_monthly; judged only once the month's churn is
+                 final (churn_inactivity_days after it ends), null before
+    is_on_track is false as soon as one flag is false, true when both are
+    true, null while one is still unknown.
+-#}
+
+{%- set retention_target = var('retention_target') | float -%}
+{%- set monthly_churn_target = var('monthly_churn_target') | float -%}
+{%- set grains = {
+    'chain': [],
+    'province': ['province'],
+    'store': ['province', 'store_id'],
+} -%}
+
+with
+
+churn as (
+
+    select * from {{ ref('churn_monthly') }}
+
+),
+
+orders as (
+
+    select * from {{ ref('fct_orders') }}
+
+),
+
+customers as (
+
+    select * from {{ ref('stg_ordering__customers') }}
+
+),
+
+stores as (
+
+    select * from {{ ref('dim_stores') }}
+
+),
+
+customer_homes as (
+
+    select
+        customers.customer_id,
+        customers.home_store_id as store_id,
+        stores.province,
+        cast({{ dbt.date_trunc('month', 'customers.signed_up_at') }} as date) as signup_month
+
+    from customers
+    left join stores
+        on customers.home_store_id = stores.store_id
+
+),
+
+served_orders as (
+
+    select
+        orders.store_id,
+        stores.province,
+        cast({{ dbt.date_trunc('month', 'orders.placed_date') }} as date) as activity_month
+
+    from orders
+    left join stores
+        on orders.store_id = stores.store_id
+    where orders.is_completed
+
+),
+
+ordering_months as (
+
+    select distinct
+        orders.customer_id,
+        customer_homes.store_id,
+        customer_homes.province,
+        cast({{ dbt.date_trunc('month', 'orders.placed_date') }} as date) as activity_month
+
+    from orders
+    inner join customer_homes
+        on orders.customer_id = customer_homes.customer_id
+    where orders.is_completed
+
+),
+
+-- Each ordering month of a customer, and whether they ordered the month after.
+next_months as (
+
+    select
+        this_month.store_id,
+        this_month.province,
+        cast({{ dbt.dateadd('month', 1, 'this_month.activity_month') }} as date) as activity_month,
+        case when next_month.customer_id is not null then 1 else 0 end as is_retained
+
+    from ordering_months as this_month
+    left join ordering_months as next_month
+        on
+            this_month.customer_id = next_month.customer_id
+            and cast({{ dbt.dateadd('month', 1, 'this_month.activity_month') }} as date)
+            = next_month.activity_month
+
+),
+
+months as (
+
+    select distinct activity_month
+    from churn
+
+),
+
+open_store_months as (
+
+    select
+        stores.store_id,
+        stores.province,
+        months.activity_month
+
+    from stores
+    inner join months
+        on
+            stores.opened_date <= {{ dbt.last_day('months.activity_month', 'month') }}
+            and (stores.deleted_at is null or stores.deleted_at >= months.activity_month)
+
+),
+
+-- Every measure is a count at one store (customers at their home store,
+-- orders where served), so one stack of unit rows rolls up to every scope.
+measure_rows as (
+
+    select
+        store_id,
+        province,
+        signup_month as activity_month,
+        1 as customers_acquired,
+        0 as completed_orders,
+        0 as open_stores,
+        0 as previous_month_customers,
+        0 as retained_customers
+    from customer_homes
+
+    union all
+
+    select
+        store_id,
+        province,
+        activity_month,
+        0 as customers_acquired,
+        1 as completed_orders,
+        0 as open_stores,
+        0 as previous_month_customers,
+        0 as retained_customers
+    from served_orders
+
+    union all
+
+    select
+        store_id,
+        province,
+        activity_month,
+        0 as customers_acquired,
+        0 as completed_orders,
+        1 as open_stores,
+        0 as previous_month_customers,
+        0 as retained_customers
+    from open_store_months
+
+    union all
+
+    select
+        store_id,
+        province,
+        activity_month,
+        0 as customers_acquired,
+        0 as completed_orders,
+        0 as open_stores,
+        1 as previous_month_customers,
+        is_retained as retained_customers
+    from next_months
+
+),
+
+measures as (
+
+    {% for grain, keys in grains.items() %}
+        select
+            '{{ grain }}' as grain,
+            {{ 'province' if 'province' in keys else 'cast(null as ' ~ dbt.type_string() ~ ')' }}
+                as province,
+            {{ 'store_id' if 'store_id' in keys else 'cast(null as ' ~ dbt.type_bigint() ~ ')' }}
+                as store_id,
+            activity_month,
+            sum(customers_acquired) as customers_acquired,
+            sum(completed_orders) as completed_orders,
+            sum(open_stores) as open_stores,
+            sum(previous_month_customers) as previous_month_customers,
+            sum(retained_customers) as retained_customers
+
+        from measure_rows
+        group by {% for key in keys %}{{ key }}, {% endfor %}activity_month
+        {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+
+),
+
+joined as (
+
+    select
+        churn.churn_monthly_id,
+        churn.grain,
+        churn.activity_month,
+        churn.province,
+        churn.store_id,
+        churn.store_code,
+        churn.new_customers,
+        churn.active_customers,
+        churn.churned_customers,
+        churn.churn_rate,
+        churn.is_churn_final,
+        coalesce(measures.customers_acquired, 0) as customers_acquired,
+        coalesce(measures.completed_orders, 0) as completed_orders,
+        coalesce(measures.open_stores, 0) as open_stores,
+        coalesce(measures.previous_month_customers, 0) as previous_month_customers,
+        coalesce(measures.retained_customers, 0) as retained_customers
+
+    from churn
+    left join measures
+        on
+            churn.grain = measures.grain
+            and churn.activity_month = measures.activity_month
+            and coalesce(churn.province, '') = coalesce(measures.province, '')
+            and coalesce(churn.store_id, -1) = coalesce(measures.store_id, -1)
+
+),
+
+rated as (
+
+    select
+        *,
+        1.0 * completed_orders / nullif(open_stores, 0) as orders_per_store,
+        1.0 * retained_customers / nullif(previous_month_customers, 0) as retention_rate
+
+    from joined
+
+),
+
+flagged as (
+
+    select
+        *,
+        retention_rate >= {{ retention_target }} as is_retention_on_track,
+        case
+            when is_churn_final then churn_rate <= {{ monthly_churn_target }}
+        end as is_churn_on_track
+
+    from rated
+
+),
+
+final as (
+
+    select
+        -- ids
+        churn_monthly_id as kpi_scorecard_id,
+        grain,
+        activity_month,
+        province,
+        store_id,
+        store_code,
+
+        -- acquisition and volume
+        cast(customers_acquired as {{ dbt.type_bigint() }}) as customers_acquired,
+        new_customers,
+        cast(completed_orders as {{ dbt.type_bigint() }}) as completed_orders,
+        cast(open_stores as {{ dbt.type_bigint() }}) as open_stores,
+        orders_per_store,
+
+        -- retention
+        cast(previous_month_customers as {{ dbt.type_bigint() }}) as previous_month_customers,
+        cast(retained_customers as {{ dbt.type_bigint() }}) as retained_customers,
+        retention_rate,
+        cast({{ retention_target }} as numeric(9, 6)) as retention_target,
+        is_retention_on_track,
+
+        -- churn
+        active_customers,
+        churned_customers,
+        churn_rate,
+        cast({{ monthly_churn_target }} as numeric(9, 6)) as monthly_churn_target,
+        is_churn_final,
+        is_churn_on_track,
+
+        -- overall
+        case
+            when not is_retention_on_track or not is_churn_on_track then false
+            when is_retention_on_track and is_churn_on_track then true
+        end as is_on_track
+
+    from flagged
+
+)
+
+select * from final

@@ -1,0 +1,427 @@
+{#-
+    One row per day, channel and campaign: what was spent, what it reached,
+    the sessions it brought (the platform's own and GA4's), and the orders,
+    revenue and new customers credited to it.
+
+    Channel rule, one for every traffic source (sessions, GA4, order
+    touches), on source / medium: paid_social -> instagram_ads, cpc ->
+    google_search, organic -> organic_search, email -> email, sms -> sms,
+    referral -> referral, none / (none) or no source -> direct, else other.
+
+    Campaign key, the one value every source shares:
+    - Instagram ads: the Meta campaign name. The chain tags ad links with it,
+      so it is the sessions' utm_campaign and GA4's session campaign name,
+      and the order touches' campaign.
+    - Other tagged traffic: its utm_campaign (GA4's session campaign name).
+    - Email and SMS sends: the utm_campaign their email links carry, seen on
+      clicked events, else `customerio-<newsletter id>` (SMS links carry no
+      utm tags; an email campaign nobody clicked shows none).
+    - Untagged traffic: `(none)`, also for GA4's (direct), (organic) and
+      (not set).
+
+    Dates: Meta and GA4 report in Asia/Jakarta days, sessions and orders in
+    UTC days. The chain's day (stores 09:00-22:00, traffic 07:30-23:30 WIB)
+    falls within one UTC date, so both name the same day.
+-#}
+
+with
+
+insights as (
+
+    select * from {{ ref('stg_meta_ads__insights') }}
+
+),
+
+ga4_traffic as (
+
+    select * from {{ ref('stg_ga4__traffic_daily') }}
+
+),
+
+sessions as (
+
+    select * from {{ ref('int_sessions_sessionised') }}
+
+),
+
+orders_attributed as (
+
+    select * from {{ ref('int_orders_attributed') }}
+
+),
+
+messages as (
+
+    select * from {{ ref('fct_messages') }}
+
+),
+
+delivery_events as (
+
+    select * from {{ ref('stg_messaging__delivery_events') }}
+
+),
+
+-- Traffic in one long shape, so the channel rule is written once.
+traffic as (
+
+    select
+        session_date as report_date,
+        source,
+        medium,
+        utm_campaign as campaign_name,
+        1 as sessions,
+        0 as ga4_sessions,
+        0 as ga4_engaged_sessions,
+        0 as ga4_new_users,
+        0 as ga4_key_events,
+        {{ to_money(0) }} as ga4_purchase_revenue_idr,
+        0 as orders_last_touch,
+        {{ to_money(0) }} as net_revenue_last_touch_idr,
+        0 as new_customers_last_touch,
+        0 as orders_first_touch,
+        {{ to_money(0) }} as net_revenue_first_touch_idr,
+        0 as new_customers_first_touch
+
+    from sessions
+
+    union all
+
+    select
+        report_date,
+        session_source as source,
+        session_medium as medium,
+        case
+            when session_campaign_name not in ('(direct)', '(organic)', '(not set)')
+                then session_campaign_name
+        end as campaign_name,
+        0 as sessions,
+        sessions as ga4_sessions,
+        engaged_sessions as ga4_engaged_sessions,
+        new_users as ga4_new_users,
+        key_events as ga4_key_events,
+        purchase_revenue_idr as ga4_purchase_revenue_idr,
+        0 as orders_last_touch,
+        {{ to_money(0) }} as net_revenue_last_touch_idr,
+        0 as new_customers_last_touch,
+        0 as orders_first_touch,
+        {{ to_money(0) }} as net_revenue_first_touch_idr,
+        0 as new_customers_first_touch
+
+    from ga4_traffic
+
+    union all
+
+    select
+        order_date as report_date,
+        last_touch_source as source,
+        last_touch_medium as medium,
+        last_touch_campaign as campaign_name,
+        0 as sessions,
+        0 as ga4_sessions,
+        0 as ga4_engaged_sessions,
+        0 as ga4_new_users,
+        0 as ga4_key_events,
+        {{ to_money(0) }} as ga4_purchase_revenue_idr,
+        1 as orders_last_touch,
+        net_revenue_idr as net_revenue_last_touch_idr,
+        case when is_first_order then 1 else 0 end as new_customers_last_touch,
+        0 as orders_first_touch,
+        {{ to_money(0) }} as net_revenue_first_touch_idr,
+        0 as new_customers_first_touch
+
+    from orders_attributed
+    where is_completed
+
+    union all
+
+    select
+        order_date as report_date,
+        first_touch_source as source,
+        first_touch_medium as medium,
+        first_touch_campaign as campaign_name,
+        0 as sessions,
+        0 as ga4_sessions,
+        0 as ga4_engaged_sessions,
+        0 as ga4_new_users,
+        0 as ga4_key_events,
+        {{ to_money(0) }} as ga4_purchase_revenue_idr,
+        0 as orders_last_touch,
+        {{ to_money(0) }} as net_revenue_last_touch_idr,
+        0 as new_customers_last_touch,
+        1 as orders_first_touch,
+        net_revenue_idr as net_revenue_first_touch_idr,
+        case when is_first_order then 1 else 0 end as new_customers_first_touch
+
+    from orders_attributed
+    where is_completed
+
+),
+
+traffic_channels as (
+
+    select
+        *,
+        case
+            when medium = 'paid_social' then 'instagram_ads'
+            when medium = 'cpc' then 'google_search'
+            when medium = 'organic' then 'organic_search'
+            when medium = 'email' then 'email'
+            when medium = 'sms' then 'sms'
+            when medium = 'referral' then 'referral'
+            when source is null or medium is null or medium in ('none', '(none)') then 'direct'
+            else 'other'
+        end as channel,
+        coalesce(campaign_name, '(none)') as campaign_key
+
+    from traffic
+
+),
+
+traffic_daily as (
+
+    select
+        report_date,
+        channel,
+        campaign_key,
+        max(campaign_name) as campaign_name,
+        sum(sessions) as sessions,
+        sum(ga4_sessions) as ga4_sessions,
+        sum(ga4_engaged_sessions) as ga4_engaged_sessions,
+        sum(ga4_new_users) as ga4_new_users,
+        sum(ga4_key_events) as ga4_key_events,
+        sum(ga4_purchase_revenue_idr) as ga4_purchase_revenue_idr,
+        sum(orders_last_touch) as orders_last_touch,
+        sum(net_revenue_last_touch_idr) as net_revenue_last_touch_idr,
+        sum(new_customers_last_touch) as new_customers_last_touch,
+        sum(orders_first_touch) as orders_first_touch,
+        sum(net_revenue_first_touch_idr) as net_revenue_first_touch_idr,
+        sum(new_customers_first_touch) as new_customers_first_touch
+
+    from traffic_channels
+    group by report_date, channel, campaign_key
+
+),
+
+ads_daily as (
+
+    select
+        report_date,
+        'instagram_ads' as channel,
+        campaign_name as campaign_key,
+        max(campaign_id) as campaign_id,
+        max(campaign_name) as campaign_name,
+        sum(spend_idr) as spend_idr,
+        sum(impressions) as impressions,
+        sum(reach) as reach,
+        sum(clicks) as clicks,
+        sum(purchases) as meta_purchases,
+        sum(purchase_value_idr) as meta_purchase_value_idr
+
+    from insights
+    group by report_date, campaign_name
+
+),
+
+message_campaign_links as (
+
+    select
+        campaign_id,
+        min(link_utm_campaign) as link_utm_campaign
+
+    from delivery_events
+    where link_utm_campaign is not null
+    group by campaign_id
+
+),
+
+messages_daily as (
+
+    select
+        messages.campaign_sent_date as report_date,
+        messages.channel,
+        coalesce(
+            message_campaign_links.link_utm_campaign,
+            'customerio-' || cast(messages.campaign_id as varchar)
+        ) as campaign_key,
+        cast(messages.campaign_id as varchar) as campaign_id,
+        max(message_campaign_links.link_utm_campaign) as campaign_name,
+        count(case when messages.is_sent then 1 end) as messages_sent,
+        count(case when messages.is_delivered then 1 end) as messages_delivered,
+        count(case when messages.is_opened then 1 end) as messages_opened,
+        count(case when messages.is_clicked then 1 end) as messages_clicked,
+        sum(case when messages.is_delivered then messages.orders_in_window else 0 end)
+            as message_orders,
+        sum(
+            case
+                when messages.is_delivered then messages.net_revenue_in_window_idr
+                else {{ to_money(0) }}
+            end
+        ) as message_net_revenue_idr
+
+    from messages
+    left join message_campaign_links
+        on messages.campaign_id = message_campaign_links.campaign_id
+    group by
+        messages.campaign_sent_date,
+        messages.channel,
+        messages.campaign_id,
+        message_campaign_links.link_utm_campaign
+
+),
+
+spine as (
+
+    select
+        report_date,
+        channel,
+        campaign_key
+    from traffic_daily
+    union
+    select
+        report_date,
+        channel,
+        campaign_key
+    from ads_daily
+    union
+    select
+        report_date,
+        channel,
+        campaign_key
+    from messages_daily
+
+),
+
+joined as (
+
+    select
+        spine.report_date,
+        spine.channel,
+        spine.campaign_key,
+        coalesce(ads_daily.campaign_id, messages_daily.campaign_id) as campaign_id,
+        coalesce(
+            ads_daily.campaign_name, messages_daily.campaign_name, traffic_daily.campaign_name
+        ) as campaign_name,
+
+        -- Cost and reach exist for Instagram ads only: the lake has no cost
+        -- source for search, email or SMS, so they stay null there, not 0.
+        case
+            when spine.channel = 'instagram_ads' then coalesce(ads_daily.spend_idr, 0)
+        end as spend_idr,
+        case
+            when spine.channel = 'instagram_ads' then coalesce(ads_daily.impressions, 0)
+        end as impressions,
+        case when spine.channel = 'instagram_ads' then coalesce(ads_daily.reach, 0) end as reach,
+        case when spine.channel = 'instagram_ads' then coalesce(ads_daily.clicks, 0) end as clicks,
+        case
+            when spine.channel = 'instagram_ads' then coalesce(ads_daily.meta_purchases, 0)
+        end as meta_purchases,
+        case
+            when spine.channel = 'instagram_ads'
+                then coalesce(ads_daily.meta_purchase_value_idr, 0)
+        end as meta_purchase_value_idr,
+
+        coalesce(messages_daily.messages_sent, 0) as messages_sent,
+        coalesce(messages_daily.messages_delivered, 0) as messages_delivered,
+        coalesce(messages_daily.messages_opened, 0) as messages_opened,
+        coalesce(messages_daily.messages_clicked, 0) as messages_clicked,
+        coalesce(messages_daily.message_orders, 0) as message_orders,
+        coalesce(messages_daily.message_net_revenue_idr, 0) as message_net_revenue_idr,
+
+        coalesce(traffic_daily.sessions, 0) as sessions,
+        coalesce(traffic_daily.ga4_sessions, 0) as ga4_sessions,
+        coalesce(traffic_daily.ga4_engaged_sessions, 0) as ga4_engaged_sessions,
+        coalesce(traffic_daily.ga4_new_users, 0) as ga4_new_users,
+        coalesce(traffic_daily.ga4_key_events, 0) as ga4_key_events,
+        coalesce(traffic_daily.ga4_purchase_revenue_idr, 0) as ga4_purchase_revenue_idr,
+        coalesce(traffic_daily.orders_last_touch, 0) as orders_last_touch,
+        coalesce(traffic_daily.net_revenue_last_touch_idr, 0) as net_revenue_last_touch_idr,
+        coalesce(traffic_daily.new_customers_last_touch, 0) as new_customers_last_touch,
+        coalesce(traffic_daily.orders_first_touch, 0) as orders_first_touch,
+        coalesce(traffic_daily.net_revenue_first_touch_idr, 0) as net_revenue_first_touch_idr,
+        coalesce(traffic_daily.new_customers_first_touch, 0) as new_customers_first_touch
+
+    from spine
+    left join traffic_daily
+        on
+            spine.report_date = traffic_daily.report_date
+            and spine.channel = traffic_daily.channel
+            and spine.campaign_key = traffic_daily.campaign_key
+    left join ads_daily
+        on
+            spine.report_date = ads_daily.report_date
+            and spine.channel = ads_daily.channel
+            and spine.campaign_key = ads_daily.campaign_key
+    left join messages_daily
+        on
+            spine.report_date = messages_daily.report_date
+            and spine.channel = messages_daily.channel
+            and spine.campaign_key = messages_daily.campaign_key
+
+),
+
+final as (
+
+    select
+        -- ids
+        cast(report_date as varchar) || '|' || channel || '|' || campaign_key
+            as campaign_day_key,
+        campaign_key,
+        campaign_id,
+
+        -- attributes
+        channel,
+        campaign_name,
+
+        -- cost and delivery (Meta)
+        cast(spend_idr as {{ type_money() }}) as spend_idr,
+        cast(impressions as {{ dbt.type_bigint() }}) as impressions,
+        cast(reach as {{ dbt.type_bigint() }}) as reach,
+        cast(clicks as {{ dbt.type_bigint() }}) as clicks,
+        cast(clicks as double) / nullif(impressions, 0) as ctr,
+        cast(spend_idr / nullif(clicks, 0) as {{ type_money() }}) as cpc_idr,
+        cast(meta_purchases as {{ dbt.type_bigint() }}) as meta_purchases,
+        cast(meta_purchase_value_idr as {{ type_money() }}) as meta_purchase_value_idr,
+
+        -- messages (email and SMS sends)
+        cast(messages_sent as {{ dbt.type_bigint() }}) as messages_sent,
+        cast(messages_delivered as {{ dbt.type_bigint() }}) as messages_delivered,
+        cast(messages_opened as {{ dbt.type_bigint() }}) as messages_opened,
+        cast(messages_clicked as {{ dbt.type_bigint() }}) as messages_clicked,
+        cast(message_orders as {{ dbt.type_bigint() }}) as message_orders,
+        cast(message_net_revenue_idr as {{ type_money() }}) as message_net_revenue_idr,
+
+        -- sessions: the platform's own, and GA4's report beside them
+        cast(sessions as {{ dbt.type_bigint() }}) as sessions,
+        cast(ga4_sessions as {{ dbt.type_bigint() }}) as ga4_sessions,
+        cast(ga4_engaged_sessions as {{ dbt.type_bigint() }}) as ga4_engaged_sessions,
+        cast(ga4_new_users as {{ dbt.type_bigint() }}) as ga4_new_users,
+        cast(ga4_key_events as {{ dbt.type_bigint() }}) as ga4_key_events,
+        cast(ga4_purchase_revenue_idr as {{ type_money() }}) as ga4_purchase_revenue_idr,
+
+        -- orders attributed (completed orders, fct_orders' net revenue)
+        cast(orders_last_touch as {{ dbt.type_bigint() }}) as orders_last_touch,
+        cast(net_revenue_last_touch_idr as {{ type_money() }}) as net_revenue_last_touch_idr,
+        cast(new_customers_last_touch as {{ dbt.type_bigint() }}) as new_customers_last_touch,
+        cast(orders_first_touch as {{ dbt.type_bigint() }}) as orders_first_touch,
+        cast(net_revenue_first_touch_idr as {{ type_money() }}) as net_revenue_first_touch_idr,
+        cast(new_customers_first_touch as {{ dbt.type_bigint() }}) as new_customers_first_touch,
+
+        -- efficiency, null without spend or without new customers
+        cast(net_revenue_last_touch_idr as double) / nullif(spend_idr, 0) as roas_last_touch,
+        cast(net_revenue_first_touch_idr as double) / nullif(spend_idr, 0) as roas_first_touch,
+        cast(
+            spend_idr / nullif(new_customers_last_touch, 0) as {{ type_money() }}
+        ) as cac_last_touch_idr,
+        cast(
+            spend_idr / nullif(new_customers_first_touch, 0) as {{ type_money() }}
+        ) as cac_first_touch_idr,
+
+        -- dates
+        report_date
+
+    from joined
+
+)
+
+select * from final

@@ -1,0 +1,39 @@
+with
+
+source as (
+
+    select * from {{ source('ga4', 'traffic_daily') }}
+
+),
+
+final as (
+
+    select
+        -- ids
+        report_row_id,
+
+        -- dimensions, as GA4 labels them (so figures reconcile with the GA4 UI)
+        session_source,
+        session_medium,
+        session_campaign_name,
+        device_category,
+        region,
+
+        -- counts
+        sessions,
+        engaged_sessions,
+        total_users,
+        new_users,
+        key_events,
+
+        -- money (IDR)
+        {{ to_money('purchase_revenue') }} as purchase_revenue_idr,
+
+        -- dates (property time zone, Asia/Jakarta)
+        date as report_date
+
+    from source
+
+)
+
+select * from final
