@@ -23,13 +23,12 @@ SOURCE_REVENUE_SQL = """
 """
 
 
-def materialize_everything(settings: Settings) -> dg.ExecuteInProcessResult:
-    from orchestration.definitions import EVERYTHING_JOB, build_definitions
+def materialize_everything(settings: Settings):
+    from orchestration.materialize import materialize_everything as materialize
     from regulars.demo import demo_apis
 
     with demo_apis(settings), dg.DagsterInstance.ephemeral() as instance:
-        job = build_definitions(settings).resolve_job_def(EVERYTHING_JOB)
-        return job.execute_in_process(instance=instance)
+        return materialize(settings, instance)
 
 
 def source_figures(settings: Settings) -> tuple[int, int]:
