@@ -10,16 +10,41 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cache
+from pathlib import Path
 
 import great_expectations as gx
 import pandas as pd
-from great_expectations.data_context.types.base import ProgressBarsConfig
+from great_expectations.core.run_identifier import RunIdentifier
+from great_expectations.data_context.types.base import (
+    DataContextConfig,
+    InMemoryStoreBackendDefaults,
+    ProgressBarsConfig,
+)
+from great_expectations.data_context.types.resource_identifiers import (
+    ExpectationSuiteIdentifier,
+    ValidationResultIdentifier,
+)
+from great_expectations.execution_engine import pandas_execution_engine
 from great_expectations.expectations.expectation import Expectation
+
+from expectations.settings import DATA_DOCS_VALIDATIONS_SHOWN, SCHEMA_DRIFT_MIN_ROWS
 
 # GX reports failing rows by the values of these columns. A row number rather than the primary
 # key: the key itself may be null or duplicated in exactly the rows we need to find.
 ROW_NUMBER = "_gate_row_number"
+
+# Suite parameters (GX `$PARAMETER`s) set per batch: batch-level rules whose bound depends on
+# the batch's size or on the table's history.
+MIN_BATCH_ROWS = "min_batch_rows"
+MIN_NON_NULL_SHARE = "min_non_null_share"
+
+DOCS_SITE = "regulars"
+DOCS_RESULTS_STORE = "data_docs_validation_results"
+# Per-row lists GX keeps for COMPLETE results: the gate reads them, Data Docs show the first 20
+# (the `partial_` lists), and a mass failure would make each stored result megabytes.
+ROW_LISTS = ("unexpected_list", "unexpected_index_list", "unexpected_index_query")
 
 
 @dataclass(frozen=True)
@@ -47,22 +72,111 @@ def describe(expectation_config) -> str:
     return f"{expectation_config.type}({arguments})"
 
 
+def _docs_config(docs_dir: Path) -> DataContextConfig:
+    """Suites and checkpoints stay in memory (they are code); the results Data Docs render from,
+    and the site itself, are files under `docs_dir`."""
+    config = DataContextConfig(store_backend_defaults=InMemoryStoreBackendDefaults())
+    config.stores[DOCS_RESULTS_STORE] = {
+        "class_name": "ValidationResultsStore",
+        "store_backend": {
+            "class_name": "TupleFilesystemStoreBackend",
+            "base_directory": str(docs_dir / "validation_results"),
+        },
+    }
+    config.data_docs_sites = {
+        DOCS_SITE: {
+            "class_name": "SiteBuilder",
+            "show_how_to_buttons": False,
+            "store_backend": {
+                "class_name": "TupleFilesystemStoreBackend",
+                "base_directory": str(docs_dir / "site"),
+            },
+            "site_index_builder": {
+                "class_name": "DefaultSiteIndexBuilder",
+                "validation_results_limit": DATA_DOCS_VALIDATIONS_SHOWN,
+            },
+            # Suites are code, registered per process: a suite page would come and go with the
+            # process that built the site. Each validation page lists its suite's expectations.
+            # ("None" as a string: GX's YAML-born config reads that as switched off.)
+            "site_section_builders": {
+                "expectations": "None",
+                "profiling": "None",
+                "validations": {"source_store_name": DOCS_RESULTS_STORE},
+            },
+        }
+    }
+    return config
+
+
 @cache
-def _context():
+def _context(docs_dir: Path | None = None):
     # Validation must not write to the home directory or depend on a GX project folder.
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
-    context = gx.get_context(mode="ephemeral")
+    # GX fingerprints every pandas batch under this many bytes (a hash of all its values) only to
+    # label the result; the gate names each result by its landing load instead, and on a million
+    # rows the fingerprint takes as long as all the expectations together.
+    pandas_execution_engine.HASH_THRESHOLD = 0
+    if docs_dir is None:
+        context = gx.get_context(mode="ephemeral")
+    else:
+        context = gx.get_context(mode="ephemeral", project_config=_docs_config(docs_dir))
     # One progress bar per batch would bury the pipeline's own progress lines.
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     return context
 
 
-class SuiteRunner:
-    """A suite bound to a pandas batch definition, a validation definition and a checkpoint."""
+def validated_columns(expectations: Sequence[Expectation]) -> tuple[list[str], list[str]]:
+    """The columns a suite reads values of, and those it only requires to exist."""
+    read: dict[str, None] = {}
+    named: dict[str, None] = {}
+    for expectation in expectations:
+        column = getattr(expectation, "column", None)
+        if column is None:
+            continue
+        named.setdefault(column)
+        if not isinstance(expectation, gx.expectations.ExpectColumnToExist):
+            read.setdefault(column)
+    return list(read), [column for column in named if column not in read]
 
-    def __init__(self, suite_name: str, expectations: Sequence[Expectation]):
-        context = _context()
+
+def gx_frame(frame: pd.DataFrame, read: Sequence[str], existing: Sequence[str]) -> pd.DataFrame:
+    """The part of a batch GX needs: the columns it reads, the row number, and for a column it
+    only needs to exist, the column's null mask under its name (one byte a row, where the column
+    may be kilobytes of JSON that GX would otherwise fingerprint and copy for nothing). A column
+    the batch lacks stays absent, so its existence check fails."""
+    columns = {name: frame[name] for name in read if name in frame.columns}
+    columns |= {name: frame[name].isna() for name in existing if name in frame.columns}
+    columns[ROW_NUMBER] = frame[ROW_NUMBER]
+    return pd.DataFrame(columns, index=frame.index)
+
+
+def batch_parameters(rows: int, min_batch_rows: int = 0) -> dict[str, float]:
+    """The per-batch values of the suite parameters.
+
+    A never-null column needs at least one value in a batch of SCHEMA_DRIFT_MIN_ROWS rows or more
+    (a share just under one row's); smaller batches leave it to the row-level checks.
+    """
+    share = 1 / (rows + 1) if rows >= SCHEMA_DRIFT_MIN_ROWS else 0.0
+    return {MIN_NON_NULL_SHARE: share, MIN_BATCH_ROWS: min_batch_rows}
+
+
+class SuiteRunner:
+    """A suite bound to a pandas batch definition, a validation definition and a checkpoint.
+
+    With `docs_dir`, every validation is also rendered into a GX Data Docs site there.
+    """
+
+    def __init__(
+        self,
+        suite_name: str,
+        expectations: Sequence[Expectation],
+        docs_dir: Path | None = None,
+    ):
+        context = _context(docs_dir)
+        self.context = context
         self.suite_name = suite_name
+        self.docs = docs_dir is not None
+        self.read_columns, self.existing_columns = validated_columns(expectations)
         data_source = context.data_sources.add_or_update_pandas(f"{suite_name}_source")
         asset = data_source.add_dataframe_asset(name=suite_name)
         batch_definition = asset.add_batch_definition_whole_dataframe(f"{suite_name}_batch")
@@ -84,9 +198,26 @@ class SuiteRunner:
             )
         )
 
-    def validate(self, frame: pd.DataFrame) -> BatchVerdict:
-        """Validate a batch; `frame` must carry the ROW_NUMBER column."""
-        result = self.checkpoint.run(batch_parameters={"dataframe": frame})
+    def validate(
+        self,
+        frame: pd.DataFrame,
+        min_batch_rows: int = 0,
+        run_name: str | None = None,
+    ) -> BatchVerdict:
+        """Validate a batch; `frame` must carry the ROW_NUMBER column.
+
+        `min_batch_rows` is the volume rule's bound for this batch (0: none).
+
+        Only the columns the suite names go to GX (`gx_frame`).
+        """
+        run_id = RunIdentifier(run_name=run_name or self.suite_name, run_time=datetime.now(UTC))
+        result = self.checkpoint.run(
+            batch_parameters={
+                "dataframe": gx_frame(frame, self.read_columns, self.existing_columns)
+            },
+            expectation_parameters=batch_parameters(len(frame), min_batch_rows),
+            run_id=run_id,
+        )
         (suite_result,) = result.run_results.values()
         row_failures: dict[int, list[str]] = defaultdict(list)
         batch_failures: list[str] = []
@@ -105,9 +236,29 @@ class SuiteRunner:
                 continue
             for failing in failing_rows:
                 row_failures[int(failing[ROW_NUMBER])].append(reason)
+        if self.docs:
+            self._render(suite_result, run_id)
         return BatchVerdict(
             suite_name=self.suite_name,
             row_failures=dict(row_failures),
             batch_failures=batch_failures,
             statistics=dict(suite_result.statistics),
         )
+
+    def _render(self, suite_result, run_id: RunIdentifier) -> None:
+        """Store the result without its per-row lists and build its Data Docs page and index."""
+        for expectation_result in suite_result.results:
+            for name in ROW_LISTS:
+                expectation_result.result.pop(name, None)
+        key = ValidationResultIdentifier(
+            expectation_suite_identifier=ExpectationSuiteIdentifier(name=self.suite_name),
+            run_id=run_id,
+            batch_identifier=suite_result.batch_id,
+        )
+        self.context.stores[DOCS_RESULTS_STORE].set(key, suite_result)
+        self.context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=[key])
+
+
+def docs_index(docs_dir: Path) -> Path:
+    """The page to open in a browser."""
+    return docs_dir / "site" / "index.html"

@@ -6,7 +6,7 @@ passing rows into `raw_<source>` (the lake dbt reads) with a second dlt pipeline
 to `raw_<source>.quarantine_<table>` with the reasons; each batch leaves one row in
 `raw_<source>.gate_audit`. Keeping the gate outside the landing pipeline means the raw batch
 survives whatever the suite says (a fixed suite can re-read it), lake writes are ordinary dlt
-merges (so the same code runs on DuckDB and the filesystem destination), and the gate is its own
+loads (so the same code runs on DuckDB and the filesystem destination), and the gate is its own
 asset in the lineage. A batch that fails as a whole (missing column, collapsed row count) is not
 promoted, and nothing after it in that table is, until it passes: promotion stays in load order,
 so a merge never applies an older version over a newer one.
@@ -15,24 +15,81 @@ so a merge never applies an older version over a newer one.
 from __future__ import annotations
 
 import json
-from collections import Counter
-from collections.abc import Iterator
+from collections import Counter, defaultdict
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import dlt
 import great_expectations as gx
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from dlt.extract.resource import DltResource
 from dlt.sources import DltSource
 
-from expectations.factory import ROW_NUMBER, SuiteRunner
+from expectations.factory import (
+    MIN_BATCH_ROWS,
+    MIN_NON_NULL_SHARE,
+    ROW_NUMBER,
+    BatchVerdict,
+    SuiteRunner,
+)
 from expectations.suites import TableSuite
 
 DLT_COLUMNS = ("_dlt_load_id", "_dlt_id")
+ROW_ID = "_gate_row_id"  # DuckDB's rowid of a landed row, when the gate reads in the database
 LANDING_LOAD_ID = "_landing_load_id"
 AUDIT_TABLE = "gate_audit"
+
+# Past this many keys a cross-table lookup reads the column whole and filters in memory, rather
+# than sending one SQL `in` list that large through dlt's query builder.
+LOOKUP_IN_LIST_LIMIT = 5_000
+
+# Merged on the key. `deduplicated`: the gate hands dlt one row per key (see `newest_per_key`),
+# so dlt's own de-duplication (a window over the whole load) would be paid for nothing.
+MERGED = {"disposition": "merge", "strategy": "delete-insert", "deduplicated": True}
+
+QUARANTINE_COLUMNS = {
+    "quarantine_id": {"data_type": "text", "nullable": False},
+    "table_name": {"data_type": "text"},
+    "primary_key_value": {"data_type": "text"},
+    "record": {"data_type": "text"},
+    "failed_expectations": {"data_type": "text"},
+    LANDING_LOAD_ID: {"data_type": "text"},
+    "quarantined_at": {"data_type": "timestamp"},
+    "last_validated_at": {"data_type": "timestamp"},
+    "replayed_at": {"data_type": "timestamp"},
+}
+AUDIT_COLUMNS = {
+    "table_name": {"data_type": "text"},
+    "suite_name": {"data_type": "text"},
+    LANDING_LOAD_ID: {"data_type": "text"},
+    "validated_at": {"data_type": "timestamp"},
+    "status": {"data_type": "text"},
+    "source_rows": {"data_type": "bigint"},
+    "promoted_rows": {"data_type": "bigint"},
+    "quarantined_rows": {"data_type": "bigint"},
+    "min_batch_rows": {"data_type": "bigint"},
+    "reason": {"data_type": "text"},
+}
+
+
+ARROW_TYPES = {
+    "text": pa.string(),
+    "bigint": pa.int64(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+}
+
+
+def gate_rows(rows: list[dict], table_name: str):
+    """Quarantine or audit rows for `table_name`, as typed Arrow (the lake's file format on every
+    destination, and no column left untyped because a batch happened to have it all null)."""
+    columns = AUDIT_COLUMNS if table_name == AUDIT_TABLE else QUARANTINE_COLUMNS
+    schema = pa.schema([(name, ARROW_TYPES[hint["data_type"]]) for name, hint in columns.items()])
+    return dlt.mark.with_table_name(pa.Table.from_pylist(rows, schema=schema), table_name)
 
 
 def quarantine_table(table_name: str) -> str:
@@ -69,20 +126,169 @@ class GateReport:
         return self.tables.setdefault(table_name, TableGateReport(table_name))
 
 
+class LandingTables:
+    """`LandedTables` over a landing dlt dataset (DuckDB or Parquet files alike)."""
+
+    def __init__(self, dataset: dlt.Dataset):
+        self.dataset = dataset
+
+    def read(
+        self, table_name: str, columns: Sequence[str], column: str, values: Sequence
+    ) -> pd.DataFrame:
+        wanted = [*columns, "_dlt_load_id"]
+        if table_name not in self.dataset.tables or not len(values):
+            return pd.DataFrame({name: pd.Series(dtype=object) for name in wanted})
+        relation = self.dataset.table(table_name).select(*wanted)
+        values = [value.item() if isinstance(value, np.generic) else value for value in values]
+        if len(values) <= LOOKUP_IN_LIST_LIMIT:
+            return relation.where(column, "in", values).df()
+        frame = relation.df()
+        return frame[frame[column].isin(values)]
+
+
+def suite_expectations(suite: TableSuite) -> list:
+    """The suite's own expectations plus the batch-level ones every suite shares.
+
+    Batch-level: every required column exists; a required column the suite says is never null is
+    not entirely null (a column dropped or renamed upstream: dlt keeps the old one, empty); and,
+    where the suite has a volume rule, the batch did not collapse against the table's history.
+    """
+    never_null = {
+        expectation.column
+        for expectation in suite.expectations
+        if isinstance(expectation, gx.expectations.ExpectColumnValuesToNotBeNull)
+    }
+    if any(
+        isinstance(expectation, gx.expectations.ExpectColumnValuesToBeUnique)
+        and expectation.column == suite.primary_key
+        for expectation in suite.expectations
+    ):
+        never_null.add(suite.primary_key)
+    return [
+        *(gx.expectations.ExpectColumnToExist(column=name) for name in suite.required_columns),
+        *(
+            gx.expectations.ExpectColumnProportionOfNonNullValuesToBeBetween(
+                column=name, min_value={"$PARAMETER": MIN_NON_NULL_SHARE}
+            )
+            for name in suite.required_columns
+            if name in never_null
+        ),
+        *(
+            [
+                gx.expectations.ExpectTableRowCountToBeBetween(
+                    min_value={"$PARAMETER": MIN_BATCH_ROWS}
+                )
+            ]
+            if suite.volume
+            else []
+        ),
+        *suite.expectations,
+    ]
+
+
+def runner_for(suite: TableSuite, docs_dir: Path | None = None) -> SuiteRunner:
+    return SuiteRunner(suite.suite_name, suite_expectations(suite), docs_dir=docs_dir)
+
+
+def validate_batch(
+    batch: pa.Table,
+    suite: TableSuite,
+    runner: SuiteRunner,
+    landed: LandingTables | None,
+    min_batch_rows: int = 0,
+    run_name: str | None = None,
+) -> BatchVerdict:
+    """Derive the suite's computed columns on a landed batch and validate it."""
+    frame = suite.derive(batch.to_pandas())
+    if suite.derive_across is not None and landed is not None:
+        frame = suite.derive_across(frame, landed)
+    frame[ROW_NUMBER] = np.arange(len(frame))
+    return runner.validate(frame, min_batch_rows, run_name=run_name)
+
+
 def _pending_load_ids(landing: dlt.Dataset, table_name: str, after: str) -> list[str]:
     if table_name not in landing.tables:
         return []
-    load_ids = landing.table(table_name).where("_dlt_load_id", "gt", after).select("_dlt_load_id")
-    column = load_ids.arrow().column("_dlt_load_id")
-    return sorted(pc.unique(column).to_pylist())
+    after = after.replace("'", "''")
+    load_ids = landing(
+        f"select distinct _dlt_load_id from {table_name} where _dlt_load_id > '{after}'"
+    ).arrow()
+    return sorted(load_ids.column(0).to_pylist())
 
 
-def _quarantine_rows(
-    batch: pa.Table, suite: TableSuite, load_id: str, failures: dict[int, list[str]]
+def read_batch(landing: dlt.Dataset, table_name: str, load_id: str) -> pa.Table:
+    batch = landing.table(table_name).where("_dlt_load_id", "eq", load_id).arrow()
+    return batch.drop_columns([name for name in DLT_COLUMNS if name in batch.column_names])
+
+
+def payload_columns(landing: dlt.Dataset, table_name: str, runner: SuiteRunner) -> list[str]:
+    """JSON columns no expectation reads values of: most of a stream's bytes, none of its checks."""
+    return [
+        name
+        for name, column in landing.schema.get_table_columns(table_name).items()
+        if column.get("data_type") == "json" and name not in runner.read_columns
+    ]
+
+
+def read_in_database(
+    landing: dlt.Dataset, table_name: str, load_id: str, payload: Sequence[str] = ()
+) -> pa.Table:
+    """The batch with each row's DuckDB rowid (`ROW_ID`), a `payload` column as its null flag.
+
+    For the copy inside the database the gate never moves passing rows through Python, so it
+    need not read their payloads at all; a held row's full record is read by its rowid.
+    """
+    present = landing.schema.get_table_columns(table_name)
+    with landing.sql_client as client:
+        excluded = [
+            client.escape_column_name(name) for name in (*DLT_COLUMNS, *payload) if name in present
+        ]
+        flags = "".join(
+            f", {client.escape_column_name(name)} is null as {client.escape_column_name(name)}"
+            for name in payload
+        )
+        query = (
+            f"select rowid as {ROW_ID}, * exclude ({', '.join(excluded)}){flags} "
+            f"from {client.make_qualified_table_name(table_name)} where _dlt_load_id = ?"
+        )
+        with client.execute_query(query, load_id) as cursor:
+            return cursor.arrow()
+
+
+def records_by_row_id(landing: dlt.Dataset, table_name: str, row_ids: list[int]) -> list[dict]:
+    """Whole landed rows, by DuckDB rowid, in the order of `row_ids`."""
+    if not row_ids:
+        return []
+    rows = read_in_database_where(landing, table_name, f"rowid in ({', '.join(map(str, row_ids))})")
+    by_id = {record.pop(ROW_ID): record for record in rows.to_pylist()}
+    return [by_id[row_id] for row_id in row_ids]
+
+
+def read_in_database_where(landing: dlt.Dataset, table_name: str, condition: str) -> pa.Table:
+    present = landing.schema.get_table_columns(table_name)
+    with landing.sql_client as client:
+        excluded = [client.escape_column_name(name) for name in DLT_COLUMNS if name in present]
+        query = (
+            f"select rowid as {ROW_ID}, * exclude ({', '.join(excluded)}) "
+            f"from {client.make_qualified_table_name(table_name)} where {condition}"
+        )
+        with client.execute_query(query) as cursor:
+            return cursor.arrow()
+
+
+def quarantine_rows(
+    batch: pa.Table,
+    suite: TableSuite,
+    load_id: str,
+    failures: dict[int, list[str]],
+    records: list[dict] | None = None,
 ) -> list[dict]:
-    quarantined_at = datetime.now(UTC)
+    """Quarantine rows for the failing rows of a batch (`records`: their whole rows, when the
+    batch was read without its payloads)."""
+    now = datetime.now(UTC)
     row_numbers = sorted(failures)
-    records = batch.take(pa.array(row_numbers, type=pa.int64())).to_pylist()
+    if records is None:
+        records = batch.take(pa.array(row_numbers, type=pa.int64())).to_pylist()
     return [
         {
             "quarantine_id": f"{load_id}:{row_number}",
@@ -93,91 +299,222 @@ def _quarantine_rows(
             "record": json.dumps(record, default=str, sort_keys=True),
             "failed_expectations": json.dumps(sorted(set(failures[row_number]))),
             LANDING_LOAD_ID: load_id,
-            "quarantined_at": quarantined_at,
+            "quarantined_at": now,
+            "last_validated_at": now,
+            "replayed_at": None,
         }
         for row_number, record in zip(row_numbers, records, strict=True)
     ]
 
 
-def _audit_row(suite: TableSuite, load_id: str, **counts) -> dict:
+def audit_row(suite: TableSuite, load_id: str, **counts) -> dict:
     return {
         "table_name": suite.table_name,
         "suite_name": suite.suite_name,
         LANDING_LOAD_ID: load_id,
         "validated_at": datetime.now(UTC),
+        "min_batch_rows": 0,
+        "reason": None,
         **counts,
     }
 
 
-def _to_table(rows: list[dict], table_name: str):
-    # Audit and quarantine rows are appended; they must not inherit the lake table's merge key.
-    return dlt.mark.with_hints(
-        rows,
-        dlt.mark.make_hints(table_name=table_name, write_disposition="append", primary_key=()),
+def with_load_id(rows: pa.Table, load_id: str) -> pa.Table:
+    """Lake rows carry the landing batch they came from (lineage, and newest-version order)."""
+    return rows.append_column(LANDING_LOAD_ID, pa.array([load_id] * rows.num_rows, pa.string()))
+
+
+def lake_disposition(landing: dlt.Dataset, table_name: str) -> str | dict:
+    """How promoted rows are written: like the landing table they come from.
+
+    A landing table that only ever inserts (a key lands once, ever: the landing-zone streams) is
+    appended to: the gate promotes each landed row at most once and replay moves a held row
+    once, so no key can reach the lake twice, and an append costs about half a merge (on a
+    million events, seconds the gate would add to every load). Anything else merges on its key.
+    """
+    if landing.schema.tables.get(table_name, {}).get("x-merge-strategy") == "insert-only":
+        return "append"
+    return MERGED
+
+
+def newest_per_key(tables: list[pa.Table], key: str) -> pa.Table:
+    """Promoted rows of the batches of one run, one per key: the newest batch's version.
+
+    Within a batch keys are unique (the suite quarantines duplicates); across batches an order
+    updated twice between runs is in both, and the lake must end with the later one.
+    """
+    if len(tables) == 1:
+        return tables[0]
+    rows = pa.concat_tables(tables, promote_options="permissive")
+    position = pa.array(np.arange(rows.num_rows))
+    newest = (
+        pa.table({key: rows.column(key), "position": position})
+        .group_by(key)
+        .aggregate([("position", "max")])
+        .column("position_max")
     )
+    return rows.filter(pc.is_in(position, value_set=newest))
 
 
-def _gate_table(
-    landing: dlt.Dataset, suite: TableSuite, runner: SuiteRunner, report: TableGateReport
-) -> Iterator:
+def gate_resource(function, suite: TableSuite, landing: dlt.Dataset, *arguments) -> DltResource:
+    """A lake table's resource bound to `arguments`, with clean hints for the gate's own tables.
+
+    Quarantine and audit rows are table variants of the resource: without their own column set
+    they would inherit the lake table's columns and merge key. (Variants are set on the bound
+    resource: binding does not carry them over.)
+    """
+    resource = dlt.resource(
+        function,
+        name=suite.table_name,
+        primary_key=suite.primary_key,
+        write_disposition=lake_disposition(landing, suite.table_name),
+        columns={
+            **_landed_columns(landing, suite.table_name),
+            LANDING_LOAD_ID: {"data_type": "text"},
+        },
+    )(*arguments)
+    for table_name, columns, disposition, key in (
+        (quarantine_table(suite.table_name), QUARANTINE_COLUMNS, MERGED, "quarantine_id"),
+        (AUDIT_TABLE, AUDIT_COLUMNS, "append", []),
+    ):
+        # Empty columns first: a new variant starts as a copy of the resource's own hints.
+        for column_hints in ({}, columns):
+            resource.apply_hints(
+                table_name=table_name,
+                columns=column_hints,
+                write_disposition=disposition,
+                primary_key=key,
+                create_table_variant=True,
+            )
+    return resource
+
+
+@dataclass
+class TableGate:
+    """What the gate needs for one table in one run."""
+
+    landing: dlt.Dataset
+    suite: TableSuite
+    runner: SuiteRunner
+    history: list[tuple[str, int]]  # (load id, rows) of promoted batches, oldest first
+    report: TableGateReport
+    waive_volume: bool = False
+    # Landing and lake in one SQL database: passing rows are copied there, not through Python.
+    in_database: bool = False
+
+
+def promoted_relation(landing: dlt.Dataset, suite: TableSuite, load_id: str, rejected_keys: list):
+    """The batch's passing rows as a query on the landing dataset, for dlt to copy in the database.
+
+    Rows are excluded by key: a key that failed on one row of a batch failed on all of its rows
+    (a key on two rows fails uniqueness on both), and a null key always fails.
+    """
+    landed = landing.schema.get_table_columns(suite.table_name)
+    dropped = ", ".join(name for name in DLT_COLUMNS if name in landed)
+    key = suite.primary_key
+    relation = landing(
+        f"select * exclude ({dropped}), cast('{load_id}' as varchar) as {LANDING_LOAD_ID} "
+        f"from {suite.table_name} where _dlt_load_id = '{load_id}' and {key} is not null"
+    )
+    return relation.where(key, "not_in", rejected_keys) if rejected_keys else relation
+
+
+def _gate_table(gate: TableGate) -> Iterator:
+    suite, report = gate.suite, gate.report
     state = dlt.current.resource_state()
-    last_promoted = state.get("last_landing_load_id", "")
-    for load_id in _pending_load_ids(landing, suite.table_name, last_promoted):
-        batch = landing.table(suite.table_name).where("_dlt_load_id", "eq", load_id).arrow()
-        batch = batch.drop_columns([name for name in DLT_COLUMNS if name in batch.column_names])
-        frame = suite.derive(batch.to_pandas())
-        frame[ROW_NUMBER] = np.arange(len(frame))
-        verdict = runner.validate(frame)
+    pending = _pending_load_ids(
+        gate.landing, suite.table_name, state.get("last_landing_load_id", "")
+    )
+    # One copy per batch is right where keys cannot repeat across batches (an append) or when
+    # there is one batch; otherwise the batches meet in Python, newest version per key.
+    copy_in_database = gate.in_database and (
+        lake_disposition(gate.landing, suite.table_name) == "append" or len(pending) == 1
+    )
+    payload = payload_columns(gate.landing, suite.table_name, gate.runner)
+    landed = LandingTables(gate.landing)
+    promoted_batches: list[pa.Table] = []
+    for position, load_id in enumerate(pending):
+        if copy_in_database:
+            batch = read_in_database(gate.landing, suite.table_name, load_id, payload)
+        else:
+            batch = read_batch(gate.landing, suite.table_name, load_id)
+        min_rows = suite.volume.min_rows(gate.history, load_id) if suite.volume else 0
+        # An operator's waiver releases the batch the volume rule holds: the oldest pending one.
+        waived = gate.waive_volume and position == 0 and min_rows > batch.num_rows
+        if waived:
+            min_rows = 0
+        verdict = validate_batch(
+            batch, suite, gate.runner, landed, min_rows, run_name=f"landing_load_{load_id}"
+        )
         if not verdict.batch_passed:
             report.batch_failure = f"batch {load_id}: " + "; ".join(verdict.batch_failures)
-            yield _to_table(
+            yield gate_rows(
                 [
-                    _audit_row(
+                    audit_row(
                         suite,
                         load_id,
                         status="batch_rejected",
                         source_rows=batch.num_rows,
                         promoted_rows=0,
                         quarantined_rows=0,
+                        min_batch_rows=min_rows,
                         reason=report.batch_failure,
                     )
                 ],
                 AUDIT_TABLE,
             )
-            return  # later batches wait: promotion stays in load order
+            break  # later batches wait: promotion stays in load order
         rejected = np.zeros(batch.num_rows, dtype=bool)
         rejected[list(verdict.row_failures)] = True
-        promoted = batch.filter(pa.array(~rejected)).append_column(
-            LANDING_LOAD_ID, pa.array([load_id] * int((~rejected).sum()), type=pa.string())
-        )
-        if promoted.num_rows:
-            yield promoted
+        promoted_rows = int((~rejected).sum())
+        records = None
+        if copy_in_database and rejected.sum() <= LOOKUP_IN_LIST_LIMIT:
+            held = batch.filter(pa.array(rejected))
+            records = records_by_row_id(
+                gate.landing, suite.table_name, held.column(ROW_ID).to_pylist()
+            )
+            if promoted_rows:
+                keys = pc.unique(held.column(suite.primary_key).drop_null()).to_pylist()
+                yield promoted_relation(gate.landing, suite, load_id, keys)
+        else:
+            if copy_in_database:  # too many held rows to name in SQL: promote through Python
+                whole = read_in_database_where(
+                    gate.landing, suite.table_name, f"_dlt_load_id = '{load_id}'"
+                )
+                order = pc.index_in(batch.column(ROW_ID), value_set=whole.column(ROW_ID))
+                batch = whole.take(order).drop_columns([ROW_ID])
+            if promoted_rows:
+                promoted_batches.append(with_load_id(batch.filter(pa.array(~rejected)), load_id))
         if verdict.row_failures:
-            yield _to_table(
-                _quarantine_rows(batch, suite, load_id, verdict.row_failures),
+            yield gate_rows(
+                quarantine_rows(batch, suite, load_id, verdict.row_failures, records),
                 quarantine_table(suite.table_name),
             )
-        yield _to_table(
+        yield gate_rows(
             [
-                _audit_row(
+                audit_row(
                     suite,
                     load_id,
                     status="promoted",
                     source_rows=batch.num_rows,
-                    promoted_rows=promoted.num_rows,
+                    promoted_rows=promoted_rows,
                     quarantined_rows=int(rejected.sum()),
-                    reason=None,
+                    min_batch_rows=min_rows,
+                    reason="volume rule waived by an operator" if waived else None,
                 )
             ],
             AUDIT_TABLE,
         )
+        gate.history.append((load_id, batch.num_rows))
         report.batches_promoted += 1
         report.source_rows += batch.num_rows
-        report.promoted_rows += promoted.num_rows
+        report.promoted_rows += promoted_rows
         report.quarantined_rows += int(rejected.sum())
         for reasons in verdict.row_failures.values():
             report.rows_by_reason.update(set(reasons))
         state["last_landing_load_id"] = load_id
+    if promoted_batches:
+        yield newest_per_key(promoted_batches, suite.primary_key)
 
 
 def _landed_columns(landing: dlt.Dataset, table_name: str) -> dict:
@@ -197,30 +534,61 @@ def _landed_columns(landing: dlt.Dataset, table_name: str) -> dict:
     }
 
 
+def promoted_batches(lake: dlt.Dataset | None) -> dict[str, list[tuple[str, int]]]:
+    """(landing load id, rows) of each table's promoted batches, oldest first, from gate_audit."""
+    batches: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    if lake is None or AUDIT_TABLE not in lake.tables:
+        return batches
+    audit = (
+        lake.table(AUDIT_TABLE)
+        .where("status", "eq", "promoted")
+        .select("table_name", LANDING_LOAD_ID, "source_rows")
+        .df()
+        .sort_values(LANDING_LOAD_ID)
+    )
+    for table_name, load_id, rows in audit.itertuples(index=False):
+        batches[table_name].append((load_id, int(rows)))
+    return batches
+
+
 def lake_gate(
-    source_name: str, landing: dlt.Dataset, suites: dict[str, TableSuite], report: GateReport
+    source_name: str,
+    landing: dlt.Dataset,
+    suites: dict[str, TableSuite],
+    report: GateReport,
+    lake: dlt.Dataset | None = None,
+    docs_dir: Path | None = None,
+    waive_volume: Collection[str] = (),
 ) -> DltSource:
-    """A dlt source whose resources are the validated lake tables of one landing dataset."""
+    """A dlt source whose resources are the validated lake tables of one landing dataset.
+
+    `lake` (the lake dataset) gives the volume rules their history; `docs_dir` renders every
+    validation into GX Data Docs there; tables in `waive_volume` promote the batch their volume
+    rule holds (an operator looked: the batch is small for a known reason).
+    """
+    history = promoted_batches(lake)
+    in_database = lake is not None and same_sql_database(landing, lake)
 
     @dlt.source(name=f"{source_name}_lake")
     def gate() -> Iterator:
         for table_name, suite in suites.items():
-            runner = SuiteRunner(suite.suite_name, suite_expectations(suite))
-            promote = dlt.resource(
-                _gate_table,
-                name=table_name,
-                primary_key=suite.primary_key,
-                write_disposition="merge",
-                columns=_landed_columns(landing, table_name),
+            table_gate = TableGate(
+                landing=landing,
+                suite=suite,
+                runner=runner_for(suite, docs_dir),
+                history=history[table_name],
+                report=report.for_table(table_name),
+                waive_volume=table_name in waive_volume,
+                in_database=in_database,
             )
-            yield promote(landing, suite, runner, report.for_table(table_name))
+            yield gate_resource(_gate_table, suite, landing, table_gate)
 
     return gate()
 
 
-def suite_expectations(suite: TableSuite) -> list:
-    """The suite's own expectations plus the columns every batch must have."""
-    return [
-        *(gx.expectations.ExpectColumnToExist(column=name) for name in suite.required_columns),
-        *suite.expectations,
-    ]
+def same_sql_database(landing: dlt.Dataset, lake: dlt.Dataset) -> bool:
+    """Whether dlt can copy landing rows into the lake with SQL inside one database (DuckDB)."""
+    configs = [dataset.destination_client.config for dataset in (landing, lake)]
+    return all(config.destination_type == "duckdb" for config in configs) and (
+        str(configs[0].credentials) == str(configs[1].credentials)
+    )

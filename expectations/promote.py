@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from dlt.common.pipeline import LoadInfo
@@ -49,13 +50,20 @@ class PromotionResult:
     load_info: LoadInfo | None
 
 
-def promote(source_name: str, settings: Settings) -> PromotionResult:
-    """Validate every landed batch not yet promoted and load the passing rows into the lake."""
+def promote(
+    source_name: str, settings: Settings, waive_volume: Collection[str] = ()
+) -> PromotionResult:
+    """Validate every landed batch not yet promoted and load the passing rows into the lake.
+
+    `waive_volume`: tables whose batch held by the volume rule an operator releases.
+    """
     report = GateReport()
     suites = suites_for(source_name)
     landing = landing_pipeline(source_name, settings).dataset()
-    source = lake_gate(source_name, landing, suites, report)
     lake = lake_pipeline(source_name, settings)
+    source = lake_gate(
+        source_name, landing, suites, report, lake.dataset(), settings.gx_docs_dir, waive_volume
+    )
     load_info = lake.run(source, **load_options(settings))
     publish_lake_views(lake, settings)
     for table_name in suites:

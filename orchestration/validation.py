@@ -1,10 +1,12 @@
 """The validation gate as assets: one lake table per landing table, with GX results as checks."""
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import dagster as dg
 import duckdb
 
+from expectations.factory import docs_index
 from expectations.gate import TableGateReport
 from expectations.promote import promote, suites_for
 from ingestion.pipelines import lake_dataset, landing_dataset
@@ -31,7 +33,7 @@ def _lake_row_count(settings: Settings, source_name: str, table_name: str) -> in
 
 
 def _results(
-    key: dg.AssetKey, table: TableGateReport, lake_rows: int | None
+    key: dg.AssetKey, table: TableGateReport, lake_rows: int | None, docs: Path
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     reasons = dict(table.rows_by_reason.most_common())
     yield dg.MaterializeResult(
@@ -43,6 +45,7 @@ def _results(
             "quarantined_rows": table.quarantined_rows,
             "dagster/row_count": lake_rows if lake_rows is not None else 0,
             "quarantine_reasons": dg.MetadataValue.json(reasons),
+            "gx_data_docs": dg.MetadataValue.path(str(docs)),
         },
     )
     yield dg.AssetCheckResult(
@@ -134,7 +137,12 @@ def gate_assets(source_name: str, settings: Settings) -> dg.AssetsDefinition:
                 f"; batch rejected: {table.batch_failure}" if table.batch_failure else "",
             )
             lake_rows = _lake_row_count(settings, source_name, table_name)
-            yield from _results(lake_key(source_name, table_name), table, lake_rows)
+            yield from _results(
+                lake_key(source_name, table_name),
+                table,
+                lake_rows,
+                docs_index(settings.gx_docs_dir),
+            )
 
     return gate
 

@@ -109,6 +109,43 @@ def ingest(
 
 
 @app.command()
+def replay(
+    source: str = typer.Argument(..., help="Source whose quarantine to replay, e.g. ordering."),
+    table: str | None = typer.Option(None, help="Only this lake table of the source."),
+    accept_volume: bool = typer.Option(
+        False,
+        "--accept-volume",
+        help="First promote the batch the row-count rule holds (small for a known reason).",
+    ),
+) -> None:
+    """Re-validate quarantined rows with the current suites; move those that now pass, once."""
+    from expectations.promote import SUITES_BY_SOURCE, promote
+    from expectations.replay import render
+    from expectations.replay import replay as replay_quarantine
+
+    if source not in SUITES_BY_SOURCE:
+        known = ", ".join(SUITES_BY_SOURCE)
+        raise typer.BadParameter(f"unknown source {source!r}; known: {known}", param_hint="SOURCE")
+    settings = load_settings()
+    export_environment(settings)
+    tables = SUITES_BY_SOURCE[source]()
+    if table is not None and table not in tables:
+        raise typer.BadParameter(
+            f"{source} has no table {table!r} (its tables: {', '.join(tables)})",
+            param_hint="--table",
+        )
+    if accept_volume:
+        waived = [table] if table else list(tables)
+        for gated in promote(source, settings, waive_volume=waived).report.tables.values():
+            typer.echo(
+                f"Gate, row-count rule waived: {gated.table_name}: {gated.source_rows} landed, "
+                f"{gated.promoted_rows} promoted, {gated.quarantined_rows} quarantined"
+                + (f", still held: {gated.batch_failure}" if gated.batch_failure else "")
+            )
+    typer.echo(render(replay_quarantine(source, settings, table)))
+
+
+@app.command()
 def prepare() -> None:
     """Create the repo-local state folders and Dagster's instance config; re-parse dbt."""
     from orchestration import dbt as dbt_module
@@ -125,7 +162,7 @@ def materialize() -> None:
     """Materialize every asset through Dagster, then print the summary."""
     import dagster as dg
 
-    from orchestration.definitions import EVERYTHING_JOB, build_definitions
+    from orchestration.materialize import materialize_everything
     from regulars.demo import demo_apis
 
     prepare()
@@ -135,23 +172,24 @@ def materialize() -> None:
     with demo_apis(settings) as stand_ins, dg.DagsterInstance.get() as instance:
         if stand_ins:
             typer.echo("Serving the simulated GA4 and Meta APIs on 127.0.0.1 for this run.")
-        job = build_definitions(settings).resolve_job_def(EVERYTHING_JOB)
-        result = job.execute_in_process(
-            instance=instance,
+        result = materialize_everything(
+            settings,
+            instance,
             run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
             raise_on_error=False,
         )
     elapsed = time.perf_counter() - started
+    runs = ", ".join(result.run_ids)
     if not result.success:
-        failed = [event.step_key for event in result.all_events if event.is_step_failure]
         typer.secho(
-            f"Run {result.run_id} failed at {', '.join(failed) or 'an unknown step'}. "
+            f"Run {result.run_ids[-1]} failed at "
+            f"{', '.join(result.failed_steps) or 'an unknown step'}. "
             "Its logs are above; `make ui` shows the run with each step's error.",
             fg="red",
             err=True,
         )
         raise typer.Exit(1)
-    typer.echo(f"\nMaterialized every asset in {elapsed:.0f}s (run {result.run_id}).")
+    typer.echo(f"\nMaterialized every asset in {elapsed:.0f}s (runs {runs}).")
     summary()
 
 
@@ -169,6 +207,29 @@ def ui(port: int = typer.Option(3000, help="Port on 127.0.0.1.")) -> None:
     with demo_apis(settings):
         command = [dagster, "dev", "--host", "127.0.0.1", "--port", str(port)]
         raise typer.Exit(subprocess.call(command, cwd=settings.project_dir))
+
+
+@app.command()
+def collector(
+    host: str | None = typer.Option(None, help="Interface (collector.host, else 127.0.0.1)."),
+    port: int | None = typer.Option(None, help="Port (collector.port, else 8088)."),
+) -> None:
+    """The real-time event collector (Segment's HTTP Tracking API) until Ctrl-C."""
+    from ingestion.collector import load_collector_settings, serve
+
+    try:
+        settings = load_collector_settings(load_settings(), host=host, port=port)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    typer.echo(
+        f"Collector on http://{settings.host}:{settings.port}/v1/batch for sources "
+        f"{', '.join(sorted(settings.write_keys))}, landing in {settings.landing_url}"
+    )
+    if settings.dev_keys_file is not None:
+        typer.echo(f"Dev-only write keys (loopback only), from {settings.dev_keys_file}:")
+        for source, key in sorted(settings.write_keys.items()):
+            typer.echo(f"  {source}: {key}")
+    serve(settings)
 
 
 @app.command()

@@ -3,22 +3,40 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from expectations.factory import ROW_NUMBER, SuiteRunner
+from expectations.factory import ROW_NUMBER, SuiteRunner, docs_index
 from expectations.gate import suite_expectations
+from expectations.settings import SCHEMA_DRIFT_MIN_ROWS
+from expectations.suites import VolumeRule
 from expectations.suites.ordering import table_suites
 from regulars.settings import Settings
 
 
-def validate(table_name: str, frame: pd.DataFrame):
+class SqliteLanded:
+    """The ordering DB standing in for its landing dataset (one version per row, load "1")."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    def read(self, table_name: str, columns: Sequence[str], column: str, values: Sequence):
+        frame = read_table(self.settings, table_name)[list(columns)]
+        return frame[frame[column].isin(values)].assign(_dlt_load_id="1")
+
+
+def validate(table_name: str, frame: pd.DataFrame, settings: Settings | None = None, **options):
     suite = table_suites()[table_name]
     frame = suite.derive(frame.copy())
+    if suite.derive_across is not None:
+        frame = suite.derive_across(frame, SqliteLanded(settings))
     frame[ROW_NUMBER] = np.arange(len(frame))
-    return SuiteRunner(suite.suite_name, suite_expectations(suite)).validate(frame)
+    runner = SuiteRunner(suite.suite_name, suite_expectations(suite), **options)
+    return runner.validate(frame)
 
 
 def read_table(settings: Settings, table_name: str) -> pd.DataFrame:
@@ -32,35 +50,92 @@ def read_table(settings: Settings, table_name: str) -> pd.DataFrame:
 
 @pytest.mark.parametrize("table_name", list(table_suites()))
 def test_a_clean_simulated_table_passes_whole(tiny_world: Settings, table_name: str):
-    verdict = validate(table_name, read_table(tiny_world, table_name))
+    verdict = validate(table_name, read_table(tiny_world, table_name), tiny_world)
     assert verdict.batch_passed, verdict.batch_failures
     assert verdict.row_failures == {}
 
 
 def test_each_kind_of_bad_order_is_caught_on_its_own_row(tiny_world: Settings):
-    orders = read_table(tiny_world, "orders").head(8).reset_index(drop=True)
+    orders = read_table(tiny_world, "orders").head(10).reset_index(drop=True)
     orders.loc[0, "order_id"] = None
     orders.loc[1, "order_id"] = orders.loc[2, "order_id"]  # duplicate key: both rows held
     orders.loc[3, "status"] = "teleported"
     orders.loc[4, "currency"] = "USD"
-    orders.loc[5, "total_idr"] = orders.loc[5, "total_idr"] + 1  # items no longer add up
+    orders.loc[5, "total_idr"] = orders.loc[5, "total_idr"] + 1  # the total no longer adds up
     orders.loc[6, "placed_at"] = pd.Timestamp("2099-01-01", tz="UTC")
+    # Subtotal and total moved together: only the items (another table) say it is wrong.
+    orders.loc[7, ["subtotal_idr", "total_idr"]] += 1_000
+    orders.loc[8, "placed_at"] = pd.Timestamp("2001-01-01", tz="UTC")  # before the chain opened
 
-    verdict = validate("orders", orders)
+    verdict = validate("orders", orders, tiny_world)
 
     assert verdict.batch_passed
     reasons = {row: " ".join(found) for row, found in verdict.row_failures.items()}
-    assert set(reasons) == {0, 1, 2, 3, 4, 5, 6}
+    assert set(reasons) == {0, 1, 2, 3, 4, 5, 6, 7, 8}
     assert "not_be_null(column=order_id)" in reasons[0]
     assert "be_unique(column=order_id)" in reasons[1] and "be_unique" in reasons[2]
     assert "column=status" in reasons[3]
     assert "column=currency" in reasons[4]
     assert "column=_total_mismatch_idr" in reasons[5]
     assert "column=placed_at" in reasons[6]
+    assert reasons[7] == (
+        "expect_column_values_to_be_in_set(column=_items_minus_subtotal_idr, value_set=[0])"
+    )
+    assert "column=placed_at" in reasons[8]
 
 
 def test_a_batch_missing_a_required_column_is_rejected_whole(tiny_world: Settings):
     orders = read_table(tiny_world, "orders").drop(columns=["status"])
-    verdict = validate("orders", orders)
+    verdict = validate("orders", orders, tiny_world)
     assert not verdict.batch_passed
     assert any("expect_column_to_exist(column=status)" in f for f in verdict.batch_failures)
+
+
+def test_a_column_emptied_upstream_holds_a_big_batch_and_quarantines_a_small_one(
+    tiny_world: Settings,
+):
+    # dlt keeps a dropped or renamed source column, filled with nulls from then on.
+    orders = read_table(tiny_world, "orders").assign(status=None)
+    assert len(orders) >= SCHEMA_DRIFT_MIN_ROWS
+    big = validate("orders", orders, tiny_world)
+    assert not big.batch_passed
+    assert any("non_null_values" in f and "column=status" in f for f in big.batch_failures)
+
+    small = validate("orders", orders.head(SCHEMA_DRIFT_MIN_ROWS - 1), tiny_world)
+    assert small.batch_passed
+    assert len(small.row_failures) == SCHEMA_DRIFT_MIN_ROWS - 1
+    assert all("not_be_null(column=status)" in " ".join(r) for r in small.row_failures.values())
+
+
+def load_id(day: int, hour: int) -> str:
+    """A dlt load id (the load's Unix time): `day` days after 10 January 2025, at `hour` UTC."""
+    landed = datetime(2025, 1, 10, hour, 7, tzinfo=UTC) + timedelta(days=day)
+    return str(landed.timestamp())
+
+
+def test_the_volume_rule_compares_with_the_median_of_the_same_hour():
+    rule = VolumeRule(min_share=0.1, history=5, min_history=3)
+    nights = [(load_id(day, 3), rows) for day, rows in enumerate([50, 60, 40, 50, 70])]
+    days = [(load_id(day, 12), 5_000) for day in range(5)]
+    tonight = load_id(6, 3)
+    assert rule.min_rows([], tonight) == 0
+    assert rule.min_rows(nights[:2] + days, tonight) == 0  # too little history at that hour
+    # 03:00 is compared with earlier 03:00s, not with the busy middle of the day.
+    assert rule.min_rows(nights + days, tonight) == 5
+    assert rule.min_rows(nights + days, load_id(6, 12)) == 500
+    # A median: one odd batch does not move it; only the last `history` batches count.
+    backfill = [(load_id(-1, 3), 1_000_000)]
+    assert rule.min_rows(backfill + nights, tonight) == 5
+
+
+def test_every_validation_renders_into_data_docs(tiny_world: Settings):
+    orders = read_table(tiny_world, "orders").head(20).reset_index(drop=True)
+    orders.loc[0, "status"] = "teleported"
+    validate("orders", orders, tiny_world, docs_dir=tiny_world.gx_docs_dir)
+    validate("customers", read_table(tiny_world, "customers"), docs_dir=tiny_world.gx_docs_dir)
+
+    index = docs_index(tiny_world.gx_docs_dir)
+    pages = list((tiny_world.gx_docs_dir / "site" / "validations").rglob("*.html"))
+    assert index.exists() and len(pages) == 2
+    html = index.read_text()
+    assert "lake_orders" in html and "lake_customers" in html

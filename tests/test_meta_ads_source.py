@@ -278,7 +278,8 @@ def test_the_insights_suite_holds_back_impossible_rows(data_dir: Path):
     # Arrow to pandas, as the gate reads a landed batch: dates and Decimals stay objects.
     frame = (
         duckdb.sql(
-            "select date_start::date as date_start, campaign_id, ad_id, publisher_platform, "
+            "select date_start::date as date_start, 'IDR' as account_currency, campaign_id, "
+            "ad_id, publisher_platform, "
             "impressions, reach, clicks, purchases, spend::decimal(18, 2) as spend, "
             "purchase_value::decimal(18, 2) as purchase_value "
             f"from read_parquet('{path}') where impressions > 100 and clicks > 0 "

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-import great_expectations as gx
 import pandas as pd
 
-from expectations.suites import TableSuite
-from expectations.suites.ga4 import day_at
-from expectations.suites.ordering import timestamps_in_chain_lifetime
+from expectations.suites import TableSuite, VolumeRule
+from expectations.suites.common import (
+    between,
+    day_at,
+    in_set,
+    keyed,
+    not_null,
+    timestamps_in_chain_lifetime,
+)
+from ingestion.meta_ads.settings import EFFECTIVE_STATUSES
 
 # Where a Meta ad can run (the publisher_platform breakdown's values).
 PUBLISHER_PLATFORMS = [
@@ -19,17 +25,10 @@ PUBLISHER_PLATFORMS = [
     "whatsapp",
 ]
 INSIGHT_COUNTS = ["impressions", "reach", "clicks", "purchases"]
-
-
-def _keyed(column: str):
-    return [
-        gx.expectations.ExpectColumnValuesToNotBeNull(column=column),
-        gx.expectations.ExpectColumnValuesToBeUnique(column=column),
-    ]
-
-
-def _not_null(*columns: str):
-    return [gx.expectations.ExpectColumnValuesToNotBeNull(column=column) for column in columns]
+# The ad account bills in rupiah; insights in another currency would be summed as if they were.
+ACCOUNT_CURRENCIES = ["IDR"]
+# One ad's day on one platform above a billion rupiah is a currency or decimal-point slip.
+ABSURD_DAILY_SPEND_IDR = 1_000_000_000
 
 
 def _insight_checks(frame: pd.DataFrame) -> pd.DataFrame:
@@ -44,26 +43,28 @@ def _insight_checks(frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def _object_suite(edge: str, parents: tuple[str, ...]) -> TableSuite:
+    """Campaigns, ad sets and ads: small lists read whole every run, so no volume rule."""
+    budgets = () if edge == "ads" else ("daily_budget", "lifetime_budget")
+    return TableSuite(
+        table_name=edge,
+        primary_key="id",
+        required_columns=["id", "account_id", *parents, "effective_status"],
+        expectations=[
+            *keyed("id"),
+            *not_null("account_id", *parents, "effective_status"),
+            in_set("effective_status", EFFECTIVE_STATUSES[edge]),
+            *(between(budget, 0) for budget in budgets),
+            *timestamps_in_chain_lifetime("created_time"),
+        ],
+    )
+
+
 def table_suites() -> dict[str, TableSuite]:
     return {
-        "campaigns": TableSuite(
-            table_name="campaigns",
-            primary_key="id",
-            required_columns=["id", "account_id", "name", "effective_status"],
-            expectations=[*_keyed("id"), *_not_null("account_id")],
-        ),
-        "adsets": TableSuite(
-            table_name="adsets",
-            primary_key="id",
-            required_columns=["id", "account_id", "campaign_id", "name", "effective_status"],
-            expectations=[*_keyed("id"), *_not_null("account_id", "campaign_id")],
-        ),
-        "ads": TableSuite(
-            table_name="ads",
-            primary_key="id",
-            required_columns=["id", "account_id", "campaign_id", "adset_id", "effective_status"],
-            expectations=[*_keyed("id"), *_not_null("account_id", "campaign_id", "adset_id")],
-        ),
+        "campaigns": _object_suite("campaigns", ()),
+        "adsets": _object_suite("adsets", ("campaign_id",)),
+        "ads": _object_suite("ads", ("campaign_id", "adset_id")),
         "insights": TableSuite(
             table_name="insights",
             primary_key="insight_id",
@@ -73,28 +74,24 @@ def table_suites() -> dict[str, TableSuite]:
                 "campaign_id",
                 "ad_id",
                 "publisher_platform",
+                "account_currency",
                 *INSIGHT_COUNTS,
                 "spend",
                 "purchase_value",
             ],
             expectations=[
-                *_keyed("insight_id"),
-                *_not_null("date_start", "ad_id", "publisher_platform"),
+                *keyed("insight_id"),
+                *not_null("date_start", "ad_id", "publisher_platform", "account_currency"),
                 *timestamps_in_chain_lifetime("_date_at"),
-                gx.expectations.ExpectColumnValuesToBeInSet(
-                    column="publisher_platform", value_set=PUBLISHER_PLATFORMS
-                ),
-                *(
-                    gx.expectations.ExpectColumnValuesToBeBetween(column=c, min_value=0)
-                    for c in (*INSIGHT_COUNTS, "_spend", "_purchase_value")
-                ),
-                gx.expectations.ExpectColumnValuesToBeInSet(
-                    column="_spend_without_campaign", value_set=[False]
-                ),
-                gx.expectations.ExpectColumnValuesToBeBetween(
-                    column="_clicks_minus_impressions", max_value=0
-                ),
+                in_set("publisher_platform", PUBLISHER_PLATFORMS),
+                in_set("account_currency", ACCOUNT_CURRENCIES),
+                *(between(c, 0) for c in (*INSIGHT_COUNTS, "_purchase_value")),
+                between("_spend", 0, ABSURD_DAILY_SPEND_IDR),
+                in_set("_spend_without_campaign", [False]),
+                between("_clicks_minus_impressions", high=0),
             ],
             derive=_insight_checks,
+            # Every run re-pulls the attribution window and the days since: comparable batches.
+            volume=VolumeRule(),
         ),
     }

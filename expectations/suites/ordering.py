@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-import os
-from datetime import UTC, datetime, timedelta
-
 import great_expectations as gx
 import pandas as pd
 
-from expectations.suites import TableSuite
+from expectations.suites import LandedTables, TableSuite
+from expectations.suites.common import (
+    between,
+    day_at,
+    in_set,
+    keyed,
+    not_null,
+    timestamps_in_chain_lifetime,
+)
 
 # Money above this on one order or item is a typo or a test order, not a meal.
 ABSURD_ORDER_IDR = 50_000_000
@@ -19,45 +24,43 @@ ORDER_STATUSES = ["placed", "preparing", "completed", "cancelled", "refunded"]
 PLATFORMS = ["app", "web"]
 FULFILMENT_TYPES = ["delivery", "pickup", "dine_in"]
 ACQUISITION_CHANNELS = ["organic", "instagram_ads", "google_search", "referral", "email_sms"]
+CURRENCIES = ["IDR"]  # the chain trades in rupiah only; a dollar order is a foreign test order
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
-
-def chain_opened_at() -> pd.Timestamp:
-    """No row of the chain can be older than its first store (REGULARS_CHAIN_OPENED_ON)."""
-    return pd.Timestamp(os.environ.get("REGULARS_CHAIN_OPENED_ON", "2015-01-01"), tz="UTC")
-
-
-def _not_null(*columns: str):
-    return [gx.expectations.ExpectColumnValuesToNotBeNull(column=column) for column in columns]
-
-
-def timestamps_in_chain_lifetime(*columns: str):
-    # A day of slack: a source clock slightly ahead of ours is not bad data.
-    latest = pd.Timestamp(datetime.now(UTC) + timedelta(days=1))
-    return [
-        gx.expectations.ExpectColumnValuesToBeBetween(
-            column=column, min_value=chain_opened_at(), max_value=latest
-        )
-        for column in columns
-    ]
-
-
-def _keyed(primary_key: str):
-    return [
-        gx.expectations.ExpectColumnValuesToNotBeNull(column=primary_key),
-        gx.expectations.ExpectColumnValuesToBeUnique(column=primary_key),
-    ]
+AUDIT_COLUMNS = ("created_at", "updated_at")
+STAR_RATINGS = ("food_rating", "price_rating", "service_rating")  # 1 to 5 stars
 
 
 def _money(column: str, upper: int):
-    return gx.expectations.ExpectColumnValuesToBeBetween(
-        column=column, min_value=0, max_value=upper
-    )
+    return between(column, 0, upper)
+
+
+def _opened_at(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.assign(_opened_at=day_at(frame, "opened_on"))
 
 
 def _order_arithmetic(frame: pd.DataFrame) -> pd.DataFrame:
     expected_total = frame["subtotal_idr"] - frame["discount_idr"] + frame["delivery_fee_idr"]
     return frame.assign(_total_mismatch_idr=frame["total_idr"] - expected_total)
+
+
+def items_against_subtotal(frame: pd.DataFrame, landed: LandedTables) -> pd.DataFrame:
+    """The order's landed items summed, minus its subtotal: 0 when they agree.
+
+    Items are read from the whole landing table, not only this batch: the source lands an order
+    again each time its status changes, and its items (which never change) only the first time.
+    Every landed item counts, quarantined or not: a held item is still part of what the guest
+    ordered, and the order is right or wrong whatever the gate thinks of its lines.
+    """
+    order_ids = frame["order_id"].dropna().unique().tolist()
+    items = landed.read(
+        "order_items", ["order_item_id", "order_id", "line_total_idr"], "order_id", order_ids
+    )
+    # The filesystem landing keeps every version of an item: count each item once, its newest.
+    newest = items.sort_values("_dlt_load_id").drop_duplicates("order_item_id", keep="last")
+    totals = newest.groupby("order_id")["line_total_idr"].sum()
+    items_total = frame["order_id"].map(totals).fillna(0).where(frame["order_id"].notna())
+    return frame.assign(_items_minus_subtotal_idr=items_total - frame["subtotal_idr"])
 
 
 def _item_arithmetic(frame: pd.DataFrame) -> pd.DataFrame:
@@ -66,7 +69,6 @@ def _item_arithmetic(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def table_suites() -> dict[str, TableSuite]:
-    audit_columns = ("created_at", "updated_at")
     return {
         suite.table_name: suite
         for suite in [
@@ -75,22 +77,21 @@ def table_suites() -> dict[str, TableSuite]:
                 primary_key="store_id",
                 required_columns=["store_id", "store_code", "province", "opened_on", "updated_at"],
                 expectations=[
-                    *_keyed("store_id"),
-                    *_not_null("store_code", "name", "province", "opened_on", *audit_columns),
-                    *timestamps_in_chain_lifetime(*audit_columns),
+                    *keyed("store_id"),
+                    *not_null("store_code", "name", "province", "opened_on", *AUDIT_COLUMNS),
+                    *timestamps_in_chain_lifetime("_opened_at", *AUDIT_COLUMNS, "deleted_at"),
                 ],
+                derive=_opened_at,
             ),
             TableSuite(
                 table_name="menu_items",
                 primary_key="menu_item_id",
                 required_columns=["menu_item_id", "sku", "category", "price_idr", "updated_at"],
                 expectations=[
-                    *_keyed("menu_item_id"),
-                    *_not_null("sku", "name", "category", "price_idr", *audit_columns),
-                    gx.expectations.ExpectColumnValuesToBeBetween(
-                        column="price_idr", min_value=1, max_value=ABSURD_ITEM_PRICE_IDR
-                    ),
-                    *timestamps_in_chain_lifetime(*audit_columns),
+                    *keyed("menu_item_id"),
+                    *not_null("sku", "name", "category", "price_idr", *AUDIT_COLUMNS),
+                    between("price_idr", 1, ABSURD_ITEM_PRICE_IDR),
+                    *timestamps_in_chain_lifetime(*AUDIT_COLUMNS, "deleted_at"),
                 ],
             ),
             TableSuite(
@@ -104,18 +105,16 @@ def table_suites() -> dict[str, TableSuite]:
                     "updated_at",
                 ],
                 expectations=[
-                    *_keyed("customer_id"),
-                    *_not_null("signed_up_at", *audit_columns),
-                    gx.expectations.ExpectColumnValuesToBeInSet(
-                        column="preferred_platform", value_set=PLATFORMS
+                    *keyed("customer_id"),
+                    *not_null(
+                        "preferred_platform", "acquisition_channel", "signed_up_at", *AUDIT_COLUMNS
                     ),
-                    gx.expectations.ExpectColumnValuesToBeInSet(
-                        column="acquisition_channel", value_set=ACQUISITION_CHANNELS
-                    ),
+                    in_set("preferred_platform", PLATFORMS),
+                    in_set("acquisition_channel", ACQUISITION_CHANNELS),
                     gx.expectations.ExpectColumnValuesToMatchRegex(
                         column="email", regex=EMAIL_PATTERN
                     ),
-                    *timestamps_in_chain_lifetime("signed_up_at", *audit_columns),
+                    *timestamps_in_chain_lifetime("signed_up_at", *AUDIT_COLUMNS, "deleted_at"),
                 ],
             ),
             TableSuite(
@@ -126,6 +125,7 @@ def table_suites() -> dict[str, TableSuite]:
                     "customer_id",
                     "store_id",
                     "status",
+                    "platform",
                     "currency",
                     "subtotal_idr",
                     "discount_idr",
@@ -135,30 +135,38 @@ def table_suites() -> dict[str, TableSuite]:
                     "updated_at",
                 ],
                 expectations=[
-                    *_keyed("order_id"),
-                    *_not_null("customer_id", "store_id", "placed_at", *audit_columns),
-                    gx.expectations.ExpectColumnValuesToBeInSet(
-                        column="status", value_set=ORDER_STATUSES
+                    *keyed("order_id"),
+                    *not_null(
+                        "customer_id",
+                        "store_id",
+                        "status",
+                        "platform",
+                        "fulfilment_type",
+                        "currency",
+                        "placed_at",
+                        *AUDIT_COLUMNS,
                     ),
-                    gx.expectations.ExpectColumnValuesToBeInSet(
-                        column="platform", value_set=PLATFORMS
-                    ),
-                    gx.expectations.ExpectColumnValuesToBeInSet(
-                        column="fulfilment_type", value_set=FULFILMENT_TYPES
-                    ),
-                    gx.expectations.ExpectColumnValuesToBeInSet(
-                        column="currency", value_set=["IDR"]
-                    ),
+                    in_set("status", ORDER_STATUSES),
+                    in_set("platform", PLATFORMS),
+                    in_set("fulfilment_type", FULFILMENT_TYPES),
+                    in_set("currency", CURRENCIES),
                     _money("subtotal_idr", ABSURD_ORDER_IDR),
                     _money("discount_idr", ABSURD_ORDER_IDR),
                     _money("delivery_fee_idr", ABSURD_ORDER_IDR),
                     _money("total_idr", ABSURD_ORDER_IDR),
-                    gx.expectations.ExpectColumnValuesToBeInSet(
-                        column="_total_mismatch_idr", value_set=[0]
+                    in_set("_total_mismatch_idr", [0]),
+                    in_set("_items_minus_subtotal_idr", [0]),
+                    *timestamps_in_chain_lifetime(
+                        "placed_at",
+                        "completed_at",
+                        "cancelled_at",
+                        "refunded_at",
+                        *AUDIT_COLUMNS,
+                        "deleted_at",
                     ),
-                    *timestamps_in_chain_lifetime("placed_at", *audit_columns),
                 ],
                 derive=_order_arithmetic,
+                derive_across=items_against_subtotal,
             ),
             TableSuite(
                 table_name="order_items",
@@ -173,16 +181,19 @@ def table_suites() -> dict[str, TableSuite]:
                     "updated_at",
                 ],
                 expectations=[
-                    *_keyed("order_item_id"),
-                    *_not_null("order_id", "menu_item_id", *audit_columns),
-                    gx.expectations.ExpectColumnValuesToBeBetween(
-                        column="quantity", min_value=1, max_value=MAX_ITEM_QUANTITY
+                    *keyed("order_item_id"),
+                    *not_null(
+                        "order_id",
+                        "menu_item_id",
+                        "quantity",
+                        "unit_price_idr",
+                        "line_total_idr",
+                        *AUDIT_COLUMNS,
                     ),
+                    between("quantity", 1, MAX_ITEM_QUANTITY),
                     _money("unit_price_idr", ABSURD_ITEM_PRICE_IDR),
-                    gx.expectations.ExpectColumnValuesToBeInSet(
-                        column="_line_mismatch_idr", value_set=[0]
-                    ),
-                    *timestamps_in_chain_lifetime(*audit_columns),
+                    in_set("_line_mismatch_idr", [0]),
+                    *timestamps_in_chain_lifetime(*AUDIT_COLUMNS),
                 ],
                 derive=_item_arithmetic,
             ),
@@ -199,18 +210,18 @@ def table_suites() -> dict[str, TableSuite]:
                     "updated_at",
                 ],
                 expectations=[
-                    *_keyed("feedback_id"),
-                    *_not_null("order_id", "customer_id", "store_id", *audit_columns),
-                    *(
-                        gx.expectations.ExpectColumnValuesToBeBetween(
-                            column=column, min_value=1, max_value=5
-                        )
-                        for column in ("food_rating", "price_rating", "service_rating")
+                    *keyed("feedback_id"),
+                    *not_null(
+                        "order_id",
+                        "customer_id",
+                        "store_id",
+                        *STAR_RATINGS,
+                        "nps_score",
+                        *AUDIT_COLUMNS,
                     ),
-                    gx.expectations.ExpectColumnValuesToBeBetween(
-                        column="nps_score", min_value=0, max_value=10
-                    ),
-                    *timestamps_in_chain_lifetime("submitted_at", *audit_columns),
+                    *(between(column, 1, 5) for column in STAR_RATINGS),
+                    between("nps_score", 0, 10),
+                    *timestamps_in_chain_lifetime("submitted_at", *AUDIT_COLUMNS),
                 ],
             ),
         ]

@@ -1,0 +1,43 @@
+"""Expectations every source's suite states the same way."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import great_expectations as gx
+import pandas as pd
+
+from expectations.settings import CLOCK_SKEW, chain_opened_at
+
+
+def keyed(primary_key: str) -> list:
+    """A key present on every row and unique within the batch (both copies of a duplicate go)."""
+    return [
+        gx.expectations.ExpectColumnValuesToNotBeNull(column=primary_key),
+        gx.expectations.ExpectColumnValuesToBeUnique(column=primary_key),
+    ]
+
+
+def not_null(*columns: str) -> list:
+    return [gx.expectations.ExpectColumnValuesToNotBeNull(column=column) for column in columns]
+
+
+def in_set(column: str, values) -> gx.expectations.Expectation:
+    return gx.expectations.ExpectColumnValuesToBeInSet(column=column, value_set=list(values))
+
+
+def between(column: str, low=None, high=None) -> gx.expectations.Expectation:
+    return gx.expectations.ExpectColumnValuesToBeBetween(
+        column=column, min_value=low, max_value=high
+    )
+
+
+def timestamps_in_chain_lifetime(*columns: str) -> list:
+    """Not before the chain opened, not after now (give or take a source clock's skew)."""
+    latest = pd.Timestamp(datetime.now(UTC) + CLOCK_SKEW)
+    return [between(column, chain_opened_at(), latest) for column in columns]
+
+
+def day_at(frame: pd.DataFrame, column: str) -> pd.Series:
+    """A date column as UTC midnights, so the chain-lifetime bounds (timestamps) apply to it."""
+    return pd.to_datetime(frame[column]).dt.tz_localize("UTC")
