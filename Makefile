@@ -12,10 +12,10 @@ CUSTOMERS ?= 2000
 DAYS      ?= 180
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test ui lint format clean
+.PHONY: help install run test browser ui collector lint format clean
 
 help:  ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(BIN)/regulars: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Needs $(PYTHON): install Python 3.11 or run make PYTHON=python3"; exit 1; }
@@ -30,11 +30,28 @@ run: install  ## Build the demo world and materialize every asset through Dagste
 	$(BIN)/regulars simulate build --customers $(CUSTOMERS) --days $(DAYS) --acquisition-days $(DAYS)
 	$(BIN)/regulars materialize
 
-test: install  ## Run the test suite (unit, dbt, Dagster, end to end)
+test: install browser  ## Run the test suite (unit, dbt, Dagster, end to end)
 	$(BIN)/pytest
+
+# The browser test drives Debian's chromium (Playwright cannot download its own browser offline).
+# Without it, and without root to install it, the browser test skips and says why.
+CHROMIUM := /usr/bin/chromium
+
+browser:  ## Install Chromium for the browser test of the UI (Debian's package)
+	@if [ -x $(CHROMIUM) ]; then exit 0; \
+	elif ! command -v apt-get >/dev/null; then \
+		echo "No $(CHROMIUM) and no apt-get: install Chromium there for the browser test."; \
+	elif [ "$$(id -u)" != 0 ]; then \
+		echo "No $(CHROMIUM): run 'sudo apt-get install -y chromium' for the browser test."; \
+	else \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	fi
 
 ui: install  ## Open the Dagster UI on http://127.0.0.1:3000
 	$(BIN)/regulars ui --port 3000
+
+collector: install  ## Event collector (Segment HTTP API) on http://127.0.0.1:8088
+	$(BIN)/regulars collector
 
 lint: install  ## Lint Python (ruff) and the dbt SQL (sqlfluff)
 	$(BIN)/ruff check .
