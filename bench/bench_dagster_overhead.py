@@ -1,0 +1,193 @@
+"""Dagster's overhead: materialising everything through Dagster against the same steps run directly.
+
+    .venv/bin/python bench/bench_dagster_overhead.py --customers 300 --days 60
+
+Builds one simulated world, then, in this process and on that world, alternates two ways of
+doing the same work, each on a fresh warehouse and fresh dlt state:
+
+- dagster: `orchestration.materialize.materialize_everything` (build the definitions, run the
+  unpartitioned job, then the day-partitioned facts over every day) on a persistent instance in
+  the trial's DAGSTER_HOME: what `regulars materialize` does, event-log writes included;
+- direct: for every active source, its landing dlt pipeline run and the gate's `promote`, then
+  `dbt build` as a subprocess (what `regulars ingest` does, plus dbt).
+
+The order alternates (direct, dagster, dagster, direct, ...) so that drift on a shared machine
+falls on both sides. Imports are paid before the first trial, and the demo GA4 and Meta fakes are
+served for the whole session, so neither is in either time. Prints each trial, the mean of each
+way, and Dagster's overhead as a ratio (dagster / direct); both ways must leave the same row
+counts in the lake and the marts, or the comparison is void and the script says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from expectations.promote import promote
+from ingestion.pipelines import landing_pipeline, load_options
+from ingestion.registry import active_sources
+from orchestration.dbt import dbt_executable
+from regulars.demo import demo_apis
+from regulars.settings import Settings, export_environment, load_settings
+from simulator import WorldConfig, build_world
+
+COUNTED_SCHEMAS = "table_schema like 'raw\\_%' escape '\\' or table_schema = 'marts'"
+
+
+def trial_settings(world: Path, trial: Path) -> Settings:
+    """Point Regulars at the shared world and at a fresh warehouse and state for one trial."""
+    os.environ["REGULARS_DATA_DIR"] = str(world)
+    os.environ["REGULARS_WAREHOUSE"] = str(trial / "warehouse" / "regulars.duckdb")
+    os.environ["REGULARS_STATE_DIR"] = str(trial / "var")
+    # export_environment only sets DAGSTER_HOME when it is unset: each trial gets its own.
+    os.environ["DAGSTER_HOME"] = str(trial / "var" / "dagster_home")
+    settings = load_settings()
+    export_environment(settings)
+    return settings
+
+
+def through_dagster(settings: Settings, trial: Path) -> dict[str, float]:
+    """Seconds of each Dagster run (as its event log has them) and of everything around them."""
+    from orchestration.materialize import materialize_everything
+
+    started = time.perf_counter()
+    with dg.DagsterInstance.get() as instance:
+        result = materialize_everything(settings, instance, raise_on_error=False)
+        if not result.success:
+            failed = ", ".join(result.failed_steps)
+            raise SystemExit(f"Dagster failed at {failed}: see the log above.")
+        parts = {}
+        for run_id in result.run_ids:
+            stats = instance.get_run_stats(run_id)
+            job = instance.get_run_by_id(run_id).job_name
+            parts[f"run {job}"] = stats.end_time - stats.start_time
+    parts["definitions, launch, teardown"] = time.perf_counter() - started - sum(parts.values())
+    return parts
+
+
+def directly(settings: Settings, trial: Path) -> dict[str, float]:
+    """Seconds of the landing and gate of every source, and of `dbt build`."""
+    started = time.perf_counter()
+    for source in active_sources(settings):
+        source.preflight(settings)
+        landing_pipeline(source.name, settings).run(
+            source.build(settings), **load_options(settings)
+        )
+        promote(source.name, settings)
+    landed = time.perf_counter()
+    # A fresh target path, as dagster-dbt gives each invocation: both sides parse the project.
+    subprocess.run(
+        [
+            dbt_executable(),
+            "build",
+            "--quiet",
+            "--target-path",
+            str(trial / "dbt_target"),
+            "--log-path",
+            str(trial / "dbt_logs"),
+        ],
+        cwd=settings.dbt_project_dir,
+        env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+        check=True,
+    )
+    return {"dlt landing + gate": landed - started, "dbt build": time.perf_counter() - landed}
+
+
+def row_counts(settings: Settings) -> dict[str, int]:
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as connection:
+        names = connection.execute(
+            "select table_schema || '.' || table_name from information_schema.tables "
+            f"where ({COUNTED_SCHEMAS}) and not table_schema like '%\\_staging' escape '\\' "
+            "order by 1"
+        ).fetchall()
+        return {
+            name: connection.execute(f"select count(*) from {name}").fetchone()[0]
+            for (name,) in names
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=300)
+    parser.add_argument("--days", type=int, default=60)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=2, help="Trials of each way.")
+    args = parser.parse_args()
+    # The lake on the warehouse file, as `make run` has it; the filesystem lake is another bench.
+    os.environ.pop("REGULARS_DESTINATION", None)
+    os.environ.pop("SOURCES__ORDERING__CREDENTIALS", None)
+
+    with tempfile.TemporaryDirectory(prefix="bench_dagster_") as scratch_name:
+        scratch = Path(scratch_name)
+        world = scratch / "world"
+        print(f"Building a world of {args.customers:,} guests x {args.days} days ...", flush=True)
+        build_world(
+            WorldConfig(
+                seed=args.seed,
+                customers=args.customers,
+                days=args.days,
+                acquisition_days=args.days,
+                start_date=date(2025, 1, 1),
+            ),
+            world,
+        )
+        ways: dict[str, Callable[[Settings, Path], dict[str, float]]] = {
+            "direct": directly,
+            "dagster": through_dagster,
+        }
+        seconds: dict[str, list[float]] = {name: [] for name in ways}
+        parts: dict[str, dict[str, list[float]]] = {name: {} for name in ways}
+        counts: dict[str, dict[str, int]] = {}
+        with demo_apis(trial_settings(world, scratch / "warmup")):
+            # Importing the code location builds its definitions once (its module-level `defs`):
+            # done here, against the scratch world, so that no trial pays for it.
+            import orchestration.materialize  # noqa: F401
+
+            for repeat in range(args.repeats):
+                order = ["direct", "dagster"] if repeat % 2 == 0 else ["dagster", "direct"]
+                for name in order:
+                    trial = scratch / f"{name}_{repeat}"
+                    settings = trial_settings(world, trial)
+                    print(f"\n=== trial {repeat + 1}: {name} ===", flush=True)
+                    started = time.perf_counter()
+                    for part, value in ways[name](settings, trial).items():
+                        parts[name].setdefault(part, []).append(value)
+                    seconds[name].append(time.perf_counter() - started)
+                    print(f"=== {name}: {seconds[name][-1]:.1f} s ===", flush=True)
+                    trial_counts = row_counts(settings)
+                    if counts.setdefault(name, trial_counts) != trial_counts:
+                        raise SystemExit(f"Two {name} trials left different row counts.")
+
+    print(f"\nDagster overhead on {args.customers:,} guests x {args.days} days")
+    for name in ways:
+        runs = "  ".join(f"{value:6.1f}" for value in seconds[name])
+        print(f"  {name:<8} mean {statistics.mean(seconds[name]):6.1f} s   trials: {runs}")
+        for part, values in parts[name].items():
+            print(f"      {part:<38} mean {statistics.mean(values):6.1f} s")
+    ratio = statistics.mean(seconds["dagster"]) / statistics.mean(seconds["direct"])
+    added = statistics.mean(seconds["dagster"]) - statistics.mean(seconds["direct"])
+    print(f"  ratio dagster / direct  {ratio:.2f}  ({added:+.1f} s per full materialisation)")
+    relations = len(counts["direct"])
+    if counts["direct"] == counts["dagster"]:
+        print(f"  both ways left the same row counts in {relations} lake and mart tables")
+    else:
+        differing = sorted(
+            name
+            for name in counts["direct"].keys() | counts["dagster"].keys()
+            if counts["direct"].get(name) != counts["dagster"].get(name)
+        )
+        raise SystemExit(f"The two ways did different work: row counts differ in {differing}")
+
+
+if __name__ == "__main__":
+    main()

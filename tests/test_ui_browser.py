@@ -1,0 +1,376 @@
+"""The Dagster UI in a real browser: the lineage is there, and materialising from it succeeds.
+
+A tiny world is built in a temporary checkout layout with nothing materialised; `regulars ui`
+(what `make ui` runs: webserver, daemon and the demo API fakes) serves it on a free port of
+127.0.0.1; headless Chromium from Debian's packages, driven by Playwright, does what an operator
+does. Screenshots go to the temporary `var/screenshots/` and are copied to the checkout's
+git-ignored `var/screenshots/` for a person to look at.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import expect, sync_playwright
+
+from regulars.settings import CHECKOUT_DIR
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+# The lineage the test looks for, from an ingestion asset to the mart operators read first.
+LINEAGE_FROM = "landing_ordering/orders"
+LINEAGE_TO = "marts/kpi_scorecard"
+
+# Bounds on a 2-core machine: the code location loads dbt's manifest and every suite.
+UI_START_TIMEOUT_S = 300
+PAGE_TIMEOUT_MS = 120_000
+RUN_TIMEOUT_S = 10 * 60
+RUN_POLL_S = 10
+SHUTDOWN_GRACE_S = 15
+
+SCREENSHOTS_KEPT = CHECKOUT_DIR / "var" / "screenshots"
+
+
+@dataclass(frozen=True)
+class RunningUI:
+    url: str
+    root: Path
+    log_path: Path
+
+    @property
+    def screenshots(self) -> Path:
+        return self.root / "var" / "screenshots"
+
+    def log_tail(self, lines: int = 60) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _stat(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat after the command name: [state, ppid, ...]; None once gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def process_tree(pid: int) -> dict[int, str]:
+    """`pid` and every live process below it, each with its start time (Linux /proc).
+
+    Run workers and code servers are found by parentage as well as by process group, and the
+    start time keeps a recycled pid from being mistaken for one of them.
+    """
+    children: dict[int, list[int]] = {}
+    started: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))):
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+            started[int(entry.name)] = fields[19]
+    tree, queue = {}, [pid]
+    while queue:
+        current = queue.pop()
+        if current in started:
+            tree[current] = started[current]
+        queue.extend(children.get(current, []))
+    return tree
+
+
+def _alive(pid: int, started: str) -> bool:
+    fields = _stat(pid)
+    return fields is not None and fields[19] == started and fields[0] != "Z"
+
+
+def stop_process_tree(process: subprocess.Popen) -> None:
+    """Ctrl-C for the whole group (dagster dev shuts its services down on SIGINT), then SIGKILL."""
+    tree = process_tree(process.pid)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGINT)
+    deadline = time.monotonic() + SHUTDOWN_GRACE_S
+    while time.monotonic() < deadline and any(_alive(*item) for item in tree.items()):
+        process.poll()  # reap the leader, or it lingers as a zombie
+        time.sleep(0.5)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    for pid, started in tree.items():
+        if _alive(pid, started):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    process.wait(timeout=SHUTDOWN_GRACE_S)
+
+
+def wait_until_serving(url: str, process: subprocess.Popen, ui: RunningUI) -> None:
+    deadline = time.monotonic() + UI_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"`regulars ui` exited with {process.returncode}:\n{ui.log_tail()}")
+        try:
+            with urllib.request.urlopen(f"{url}/server_info", timeout=5) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(2)
+    pytest.fail(f"The Dagster UI did not answer within {UI_START_TIMEOUT_S}s:\n{ui.log_tail()}")
+
+
+@pytest.fixture(scope="module")
+def dagster_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningUI]:
+    """`regulars ui` on a fresh tiny world, torn down with its whole process tree."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"No Chromium at {CHROMIUM}: `make browser` installs Debian's chromium.")
+    from simulator import WorldConfig, build_world
+    from tests.conftest import TINY_WORLD
+
+    root = tmp_path_factory.mktemp("ui_world")
+    build_world(WorldConfig(**TINY_WORLD), root / "data")
+    dagster_home = root / "var" / "dagster_home"
+    dagster_home.mkdir(parents=True)
+    env = {
+        **os.environ,
+        "REGULARS_DATA_DIR": str(root / "data"),
+        "REGULARS_WAREHOUSE": str(root / "warehouse" / "regulars.duckdb"),
+        "REGULARS_STATE_DIR": str(root / "var"),
+        "DAGSTER_HOME": str(dagster_home),
+    }
+    for inherited in ("SOURCES__ORDERING__CREDENTIALS", "REGULARS_DESTINATION"):
+        env.pop(inherited, None)
+    url = f"http://127.0.0.1:{free_port()}"
+    ui = RunningUI(url=url, root=root, log_path=root / "ui.log")
+    with ui.log_path.open("w") as log:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "regulars"), "ui", "--port", url.rsplit(":", 1)[1]],
+            cwd=CHECKOUT_DIR,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so teardown reaches every child
+        )
+    try:
+        wait_until_serving(url, process, ui)
+        yield ui
+    finally:
+        stop_process_tree(process)
+
+
+@pytest.fixture(scope="module")
+def browser(dagster_ui: RunningUI) -> Iterator:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser, dagster_ui: RunningUI) -> Iterator:
+    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+    context.set_default_timeout(PAGE_TIMEOUT_MS)
+    tab = context.new_page()
+    try:
+        yield tab
+    finally:
+        context.close()
+
+
+def screenshot(page, ui: RunningUI, name: str, whole: bool = False) -> Path:
+    """A picture in the temporary var/screenshots/, copied to the checkout's for a person.
+
+    `whole` grows the window to the longest scrolling pane first: Dagster's tables scroll
+    inside the page and only render the rows in view, so a full-page capture would cut them.
+    """
+    ui.screenshots.mkdir(parents=True, exist_ok=True)
+    path = ui.screenshots / name
+    viewport = page.viewport_size
+    if whole:
+        height = page.evaluate(
+            "Math.max(...[...document.querySelectorAll('*')].map(e => e.scrollHeight))"
+        )
+        page.set_viewport_size({"width": viewport["width"], "height": max(height + 200, 1000)})
+        page.wait_for_timeout(1_500)  # the rows newly in view render
+    page.screenshot(path=str(path))
+    if whole:
+        page.set_viewport_size(viewport)
+    SCREENSHOTS_KEPT.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(path, SCREENSHOTS_KEPT / name)
+    return path
+
+
+def open_global_lineage(page, ui: RunningUI) -> None:
+    """The Lineage page, past the once-per-instance community dialog."""
+    page.goto(f"{ui.url}/asset-groups", wait_until="domcontentloaded")
+    page.get_by_role("button", name="Materialize all").first.wait_for()
+    skip = page.get_by_role("button", name="Skip")
+    with contextlib.suppress(PlaywrightTimeout):  # shown once per DAGSTER_HOME
+        skip.wait_for(timeout=5_000)
+        skip.click()
+
+
+def filter_graph(page, selection: str) -> None:
+    """Type an asset selection into the graph's filter, as a person would, and apply it."""
+    page.locator(".CodeMirror").first.click()
+    page.keyboard.type(selection)
+    page.keyboard.press("Enter")
+    page.wait_for_url(lambda url: "/asset-groups~" in url)
+    # Groups start collapsed on a graph this size; Alt+E (outside the editor) expands them all.
+    page.evaluate("document.activeElement && document.activeElement.blur()")
+    page.keyboard.press("Alt+KeyE")
+    page.wait_for_url(lambda url: "expanded=" in url)
+
+
+def asset_node_names(page) -> list[str]:
+    return page.locator("[class*='AssetNode_assetName']").all_inner_texts()
+
+
+def test_lineage_runs_from_an_ingestion_asset_to_the_mart(dagster_ui: RunningUI, page):
+    open_global_lineage(page, dagster_ui)
+    # Downstream of the landing table and upstream of the mart: the paths between the two.
+    filter_graph(page, f'key:"{LINEAGE_FROM}"+ and +key:"{LINEAGE_TO}"')
+    mart = LINEAGE_TO.rsplit("/", 1)[1]
+    page.locator("[class*='AssetNode_assetName']", has_text=mart).first.wait_for()
+    screenshot(page, dagster_ui, "asset_lineage.png")
+
+    names = asset_node_names(page)
+    # Both ends are named `orders` (landing and lake) before staging renames the table.
+    assert names.count(LINEAGE_FROM.rsplit("/", 1)[1]) >= 2, names
+    assert mart in names, names
+    assert "fct_orders" in names, names
+
+
+def choose_every_day(dialog) -> None:
+    """Every partition in the launch dialog, not only the last 90 days it offers first.
+
+    The dialog fills in its partitions after it opens, so this acts on what it shows until the
+    selection is every day: a non-zero count and no "Showing N of M" range left.
+    """
+    show_all = dialog.get_by_text("Show all partitions")
+    select_all = dialog.get_by_role("button", name="All", exact=True)
+    selected = dialog.get_by_text(re.compile(r"^[1-9]\d* partitions?$"))
+    partial = dialog.get_by_text(re.compile(r"Showing \d+ of \d+ partitions|won't be included"))
+    deadline = time.monotonic() + PAGE_TIMEOUT_MS / 1000
+    while time.monotonic() < deadline:
+        if show_all.is_visible():
+            show_all.click()
+        select_all.click()
+        if selected.count() and not partial.count():
+            return
+        time.sleep(1)
+    pytest.fail(f"The launch dialog never offered every partition:\n{dialog.inner_text()}")
+
+
+def launch_everything(page, ui: RunningUI) -> str:
+    """Click "Materialize all" on the whole graph; the path of the run or backfill it launched.
+
+    With day-partitioned assets in the graph Dagster asks which days: every day, as `make run`
+    builds them. That is one backfill, where the unpartitioned assets run once and the partitioned
+    ones run once over the whole range (their backfill policy), each after its upstreams. A graph
+    without partitions launches a run straight away. Either way the toast links to it.
+    """
+    page.get_by_role("button", name="Materialize all").first.click()
+    view = page.locator("a[href^='/runs/']", has_text="View")
+    dialog = page.get_by_role("dialog")
+    # Planning every asset and check takes a while on a loaded machine before either appears.
+    deadline = time.monotonic() + PAGE_TIMEOUT_MS / 1000
+    while time.monotonic() < deadline:
+        if view.count():
+            return view.first.get_attribute("href")
+        if dialog.count() and dialog.first.is_visible():
+            choose_every_day(dialog)
+            launch = dialog.get_by_role("button", name="Launch backfill")
+            expect(launch).to_be_enabled()
+            screenshot(page, ui, "launch_every_day.png")
+            launch.click()
+            view.first.wait_for()
+            return view.first.get_attribute("href")
+        time.sleep(0.5)
+    shot = screenshot(page, ui, "launch_timed_out.png")
+    pytest.fail(f"Nothing was launched within {PAGE_TIMEOUT_MS // 1000}s ({shot}).")
+
+
+# What the run page (in its tab title) and the backfill page (beside "Status") say, in one word.
+OUTCOMES = {
+    "SUCCESS": "succeeded",
+    "Succeeded": "succeeded",
+    "FAILURE": "failed",
+    "Failed": "failed",
+    "Completed": "completed without saying how",
+    "CANCELED": "canceled",
+    "Canceled": "canceled",
+}
+
+
+def outcome(page, path: str) -> str | None:
+    """The launched run's or backfill's end state, None while it is still going."""
+    if path.startswith("/runs/b/"):
+        page.get_by_text("Status", exact=True).first.wait_for()
+        found = re.search(r"\nStatus\n([^\n]+)", page.inner_text("body"))
+        status = found.group(1).strip() if found else ""
+    else:
+        page.wait_for_function("document.title.includes('[')")
+        title = page.title()
+        status = title.rsplit("[", 1)[1].rstrip("]") if "[" in title else ""
+    return OUTCOMES.get(status)
+
+
+def test_materialize_all_from_the_ui_succeeds(dagster_ui: RunningUI, page):
+    open_global_lineage(page, dagster_ui)
+    screenshot(page, dagster_ui, "asset_graph.png")
+    launched = launch_everything(page, dagster_ui)
+    page.goto(f"{dagster_ui.url}{launched}", wait_until="domcontentloaded")
+
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    ended = outcome(page, launched)
+    while ended is None and time.monotonic() < deadline:
+        time.sleep(RUN_POLL_S)
+        # Reloading is what a person does, and it does not depend on the live subscription
+        # surviving a loaded machine.
+        page.reload(wait_until="domcontentloaded")
+        ended = outcome(page, launched)
+    page.wait_for_timeout(2_000)  # let the tables and step lists render before the picture
+    # The whole list: a backfill shows every asset with its succeeded and failed partitions.
+    name = f"materialize_all_{(ended or 'timed out').split()[0]}.png"
+    shot = screenshot(page, dagster_ui, name, whole=True)
+    errors = "\n".join(line for line in dagster_ui.log_tail(400).splitlines() if "ERROR" in line)
+    assert ended == "succeeded", (
+        f"{launched} {ended or f'had not ended after {RUN_TIMEOUT_S}s'}; screenshot {shot}\n"
+        f"{errors}"
+    )
+
+    if launched.startswith("/runs/b/"):
+        # The backfill's own line for the mart, in the window grown to show every line.
+        page.set_viewport_size({"width": 1600, "height": 5000})
+        mart = page.locator(f"a[href='/assets/{LINEAGE_TO}']").first
+        line = page.locator("div", has=mart).filter(has_text=re.compile("Succeeded|Failed")).last
+        expect(line).to_contain_text("Succeeded")
+        page.set_viewport_size({"width": 1600, "height": 1000})
+
+    open_global_lineage(page, dagster_ui)
+    filter_graph(page, f'key:"{LINEAGE_FROM}"+ and +key:"{LINEAGE_TO}"')
+    page.wait_for_timeout(2_000)  # node colours follow the latest materialisations
+    screenshot(page, dagster_ui, "lineage_after_materialize_all.png")
