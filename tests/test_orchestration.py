@@ -25,9 +25,12 @@ def test_dagster_validates_the_code_location(regulars_env: Settings):
     assert "All code locations passed validation" in completed.stdout + completed.stderr
 
 
-def test_asset_graph_runs_from_the_ordering_db_to_the_marts(regulars_env: Settings):
+def test_asset_graph_runs_from_the_ordering_db_to_the_marts(tiny_world: Settings):
+    from ingestion.registry import active_sources
     from orchestration.definitions import build_definitions
 
+    # A world with every channel: each dbt source then has the gate asset that loads it.
+    regulars_env = tiny_world
     graph = build_definitions(regulars_env).resolve_asset_graph()
     key = dg.AssetKey
     lineage = [
@@ -46,4 +49,6 @@ def test_asset_graph_runs_from_the_ordering_db_to_the_marts(regulars_env: Settin
     )
     # No orphans: every dbt source resolved to a gate asset, not a stub of its own.
     roots = {k for k in graph.get_all_asset_keys() if not graph.get(k).parent_keys}
-    assert roots == {key(["sources", "ordering"]), key(["sources", "order_history"])}
+    systems = {key(["sources", source.name]) for source in active_sources(regulars_env)}
+    assert len(systems) == 7
+    assert roots == systems
