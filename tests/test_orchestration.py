@@ -28,10 +28,14 @@ def test_dagster_validates_the_code_location(regulars_env: Settings):
 def test_asset_graph_runs_from_the_ordering_db_to_the_marts(tiny_world: Settings):
     from ingestion.registry import active_sources
     from orchestration.definitions import build_definitions
+    from regulars.demo import demo_apis
 
-    # A world with every channel: each dbt source then has the gate asset that loads it.
+    # A world with every channel (the API ones served by the demo fakes): each dbt source then
+    # has the gate asset that loads it.
     regulars_env = tiny_world
-    graph = build_definitions(regulars_env).resolve_asset_graph()
+    with demo_apis(regulars_env):
+        graph = build_definitions(regulars_env).resolve_asset_graph()
+        systems = {dg.AssetKey(["sources", s.name]) for s in active_sources(regulars_env)}
     key = dg.AssetKey
     lineage = [
         key(["sources", "ordering"]),
@@ -49,6 +53,5 @@ def test_asset_graph_runs_from_the_ordering_db_to_the_marts(tiny_world: Settings
     )
     # No orphans: every dbt source resolved to a gate asset, not a stub of its own.
     roots = {k for k in graph.get_all_asset_keys() if not graph.get(k).parent_keys}
-    systems = {key(["sources", source.name]) for source in active_sources(regulars_env)}
     assert len(systems) == 7
     assert roots == systems
