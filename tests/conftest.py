@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 
@@ -86,3 +87,19 @@ def marts_world(tmp_path_factory: pytest.TempPathFactory) -> Settings:
             result = materialize_everything(settings, instance)
         assert result.success, "materialising the marts world failed: see the log above"
     return settings
+
+
+@pytest.fixture(scope="module")
+def warehouse(marts_world: Settings):
+    """The marts world's warehouse, opened read-only."""
+    import duckdb
+
+    connection = duckdb.connect(str(marts_world.warehouse_path), read_only=True)
+    yield connection
+    connection.close()
+
+
+@pytest.fixture(scope="module")
+def truth(marts_world: Settings) -> dict:
+    """What the simulator planted in the marts world (its truth.json)."""
+    return json.loads((marts_world.data_dir / "truth.json").read_text())

@@ -8,7 +8,6 @@ tolerance below says why they differ and by how much.
 
 from __future__ import annotations
 
-import json
 from datetime import date, timedelta
 from itertools import pairwise
 
@@ -21,18 +20,6 @@ from regulars.settings import Settings
 # The smallest world whose planted dish has enough feedback to be named worst (seed 7, 150 days):
 # 1,500 expected sign-ups give it 51 responses, 800 give 25, below the truth's minimum of 30.
 CUSTOMERS_FOR_PLANTED_ITEM = 1500
-
-
-@pytest.fixture(scope="module")
-def warehouse(marts_world: Settings):
-    con = duckdb.connect(str(marts_world.warehouse_path), read_only=True)
-    yield con
-    con.close()
-
-
-@pytest.fixture(scope="module")
-def truth(marts_world: Settings) -> dict:
-    return json.loads((marts_world.data_dir / "truth.json").read_text())
 
 
 @pytest.fixture(scope="module")

@@ -34,18 +34,6 @@ SOURCE_MEDIUM = {
 
 
 @pytest.fixture(scope="module")
-def warehouse(marts_world: Settings):
-    con = duckdb.connect(str(marts_world.warehouse_path), read_only=True)
-    yield con
-    con.close()
-
-
-@pytest.fixture(scope="module")
-def truth(marts_world: Settings) -> dict:
-    return json.loads((marts_world.data_dir / "truth.json").read_text())
-
-
-@pytest.fixture(scope="module")
 def not_arrived(truth: dict) -> int:
     return truth["events"]["not_yet_arrived"]
 

@@ -3,13 +3,10 @@ the uplift a campaign's delivered guests show over its holdout."""
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 
 import duckdb
 import pytest
-
-from regulars.settings import Settings
 
 # fct_messages flag -> the webhook metric the simulator counts per campaign.
 FLAGS = {
@@ -22,18 +19,6 @@ FLAGS = {
     "is_unsubscribed": "unsubscribed",
     "is_failed": "failed",
 }
-
-
-@pytest.fixture(scope="module")
-def warehouse(marts_world: Settings):
-    con = duckdb.connect(str(marts_world.warehouse_path), read_only=True)
-    yield con
-    con.close()
-
-
-@pytest.fixture(scope="module")
-def truth(marts_world: Settings) -> dict:
-    return json.loads((marts_world.data_dir / "truth.json").read_text())
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> dict:

@@ -13,3 +13,14 @@
 {% macro to_money(expression) -%}
     cast({{ expression }} as {{ type_money() }})
 {%- endmacro %}
+
+
+{#-
+    The revenue rule every model shares (documented on fct_orders): an order
+    earns its charged total only once completed; anything else earns 0.
+    Callers pass their own columns; soft-deleted orders are the caller's to
+    exclude (most models read live orders only).
+-#}
+{% macro net_revenue(status, total) -%}
+    case when {{ status }} = 'completed' then {{ total }} else {{ to_money(0) }} end
+{%- endmacro %}

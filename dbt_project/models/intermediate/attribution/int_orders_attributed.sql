@@ -32,8 +32,7 @@ live_orders as (
         status,
         promo_code,
         status = 'completed' as is_completed,
-        case when status = 'completed' then total_idr else {{ to_money(0) }} end
-            as net_revenue_idr,
+        {{ net_revenue('status', 'total_idr') }} as net_revenue_idr,
         total_idr as order_total_idr,
         placed_at,
         cast(placed_at as date) as order_date

@@ -41,10 +41,10 @@ converted_orders as (
     select
         order_id,
         status,
-        -- fct_orders' revenue rule: completed, not soft-deleted orders only.
+        -- fct_orders' revenue rule; this import keeps soft-deleted orders, which earn 0.
         case
-            when status = 'completed' and not is_deleted then total_idr
-            else {{ to_money(0) }}
+            when is_deleted then {{ to_money(0) }}
+            else {{ net_revenue('status', 'total_idr') }}
         end as net_revenue_idr
     from orders
 

@@ -79,10 +79,7 @@ final as (
         live_orders.subtotal_idr as gross_revenue_idr,
         live_orders.discount_idr,
         live_orders.delivery_fee_idr,
-        case
-            when live_orders.status = 'completed' then live_orders.total_idr
-            else {{ to_money(0) }}
-        end as net_revenue_idr,
+        {{ net_revenue('live_orders.status', 'live_orders.total_idr') }} as net_revenue_idr,
         live_orders.total_idr as order_total_idr,
 
         -- quantities
