@@ -10,6 +10,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
+from orchestration.analytics import with_model_metadata
 from orchestration.pools import WAREHOUSE_POOL
 from regulars.settings import Settings
 
@@ -60,8 +61,9 @@ def prepare(project: DbtProject) -> None:
     ).wait()
 
 
-# Incremental models (event-heavy facts) are partitioned by day; the rest is rebuilt whole.
-INCREMENTAL = "config.materialized:incremental"
+# The event-heavy incremental facts are tagged `day_partitioned` and rebuilt by day partition; the
+# rest, including incremental tables that only accumulate (clv_model_runs), by whole runs.
+DAY_PARTITIONED = "tag:day_partitioned"
 # The first day a partition exists for: the simulated chain opens on 2025-01-01.
 PARTITIONS_START = "2025-01-01"
 DAILY_PARTITIONS = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, end_offset=1)
@@ -83,17 +85,18 @@ def definitions(settings: Settings) -> dg.Definitions:
     @dbt_assets(
         manifest=project.manifest_path,
         project=project,
-        exclude=INCREMENTAL,
+        exclude=DAY_PARTITIONED,
         dagster_dbt_translator=RegularsDbtTranslator(),
         pool=WAREHOUSE_POOL,
     )
     def regulars_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator:
-        yield from dbt.cli(["build"], context=context).stream()
+        events = dbt.cli(["build"], context=context).stream()
+        yield from with_model_metadata(context, events, settings.warehouse_path)
 
     @dbt_assets(
         manifest=project.manifest_path,
         project=project,
-        select=INCREMENTAL,
+        select=DAY_PARTITIONED,
         name="regulars_dbt_daily",
         partitions_def=DAILY_PARTITIONS,
         # A backfill of many days is one dbt invocation over their whole window, not one per day.

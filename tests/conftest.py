@@ -85,8 +85,31 @@ def marts_world(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         build_world(WorldConfig(**MARTS_WORLD), settings.data_dir)
         with demo_apis(settings), dg.DagsterInstance.ephemeral() as instance:
             result = materialize_everything(settings, instance)
-        assert result.success, "materialising the marts world failed: see the log above"
+            assert result.success, "materialising the marts world failed: see the log above"
+            _keep_model_metadata(instance, root / "model_metadata.json")
     return settings
+
+
+def _keep_model_metadata(instance, path: Path) -> None:
+    """What Dagster recorded for the analytics models, kept for tests after the instance is gone."""
+    from orchestration.analytics import MODEL_METADATA
+
+    recorded = {}
+    for key in MODEL_METADATA:
+        event = instance.get_latest_materialization_event(key)
+        materialization = event.asset_materialization if event else None
+        recorded["/".join(key.path)] = (
+            {name: str(value.value) for name, value in materialization.metadata.items()}
+            if materialization
+            else None
+        )
+    path.write_text(json.dumps(recorded, indent=2))
+
+
+@pytest.fixture(scope="module")
+def model_metadata(marts_world: Settings) -> dict:
+    """Metadata of the analytics models' latest materialisations in the marts world, by asset."""
+    return json.loads((marts_world.data_dir.parent / "model_metadata.json").read_text())
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,10 @@
                  final (churn_inactivity_days after it ends), null before
     is_on_track is false as soon as one flag is false, true when both are
     true, null while one is still unknown.
+    expected_revenue_at_risk_idr is a forecast made at the as-of (the lifetime
+    value model's observation end): the spend the next 365 days would bring
+    from guests who may have lapsed, summed at their home store, on the as-of
+    month's rows only (null on earlier months, which had no such forecast).
 -#}
 
 {%- set retention_target = var('retention_target') | float -%}
@@ -47,6 +51,12 @@ customers as (
 stores as (
 
     select * from {{ ref('dim_stores') }}
+
+),
+
+lifetime_values as (
+
+    select * from {{ ref('customer_lifetime_value') }}
 
 ),
 
@@ -145,7 +155,8 @@ measure_rows as (
         0 as completed_orders,
         0 as open_stores,
         0 as previous_month_customers,
-        0 as retained_customers
+        0 as retained_customers,
+        cast(null as double) as expected_revenue_at_risk_idr
     from customer_homes
 
     union all
@@ -158,7 +169,8 @@ measure_rows as (
         1 as completed_orders,
         0 as open_stores,
         0 as previous_month_customers,
-        0 as retained_customers
+        0 as retained_customers,
+        cast(null as double) as expected_revenue_at_risk_idr
     from served_orders
 
     union all
@@ -171,7 +183,8 @@ measure_rows as (
         0 as completed_orders,
         1 as open_stores,
         0 as previous_month_customers,
-        0 as retained_customers
+        0 as retained_customers,
+        cast(null as double) as expected_revenue_at_risk_idr
     from open_store_months
 
     union all
@@ -184,8 +197,24 @@ measure_rows as (
         0 as completed_orders,
         0 as open_stores,
         1 as previous_month_customers,
-        is_retained as retained_customers
+        is_retained as retained_customers,
+        cast(null as double) as expected_revenue_at_risk_idr
     from next_months
+    union all
+    select
+        customer_homes.store_id,
+        customer_homes.province,
+        cast({{ dbt.date_trunc('month', 'lifetime_values.observation_end') }} as date)
+            as activity_month,
+        0 as customers_acquired,
+        0 as completed_orders,
+        0 as open_stores,
+        0 as previous_month_customers,
+        0 as retained_customers,
+        lifetime_values.expected_revenue_at_risk_365d as expected_revenue_at_risk_idr
+    from lifetime_values
+    inner join customer_homes
+        on lifetime_values.customer_id = customer_homes.customer_id
 
 ),
 
@@ -203,7 +232,8 @@ measures as (
             sum(completed_orders) as completed_orders,
             sum(open_stores) as open_stores,
             sum(previous_month_customers) as previous_month_customers,
-            sum(retained_customers) as retained_customers
+            sum(retained_customers) as retained_customers,
+            sum(expected_revenue_at_risk_idr) as expected_revenue_at_risk_idr
 
         from measure_rows
         group by {% for key in keys %}{{ key }}, {% endfor %}activity_month
@@ -226,6 +256,7 @@ joined as (
         churn.churned_customers,
         churn.churn_rate,
         churn.is_churn_final,
+        measures.expected_revenue_at_risk_idr,
         coalesce(measures.customers_acquired, 0) as customers_acquired,
         coalesce(measures.completed_orders, 0) as completed_orders,
         coalesce(measures.open_stores, 0) as open_stores,
@@ -298,6 +329,9 @@ final as (
         cast({{ monthly_churn_target }} as numeric(9, 6)) as monthly_churn_target,
         is_churn_final,
         is_churn_on_track,
+
+        -- value at risk
+        {{ to_money('round(expected_revenue_at_risk_idr, 2)') }} as expected_revenue_at_risk_idr,
 
         -- overall
         case

@@ -1,7 +1,10 @@
 {#-
     The customer 360: one row per customer account that is not soft-deleted,
     with order history, latest feedback, acquisition touch, stitched
-    identifiers and lifecycle stage. Personal data (email, phone, name) stays
+    identifiers, lifecycle stage, and what the analytics models say of them
+    (churn-risk band and expected value from customer_lifetime_value, the
+    behavioural cluster from customer_clusters; null for guests without a
+    completed order, whom neither model scores). Personal data (email, phone, name) stays
     in staging.
 
     Acquisition: the channel the customer signed up through (the account's
@@ -77,6 +80,18 @@ identities as (
 attributed_orders as (
 
     select * from {{ ref('int_orders_attributed') }}
+
+),
+
+lifetime_values as (
+
+    select * from {{ ref('customer_lifetime_value') }}
+
+),
+
+clusters as (
+
+    select * from {{ ref('customer_clusters') }}
 
 ),
 
@@ -217,6 +232,23 @@ customers_with_orders as (
 
 ),
 
+customers_scored as (
+
+    select
+        customers_with_orders.*,
+        lifetime_values.churn_risk_band,
+        lifetime_values.probability_alive,
+        lifetime_values.expected_revenue_365d,
+        clusters.cluster_name
+
+    from customers_with_orders
+    left join lifetime_values
+        on customers_with_orders.customer_id = lifetime_values.customer_id
+    left join clusters
+        on customers_with_orders.customer_id = clusters.customer_id
+
+),
+
 final as (
 
     select
@@ -268,9 +300,15 @@ final as (
             when days_since_first_order <= {{ new_customer_window_days }} then 'new'
             when days_since_reactivation <= {{ new_customer_window_days }} then 'reactivated'
             else 'active'
-        end as lifecycle_stage
+        end as lifecycle_stage,
 
-    from customers_with_orders
+        -- analytics models
+        churn_risk_band,
+        probability_alive,
+        expected_revenue_365d,
+        cluster_name
+
+    from customers_scored
 
 )
 

@@ -137,6 +137,32 @@ orders_after as (
 
 ),
 
+-- The CUPED covariate: the exposed guest's completed orders in the
+-- pre_exposure_lookback_days before the first exposure. Counted from the
+-- orders, so it cannot be moved by the treatment; a unit without a known
+-- guest has none (0, not null, so the regression keeps the unit).
+orders_before as (
+
+    select
+        exposure_sessions.experiment_id,
+        exposure_sessions.unit_id,
+        count(*) as orders_before_exposure
+    from exposure_sessions
+    inner join orders
+        on
+            exposure_sessions.session_customer_id = orders.customer_id
+            and orders.status = 'completed'
+            and not orders.is_deleted
+            and exposure_sessions.occurred_at > orders.placed_at
+            and orders.placed_at >= {{ dbt.dateadd(
+                'day', -1 * var('pre_exposure_lookback_days', 90), 'exposure_sessions.occurred_at'
+            ) }}
+    group by
+        exposure_sessions.experiment_id,
+        exposure_sessions.unit_id
+
+),
+
 final as (
 
     select
@@ -166,12 +192,18 @@ final as (
         coalesce(exposure_sessions.has_completed_order, false) as has_ordered_in_exposure_session,
         orders_after.order_id is not null as has_ordered_after_exposure,
         orders_after.order_id as first_order_after_exposure_id,
-        orders_after.placed_at as first_order_after_exposure_at
+        orders_after.placed_at as first_order_after_exposure_at,
+        cast(coalesce(orders_before.orders_before_exposure, 0) as {{ dbt.type_bigint() }})
+            as orders_before_exposure
     from exposure_sessions
     left join orders_after
         on
             exposure_sessions.experiment_id = orders_after.experiment_id
             and exposure_sessions.unit_id = orders_after.unit_id
+    left join orders_before
+        on
+            exposure_sessions.experiment_id = orders_before.experiment_id
+            and exposure_sessions.unit_id = orders_before.unit_id
 
 )
 

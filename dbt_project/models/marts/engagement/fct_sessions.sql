@@ -13,6 +13,7 @@
 {{
     config(
         materialized='incremental',
+        tags=['day_partitioned'],
         incremental_strategy='delete+insert',
         unique_key='session_date',
         on_schema_change='fail',
@@ -151,7 +152,6 @@ final as (
         enriched.anonymous_id,
         enriched.customer_id,
         enriched.platform,
-        enriched.device_id,
         enriched.session_started_at,
         enriched.session_ended_at,
         enriched.session_date,

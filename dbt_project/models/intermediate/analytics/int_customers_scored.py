@@ -1,0 +1,32 @@
+"""Every ordering guest scored by the lifetime value model, with the run's fit beside each row.
+
+The fit (BG/NBD + Gamma-Gamma, regulars.analytics.lifetime_value) sees only what a chain's old
+POS export also has: customer, day and amount of each completed order. Two marts split this
+table: customer_lifetime_value (per guest) and clv_model_runs (one row per fit, kept over runs).
+"""
+
+from datetime import date
+
+from regulars.analytics.lifetime_value import fit_lifetime_value
+
+
+def model(dbt, session):
+    # A table, not the folder's view: a Python model cannot be a view, and the fit is costly.
+    dbt.config(materialized="table")
+    calibration_end = dbt.config.get("clv_calibration_end")
+    orders = (
+        dbt.ref("fct_orders")
+        .filter("is_completed and customer_id is not null")
+        .project("customer_id, placed_date as order_date, net_revenue_idr as amount")
+        .df()
+    )
+    customers, run = fit_lifetime_value(
+        orders,
+        calibration_end=date.fromisoformat(calibration_end) if calibration_end else None,
+        holdout_days=int(dbt.config.get("clv_holdout_days")),
+        high_risk_below=float(dbt.config.get("churn_risk_high_below")),
+        low_risk_from=float(dbt.config.get("churn_risk_low_from")),
+    )
+    for name, value in run.as_row().items():
+        customers[f"run_{name}"] = value
+    return customers

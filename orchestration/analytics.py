@@ -1,0 +1,181 @@
+"""What the analytics models (dbt Python models in marts/analytics) report to Dagster.
+
+The fits run inside dbt, so their figures (fitted parameters, hold-out error, clusters chosen,
+experiment verdicts) live in the warehouse tables they write. dbt holds the DuckDB file's write
+lock until its invocation ends, so the materialisations of these models (and, to keep Dagster's
+order, every event after them) are held back and sent once dbt has exited, carrying those
+figures as metadata.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+
+
+def _table(rows: list[tuple], header: list[str]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def lifetime_value_metadata(conn: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    run = conn.execute(
+        """
+        select model_run_id, fitted_at, calibration_end, observation_end, customers_fitted,
+            r, alpha, a, b, spend_p, spend_q, spend_v,
+            in_sample_mae, holdout_mae, holdout_correlation, fit_seconds
+        from marts.clv_model_runs
+        order by fitted_at desc
+        limit 1
+        """
+    ).fetchone()
+    if run is None:
+        return {}
+    names = [d[0] for d in conn.description]
+    fit = dict(zip(names, run, strict=True))
+    bands = conn.execute(
+        """
+        select churn_risk_band, count(*), sum(expected_revenue_at_risk_365d)
+        from marts.customer_lifetime_value
+        where model_run_id = ?
+        group by 1 order by 1
+        """,
+        [fit["model_run_id"]],
+    ).fetchall()
+    return {
+        "model_run_id": fit["model_run_id"],
+        "fitted_at": dg.MetadataValue.timestamp(fit["fitted_at"].timestamp()),
+        "calibration_end": str(fit["calibration_end"]),
+        "observation_end": str(fit["observation_end"]),
+        "customers_fitted": fit["customers_fitted"],
+        "bgnbd_parameters (per day)": {k: round(fit[k], 4) for k in ("r", "alpha", "a", "b")},
+        "gamma_gamma_parameters": {k: round(fit[k], 4) for k in ("spend_p", "spend_q", "spend_v")},
+        "in_sample_mae": dg.MetadataValue.float(fit["in_sample_mae"]),
+        "holdout_mae": dg.MetadataValue.float(fit["holdout_mae"]),
+        "holdout_correlation": dg.MetadataValue.float(fit["holdout_correlation"]),
+        "fit_seconds": dg.MetadataValue.float(fit["fit_seconds"]),
+        "churn_risk_bands": dg.MetadataValue.md(
+            _table(
+                [(band, n, f"{at_risk:,.0f}") for band, n, at_risk in bands],
+                ["band", "guests", "revenue at risk, 365 d (IDR)"],
+            )
+        ),
+    }
+
+
+def clusters_metadata(conn: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    rows = conn.execute(
+        """
+        select cluster_id, cluster_name, count(*) as guests, any_value(cluster_description),
+            any_value(k_chosen), any_value(silhouette)
+        from marts.customer_clusters
+        group by cluster_id, cluster_name
+        order by cluster_id
+        """
+    ).fetchall()
+    if not rows:
+        return {}
+    return {
+        "k_chosen": rows[0][4],
+        "silhouette": dg.MetadataValue.float(float(rows[0][5])),
+        "clusters": dg.MetadataValue.md(
+            _table([r[:4] for r in rows], ["cluster", "name", "guests", "description"])
+        ),
+    }
+
+
+def experiments_metadata(conn: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    rows = conn.execute(
+        """
+        select experiment_name, variation_name, metric, units,
+            round(conversion_rate, 4),
+            round(relative_lift, 4),
+            '[' || round(relative_lift_ci_low, 4) || ', ' || round(relative_lift_ci_high, 4) || ']',
+            round(p_value, 4),
+            has_sample_ratio_mismatch
+        from marts.experiment_results
+        where not is_control
+        order by experiment_id, metric, variation_id
+        """
+    ).fetchall()
+    return {
+        "readouts": dg.MetadataValue.md(
+            _table(
+                rows,
+                [
+                    "experiment",
+                    "variation",
+                    "metric",
+                    "units",
+                    "rate",
+                    "relative lift",
+                    "95% CI",
+                    "p-value",
+                    "SRM",
+                ],
+            )
+        ),
+        "sample_ratio_mismatches": conn.execute(
+            "select count(distinct experiment_id) from marts.experiment_results "
+            "where has_sample_ratio_mismatch"
+        ).fetchone()[0],
+    }
+
+
+MODEL_METADATA: Mapping[dg.AssetKey, Callable[[duckdb.DuckDBPyConnection], dict[str, Any]]] = {
+    dg.AssetKey(["marts", "customer_lifetime_value"]): lifetime_value_metadata,
+    dg.AssetKey(["marts", "clv_model_runs"]): lifetime_value_metadata,
+    dg.AssetKey(["marts", "customer_clusters"]): clusters_metadata,
+    dg.AssetKey(["marts", "experiment_results"]): experiments_metadata,
+}
+
+
+def with_model_metadata(
+    context: dg.AssetExecutionContext, events: Iterable[Any], warehouse: Path
+) -> Iterator[Any]:
+    """Pass dbt's events through; from the first analytics model on, hold them until dbt exits.
+
+    Dagster needs an asset's materialisation before its dependents' (dim_customers reads the
+    lifetime values), so everything after the first analytics output waits with it, in order.
+    """
+    held: list[Any] = []
+    try:
+        for event in events:
+            if not held and not _is_model_output(context, event):
+                yield event
+            else:
+                held.append(event)
+    except Exception:
+        # dbt failed later in the build: what it did materialise is still reported.
+        yield from _release(context, held, warehouse)
+        raise
+    yield from _release(context, held, warehouse)
+
+
+def _is_model_output(context: dg.AssetExecutionContext, event: Any) -> bool:
+    return (
+        isinstance(event, dg.Output)
+        and context.asset_key_for_output(event.output_name) in MODEL_METADATA
+    )
+
+
+def _release(context: dg.AssetExecutionContext, held: list[Any], warehouse: Path) -> Iterator[Any]:
+    if not held:
+        return
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        for event in held:
+            if not _is_model_output(context, event):
+                yield event
+                continue
+            read = MODEL_METADATA[context.asset_key_for_output(event.output_name)]
+            try:
+                extra = read(conn)
+            except duckdb.Error as error:
+                context.log.warning(f"no model metadata for {event.output_name}: {error}")
+                extra = {}
+            yield event.with_metadata({**event.metadata, **extra})

@@ -1,0 +1,1 @@
+"""Customer analytics models, called by the dbt Python models in models/marts/analytics/."""

@@ -1,0 +1,313 @@
+"""Behavioural clusters of guests (k-means on standardised features), each named and described in
+words for a marketer from the features that set it apart from the whole population.
+
+Preparation: money and count features are right-skewed (a few guests order fifty times), so they
+are log1p-transformed before scaling, else k-means spends its clusters on the tail. Every feature is
+then standardised (z-score); a missing value (a guest who never rated) is set to the population
+mean, i.e. z = 0, so it neither attracts nor repels. Features come in blocks (six menu-category
+shares, four day-part shares, ...); each standardised column is weighted by 1 / sqrt(block size),
+so a block weighs as much as a single feature in the distance and the six category shares do not
+outvote promo use.
+
+k: k-means (fixed seed, n_init restarts) for every k in k_range; the k with the highest mean
+silhouette wins (ties: the smaller k). Above max_rows_for_silhouette rows the silhouette is computed
+on a random sample of that many rows drawn with the seed, as the exact score is quadratic in rows.
+
+Stable output: rows are sorted by id before fitting, so input order does not matter; cluster ids
+are 1..k by size (largest first, ties by centroid), so they do not permute between runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.cluster import KMeans
+from sklearn.metrics import silhouette_samples
+from sklearn.preprocessing import StandardScaler
+
+
+@dataclass(frozen=True)
+class Feature:
+    block: str
+    high: str  # phrase when the cluster is well above the population
+    low: str  # phrase when well below
+    label: str  # what the value means, for the description
+    unit: str  # how to print it: share, idr, days, count, rating
+    log: bool = False  # log1p before scaling (skewed money and counts)
+
+
+# The customer_features columns clustered on, by block. Columns left out are redundant with these
+# (items ~ frequency, feedback_responses ~ feedback_per_order x frequency, avg_nps ~ avg_rating).
+FEATURES: dict[str, Feature] = {
+    "recency_days": Feature(
+        "recency", "lapsed", "recently active", "days since last order", "days"
+    ),
+    "tenure_days": Feature(
+        "tenure", "long-standing", "newcomers", "days since first order", "days"
+    ),
+    "frequency_orders": Feature("frequency", "frequent", "one-off", "orders", "count", log=True),
+    "monetary_net_revenue_idr": Feature(
+        "monetary", "big spenders", "light spenders", "spend", "idr", log=True
+    ),
+    "average_order_value_idr": Feature(
+        "basket", "large baskets", "small baskets", "average order", "idr", log=True
+    ),
+    "mains_item_share": Feature(
+        "menu", "mains lovers", "few mains", "items that are mains", "share"
+    ),
+    "rice_bowls_item_share": Feature(
+        "menu", "rice-bowl fans", "few rice bowls", "items that are rice bowls", "share"
+    ),
+    "noodles_item_share": Feature(
+        "menu", "noodle fans", "few noodles", "items that are noodles", "share"
+    ),
+    "snacks_item_share": Feature(
+        "menu", "snackers", "few snacks", "items that are snacks", "share"
+    ),
+    "drinks_item_share": Feature(
+        "menu", "drink buyers", "few drinks", "items that are drinks", "share"
+    ),
+    "desserts_item_share": Feature(
+        "menu", "dessert lovers", "few desserts", "items that are desserts", "share"
+    ),
+    "delivery_order_share": Feature(
+        "fulfilment", "delivery-heavy", "rarely delivered", "orders delivered", "share"
+    ),
+    "pickup_order_share": Feature(
+        "fulfilment", "pickup-heavy", "rarely pick up", "orders picked up", "share"
+    ),
+    "dine_in_order_share": Feature(
+        "fulfilment", "dine-in regulars", "rarely dine in", "orders eaten in", "share"
+    ),
+    "app_order_share": Feature(
+        "platform", "app guests", "web guests", "orders in the app", "share"
+    ),
+    "morning_order_share": Feature(
+        "daypart", "morning orderers", "rarely mornings", "orders before 11:00", "share"
+    ),
+    "lunch_order_share": Feature(
+        "daypart", "lunch crowd", "rarely lunch", "orders at lunch (11-15h)", "share"
+    ),
+    "afternoon_order_share": Feature(
+        "daypart", "afternoon orderers", "rarely afternoons", "orders 15-18h", "share"
+    ),
+    "evening_order_share": Feature(
+        "daypart", "dinner crowd", "rarely evenings", "orders after 18:00", "share"
+    ),
+    "marketing_touch_order_share": Feature(
+        "marketing",
+        "campaign-driven",
+        "organic",
+        "orders after a paid or e-mail touch",
+        "share",
+    ),
+    "promo_order_share": Feature(
+        "promo", "promo hunters", "full-price payers", "orders with a promo code", "share"
+    ),
+    "feedback_per_order": Feature("feedback", "vocal raters", "silent", "orders rated", "share"),
+    "avg_rating": Feature("rating", "happy raters", "unhappy raters", "mean rating", "rating"),
+}
+
+# |z| of a cluster mean (in population standard deviations) from which a feature describes it.
+DISTINCT_Z = 0.5
+NAME_PHRASES = 3
+DESCRIPTION_FEATURES = 5
+
+
+def cluster_customers(
+    features: pd.DataFrame,
+    *,
+    id_column: str = "customer_id",
+    k_range: range = range(3, 9),
+    seed: int = 7,
+    n_init: int = 10,
+    max_rows_for_silhouette: int = 5000,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Cluster one row per customer. Uses the FEATURES columns present in `features` (else every
+    numeric column but the id). Returns (assignments: id, cluster_id, cluster_name,
+    cluster_description; profiles: one row per cluster with its size, share, the run's silhouette
+    and k, the cluster's own silhouette, the silhouette per k tried, and `mean_<feature>`)."""
+    frame = features.sort_values(id_column, kind="stable").reset_index(drop=True)
+    columns = _feature_columns(frame, id_column)
+    raw = frame[columns].apply(pd.to_numeric, errors="coerce").astype(float)
+    matrix, zscores = _prepared(raw, columns)
+    ks = [k for k in k_range if 2 <= k < len(frame)]
+    if not ks:
+        raise ValueError(f"{len(frame)} rows cannot be split into any k in {k_range}")
+
+    sample = _silhouette_sample(len(frame), max_rows_for_silhouette, seed)
+    fits = {}
+    for k in ks:
+        labels = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit_predict(matrix)
+        scores = silhouette_samples(matrix[sample], labels[sample])
+        fits[k] = (labels, scores, float(scores.mean()))
+    # Highest silhouette; a tie goes to the smaller k (fewer segments to act on).
+    k_chosen = max(ks, key=lambda k: (round(fits[k][2], 12), -k))
+    labels, scores, silhouette = fits[k_chosen]
+
+    cluster_ids = _stable_ids(labels, matrix)
+    ids = cluster_ids[labels]
+    z_means = zscores.groupby(ids).mean()
+    raw_means = raw.groupby(ids).mean()
+    names = _names(z_means, columns)
+    population = raw.mean()
+    sizes = pd.Series(ids).value_counts()
+    descriptions = {
+        c: _description(
+            int(sizes[c]), sizes[c] / len(frame), z_means.loc[c], raw_means.loc[c], population
+        )
+        for c in z_means.index
+    }
+
+    assignments = pd.DataFrame(
+        {
+            id_column: frame[id_column].to_numpy(),
+            "cluster_id": ids.astype("int64"),
+            "cluster_name": [names[c] for c in ids],
+            "cluster_description": [descriptions[c] for c in ids],
+        }
+    )
+    own_silhouette = pd.Series(scores).groupby(ids[sample]).mean()
+    by_k = ", ".join(f"{k}: {fits[k][2]:.3f}" for k in ks)
+    profiles = pd.DataFrame(
+        {
+            "cluster_id": z_means.index.astype("int64"),
+            "cluster_name": [names[c] for c in z_means.index],
+            "cluster_description": [descriptions[c] for c in z_means.index],
+            "customers": [int(sizes[c]) for c in z_means.index],
+            "share": [sizes[c] / len(frame) for c in z_means.index],
+            "silhouette": silhouette,
+            "cluster_silhouette": [float(own_silhouette.get(c, np.nan)) for c in z_means.index],
+            "k_chosen": np.int64(k_chosen),
+            "silhouette_by_k": by_k,
+        }
+    )
+    for column in columns:
+        profiles[f"mean_{column}"] = raw_means[column].to_numpy()
+    return assignments, profiles.sort_values("cluster_id").reset_index(drop=True)
+
+
+def _feature_columns(frame: pd.DataFrame, id_column: str) -> list[str]:
+    known = [c for c in FEATURES if c in frame.columns]
+    if known:
+        return known
+    return [
+        c
+        for c in frame.columns
+        if c != id_column
+        and pd.api.types.is_numeric_dtype(frame[c])
+        and not pd.api.types.is_bool_dtype(frame[c])
+    ]
+
+
+def _prepared(raw: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
+    """(the matrix k-means sees, the per-feature z-scores the names are read from)."""
+    transformed = raw.copy()
+    for column in columns:
+        spec = FEATURES.get(column)
+        if spec is not None and spec.log:
+            transformed[column] = np.log1p(transformed[column].clip(lower=0))
+    transformed = transformed.fillna(transformed.mean()).fillna(0.0)
+    z = StandardScaler().fit_transform(transformed.to_numpy())
+    blocks = pd.Series([FEATURES[c].block if c in FEATURES else c for c in columns])
+    weights = 1 / np.sqrt(blocks.map(blocks.value_counts()).to_numpy(float))
+    return z * weights, pd.DataFrame(z, columns=columns)
+
+
+def _silhouette_sample(rows: int, max_rows: int, seed: int) -> np.ndarray:
+    if rows <= max_rows:
+        return np.arange(rows)
+    return np.sort(np.random.default_rng(seed).choice(rows, size=max_rows, replace=False))
+
+
+def _stable_ids(labels: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Map k-means labels to ids 1..k: largest cluster first, ties by centroid coordinates."""
+    keys = []
+    for label in np.unique(labels):
+        centroid = matrix[labels == label].mean(axis=0)
+        keys.append((-int((labels == label).sum()), tuple(np.round(centroid, 9)), label))
+    mapping = np.zeros(labels.max() + 1, dtype=np.int64)
+    for cluster_id, (_, _, label) in enumerate(sorted(keys), start=1):
+        mapping[label] = cluster_id
+    return mapping
+
+
+def _phrase(column: str, z: float) -> str:
+    spec = FEATURES.get(column)
+    if spec is None:
+        return f"{'high' if z > 0 else 'low'} {column.replace('_', ' ')}"
+    return spec.high if z > 0 else spec.low
+
+
+def _ranked(z_row: pd.Series) -> list[str]:
+    """Features by how far the cluster mean sits from the population's (ties by name)."""
+    return sorted(z_row.index, key=lambda c: (-round(abs(z_row[c]), 9), c))
+
+
+def _names(z_means: pd.DataFrame, columns: list[str]) -> dict[int, str]:
+    """Up to NAME_PHRASES phrases from the most distinguishing features (one per block), with more
+    phrases where two clusters would otherwise share a name; unique within the run."""
+    ranked = {c: _ranked(z_means.loc[c]) for c in z_means.index}
+
+    def phrases(c: int, count: int) -> list[str]:
+        out, blocks = [], set()
+        for column in ranked[c]:
+            block = FEATURES[column].block if column in FEATURES else column
+            if block in blocks:
+                continue
+            if len(out) >= 1 and abs(z_means.loc[c, column]) < DISTINCT_Z:
+                break
+            blocks.add(block)
+            out.append(_phrase(column, z_means.loc[c, column]))
+            if len(out) == count:
+                break
+        return out
+
+    def label(parts: list[str]) -> str:
+        text = ", ".join(parts) if parts else "typical guests"
+        return text[0].upper() + text[1:]
+
+    names = {c: label(phrases(c, NAME_PHRASES)) for c in z_means.index}
+    for count in range(NAME_PHRASES + 1, len(columns) + 1):
+        clashes = pd.Series(names).duplicated(keep=False)
+        if not clashes.any():
+            break
+        for c in clashes[clashes].index:
+            names[c] = label(phrases(c, count))
+    clashes = pd.Series(names).duplicated(keep=False)
+    for c in clashes[clashes].index:
+        names[c] = f"{names[c]} (cluster {c})"
+    return names
+
+
+def _fmt(value: float, column: str) -> str:
+    unit = FEATURES[column].unit if column in FEATURES else "number"
+    if np.isnan(value):
+        return "n/a"
+    if unit == "share":
+        return f"{value:.0%}"
+    if unit == "idr":
+        return f"Rp {value:,.0f}"
+    if unit == "days":
+        return f"{value:.0f} days"
+    if unit == "count":
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def _description(
+    customers: int, share: float, z_row: pd.Series, means: pd.Series, population: pd.Series
+) -> str:
+    """'412 guests (24%). Versus all guests: orders 9.1 (all 3.8), ...' from the features that set
+    the cluster apart most."""
+    parts = []
+    for column in _ranked(z_row)[:DESCRIPTION_FEATURES]:
+        if parts and abs(z_row[column]) < DISTINCT_Z:
+            break
+        label = FEATURES[column].label if column in FEATURES else column.replace("_", " ")
+        parts.append(
+            f"{label} {_fmt(means[column], column)} (all {_fmt(population[column], column)})"
+        )
+    return f"{customers} guests ({share:.0%}). Versus all guests: " + "; ".join(parts) + "."

@@ -1,0 +1,474 @@
+"""Lifetime value and churn risk per customer: BG/NBD purchase counts, Gamma-Gamma spend.
+
+`fit_lifetime_value` takes an order history with three columns only (customer_id, order_date,
+amount), so a chain can run it on its old POS export as well as on the platform's orders.
+
+How it works. Both models (pymc-marketing's BetaGeoModel and GammaGammaModel) are fitted once,
+by MAP, on the calibration period (orders up to `calibration_end`); the hold-out error compares
+that fit's predictions with the orders of (calibration_end, observation_end]. Every customer is
+then scored with the same parameters on the whole history up to `observation_end`: a second fit
+would double the cost, which pytensor's compilation dominates, for parameters that barely move.
+
+Conventions (those of pymc-marketing's `rfm_summary`, time unit one day):
+- The unit is an order day: a guest's orders on one date (UTC) count as one purchase, amounts
+  summed. `orders`, `frequency` and every predicted or actual order count are in order days.
+- frequency = order days - 1 (repeat purchases), recency_days = last - first order date,
+  tenure_days (BG/NBD's T) = observation_end - first order date.
+- Gamma-Gamma is fitted on repeat customers' mean spend over their repeat order days, the first
+  one left out. For a customer with no repeat order pymc-marketing's `expected_customer_spend`
+  gives the individual mean a weight p*x / (p*x + q - 1) = 0, so the estimate is the population
+  mean p*v / (q - 1): what a one-time guest is expected to spend is what anyone is.
+- BG/NBD lets a guest drop out only right after a repeat purchase, so probability_alive is 1 for
+  a guest with a single order, however long ago. That is the model (and the simulator) as
+  published, not a bug; a one-time guest's risk shows in low expected orders instead.
+
+Priors. pymc-marketing's default BG/NBD priors (Weibull(2, 10) on alpha, Weibull(2, 1) on r, a
+Pareto-pooled a and b) are weakly informative on a scale where time runs in weeks or months. With
+days as the unit alpha is about 15, far in the Weibull's tail, and the MAP lands visibly away from
+maximum likelihood. Both models here use HalfFlat priors on every parameter: pymc's find_MAP
+optimises without the log-transform's Jacobian, so with flat priors MAP is exactly the maximum
+likelihood estimate of the published models, whatever the time unit or currency. Spend is
+rescaled by the median repeat mean before the Gamma-Gamma fit so that the optimiser starts near
+the answer (the fit is scale-equivariant: p and q do not change, v scales with the amounts).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+REQUIRED_COLUMNS = ("customer_id", "order_date", "amount")
+HORIZONS_DAYS = (30, 90, 365)
+# Below this probability_alive, E[orders | alive] = expected orders / probability_alive is taken
+# at this floor: both terms underflow together and their ratio stops meaning anything.
+MIN_PROBABILITY_ALIVE = 1e-6
+_NOISY_LOGGERS = ("pymc", "pytensor", "pymc_marketing", "pymc_extras", "arviz")
+
+OUTPUT_COLUMNS = (
+    "customer_id",
+    "first_order_date",
+    "last_order_date",
+    "orders",
+    "frequency",
+    "recency_days",
+    "tenure_days",
+    "average_order_value",
+    "probability_alive",
+    "expected_orders_30d",
+    "expected_orders_90d",
+    "expected_orders_365d",
+    "expected_average_order_value",
+    "expected_revenue_365d",
+    "expected_revenue_at_risk_365d",
+    "churn_risk_band",
+    "holdout_orders_predicted",
+    "holdout_orders_actual",
+)
+
+
+@dataclass(frozen=True)
+class LifetimeValueRun:
+    """One fit: its settings, parameters and errors, for the model-run table and asset metadata.
+
+    model_run_id is deterministic: a hash of the order days the models saw (customer, date,
+    amount) and every setting, so rerunning on the same data gives the same id (and an
+    incremental run table can upsert on it); `fitted_at` tells reruns apart.
+
+    in_sample_mae: mean over calibration customers of |frequency - E[X(T)]|, the observed repeat
+    order days in the calibration period against the model's unconditional expectation for a
+    customer observed for the same T days (pymc-marketing's expected_purchases_new_customer).
+    holdout_mae / holdout_correlation: per calibration customer, the order days predicted for
+    (calibration_end, observation_end] by the calibration fit against the order days observed
+    there (mean absolute error; Pearson correlation). The totals are the sums of the same pairs.
+    fit_seconds is the wall time of the whole call: validation, both MAP fits including pytensor
+    compilation (most of it) and the scoring.
+    """
+
+    model_run_id: str
+    fitted_at: datetime
+    calibration_end: date
+    observation_end: date
+    holdout_days: int
+    customers_fitted: int
+    r: float
+    alpha: float
+    a: float
+    b: float
+    spend_p: float
+    spend_q: float
+    spend_v: float
+    in_sample_mae: float
+    holdout_mae: float
+    holdout_correlation: float
+    holdout_orders_predicted: float
+    holdout_orders_actual: int
+    fit_seconds: float
+
+    def as_row(self) -> dict:
+        """A flat dict: one row of the model-run table, or a Dagster metadata mapping."""
+        return asdict(self)
+
+
+def fit_lifetime_value(
+    orders: pd.DataFrame,
+    *,
+    observation_end: date | None = None,
+    calibration_end: date | None = None,
+    holdout_days: int = 90,
+    high_risk_below: float = 0.3,
+    low_risk_from: float = 0.7,
+) -> tuple[pd.DataFrame, LifetimeValueRun]:
+    """Fit BG/NBD and Gamma-Gamma on `orders` and score every customer who ordered by
+    observation_end.
+
+    orders needs only customer_id, order_date (date, timestamp or ISO 8601 text; zoned
+    timestamps are taken in UTC, like the marts) and amount (>= 0); other columns are ignored.
+    observation_end defaults to the last order date (later orders are ignored);
+    calibration_end defaults to observation_end - holdout_days, and when given it wins:
+    holdout_days becomes the days between the two. Returns the per-customer frame (OUTPUT_COLUMNS)
+    and the run. Revenue is undiscounted. churn_risk_band is 'high' below high_risk_below,
+    'low' from low_risk_from, 'medium' between (on probability_alive).
+    """
+    started = time.perf_counter()
+    if not 0 <= high_risk_below <= low_risk_from <= 1:
+        raise ValueError(
+            "need 0 <= high_risk_below <= low_risk_from <= 1, got "
+            f"high_risk_below={high_risk_below}, low_risk_from={low_risk_from}"
+        )
+    daily = order_days(orders)
+    observation_end = daily["day"].max().date() if observation_end is None else observation_end
+    daily = daily[daily["day"] <= pd.Timestamp(observation_end)]
+    if daily.empty:
+        raise ValueError(f"no order on or before observation_end {observation_end}")
+    if calibration_end is None:
+        if holdout_days < 0:
+            raise ValueError(f"holdout_days must be >= 0, got {holdout_days}")
+        calibration_end = observation_end - timedelta(days=holdout_days)
+    holdout_days = (observation_end - calibration_end).days
+    if holdout_days < 0:
+        raise ValueError(
+            f"calibration_end {calibration_end} is after observation_end {observation_end}"
+        )
+
+    calibration = rfm(daily, calibration_end)
+    if calibration.empty:
+        raise ValueError(
+            f"no order on or before calibration_end {calibration_end} (first order: "
+            f"{daily['day'].min().date()}): move calibration_end later"
+        )
+    if not (calibration["frequency"] > 0).any():
+        raise ValueError(
+            f"no customer has a repeat order day by calibration_end {calibration_end}: BG/NBD and "
+            "Gamma-Gamma learn from repeat purchases; move calibration_end later or import a "
+            "longer order history"
+        )
+
+    with _quiet():
+        fitted = _fit(calibration)
+        holdout_predicted = fitted.expected_orders(calibration, holdout_days)
+        in_sample_expected = fitted.expected_orders_new_customer(calibration)
+        customers = _score(daily, observation_end, fitted, high_risk_below, low_risk_from)
+
+    in_holdout = daily[daily["day"] > pd.Timestamp(calibration_end)]
+    holdout_actual = (
+        in_holdout.groupby("customer_id").size().reindex(calibration.index, fill_value=0)
+    ).to_numpy()
+    customers["holdout_orders_predicted"] = (
+        pd.Series(holdout_predicted, index=calibration.index)
+        .reindex(customers["customer_id"])
+        .to_numpy()
+    )
+    # Null (not 0) for customers whose first order came after calibration_end: not evaluated.
+    customers["holdout_orders_actual"] = pd.array(
+        pd.Series(holdout_actual, index=calibration.index).reindex(customers["customer_id"]),
+        dtype="Int64",
+    )
+
+    run = LifetimeValueRun(
+        model_run_id=_run_id(
+            daily, observation_end, calibration_end, high_risk_below, low_risk_from
+        ),
+        fitted_at=datetime.now(UTC),
+        calibration_end=calibration_end,
+        observation_end=observation_end,
+        holdout_days=holdout_days,
+        customers_fitted=len(calibration),
+        **fitted.parameters,
+        in_sample_mae=float(np.mean(np.abs(calibration["frequency"] - in_sample_expected))),
+        holdout_mae=float(np.mean(np.abs(holdout_predicted - holdout_actual))),
+        holdout_correlation=_pearson(holdout_predicted, holdout_actual),
+        holdout_orders_predicted=float(holdout_predicted.sum()),
+        holdout_orders_actual=int(holdout_actual.sum()),
+        fit_seconds=time.perf_counter() - started,
+    )
+    return customers[list(OUTPUT_COLUMNS)], run
+
+
+def order_days(orders: pd.DataFrame) -> pd.DataFrame:
+    """customer_id, day (UTC midnight), amount: one row per customer and order date, validated.
+
+    Errors name the column and what to fix, since a chain's export is the usual input.
+    """
+    missing = [c for c in REQUIRED_COLUMNS if c not in orders.columns]
+    if missing:
+        raise ValueError(
+            f"orders is missing column(s) {missing}: it needs customer_id, order_date and "
+            f"amount (got {list(orders.columns)})"
+        )
+    for column in REQUIRED_COLUMNS:
+        empty = orders[column].isna()
+        if empty.any():
+            raise ValueError(
+                f"{column} is empty in {int(empty.sum())} row(s) (first at row "
+                f"{orders.index[empty.argmax()]!r}): drop or fill them before fitting"
+            )
+
+    raw_dates = orders["order_date"]
+    dates = pd.to_datetime(raw_dates, errors="coerce", utc=True, format="ISO8601")
+    unparsed = dates.isna()
+    if unparsed.any():
+        examples = raw_dates[unparsed].astype(str).unique()[:3].tolist()
+        raise ValueError(
+            f"order_date has {int(unparsed.sum())} value(s) that are not a date, a timestamp or "
+            f"ISO 8601 text, e.g. {examples}: convert order_date before fitting"
+        )
+    amounts = pd.to_numeric(orders["amount"], errors="coerce").astype(float)
+    not_numbers = amounts.isna() | ~np.isfinite(amounts)
+    if not_numbers.any():
+        examples = orders["amount"][not_numbers].astype(str).unique()[:3].tolist()
+        raise ValueError(
+            f"amount has {int(not_numbers.sum())} value(s) that are not finite numbers, "
+            f"e.g. {examples}"
+        )
+    negative = amounts < 0
+    if negative.any():
+        raise ValueError(
+            f"amount is negative in {int(negative.sum())} row(s) (e.g. customer_id "
+            f"{orders['customer_id'][negative].iloc[0]!r}): net refunds into their order or "
+            "drop them; spend models need amounts >= 0"
+        )
+    frame = pd.DataFrame(
+        {
+            "customer_id": orders["customer_id"].to_numpy(),
+            "day": dates.dt.tz_localize(None).dt.normalize().astype("datetime64[us]").to_numpy(),
+            "amount": amounts.to_numpy(),
+        }
+    )
+    return (
+        frame.groupby(["customer_id", "day"], sort=True, as_index=False)["amount"]
+        .sum()
+        .reset_index(drop=True)
+    )
+
+
+def rfm(daily: pd.DataFrame, end: date) -> pd.DataFrame:
+    """Per customer with an order day by `end`: first/last day, orders, frequency, recency, T,
+    total and repeat-mean spend (0 without repeats), indexed by customer_id, sorted."""
+    seen = daily[daily["day"] <= pd.Timestamp(end)]
+    by_customer = seen.groupby("customer_id", sort=True)
+    summary = by_customer.agg(
+        first_day=("day", "min"),
+        last_day=("day", "max"),
+        orders=("day", "size"),
+        total=("amount", "sum"),
+        first_amount=("amount", "first"),  # order_days() sorts by day within customer
+    )
+    summary["frequency"] = summary["orders"] - 1
+    summary["recency"] = (summary["last_day"] - summary["first_day"]).dt.days.astype(float)
+    summary["T"] = (pd.Timestamp(end) - summary["first_day"]).dt.days.astype(float)
+    repeats = summary["frequency"].clip(lower=1)
+    summary["monetary_value"] = np.where(
+        summary["frequency"] > 0, (summary["total"] - summary["first_amount"]) / repeats, 0.0
+    )
+    return summary
+
+
+@dataclass(frozen=True)
+class _Fitted:
+    """The two fitted pymc-marketing models and the spend scale the Gamma-Gamma saw."""
+
+    purchases: object  # BetaGeoModel
+    spend: object  # GammaGammaModel
+    spend_scale: float
+    parameters: dict
+
+    def _frame(self, summary: pd.DataFrame) -> pd.DataFrame:
+        return _model_frame(summary, self.spend_scale)
+
+    def expected_orders(self, summary: pd.DataFrame, days: int) -> np.ndarray:
+        if days == 0:
+            return np.zeros(len(summary))
+        data = self._frame(summary)
+        return _values(self.purchases.expected_purchases(data=data, future_t=days), summary)
+
+    def expected_orders_new_customer(self, summary: pd.DataFrame) -> np.ndarray:
+        data = self._frame(summary)
+        return _values(
+            self.purchases.expected_purchases_new_customer(data=data, t=data["T"]), summary
+        )
+
+    def probability_alive(self, summary: pd.DataFrame) -> np.ndarray:
+        data = self._frame(summary)
+        return _values(self.purchases.expected_probability_alive(data=data), summary)
+
+    def expected_spend(self, summary: pd.DataFrame) -> np.ndarray:
+        data = self._frame(summary)
+        spend = _values(self.spend.expected_customer_spend(data=data), summary)
+        return spend * self.spend_scale
+
+
+def _model_frame(summary: pd.DataFrame, spend_scale: float) -> pd.DataFrame:
+    """The summary in pymc-marketing's column names, spend divided by `spend_scale`."""
+    return pd.DataFrame(
+        {
+            "customer_id": summary.index.to_numpy(),
+            "frequency": summary["frequency"].to_numpy(dtype=float),
+            "recency": summary["recency"].to_numpy(),
+            "T": summary["T"].to_numpy(),
+            "monetary_value": summary["monetary_value"].to_numpy() / spend_scale,
+        }
+    )
+
+
+def _values(result, summary: pd.DataFrame) -> np.ndarray:
+    """A pymc-marketing per-customer result (chain, draw, customer_id) as an array in the
+    summary's customer order: the library combines by coordinates, which may reorder."""
+    series = result.mean(("chain", "draw")).to_series()
+    return series.reindex(summary.index).to_numpy(dtype=float)
+
+
+def _fit(calibration: pd.DataFrame) -> _Fitted:
+    from pymc_extras.prior import Prior
+    from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
+
+    flat = {name: Prior("HalfFlat") for name in ("r", "alpha", "a", "b")}
+    purchases = BetaGeoModel(model_config=flat)
+    repeat = calibration[(calibration["frequency"] > 0) & (calibration["monetary_value"] > 0)]
+    if repeat.empty:
+        raise ValueError(
+            "every repeat customer's repeat orders have amount 0 by calibration_end: "
+            "Gamma-Gamma needs positive amounts"
+        )
+    spend_scale = float(repeat["monetary_value"].median())
+    spend = GammaGammaModel(model_config={n: Prior("HalfFlat") for n in ("p", "q", "v")})
+    purchases.fit(
+        data=_model_frame(calibration, spend_scale)[["customer_id", "frequency", "recency", "T"]],
+        method="map",
+        progressbar=False,
+    )
+    spend.fit(
+        data=_model_frame(repeat, spend_scale)[["customer_id", "frequency", "monetary_value"]],
+        method="map",
+        progressbar=False,
+    )
+    bg = {k: float(purchases.fit_result[k].values.item()) for k in ("r", "alpha", "a", "b")}
+    gg = {k: float(spend.fit_result[k].values.item()) for k in ("p", "q", "v")}
+    parameters = {
+        **bg,
+        "spend_p": gg["p"],
+        "spend_q": gg["q"],
+        "spend_v": gg["v"] * spend_scale,
+    }
+    bad = [k for k, v in parameters.items() if not (np.isfinite(v) and v > 0)]
+    if bad:
+        raise RuntimeError(f"the MAP fit did not converge: {bad} not finite and positive")
+    if parameters["spend_q"] <= 1:
+        raise RuntimeError(
+            f"Gamma-Gamma q = {parameters['spend_q']:.3f} <= 1: the population mean spend is "
+            "unbounded; spend is too heterogeneous (or too few repeat customers) to fit"
+        )
+    return _Fitted(purchases, spend, spend_scale, parameters)
+
+
+def _score(
+    daily: pd.DataFrame,
+    observation_end: date,
+    fitted: _Fitted,
+    high_risk_below: float,
+    low_risk_from: float,
+) -> pd.DataFrame:
+    """The live predictions: every customer's whole history, the calibration fit's parameters."""
+    summary = rfm(daily, observation_end)
+    alive = fitted.probability_alive(summary)
+    expected = {t: fitted.expected_orders(summary, t) for t in HORIZONS_DAYS}
+    spend = fitted.expected_spend(summary)
+    # E[orders | history] = P(alive) x E[orders | alive], so the orders a guest would still place
+    # if alive are the ratio; revenue at risk is that spend weighted by the chance it is lost.
+    orders_if_alive = expected[365] / np.maximum(alive, MIN_PROBABILITY_ALIVE)
+    band = np.where(
+        alive < high_risk_below, "high", np.where(alive >= low_risk_from, "low", "medium")
+    )
+    return pd.DataFrame(
+        {
+            "customer_id": summary.index.to_numpy(),
+            "first_order_date": summary["first_day"].dt.date.to_numpy(),
+            "last_order_date": summary["last_day"].dt.date.to_numpy(),
+            "orders": summary["orders"].to_numpy(dtype=np.int64),
+            "frequency": summary["frequency"].to_numpy(dtype=np.int64),
+            "recency_days": summary["recency"].to_numpy(dtype=np.int64),
+            "tenure_days": summary["T"].to_numpy(dtype=np.int64),
+            "average_order_value": (summary["total"] / summary["orders"]).to_numpy(),
+            "probability_alive": alive,
+            "expected_orders_30d": expected[30],
+            "expected_orders_90d": expected[90],
+            "expected_orders_365d": expected[365],
+            "expected_average_order_value": spend,
+            "expected_revenue_365d": expected[365] * spend,
+            "expected_revenue_at_risk_365d": (1 - alive) * orders_if_alive * spend,
+            "churn_risk_band": band,
+        }
+    )
+
+
+def _pearson(x: np.ndarray, y: np.ndarray) -> float:
+    """Pearson correlation, NaN when either side is constant (e.g. an empty hold-out)."""
+    if len(x) < 2 or np.std(x) == 0 or np.std(y) == 0:
+        return float("nan")
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def _run_id(
+    daily: pd.DataFrame,
+    observation_end: date,
+    calibration_end: date,
+    high_risk_below: float,
+    low_risk_from: float,
+) -> str:
+    import pymc_marketing
+
+    digest = hashlib.sha256()
+    digest.update(pd.util.hash_pandas_object(daily, index=False).to_numpy().tobytes())
+    settings = (
+        observation_end,
+        calibration_end,
+        high_risk_below,
+        low_risk_from,
+        pymc_marketing.__version__,
+    )
+    digest.update(repr(settings).encode())
+    return digest.hexdigest()[:32]
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """pymc's and pytensor's warnings and log lines, which a dbt run would print, held back."""
+    loggers = [logging.getLogger(name) for name in _NOISY_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels, strict=True):
+                logger.setLevel(level)
