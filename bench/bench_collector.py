@@ -37,6 +37,8 @@ from pathlib import Path
 
 import orjson
 
+from ingestion.collector.settings import hash_write_key
+
 WRITE_KEY = "bench-server-key"
 CHECKOUT = Path(__file__).resolve().parent.parent
 
@@ -171,7 +173,7 @@ def start_collector(scratch: Path, port: int) -> subprocess.Popen:
         "REGULARS_DATA_DIR": str(scratch / "data"),
         "REGULARS_STATE_DIR": str(scratch / "var"),
         "REGULARS_LANDING_URL": str(scratch / "landing"),
-        "COLLECTOR__WRITE_KEYS": json.dumps({"server": WRITE_KEY}),
+        "COLLECTOR__WRITE_KEYS": json.dumps({"server": hash_write_key(WRITE_KEY)}),
         # The bench measures the collector, not its per-source limit.
         "COLLECTOR__RATE_LIMIT_PER_SECOND": "1000000",
         "COLLECTOR__RATE_LIMIT_BURST": "1000000",

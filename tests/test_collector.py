@@ -25,6 +25,7 @@ import duckdb
 import pytest
 
 from expectations.promote import promote
+from ingestion.collector.settings import hash_write_key
 from ingestion.events import events_source
 from ingestion.pipelines import landing_pipeline
 from orchestration.automation import landing_files
@@ -60,7 +61,10 @@ class RunningCollector:
             "REGULARS_DATA_DIR": str(self.root / "data"),
             "REGULARS_STATE_DIR": str(self.root / "var"),
             "REGULARS_LANDING_URL": str(self.landing),
-            "COLLECTOR__WRITE_KEYS": json.dumps(self.keys),
+            # The collector is configured with the keys' hashes; clients send the keys.
+            "COLLECTOR__WRITE_KEYS": json.dumps(
+                {source: hash_write_key(key) for source, key in self.keys.items()}
+            ),
         }
         env |= {f"COLLECTOR__{name.upper()}": str(value) for name, value in self.config.items()}
         with open(self.root / f"collector-{self.starts}.log", "wb") as log:

@@ -2,16 +2,21 @@
 
 Everything but the write keys is a dlt config value under `collector.` (`.dlt/config.toml`
 `[collector]`, or an environment variable such as `COLLECTOR__PORT=8088`); the write keys are a
-dlt secret, a table of source name to key (`.dlt/secrets.toml` `[collector.write_keys]`, or
-`COLLECTOR__WRITE_KEYS='{"web": "..."}'`). With no keys configured the collector makes dev-only
-keys for the four demo sources and keeps them in the state dir (git-ignored), loopback only.
+dlt secret, a table of source name to the key's hash, `sha256:<hex>` (`.dlt/secrets.toml`
+`[collector.write_keys]`, or `COLLECTOR__WRITE_KEYS='{"web": "sha256:..."}'`): the collector
+never needs the keys themselves, so its config and settings hold only their hashes. With no
+keys configured it makes dev-only keys for the four demo sources and keeps them in the state dir
+(git-ignored), loopback only.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import json
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,6 +32,8 @@ BATCH_MAX_BYTES = 500 * 1024
 STREAM = "events"  # the landing stream the events pipeline reads
 FAILED_STREAM = "_failed"  # events the collector could not accept, with the reason
 DEMO_SOURCES = ("app-ios", "app-android", "web", "server")
+KEY_HASH_PREFIX = "sha256:"
+KEY_HASH = re.compile(r"sha256:[0-9a-f]{64}")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8088
@@ -46,7 +53,7 @@ GZIP_LEVEL = 1
 class CollectorSettings:
     landing_url: str
     spool_dir: Path
-    write_keys: Mapping[str, str]  # source name -> write key
+    write_keys: Mapping[str, str]  # source name -> `sha256:<hex>` of its write key
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     rotate_bytes: int = DEFAULT_ROTATE_BYTES
@@ -55,19 +62,42 @@ class CollectorSettings:
     rate_limit_burst: int = DEFAULT_RATE_LIMIT_BURST
     cors_origins: tuple[str, ...] = ("*",)
     dev_keys_file: Path | None = None  # set when the keys are the generated dev-only ones
-    sources_by_key: Mapping[str, str] = field(init=False, repr=False)
+    key_digests: tuple[tuple[str, bytes], ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.write_keys:
             raise ValueError("collector.write_keys is empty: give each source a write key.")
-        by_key: dict[str, str] = {}
-        for source, key in self.write_keys.items():
-            if not key or key in by_key:
+        digests: dict[bytes, str] = {}
+        for source, stored in self.write_keys.items():
+            # The value is never quoted back: if it is a key after all, it stays out of logs.
+            stored = stored.strip().lower() if isinstance(stored, str) else ""
+            if not KEY_HASH.fullmatch(stored):
                 raise ValueError(
-                    f"collector.write_keys: source {source!r} needs its own non-empty key."
+                    f"collector.write_keys: the value for source {source!r} is not a key hash. "
+                    f"Store {KEY_HASH_PREFIX!r} followed by the SHA-256 hex of the key, e.g. "
+                    f'`printf %s "$KEY" | sha256sum`; never the key itself.'
                 )
-            by_key[key] = source
-        object.__setattr__(self, "sources_by_key", by_key)
+            digest = bytes.fromhex(stored.removeprefix(KEY_HASH_PREFIX))
+            if digest in digests:
+                raise ValueError(
+                    f"collector.write_keys: sources {digests[digest]!r} and {source!r} share a "
+                    "key; give each source its own."
+                )
+            digests[digest] = source
+        object.__setattr__(self, "key_digests", tuple((s, d) for d, s in digests.items()))
+
+    def source_for(self, key: str) -> str | None:
+        """The source whose write key this is, or None.
+
+        Compares the key's SHA-256 with every source's in constant time and without stopping at
+        a match, so the answer's timing says nothing about how close a guess came.
+        """
+        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
+        found = None
+        for source, expected in self.key_digests:
+            if hmac.compare_digest(digest, expected):
+                found = source
+        return found
 
 
 def load_collector_settings(settings: Settings, **overrides) -> CollectorSettings:
@@ -89,10 +119,12 @@ def load_collector_settings(settings: Settings, **overrides) -> CollectorSetting
             raise ValueError(
                 f"The collector binds {host}, not loopback, and has no write keys: set "
                 "[collector.write_keys] in .dlt/secrets.toml or COLLECTOR__WRITE_KEYS "
-                '(JSON, e.g. {"web": "<key>"}).'
+                '(JSON, e.g. {"web": "sha256:<SHA-256 hex of the key>"}).'
             )
         dev_keys_file = settings.state_dir / "collector" / "dev_write_keys.json"
-        keys = dev_write_keys(dev_keys_file)
+        # Dev only: the keys are in that file for the developer to use; the app keeps the hashes.
+        dev_keys = dev_write_keys(dev_keys_file)
+        keys = {source: hash_write_key(key) for source, key in dev_keys.items()}
     origins = config("cors_origins", str, "*")
     return CollectorSettings(
         landing_url=settings.landing_url,
@@ -107,6 +139,11 @@ def load_collector_settings(settings: Settings, **overrides) -> CollectorSetting
         cors_origins=tuple(origin.strip() for origin in origins.split(",") if origin.strip()),
         dev_keys_file=dev_keys_file,
     )
+
+
+def hash_write_key(key: str) -> str:
+    """What `collector.write_keys` stores for a key: `sha256:` and the key's SHA-256 hex."""
+    return KEY_HASH_PREFIX + hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
 def dev_write_keys(path: Path) -> dict[str, str]:

@@ -1,0 +1,104 @@
+{#-
+    Personal data: how it is tagged, and the normalised hashes that may leave
+    the lake.
+
+    Tagging. Every column that holds personal data carries `meta: {pii: <kind>}`
+    (under the column's `config:`); tests/test_pii_classification.py fails on
+    an untagged column whose name looks personal, and on a mart column tagged
+    with a raw kind. The kinds:
+
+      email        an email address
+      phone        a phone number, in any format (order history's POS member
+                   number is the member's phone)
+      name         a person's name (full, first or last)
+      ip           an IP address
+      address      a street or postal address (none in the lake today)
+      device_id    a device or advertising id (IDFV, IDFA, GAID, Android id)
+      free_text    text a guest or a provider wrote that may quote any of the
+                   above (feedback comments, bounce messages)
+      nested       a JSON column holding personal data at the paths listed in
+                   `meta.pii_fields`, path -> kind (or a list of kinds)
+
+    and the hashed kinds, the only ones a mart may carry:
+
+      email_sha256 hashed_email() below
+      phone_sha256 hashed_phone() below
+
+    Pseudonymous keys (customer_id, Segment's anonymous_id and user_id) are
+    not tagged: they are what marts join on, and they identify a guest only
+    through the lake.
+
+    Hashing. The same normalisation as regulars/privacy/hashing.py, byte for
+    byte (tests/test_privacy_hashing.py runs both on the same inputs): email
+    trimmed and lower-cased; phone as E.164 digits without `+`, a national
+    0... number taking the default country code; SHA-256 as lower-case hex,
+    the form Meta's and Google's customer matching take. What cannot be an
+    email or a phone number hashes to null. The whitespace and character
+    classes are spelled out because `\s` differs between Python and RE2.
+-#}
+
+{% macro sha256_hex(expression) -%}
+    {{ return(adapter.dispatch('sha256_hex')(expression)) }}
+{%- endmacro %}
+
+{% macro default__sha256_hex(expression) -%}
+    sha256({{ expression }})
+{%- endmacro %}
+
+
+{#- The text without leading or trailing whitespace (Python's strip of " \t\n\r\f\v"). -#}
+{% macro pii_trimmed(column) -%}
+    regexp_replace({{ column }}, '^[ \t\n\r\f\v]+|[ \t\n\r\f\v]+$', '', 'g')
+{%- endmacro %}
+
+
+{#- Trimmed and lower-cased email; null when not shaped like local@domain.tld. -#}
+{% macro normalised_email(column) -%}
+    case
+        when regexp_full_match(
+            lower({{ pii_trimmed(column) }}),
+            '[^@ \t\n\r\f\v]+@[^@ \t\n\r\f\v]+\.[^@ \t\n\r\f\v]+'
+        )
+            then lower({{ pii_trimmed(column) }})
+    end
+{%- endmacro %}
+
+
+{#-
+    E.164 digits without `+`: `+<cc>...` and `00<cc>...` keep their country
+    code; otherwise the number is the default country's: `0...` swaps its
+    trunk 0 for default_country_code, digits not starting with it get it.
+    8-15 digits not starting with 0, else null.
+-#}
+{% macro normalised_phone(column, default_country_code='62') -%}
+    {%- set trimmed = pii_trimmed(column) -%}
+    {%- set digits = "regexp_replace(" ~ trimmed ~ ", '[^0-9]', '', 'g')" -%}
+    {%- set phone -%}
+        case
+            when not regexp_full_match({{ trimmed }}, '\+?[0-9 ()./-]+') then null
+            when starts_with({{ trimmed }}, '+') then {{ digits }}
+            when starts_with({{ digits }}, '00') then substr({{ digits }}, 3)
+            when starts_with({{ digits }}, '0')
+                then '{{ default_country_code }}' || substr({{ digits }}, 2)
+            when not starts_with({{ digits }}, '{{ default_country_code }}')
+                then '{{ default_country_code }}' || {{ digits }}
+            else {{ digits }}
+        end
+    {%- endset -%}
+    case
+        when not starts_with({{ phone }}, '0') and length({{ phone }}) between 8 and 15
+            then {{ phone }}
+    end
+{%- endmacro %}
+
+
+{#- SHA-256 hex of the normalised email (kind email_sha256). -#}
+{% macro hashed_email(column) -%}
+    {{ sha256_hex(normalised_email(column)) }}
+{%- endmacro %}
+
+
+{#- SHA-256 hex of the normalised phone (kind phone_sha256), Meta's form. -#}
+{% macro hashed_phone(column, default_country_code='62') -%}
+    {{ sha256_hex(normalised_phone(column, default_country_code)) }}
+{%- endmacro %}

@@ -1,0 +1,1 @@
+"""Guest privacy: normalised hashes of contact details for matching with ad platforms."""
