@@ -58,7 +58,10 @@ def jobs(asset_graph) -> list[dg.UnresolvedAssetJobDefinition]:
         ),
         dg.define_asset_job(
             EVENTS_JOB,
-            selection=events_selection().downstream() - by_day,
+            # Audiences go out with the daily run, not every hour an event arrives.
+            selection=events_selection().downstream()
+            - by_day
+            - dg.AssetSelection.groups("activation"),
             description="New app and web events through the gate to the marts built from them.",
             tags=RETRY_TAGS,
         ),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from orchestration import automation, dbt, ingestion, validation
+from orchestration import activation, automation, dbt, ingestion, validation
 from regulars.settings import Settings, export_environment, load_settings
 
 EVERYTHING_JOB = automation.EVERYTHING_JOB
@@ -17,6 +17,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         ingestion.definitions(settings),
         validation.definitions(settings),
         dbt.definitions(settings),
+        activation.definitions(settings),
     )
     return dg.Definitions.merge(
         assets,

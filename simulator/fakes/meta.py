@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from simulator.fakes.common import (
     Faults,
@@ -40,6 +40,12 @@ FAULT_KINDS = ("rate_limit", "account_rate_limit", "unavailable", "expired_token
 # count. Sum ONE of them, never all.
 PURCHASE_ACTION_TYPES = ("offsite_conversion.fb_pixel_purchase", "omni_purchase", "purchase")
 RATE_LIMIT_DOC = "https://developers.facebook.com/docs/graph-api/overview/rate-limiting"
+
+# Custom Audience membership (POST / DELETE /{custom_audience_id}/users): the hashed identifier
+# types the fake takes, Meta's limit of rows per request, and a valid hash (SHA-256, lower hex).
+AUDIENCE_SCHEMA_TYPES = ("EMAIL", "EMAIL_SHA256", "PHONE", "PHONE_SHA256")
+AUDIENCE_MAX_ROWS = 10_000
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 PATH = re.compile(r"^/(?:v\d+\.\d+/)?([A-Za-z0-9_]+)(?:/([A-Za-z_]+))?/?$")
 
@@ -160,6 +166,11 @@ class MetaFake:
         self.faults = Faults(FAULT_KINDS)
         self._trace = itertools.count(1)
         self._trace_lock = threading.Lock()
+        # Custom Audiences by id (any numeric id that is no campaign, ad set or ad): the rows
+        # each holds, and every membership request received, for tests to inspect.
+        self.custom_audiences: dict[str, set[tuple[str, ...]]] = {}
+        self.audience_requests: list[dict[str, Any]] = []
+        self._audience_lock = threading.Lock()
 
     @property
     def meta_dir(self) -> Path:
@@ -207,6 +218,12 @@ class MetaFake:
         fault = self.faults.take(request.path, ("rate_limit", "account_rate_limit", "unavailable"))
         if fault:
             raise self._fault_error(fault, account, is_insights=edge == "insights")
+        if edge == "users" and node.isdigit() and account is None:
+            if request.method not in ("POST", "DELETE"):
+                raise _unsupported(request, node)
+            return Response(
+                200, self._audience_users(node, request), self._usage_headers(None, insights=False)
+            )
         if request.method != "GET":
             raise _unsupported(request, node)
 
@@ -314,6 +331,89 @@ class MetaFake:
             n = next(self._trace)
         digest = hashlib.sha256(f"fbtrace:{n}".encode()).digest()
         return base64.b64encode(digest).decode()[:11].replace("+", "A").replace("/", "B")
+
+    # --- custom audiences --------------------------------------------------------------------
+
+    def audience_members(self, audience_id: str) -> set[tuple[str, ...]]:
+        """The rows (hashes in the order of the schema they came with) the audience holds."""
+        with self._audience_lock:
+            return set(self.custom_audiences.get(str(audience_id), set()))
+
+    def _audience_users(self, audience_id: str, request: Request) -> dict[str, Any]:
+        """Add (POST) or remove (DELETE) rows: `payload` as a JSON body field, a form field or a
+        query parameter, `{"schema": [...], "data": [[...], ...]}`, and an optional upload
+        `session` whose `session_id` the answer repeats."""
+        body = _audience_body(request)
+        payload = body.get("payload")
+        if isinstance(payload, str):
+            try:
+                payload = json.loads(payload)
+            except ValueError:
+                raise _param_error("Param payload must be a valid JSON object") from None
+        if not isinstance(payload, dict):
+            raise _param_error("The parameter payload is required")
+        schema, data = payload.get("schema"), payload.get("data")
+        if isinstance(schema, str):
+            schema = [schema]
+        if not isinstance(schema, list) or not schema:
+            raise _param_error("Param payload[schema] must be a non-empty array")
+        for kind in schema:
+            if kind not in AUDIENCE_SCHEMA_TYPES:
+                raise _param_error(
+                    f"Invalid schema type {kind}; the local Meta fake takes "
+                    f"{', '.join(AUDIENCE_SCHEMA_TYPES)}"
+                )
+        if not isinstance(data, list) or not data:
+            raise _param_error("Param payload[data] must be a non-empty array")
+        if len(data) > AUDIENCE_MAX_ROWS:
+            raise _param_error(
+                f"Too many entries in one request: {len(data)}; the maximum is {AUDIENCE_MAX_ROWS}"
+            )
+        session = body.get("session")
+        if isinstance(session, str):
+            try:
+                session = json.loads(session)
+            except ValueError:
+                session = None
+        session_id = (session or {}).get("session_id") if isinstance(session, dict) else None
+        if session_id is None:
+            session_id = int(hashlib.sha256(request.body or b"-").hexdigest()[:13], 16)
+
+        valid: list[tuple[str, ...]] = []
+        samples: dict[str, str] = {}
+        for row in data:
+            row = [row] if isinstance(row, str) else row
+            if not isinstance(row, list) or len(row) != len(schema):
+                samples.setdefault(str(row)[:80], "Row does not match the schema's length")
+                continue
+            values = tuple("" if v is None else str(v) for v in row)
+            if not any(values) or any(v and not SHA256_HEX.fullmatch(v) for v in values):
+                samples.setdefault(values[0] or str(values)[:80], "Not a SHA-256 hash")
+                continue
+            valid.append(values)
+        with self._audience_lock:
+            members = self.custom_audiences.setdefault(audience_id, set())
+            if request.method == "POST":
+                members.update(valid)
+            else:
+                members.difference_update(valid)
+            self.audience_requests.append(
+                {
+                    "method": request.method,
+                    "audience_id": audience_id,
+                    "schema": list(schema),
+                    "rows": len(data),
+                    "valid_rows": len(valid),
+                    "session": session if isinstance(session, dict) else None,
+                }
+            )
+        return {
+            "audience_id": audience_id,
+            "session_id": str(session_id),
+            "num_received": len(data),
+            "num_invalid_entries": len(data) - len(valid),
+            "invalid_entry_samples": dict(itertools.islice(samples.items(), 10)),
+        }
 
     # --- data --------------------------------------------------------------------------------
 
@@ -503,6 +603,23 @@ class MetaFake:
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
+
+def _audience_body(request: Request) -> dict[str, Any]:
+    """Parameters of a membership request: JSON body, form body, then the query string."""
+    params: dict[str, Any] = dict(request.query)
+    if request.body:
+        if "json" in request.headers.get("content-type", ""):
+            try:
+                body = json.loads(request.body)
+            except ValueError:
+                raise _param_error("The request body is not valid JSON") from None
+            if not isinstance(body, dict):
+                raise _param_error("The request body must be a JSON object")
+            params |= body
+        else:
+            params |= dict(parse_qsl(request.body.decode("utf-8", "replace")))
+    return params
 
 
 def _unsupported(request: Request, node: str) -> GraphError:
