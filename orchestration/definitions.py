@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from orchestration import activation, automation, dbt, ingestion, validation
+from orchestration import activation, automation, dbt, ingestion, privacy, validation
 from regulars.settings import Settings, export_environment, load_settings
 
 EVERYTHING_JOB = automation.EVERYTHING_JOB
@@ -22,6 +22,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions.merge(
         assets,
         automation.definitions(settings, assets),
+        privacy.definitions(settings),
         # One process, one step at a time: the embedded DuckDB file takes a single writer.
         dg.Definitions(executor=dg.in_process_executor),
     )

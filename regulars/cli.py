@@ -146,6 +146,41 @@ def replay(
 
 
 @app.command()
+def forget(
+    identifier: str = typer.Argument(
+        ..., help="The guest's customer id, email or phone number (e.g. 0812-3456-7890)."
+    ),
+    kind: str | None = typer.Option(
+        None, help="customer_id, email or phone, when the identifier's shape does not say."
+    ),
+    reason: str = typer.Option("erasure request", help="Why, kept with the suppression entry."),
+) -> None:
+    """Erase one guest everywhere (lake, landing files, marts) and suppress their future data."""
+    from regulars.privacy.forget import ForgetError
+    from regulars.privacy.forget import forget as forget_guest
+
+    settings = load_settings()
+    export_environment(settings)
+    try:
+        result = forget_guest(identifier, settings, kind=kind, reason=reason)
+    except ForgetError as error:
+        typer.secho(str(error), fg="red", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"Forgot the guest (request {result.request_id}, by {result.identifier_kind}): "
+        f"{result.rows_removed} rows removed; their future data is suppressed."
+    )
+    for removal in result.removals:
+        if removal.location_kind == "dlt_load_files":
+            typer.echo(f"  {removal.location}: {removal.files} loaded-file copies deleted")
+        else:
+            files = f" in {removal.files} files" if removal.files else ""
+            typer.echo(f"  {removal.location}: {removal.rows} rows{files}")
+    if result.rebuilt_sources:
+        typer.echo(f"Marts rebuilt from: {', '.join(result.rebuilt_sources)}.")
+
+
+@app.command()
 def prepare() -> None:
     """Create the repo-local state folders and Dagster's instance config; re-parse dbt."""
     from orchestration import dbt as dbt_module
@@ -216,6 +251,7 @@ def collector(
 ) -> None:
     """The real-time event collector (Segment's HTTP Tracking API) until Ctrl-C."""
     from ingestion.collector import load_collector_settings, serve
+    from ingestion.collector.settings import dev_write_keys
 
     try:
         settings = load_collector_settings(load_settings(), host=host, port=port)
@@ -227,7 +263,8 @@ def collector(
     )
     if settings.dev_keys_file is not None:
         typer.echo(f"Dev-only write keys (loopback only), from {settings.dev_keys_file}:")
-        for source, key in sorted(settings.write_keys.items()):
+        # The settings hold only the keys' hashes; the dev keys file keeps them readable.
+        for source, key in sorted(dev_write_keys(settings.dev_keys_file).items()):
             typer.echo(f"  {source}: {key}")
     serve(settings)
 
@@ -236,7 +273,7 @@ def collector(
 def summary() -> None:
     """Row counts of lake, quarantine and marts, and where to look next."""
     from expectations.gate import is_gate_table
-    from regulars.summary import relation_counts, render
+    from regulars.summary import latest_exports, relation_counts, render, render_exports
 
     settings = load_settings()
     if not settings.warehouse_path.exists():
@@ -253,6 +290,7 @@ def summary() -> None:
         )
     )
     typer.echo(render([c for c in counts if c.schema == "marts"], "Marts"))
+    typer.echo(render_exports(latest_exports(settings.warehouse_path)))
     typer.echo(f"\nWarehouse: {settings.warehouse_path}")
     typer.echo("Open the Dagster UI: make ui  (http://127.0.0.1:3000)")
 

@@ -40,3 +40,33 @@ def render(counts: list[RelationCount], title: str) -> str:
     lines = [f"{title}:"]
     lines += [f"  {f'{c.schema}.{c.name}':<{width}}  {c.rows:>10,}" for c in counts]
     return "\n".join(lines)
+
+
+def latest_exports(warehouse: Path) -> list[tuple]:
+    """The latest export of each audience to each channel: members, added, removed, file."""
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        exists = connection.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = 'activation' and table_name = 'export_log'"
+        ).fetchone()[0]
+        if not exists:
+            return []
+        return connection.execute(
+            """
+            select audience, channel, members, added, removed, file_path
+            from activation.export_log
+            qualify row_number() over (partition by audience, channel order by export_id desc) = 1
+            order by audience, channel
+            """
+        ).fetchall()
+
+
+def render_exports(exports: list[tuple]) -> str:
+    if not exports:
+        return "Audience exports: none"
+    lines = ["Audience exports (latest per channel: members, +added, -removed):"]
+    width = max(len(f"{audience} -> {channel}") for audience, channel, *_ in exports)
+    for audience, channel, members, added, removed, file_path in exports:
+        target = f"{audience} -> {channel}"
+        lines.append(f"  {target:<{width}}  {members:>7,}  +{added:<6,} -{removed:<6,} {file_path}")
+    return "\n".join(lines)

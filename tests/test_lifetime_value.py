@@ -204,3 +204,18 @@ def test_history_without_repeat_orders_is_refused() -> None:
 def test_band_thresholds_must_be_ordered() -> None:
     with pytest.raises(ValueError, match="high_risk_below <= low_risk_from"):
         fit_lifetime_value(orders_frame(), high_risk_below=0.8, low_risk_from=0.5)
+
+
+def test_a_young_chain_keeps_two_thirds_of_its_history_for_the_fit() -> None:
+    """45 days of history and a 60-day hold-out asked for: the default calibration end moves so
+    the fit still sees two thirds of the days, instead of refusing (the demo's tiny worlds)."""
+    young = WorldConfig(
+        seed=5, customers=600, days=45, acquisition_days=45, start_date=date(2025, 3, 1)
+    )
+    orders = completed_orders(young)
+    history_days = (orders["order_date"].max().date() - orders["order_date"].min().date()).days
+    customers, run = fit_lifetime_value(orders, holdout_days=60)
+    assert run.holdout_days == history_days // 3
+    assert run.calibration_end == run.observation_end - timedelta(days=history_days // 3)
+    assert customers["probability_alive"].between(0, 1).all()
+    assert customers["holdout_orders_actual"].notna().sum() == run.customers_fitted

@@ -52,5 +52,5 @@ def concat(fields: list[str]) -> str:
     return " || ".join(fields)
 
 
-def hash(field: str) -> str:  # noqa: A001 - mirrors dbt.hash
+def hash(field: str) -> str:
     return f"md5(cast({field} as varchar))"

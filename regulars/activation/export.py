@@ -120,8 +120,7 @@ def export_channel(
             try:
                 status, summary = _sync_meta(meta_client, audience, added, removed)
             except MetaSyncError as error:
-                _log(
-                    conn,
+                failed = ExportResult(
                     audience.name,
                     channel_name,
                     exported_at,
@@ -132,6 +131,7 @@ def export_channel(
                     error.status,
                     str(error)[:500],
                 )
+                _log(conn, failed)
                 raise
 
     conn.execute("begin")
@@ -161,8 +161,7 @@ def export_channel(
                 )
             finally:
                 conn.unregister("activation_new_members")
-        _log(
-            conn,
+        result = ExportResult(
             audience.name,
             channel_name,
             exported_at,
@@ -173,21 +172,12 @@ def export_channel(
             status,
             summary,
         )
+        _log(conn, result)
         conn.execute("commit")
     except Exception:
         conn.execute("rollback")
         raise
-    return ExportResult(
-        audience.name,
-        channel_name,
-        exported_at,
-        len(current),
-        len(added),
-        len(removed),
-        path,
-        status,
-        summary,
-    )
+    return result
 
 
 def _sync_meta(
@@ -207,21 +197,20 @@ def _sync_meta(
     return status, "; ".join(parts)
 
 
-def _log(
-    conn: duckdb.DuckDBPyConnection,
-    audience: str,
-    channel: str,
-    exported_at: datetime,
-    members: int,
-    added: int,
-    removed: int,
-    path: Path,
-    status: int | None,
-    summary: str,
-) -> None:
+def _log(conn: duckdb.DuckDBPyConnection, result: ExportResult) -> None:
     conn.execute(STATE_DDL)
     conn.execute(
         f"insert into {EXPORT_LOG} (audience, channel, exported_at, members, added, removed, "
         "file_path, http_status, response_summary) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [audience, channel, exported_at, members, added, removed, str(path), status, summary],
+        [
+            result.audience,
+            result.channel,
+            result.exported_at,
+            result.members,
+            result.added,
+            result.removed,
+            str(result.file_path),
+            result.http_status,
+            result.response_summary,
+        ],
     )

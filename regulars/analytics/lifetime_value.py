@@ -133,8 +133,10 @@ def fit_lifetime_value(
     orders needs only customer_id, order_date (date, timestamp or ISO 8601 text; zoned
     timestamps are taken in UTC, like the marts) and amount (>= 0); other columns are ignored.
     observation_end defaults to the last order date (later orders are ignored);
-    calibration_end defaults to observation_end - holdout_days, and when given it wins:
-    holdout_days becomes the days between the two. Returns the per-customer frame (OUTPUT_COLUMNS)
+    calibration_end defaults to observation_end - holdout_days, shortened to a third of the
+    history when the history is shorter than three hold-outs (a young chain still gets a fit,
+    on two thirds of its days); when given it wins: holdout_days becomes the days between the
+    two. Returns the per-customer frame (OUTPUT_COLUMNS)
     and the run. Revenue is undiscounted. churn_risk_band is 'high' below high_risk_below,
     'low' from low_risk_from, 'medium' between (on probability_alive).
     """
@@ -152,6 +154,8 @@ def fit_lifetime_value(
     if calibration_end is None:
         if holdout_days < 0:
             raise ValueError(f"holdout_days must be >= 0, got {holdout_days}")
+        history_days = (observation_end - daily["day"].min().date()).days
+        holdout_days = min(holdout_days, history_days // 3)
         calibration_end = observation_end - timedelta(days=holdout_days)
     holdout_days = (observation_end - calibration_end).days
     if holdout_days < 0:
