@@ -30,7 +30,7 @@ MINIMAL_MAPPING = {"customer_id": "member", "order_date": "date", "amount": "tot
 def load(settings: Settings, folder: Path, columns: dict, **options) -> None:
     # Explicit options: .dlt/config.toml describes the demo POS file, not these test files.
     options = {"date_format": "iso8601", "timezone": "UTC", "file_glob": "*.csv"} | options
-    source = order_history_source(bucket_url=str(folder), columns=columns, **options)
+    source = order_history_source(bucket_url=str(folder), column_mapping=columns, **options)
     landing_pipeline("order_history", settings).run(source)
 
 

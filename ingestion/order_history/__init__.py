@@ -2,11 +2,11 @@
 
 Reads every file matching `file_glob` under `bucket_url` (a local folder or any fsspec URL) that
 it has not read before (incremental on the file's modification date), maps the file's columns to
-Regulars fields with `columns` from config, converts types, and lands one row per order line of
-the file. Only customer id, order date and amount must be mapped; order id, quantity, store and
-channel are kept when mapped. A value that does not convert stops the load with an error naming
-the file, line and column: a history import is a one-off that a person fixes and re-runs, so a
-silently skipped row would be a silently wrong lifetime value.
+Regulars fields with `column_mapping` from config, converts types, and lands one row per order
+line of the file. Only customer id, order date and amount must be mapped; order id, quantity,
+store and channel are kept when mapped. A value that does not convert stops the load with an
+error naming the file, line and column: a history import is a one-off that a person fixes and
+re-runs, so a silently skipped row would be a silently wrong lifetime value.
 """
 
 from __future__ import annotations
@@ -43,13 +43,16 @@ def read_file(item: FileItemDict, mapping: ColumnMapping) -> pa.Table:
 @dlt.source(name=SOURCE_NAME)
 def order_history_source(
     bucket_url: str = dlt.config.value,
-    columns: Mapping[str, str] = dlt.config.value,
+    # Not `columns`: dlt resolves a config argument from the environment before any toml file,
+    # down to the bare name, and shells and test runners export COLUMNS (the terminal width).
+    column_mapping: Mapping[str, str] = dlt.config.value,
     file_glob: str = DEFAULT_FILE_GLOB,
     date_format: str = ISO8601,
     timezone: str = "UTC",
 ) -> DltSource:
     """Past orders from files, mapped to customer_id, ordered_at, amount_idr (+ optional)."""
-    mapping = ColumnMapping.from_config(columns)  # a wrong mapping fails before any file is read
+    # A wrong mapping fails here, before any file is read.
+    mapping = ColumnMapping.from_config(column_mapping)
     files = filesystem(
         bucket_url=bucket_url,
         file_glob=file_glob,

@@ -46,7 +46,7 @@ class ColumnMapping:
             problems.append(f"unknown field(s) {', '.join(unknown)} (known: {known})")
         if problems:
             raise ValueError(
-                "sources.order_history.columns in .dlt/config.toml: "
+                "sources.order_history.column_mapping in .dlt/config.toml: "
                 + "; ".join(problems)
                 + '. Each entry reads <field> = "<column name in your file>".'
             )
@@ -99,7 +99,7 @@ def convert(
     if absent:
         raise OrderHistoryFileError(
             f"{file_name}: column(s) {', '.join(map(repr, absent))} named in "
-            f"sources.order_history.columns are not in the file (its columns: "
+            f"sources.order_history.column_mapping are not in the file (its columns: "
             f"{', '.join(map(repr, table.column_names))})."
         )
     text = {
