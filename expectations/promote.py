@@ -67,7 +67,7 @@ def promote(
     landing = landing_pipeline(source_name, settings).dataset()
     lake = lake_pipeline(source_name, settings)
     source = lake_gate(
-        source_name, landing, suites, report, lake.dataset(), settings.gx_docs_dir, waive_volume
+        source_name, landing, suites, report, lake.dataset(), settings.data_docs_dir, waive_volume
     )
     load_info = lake.run(source, **load_options(settings))
     publish_lake_views(lake, settings)

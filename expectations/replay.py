@@ -241,7 +241,7 @@ def replay(source_name: str, settings: Settings, table_name: str | None = None) 
     landing = landing_pipeline(source_name, settings).dataset()
     lake = lake_pipeline(source_name, settings)
     source = replay_source(
-        source_name, landing, lake.dataset(), suites, report, settings.gx_docs_dir
+        source_name, landing, lake.dataset(), suites, report, settings.data_docs_dir
     )
     lake.run(source, **load_options(settings))
     publish_lake_views(lake, settings)

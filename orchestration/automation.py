@@ -24,6 +24,7 @@ CHAIN_TIMEZONE = "Asia/Jakarta"
 EVENTS_JOB = "refresh_events"
 EVERYTHING_JOB = "materialize_everything"
 EVENT_DAYS_JOB = "rebuild_event_days"
+ALL_DAYS_JOB = "materialize_all_days"
 # Transient failures (a source API down for a minute, a locked file) get two more tries, from the
 # failed step on; the daemon does the retrying (run_retries in var/dagster_home/dagster.yaml).
 RETRY_TAGS = {"dagster/max_retries": "2", "dagster/retry_strategy": "FROM_FAILURE"}
@@ -63,6 +64,13 @@ def jobs(asset_graph) -> list[dg.UnresolvedAssetJobDefinition]:
             - by_day
             - dg.AssetSelection.groups("activation"),
             description="New app and web events through the gate to the marts built from them.",
+            tags=RETRY_TAGS,
+        ),
+        dg.define_asset_job(
+            ALL_DAYS_JOB,
+            selection=dg.AssetSelection.all(),
+            description="Every asset in one run: the unpartitioned ones once, the day-partitioned "
+            "ones over the run's partition range (every day so far from `regulars materialize`).",
             tags=RETRY_TAGS,
         ),
         dg.define_asset_job(

@@ -9,6 +9,7 @@ from regulars.settings import Settings, export_environment, load_settings
 
 EVERYTHING_JOB = automation.EVERYTHING_JOB
 EVENT_DAYS_JOB = automation.EVENT_DAYS_JOB
+ALL_DAYS_JOB = automation.ALL_DAYS_JOB
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:

@@ -1,8 +1,7 @@
 """Materialise the whole graph in this process: what `make run`, the tests and the benches do.
 
-Two runs, because a Dagster job holds either unpartitioned or day-partitioned assets: first every
-unpartitioned asset (sources, gates, dbt tables and views), then the day-partitioned incremental
-facts over every day so far, as one run (their backfill policy makes a range one dbt call).
+One run of every asset: the unpartitioned ones once, the day-partitioned incremental facts over
+every day so far (their backfill policy makes the range one dbt call).
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
-from orchestration.automation import EVENT_DAYS_JOB, EVERYTHING_JOB
+from orchestration.automation import ALL_DAYS_JOB
 from orchestration.dbt import DAILY_PARTITIONS
 from orchestration.definitions import build_definitions
 from regulars.settings import Settings
@@ -23,24 +22,19 @@ from regulars.settings import Settings
 
 @dataclass(frozen=True)
 class Materialization:
-    results: list[dg.ExecuteInProcessResult]
+    result: dg.ExecuteInProcessResult
 
     @property
     def success(self) -> bool:
-        return all(result.success for result in self.results)
+        return self.result.success
 
     @property
-    def run_ids(self) -> list[str]:
-        return [result.run_id for result in self.results]
+    def run_id(self) -> str:
+        return self.result.run_id
 
     @property
     def failed_steps(self) -> list[str]:
-        return [
-            event.step_key
-            for result in self.results
-            for event in result.all_events
-            if event.is_step_failure
-        ]
+        return [event.step_key for event in self.result.all_events if event.is_step_failure]
 
 
 def materialize_everything(
@@ -48,24 +42,22 @@ def materialize_everything(
     instance: dg.DagsterInstance,
     run_config: dict | None = None,
     raise_on_error: bool = True,
+    exclude: dg.AssetSelection | None = None,
 ) -> Materialization:
+    """Every asset in one run; `exclude` leaves some out (their tables stay as they are)."""
     definitions = build_definitions(settings)
-    everything = definitions.resolve_job_def(EVERYTHING_JOB).execute_in_process(
-        instance=instance, run_config=run_config, raise_on_error=raise_on_error
-    )
-    results = [everything]
-    by_day = definitions.resolve_job_def(EVENT_DAYS_JOB)
+    job = definitions.resolve_job_def(ALL_DAYS_JOB)
+    selection = None
+    if exclude is not None:
+        left_out = exclude.resolve(definitions.resolve_asset_graph())
+        selection = sorted(job.asset_layer.selected_asset_keys - left_out)
     days = DAILY_PARTITIONS.get_partition_keys()
-    if everything.success and by_day.asset_layer.selected_asset_keys and days:
-        results.append(
-            by_day.execute_in_process(
-                instance=instance,
-                run_config=run_config,
-                raise_on_error=raise_on_error,
-                tags={
-                    ASSET_PARTITION_RANGE_START_TAG: days[0],
-                    ASSET_PARTITION_RANGE_END_TAG: days[-1],
-                },
-            )
-        )
-    return Materialization(results)
+    every_day = {ASSET_PARTITION_RANGE_START_TAG: days[0], ASSET_PARTITION_RANGE_END_TAG: days[-1]}
+    result = job.execute_in_process(
+        instance=instance,
+        run_config=run_config,
+        raise_on_error=raise_on_error,
+        asset_selection=selection,
+        tags=every_day,
+    )
+    return Materialization(result)

@@ -33,7 +33,7 @@ def _lake_row_count(settings: Settings, source_name: str, table_name: str) -> in
 
 
 def _results(
-    key: dg.AssetKey, table: TableGateReport, lake_rows: int | None, docs: Path
+    key: dg.AssetKey, table: TableGateReport, lake_rows: int | None, docs: Path | None
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     reasons = dict(table.rows_by_reason.most_common())
     yield dg.MaterializeResult(
@@ -45,7 +45,7 @@ def _results(
             "quarantined_rows": table.quarantined_rows,
             "dagster/row_count": lake_rows if lake_rows is not None else 0,
             "quarantine_reasons": dg.MetadataValue.json(reasons),
-            "gx_data_docs": dg.MetadataValue.path(str(docs)),
+            **({"gx_data_docs": dg.MetadataValue.path(str(docs))} if docs else {}),
         },
     )
     yield dg.AssetCheckResult(
@@ -141,7 +141,7 @@ def gate_assets(source_name: str, settings: Settings) -> dg.AssetsDefinition:
                 lake_key(source_name, table_name),
                 table,
                 lake_rows,
-                docs_index(settings.gx_docs_dir),
+                docs_index(settings.data_docs_dir) if settings.data_docs_dir else None,
             )
 
     return gate

@@ -214,17 +214,16 @@ def materialize() -> None:
             raise_on_error=False,
         )
     elapsed = time.perf_counter() - started
-    runs = ", ".join(result.run_ids)
     if not result.success:
         typer.secho(
-            f"Run {result.run_ids[-1]} failed at "
+            f"Run {result.run_id} failed at "
             f"{', '.join(result.failed_steps) or 'an unknown step'}. "
             "Its logs are above; `make ui` shows the run with each step's error.",
             fg="red",
             err=True,
         )
         raise typer.Exit(1)
-    typer.echo(f"\nMaterialized every asset in {elapsed:.0f}s (runs {runs}).")
+    typer.echo(f"\nMaterialized every asset in {elapsed:.0f}s (run {result.run_id}).")
     summary()
 
 

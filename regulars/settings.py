@@ -12,6 +12,7 @@ Production overrides the same variables (or dlt's `.dlt/secrets.toml` for creden
 - REGULARS_LANDING_URL: the landing zone, a folder or fsspec URL (<data>/landing).
 - SOURCES__ORDER_HISTORY__BUCKET_URL: folder or fsspec URL of order-history files
   (<data>/pos_export); `.dlt/config.toml` works too.
+- REGULARS_GX_DATA_DOCS: 0 turns off the gate's GX Data Docs pages (on by default).
 - REGULARS_DESTINATION: where dlt lands and the lake lives: `duckdb` (the warehouse file, the
   default) or `filesystem` (Parquet files under DESTINATION__FILESYSTEM__BUCKET_URL, default
   <warehouse dir>/lake; any fsspec URL in production). dbt reads the lake through views either way.
@@ -50,6 +51,16 @@ class Settings:
     @property
     def gx_docs_dir(self) -> Path:
         return self.state_dir / "gx_data_docs"
+
+    @property
+    def data_docs_dir(self) -> Path | None:
+        """Where the gate renders GX Data Docs; None when REGULARS_GX_DATA_DOCS is 0.
+
+        Rendering a page per validation costs seconds a batch; the test suite turns it off
+        except where it checks the pages.
+        """
+        enabled = os.environ.get("REGULARS_GX_DATA_DOCS", "1").strip().lower()
+        return None if enabled in ("0", "false", "no", "off") else self.gx_docs_dir
 
     @property
     def ordering_db_path(self) -> Path:
