@@ -30,8 +30,10 @@ run: install  ## Build the demo world and materialize every asset through Dagste
 	$(BIN)/regulars simulate build --customers $(CUSTOMERS) --days $(DAYS) --acquisition-days $(DAYS)
 	$(BIN)/regulars materialize
 
+# One worker per core (pyproject.toml addopts). --durations: every run, CI's included, ends with
+# its slowest tests, so growth shows where it is.
 test: install browser  ## Run the test suite (unit, dbt, Dagster, end to end)
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=25
 
 # The browser test drives Debian's chromium (Playwright cannot download its own browser offline).
 # Without it, and without root to install it, the browser test skips and says why.
@@ -56,7 +58,9 @@ collector: install  ## Event collector (Segment HTTP API) on http://127.0.0.1:80
 lint: install  ## Lint Python (ruff) and the dbt SQL (sqlfluff)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	cd dbt_project && ../$(BIN)/sqlfluff lint models tests --disable-progress-bar
+	@# A process per core; its pool leaves a semaphore that Python's resource tracker warns about.
+	cd dbt_project && PYTHONWARNINGS=ignore::UserWarning \
+		../$(BIN)/sqlfluff lint models tests --disable-progress-bar --processes 0
 
 format: install  ## Format Python
 	$(BIN)/ruff format .

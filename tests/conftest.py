@@ -1,8 +1,28 @@
-"""Shared fixtures: small simulated worlds in temporary directories, never hand-typed data."""
+"""Shared fixtures: simulated worlds in temporary directories, each costly one built once a session.
+
+From cheapest to dearest:
+- `regulars_env`: an empty checkout-like layout of the test's own.
+- `tiny_world`: the tiny world's source files, simulated once per session and copied in.
+- `materialized_world`: the tiny world after a full materialisation through Dagster, one per lake
+  destination, built once per session and restored for each test that asks for it, so the test
+  may write to it. It is restored at the path it was built at: the filesystem lake's views and
+  dlt's state hold absolute paths.
+- `marts_world`: a bigger world materialised once per session for the planted-truth tests; they
+  only read it.
+
+Tests that use a materialised world are marked `e2e` by `pytest_collection_modifyitems`, so the
+marker always says what a test costs. Under pytest-xdist (a worker per core, pyproject.toml) the
+same hook puts every test of one materialised world in one `xdist_group`, so each world is still
+built once per run, on the worker that runs its tests.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -19,40 +39,8 @@ TINY_WORLD = {
     "start_date": date(2025, 3, 1),
 }
 
-
-@pytest.fixture(scope="session", autouse=True)
-def fresh_dbt_manifest() -> None:
-    """Parse the dbt project once per session, so tests see the SQL as it is now."""
-    from orchestration import dbt as dbt_module
-
-    settings = load_settings()
-    dbt_module.prepare(dbt_module.dbt_project(settings))
-
-
-@pytest.fixture
-def regulars_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """Point every Regulars path at a fresh temporary checkout-like layout."""
-    monkeypatch.setenv("REGULARS_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("REGULARS_WAREHOUSE", str(tmp_path / "warehouse" / "regulars.duckdb"))
-    monkeypatch.setenv("REGULARS_STATE_DIR", str(tmp_path / "var"))
-    dagster_home = tmp_path / "var" / "dagster_home"
-    dagster_home.mkdir(parents=True)
-    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
-    monkeypatch.delenv("SOURCES__ORDERING__CREDENTIALS", raising=False)
-    return load_settings()
-
-
-@pytest.fixture
-def tiny_world(regulars_env: Settings) -> Settings:
-    """A ~140-guest, 60-day world in the temporary data dir."""
-    from simulator import WorldConfig, build_world
-
-    build_world(WorldConfig(**TINY_WORLD), regulars_env.data_dir)
-    return regulars_env
-
-
 # Big enough for the planted truths the marts must find (a worst-rated item needs ~30 responses,
-# churn needs months of history), small enough to build and materialise in about a minute.
+# churn needs months of history), small enough to build and materialise in a few minutes.
 MARTS_WORLD = {
     "seed": 7,
     "customers": 1500,
@@ -61,9 +49,216 @@ MARTS_WORLD = {
     "start_date": date(2025, 1, 1),
 }
 
+DESTINATIONS = ("duckdb", "filesystem")
+# Fixtures that run the pipeline through Dagster: a test that needs one, directly or not, is `e2e`.
+MATERIALISED_FIXTURES = {"saved_worlds", "marts_world"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # GX Data Docs pages cost seconds a batch; the one test that checks them turns them on.
+    os.environ["REGULARS_GX_DATA_DOCS"] = "0"
+
+
+# First: pytest-xdist reads the groups in its own hook of the same name.
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if MATERIALISED_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
+        group = world_group(item)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+def world_group(item: pytest.Item) -> str | None:
+    """The costly state a test shares with others: the world it reads, or the UI it drives."""
+    names = set(getattr(item, "fixturenames", ()))
+    if "marts_world" in names:
+        return "marts_world"
+    if "saved_worlds" in names:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        destination = params.get("scenario", params.get("materialized_world", "duckdb"))
+        return f"tiny_world_on_{destination}"
+    if item.get_closest_marker("browser"):
+        return "browser"
+    return None
+
+
+def layout_env(root: Path, destination: str | None = None) -> dict[str, str]:
+    """The environment that points every Regulars path into `root`."""
+    env = {
+        "REGULARS_DATA_DIR": str(root / "data"),
+        "REGULARS_WAREHOUSE": str(root / "warehouse" / "regulars.duckdb"),
+        "REGULARS_STATE_DIR": str(root / "var"),
+        "DAGSTER_HOME": str(root / "var" / "dagster_home"),
+    }
+    if destination is not None:
+        env["REGULARS_DESTINATION"] = destination
+    return env
+
+
+def point_at(
+    monkeypatch: pytest.MonkeyPatch, root: Path, destination: str | None = None
+) -> Settings:
+    """Point this test's environment at `root`, with nothing inherited that would point away."""
+    for inherited in (
+        "SOURCES__ORDERING__CREDENTIALS",
+        "REGULARS_DESTINATION",
+        "DESTINATION__FILESYSTEM__BUCKET_URL",
+        "REGULARS_LANDING_URL",
+        "SOURCES__ORDER_HISTORY__BUCKET_URL",
+    ):
+        monkeypatch.delenv(inherited, raising=False)
+    for name, value in layout_env(root, destination).items():
+        monkeypatch.setenv(name, value)
+    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    return load_settings()
+
+
+def materialize(settings: Settings, analytics: bool = True):
+    """Every asset through Dagster (demo APIs up, ephemeral instance).
+
+    `analytics=False` leaves the statistical fits out, for tests of plumbing that do not read
+    them: their tables keep what the world's first materialisation wrote.
+    """
+    import dagster as dg
+
+    from orchestration.dbt import ANALYTICS
+    from orchestration.materialize import materialize_everything
+    from regulars.demo import demo_apis
+
+    with demo_apis(settings), dg.DagsterInstance.ephemeral() as instance:
+        return materialize_everything(settings, instance, exclude=None if analytics else ANALYTICS)
+
+
+def run_dbt(warehouse: Path, target: Path, *args: str) -> None:
+    """dbt in this process (dbtRunner) against `warehouse`, its artifacts under `target`.
+
+    In-process saves a second interpreter and dbt's imports on every call.
+    """
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    from dbt.cli.main import dbtRunner
+
+    project = Path(__file__).resolve().parent.parent / "dbt_project"
+    try:
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            monkeypatch.setenv("REGULARS_WAREHOUSE", str(warehouse))
+            result = dbtRunner().invoke(
+                [
+                    *args,
+                    *("--project-dir", str(project), "--profiles-dir", str(project)),
+                    *("--target-path", str(target), "--log-path", str(target / "logs")),
+                    "--quiet",
+                ]
+            )
+    finally:
+        # dbt-duckdb keeps the database open in the process after a run; the test's own
+        # connections to the file (read-only, or an ATTACH) would then be refused.
+        if DuckDBConnectionManager._ENV is not None:
+            DuckDBConnectionManager._ENV.close()
+        DuckDBConnectionManager.close_all_connections()
+    failed = [r for r in (result.result or []) if getattr(r, "status", None) in ("error", "fail")]
+    assert result.success and not failed, (
+        f"dbt {' '.join(args)} failed: {result.exception or ''} "
+        + "; ".join(f"{r.node.unique_id}: {r.message}" for r in failed)
+    )
+
 
 @pytest.fixture(scope="session")
-def marts_world(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def fresh_dbt_manifest(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> None:
+    """Parse the dbt project once per run, so Dagster's graph is the SQL as it is now.
+
+    xdist workers share the project's target/ folder: the first to get here parses while the
+    others wait, and they find it done (a marker in the run's shared temporary folder).
+    """
+    from filelock import FileLock
+
+    from orchestration import dbt as dbt_module
+
+    shared = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        shared = shared.parent  # the folder every worker's own temporary folder sits in
+    with FileLock(shared / "dbt_manifest.lock"):
+        done = shared / "dbt_manifest.parsed"
+        if not done.exists():
+            dbt_module.prepare(dbt_module.dbt_project(load_settings()))
+            done.touch()
+
+
+@pytest.fixture
+def regulars_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Point every Regulars path at a fresh temporary checkout-like layout."""
+    return point_at(monkeypatch, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def tiny_world_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny world's source files, simulated once; tests get copies."""
+    from simulator import WorldConfig, build_world
+
+    data = tmp_path_factory.mktemp("tiny_world_files") / "data"
+    build_world(WorldConfig(**TINY_WORLD), data)
+    return data
+
+
+@pytest.fixture
+def tiny_world(regulars_env: Settings, tiny_world_files: Path) -> Settings:
+    """A ~140-guest, 60-day world in the temporary data dir (a copy: the test may change it)."""
+    # copy2 keeps modification times, which the landing-zone readers' cursors compare.
+    shutil.copytree(tiny_world_files, regulars_env.data_dir)
+    return regulars_env
+
+
+@dataclass(frozen=True)
+class SavedWorld:
+    """A materialised world's files, and the place it was built (and is restored) at."""
+
+    live: Path
+    saved: Path
+    destination: str
+
+    def restore(self) -> None:
+        shutil.rmtree(self.live, ignore_errors=True)
+        shutil.copytree(self.saved, self.live, symlinks=True)
+
+
+@pytest.fixture(scope="session")
+def saved_worlds(
+    tmp_path_factory: pytest.TempPathFactory, tiny_world_files: Path, fresh_dbt_manifest
+) -> Iterator[Callable[[str], SavedWorld]]:
+    """The tiny world materialised once per destination, on first request."""
+    saved: dict[str, SavedWorld] = {}
+
+    def get(destination: str) -> SavedWorld:
+        if destination not in saved:
+            root = tmp_path_factory.mktemp(f"materialized_{destination}")
+            live, keep = root / "live", root / "saved"
+            shutil.copytree(tiny_world_files, live / "data")
+            with pytest.MonkeyPatch.context() as monkeypatch:
+                settings = point_at(monkeypatch, live, destination)
+                result = materialize(settings)
+                assert result.success, f"materialising the tiny world on {destination} failed"
+            shutil.copytree(live, keep, symlinks=True)
+            saved[destination] = SavedWorld(live=live, saved=keep, destination=destination)
+        return saved[destination]
+
+    yield get
+
+
+@pytest.fixture
+def materialized_world(
+    request: pytest.FixtureRequest,
+    saved_worlds: Callable[[str], SavedWorld],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Settings:
+    """The tiny world, materialised (lake on `duckdb` unless parametrised with `filesystem`)."""
+    world = saved_worlds(getattr(request, "param", "duckdb"))
+    world.restore()
+    return point_at(monkeypatch, world.live, world.destination)
+
+
+@pytest.fixture(scope="session")
+def marts_world(tmp_path_factory: pytest.TempPathFactory, fresh_dbt_manifest) -> Settings:
     """One world, built and materialised once per session, for tests that only read the marts.
 
     Tests must not write to it: they open the warehouse read-only and compare with the truth file
@@ -77,11 +272,7 @@ def marts_world(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
     root = tmp_path_factory.mktemp("marts_world")
     with pytest.MonkeyPatch.context() as monkeypatch:
-        monkeypatch.setenv("REGULARS_DATA_DIR", str(root / "data"))
-        monkeypatch.setenv("REGULARS_WAREHOUSE", str(root / "warehouse" / "regulars.duckdb"))
-        monkeypatch.setenv("REGULARS_STATE_DIR", str(root / "var"))
-        monkeypatch.delenv("SOURCES__ORDERING__CREDENTIALS", raising=False)
-        settings = load_settings()
+        settings = point_at(monkeypatch, root)
         build_world(WorldConfig(**MARTS_WORLD), settings.data_dir)
         with demo_apis(settings), dg.DagsterInstance.ephemeral() as instance:
             result = materialize_everything(settings, instance)

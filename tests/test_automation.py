@@ -7,9 +7,12 @@ import shutil
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from orchestration.automation import CHAIN_TIMEZONE, EVENTS_JOB
 from regulars.settings import Settings
+
+pytestmark = pytest.mark.usefixtures("fresh_dbt_manifest")
 
 
 def definitions(settings: Settings) -> dg.Definitions:

@@ -30,6 +30,7 @@ from ingestion.events import events_source
 from ingestion.pipelines import landing_pipeline
 from orchestration.automation import landing_files
 from regulars.settings import Settings
+from tests import processes
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 KEYS = {
@@ -68,7 +69,7 @@ class RunningCollector:
         }
         env |= {f"COLLECTOR__{name.upper()}": str(value) for name, value in self.config.items()}
         with open(self.root / f"collector-{self.starts}.log", "wb") as log:
-            self.process = subprocess.Popen(
+            self.process = processes.start(
                 [sys.executable, "-m", "regulars.cli", "collector", "--port", str(self.port)],
                 cwd=CHECKOUT,
                 env=env,
@@ -90,12 +91,12 @@ class RunningCollector:
 
     def stop(self) -> None:
         """SIGTERM: the collector finishes its requests and publishes every spool."""
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=60)
+        assert processes.stop(self.process, signal.SIGTERM, seconds=60), (
+            f"the collector did not stop within 60s of SIGTERM: {self.log()}"
+        )
 
     def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=30)
+        processes.stop(self.process, signal.SIGKILL, seconds=30)
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"

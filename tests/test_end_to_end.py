@@ -2,20 +2,26 @@
 
 Figures are checked against the ordering DB itself, so a bug anywhere along the way (a dropped
 batch, a double merge, a wrong revenue rule) changes a number here.
+
+One scenario per lake destination, run once and read by the tests below: the tiny world as its
+first materialisation left it, a rerun with nothing new, then three simulated days (two of whose
+new orders are broken in the ordering DB) and another run. The reruns leave the statistical fits
+out (`materialize(..., analytics=False)`): nothing here reads them, and the marts world tests
+them.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
 
-import dagster as dg
 import duckdb
 import pytest
 
 from regulars.settings import Settings
-
-pytestmark = pytest.mark.e2e
+from tests.conftest import DESTINATIONS, materialize, point_at
 
 SOURCE_REVENUE_SQL = """
     select coalesce(sum(total_idr), 0), count(*) from orders
@@ -23,17 +29,13 @@ SOURCE_REVENUE_SQL = """
 """
 
 
-def materialize_everything(settings: Settings):
-    from orchestration.materialize import materialize_everything as materialize
-    from regulars.demo import demo_apis
-
-    with demo_apis(settings), dg.DagsterInstance.ephemeral() as instance:
-        return materialize(settings, instance)
-
-
-def source_figures(settings: Settings) -> tuple[int, int]:
+def source_figures(settings: Settings, held: tuple[int, ...] = ()) -> tuple[int, int]:
+    """Completed orders and revenue in the ordering DB, less the orders the gate holds back."""
+    sql = SOURCE_REVENUE_SQL
+    if held:
+        sql += f" and order_id not in ({', '.join('?' * len(held))})"
     with sqlite3.connect(settings.ordering_db_path) as connection:
-        return connection.execute(SOURCE_REVENUE_SQL).fetchone()
+        return connection.execute(sql, held).fetchone()
 
 
 def warehouse_query(settings: Settings, sql: str):
@@ -61,13 +63,6 @@ def table_counts(settings: Settings) -> dict[str, int]:
     }
 
 
-@pytest.fixture(params=["duckdb", "filesystem"])
-def lake_world(request: pytest.FixtureRequest, tiny_world: Settings, monkeypatch) -> Settings:
-    """The tiny world, its lake on the warehouse file or on Parquet files: same figures expected."""
-    monkeypatch.setenv("REGULARS_DESTINATION", request.param)
-    return tiny_world
-
-
 def physical_lake_rows(settings: Settings, table: str) -> int:
     """Rows stored for a lake table, every version counted (the filesystem lake appends)."""
     if settings.destination == "duckdb":
@@ -75,100 +70,6 @@ def physical_lake_rows(settings: Settings, table: str) -> int:
     dataset, name = table.split(".")
     files = f"{settings.lake_bucket_url}/{dataset}/{name}/*.parquet"
     return warehouse_query(settings, f"select count(*) from read_parquet('{files}')")[0][0]
-
-
-def test_marts_match_the_ordering_db_and_reruns_change_nothing(lake_world: Settings):
-    tiny_world = lake_world
-    first = materialize_everything(tiny_world)
-    assert first.success
-
-    source_revenue, source_orders = source_figures(tiny_world)
-    assert source_orders > 100, "the tiny world should have enough orders to mean something"
-    assert mart_figures(tiny_world) == (source_revenue, source_orders)
-
-    ((customers,),) = warehouse_query(tiny_world, "select count(*) from marts.dim_customers")
-    with sqlite3.connect(tiny_world.ordering_db_path) as connection:
-        (source_customers,) = connection.execute(
-            "select count(*) from customers where deleted_at is null"
-        ).fetchone()
-    assert customers == source_customers
-
-    pos_export = json.loads((tiny_world.data_dir / "truth.json").read_text())["pos_export"]
-    ((history_rows, history_revenue),) = warehouse_query(
-        tiny_world,
-        "select count(*), sum(amount_idr)::bigint from staging.stg_order_history__orders",
-    )
-    assert (history_rows, history_revenue) == (pos_export["rows"], pos_export["revenue_idr"])
-
-    counts_after_first = table_counts(tiny_world)
-    stored_after_first = physical_lake_rows(tiny_world, "raw_ordering.orders")
-    assert materialize_everything(tiny_world).success
-    assert table_counts(tiny_world) == counts_after_first
-    assert physical_lake_rows(tiny_world, "raw_ordering.orders") == stored_after_first
-
-
-def test_an_advanced_day_flows_through_and_merges(lake_world: Settings):
-    from simulator import advance_world
-
-    tiny_world = lake_world
-    assert materialize_everything(tiny_world).success
-    orders_before = warehouse_query(tiny_world, "select count(*) from marts.fct_orders")[0][0]
-
-    advance_world(tiny_world.data_dir, days=3)
-    assert materialize_everything(tiny_world).success
-
-    source_revenue, source_orders = source_figures(tiny_world)
-    assert mart_figures(tiny_world) == (source_revenue, source_orders)
-    orders_after = warehouse_query(tiny_world, "select count(*) from marts.fct_orders")[0][0]
-    assert orders_after > orders_before
-    duplicates = warehouse_query(
-        tiny_world,
-        "select count(*) - count(distinct order_id) from raw_ordering.orders",
-    )[0][0]
-    assert duplicates == 0
-
-
-def test_bad_rows_are_quarantined_with_their_reason_and_nothing_is_lost(tiny_world: Settings):
-    with sqlite3.connect(tiny_world.ordering_db_path) as connection:
-        ((bad_status_id, negative_id),) = [
-            connection.execute("select min(order_id), max(order_id) from orders").fetchone()
-        ]
-        connection.execute(
-            "update orders set status = 'teleported' where order_id = ?", (bad_status_id,)
-        )
-        connection.execute(
-            "update orders set discount_idr = -5000, total_idr = total_idr + 5000 "
-            "where order_id = ?",
-            (negative_id,),
-        )
-
-    assert materialize_everything(tiny_world).success
-
-    quarantined = dict(
-        warehouse_query(
-            tiny_world,
-            "select primary_key_value, failed_expectations from raw_ordering.quarantine_orders",
-        )
-    )
-    assert set(quarantined) == {str(bad_status_id), str(negative_id)}
-    assert "expect_column_values_to_be_in_set(column=status" in quarantined[str(bad_status_id)]
-    assert "column=discount_idr" in quarantined[str(negative_id)]
-
-    lake_ids = {
-        order_id
-        for (order_id,) in warehouse_query(tiny_world, "select order_id from raw_ordering.orders")
-    }
-    assert bad_status_id not in lake_ids and negative_id not in lake_ids
-
-    ((landed, promoted, held),) = warehouse_query(
-        tiny_world,
-        "select sum(source_rows), sum(promoted_rows), sum(quarantined_rows) "
-        "from raw_ordering.gate_audit where table_name = 'orders'",
-    )
-    with sqlite3.connect(tiny_world.ordering_db_path) as connection:
-        (source_rows,) = connection.execute("select count(*) from orders").fetchone()
-    assert (landed, held) == (source_rows, 2)
-    assert promoted + held == landed
 
 
 def lake_figures(settings: Settings) -> dict[str, float]:
@@ -182,7 +83,8 @@ def lake_figures(settings: Settings) -> dict[str, float]:
             (select sum(sessions) from raw_ga4.traffic_daily),
             (select round(sum(spend), 2) from raw_meta_ads.insights),
             (select count(*) from information_schema.tables t
-             where t.table_name like 'quarantine_%')
+             where t.table_name like 'quarantine_%'
+                and t.table_schema like 'raw_%' and t.table_schema not like '%_staging')
         """,
     )
     return {
@@ -208,17 +110,202 @@ def truth_figures(settings: Settings) -> dict[str, float]:
     }
 
 
-def test_every_channel_lands_once_what_the_simulator_wrote(lake_world: Settings):
-    from simulator import advance_world
+@dataclass(frozen=True)
+class Figures:
+    """What the warehouse and the sources say at one point of the scenario."""
 
-    tiny_world = lake_world
-    assert materialize_everything(tiny_world).success
-    first = lake_figures(tiny_world)
-    assert first == truth_figures(tiny_world)
-    assert first["events"] > 1_000 and first["deliveries"] > 100
+    run_succeeded: bool
+    marts: tuple[int, int]
+    source: tuple[int, int]
+    customers: int
+    source_customers: int
+    history: tuple[int, int]
+    pos_export: tuple[int, int]
+    tables: dict[str, int]
+    stored_orders: int
+    orders: int
+    duplicate_orders: int
+    lake: dict[str, float]
+    truth: dict[str, float]
 
-    advance_world(tiny_world.data_dir, days=2)  # late events, retries, new hours of every stream
-    assert materialize_everything(tiny_world).success
-    second = lake_figures(tiny_world)
-    assert second == truth_figures(tiny_world)
-    assert second["events"] > first["events"] and second["calls"] > first["calls"]
+
+def figures(settings: Settings, run_succeeded: bool = True, held: tuple[int, ...] = ()) -> Figures:
+    with sqlite3.connect(settings.ordering_db_path) as connection:
+        (source_customers,) = connection.execute(
+            "select count(*) from customers where deleted_at is null"
+        ).fetchone()
+    pos_export = json.loads((settings.data_dir / "truth.json").read_text())["pos_export"]
+    ((history_rows, history_revenue),) = warehouse_query(
+        settings, "select count(*), sum(amount_idr)::bigint from staging.stg_order_history__orders"
+    )
+    return Figures(
+        run_succeeded=run_succeeded,
+        marts=mart_figures(settings),
+        source=source_figures(settings, held),
+        customers=warehouse_query(settings, "select count(*) from marts.dim_customers")[0][0],
+        source_customers=source_customers,
+        history=(history_rows, history_revenue),
+        pos_export=(pos_export["rows"], pos_export["revenue_idr"]),
+        tables=table_counts(settings),
+        stored_orders=physical_lake_rows(settings, "raw_ordering.orders"),
+        orders=warehouse_query(settings, "select count(*) from marts.fct_orders")[0][0],
+        duplicate_orders=warehouse_query(
+            settings, "select count(*) - count(distinct order_id) from raw_ordering.orders"
+        )[0][0],
+        lake=lake_figures(settings),
+        truth=truth_figures(settings) | {"quarantine_tables": 1 if held else 0},
+    )
+
+
+@dataclass(frozen=True)
+class HeldOrders:
+    """Two new orders broken at the source, and what the gate made of them."""
+
+    bad_status_id: int
+    negative_id: int
+    quarantined: dict[str, str]  # primary key -> failed expectations
+    lake_ids: set[int]
+    source_ids: set[int]
+    audit: tuple[int, int, int]  # landed, promoted, quarantined over every batch of orders
+
+
+def break_two_new_orders(settings: Settings, landed_before: int) -> tuple[int, int]:
+    """An unknown status on one new order, a negative discount (total kept right) on another."""
+    with sqlite3.connect(settings.ordering_db_path) as connection:
+        bad_status_id, negative_id = (
+            order_id
+            for (order_id,) in connection.execute(
+                "select order_id from orders where order_id > ? order by order_id limit 2",
+                (landed_before,),
+            )
+        )
+        connection.execute(
+            "update orders set status = 'teleported' where order_id = ?", (bad_status_id,)
+        )
+        connection.execute(
+            "update orders set discount_idr = -5000, total_idr = total_idr + 5000 "
+            "where order_id = ?",
+            (negative_id,),
+        )
+    return bad_status_id, negative_id
+
+
+def held_orders(settings: Settings, bad_status_id: int, negative_id: int) -> HeldOrders:
+    with sqlite3.connect(settings.ordering_db_path) as connection:
+        source_ids = {order_id for (order_id,) in connection.execute("select order_id from orders")}
+    ((landed, promoted, held),) = warehouse_query(
+        settings,
+        "select sum(source_rows), sum(promoted_rows), sum(quarantined_rows) "
+        "from raw_ordering.gate_audit where table_name = 'orders'",
+    )
+    return HeldOrders(
+        bad_status_id=bad_status_id,
+        negative_id=negative_id,
+        quarantined=dict(
+            warehouse_query(
+                settings,
+                "select primary_key_value, failed_expectations from raw_ordering.quarantine_orders",
+            )
+        ),
+        lake_ids={
+            order_id
+            for (order_id,) in warehouse_query(settings, "select order_id from raw_ordering.orders")
+        },
+        source_ids=source_ids,
+        audit=(landed, promoted, held),
+    )
+
+
+@dataclass(frozen=True)
+class Scenario:
+    destination: str
+    first: Figures  # as the first materialisation left the world
+    rerun: Figures  # after a second run with nothing new
+    advanced: Figures  # after three simulated days (late events, retries, edits) and a run
+    held: HeldOrders  # the two new orders broken before that run
+
+
+@pytest.fixture(scope="session")
+def scenarios(saved_worlds) -> Callable[[str], Scenario]:
+    """Each destination's scenario, played once per run on first request."""
+    played: dict[str, Scenario] = {}
+
+    def play(destination: str) -> Scenario:
+        from simulator import advance_world
+
+        world = saved_worlds(destination)
+        world.restore()
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            settings = point_at(monkeypatch, world.live, world.destination)
+            first = figures(settings)
+            rerun = figures(settings, materialize(settings, analytics=False).success)
+            ((landed_before,),) = warehouse_query(
+                settings, "select max(order_id) from raw_ordering.orders"
+            )
+            advance_world(settings.data_dir, days=3)
+            broken = break_two_new_orders(settings, landed_before)
+            succeeded = materialize(settings, analytics=False).success
+            advanced = figures(settings, succeeded, held=broken)
+            held = held_orders(settings, *broken)
+        return Scenario(destination, first, rerun, advanced, held)
+
+    def get(destination: str) -> Scenario:
+        if destination not in played:
+            played[destination] = play(destination)
+        return played[destination]
+
+    return get
+
+
+@pytest.fixture(params=DESTINATIONS)
+def scenario(request: pytest.FixtureRequest, scenarios) -> Scenario:
+    return scenarios(request.param)
+
+
+def test_marts_match_the_ordering_db(scenario: Scenario):
+    first = scenario.first
+    assert first.source[1] > 100, "the tiny world should have enough orders to mean something"
+    assert first.marts == first.source
+    assert first.customers == first.source_customers
+    assert first.history == first.pos_export
+
+
+def test_a_rerun_with_nothing_new_changes_nothing(scenario: Scenario):
+    assert scenario.rerun.run_succeeded
+    assert scenario.rerun.tables == scenario.first.tables
+    # The filesystem lake appends: a rerun must not store a second copy of what it had.
+    assert scenario.rerun.stored_orders == scenario.first.stored_orders
+
+
+def test_advanced_days_flow_through_and_merge(scenario: Scenario):
+    advanced = scenario.advanced
+    assert advanced.run_succeeded
+    assert advanced.marts == advanced.source
+    assert advanced.orders > scenario.first.orders
+    assert advanced.duplicate_orders == 0
+
+
+def test_every_channel_lands_once_what_the_simulator_wrote(scenario: Scenario):
+    first, advanced = scenario.first, scenario.advanced
+    assert first.lake == first.truth
+    assert first.lake["events"] > 1_000 and first.lake["deliveries"] > 100
+    assert advanced.lake == advanced.truth
+    assert advanced.lake["events"] > first.lake["events"]
+    assert advanced.lake["calls"] > first.lake["calls"]
+
+
+def test_bad_rows_are_quarantined_with_their_reason_and_nothing_is_lost(scenario: Scenario):
+    """The two broken orders wait in quarantine with their reasons, the rest flows on."""
+    held = scenario.held
+    bad_status, negative = str(held.bad_status_id), str(held.negative_id)
+    assert scenario.advanced.run_succeeded
+    assert set(held.quarantined) == {bad_status, negative}
+    assert "expect_column_values_to_be_in_set(column=status" in held.quarantined[bad_status]
+    assert "column=discount_idr" in held.quarantined[negative]
+    assert held.bad_status_id not in held.lake_ids and held.negative_id not in held.lake_ids
+
+    landed, promoted, quarantined = held.audit
+    assert quarantined == 2
+    assert promoted + quarantined == landed
+    # Nothing lost: every order of the source is in the lake or in quarantine.
+    assert held.lake_ids | {held.bad_status_id, held.negative_id} == held.source_ids

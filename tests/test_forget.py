@@ -1,6 +1,6 @@
 """Right to be forgotten: a guest erased from every table and landing file, and kept out after.
 
-The world is built and materialised here (not the shared read-only marts world: forget writes).
+The tiny world is restored from its materialised copy for this test alone: forget writes.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import re
 import sqlite3
 import subprocess
 import sys
-from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -29,14 +28,8 @@ from regulars.privacy.forget import (
 from regulars.privacy.hashing import hashed_email, normalise_phone
 from regulars.privacy.suppression import register_functions
 from regulars.settings import Settings
-
-FORGET_WORLD = {
-    "seed": 5,
-    "customers": 200,
-    "days": 30,
-    "acquisition_days": 30,
-    "start_date": date(2025, 1, 1),
-}
+from tests import processes
+from tests.conftest import materialize
 
 
 def test_identifier_kinds():
@@ -71,7 +64,7 @@ def test_an_email_two_customers_share_is_ambiguous_and_changes_nothing(tmp_path:
 def test_a_warehouse_held_by_another_process_is_a_clear_error(regulars_env: Settings):
     regulars_env.warehouse_path.parent.mkdir(parents=True)
     _small_warehouse(regulars_env.warehouse_path)
-    holder = subprocess.Popen(
+    with processes.running(
         [
             sys.executable,
             "-c",
@@ -81,19 +74,14 @@ def test_a_warehouse_held_by_another_process_is_a_clear_error(regulars_env: Sett
         ],
         stdout=subprocess.PIPE,
         text=True,
-    )
-    try:
+    ) as holder:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(WarehouseBusy, match="in use by another process"):
             forget("1", regulars_env)
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def test_the_dagster_job_refuses_an_unknown_guest_and_changes_nothing(regulars_env: Settings):
     """The `forget_guest` job runs the same erasure: its failure carries forget's message."""
-    import dagster as dg
 
     from orchestration.privacy import forget_job
 
@@ -112,14 +100,6 @@ def test_the_dagster_job_refuses_an_unknown_guest_and_changes_nothing(regulars_e
             "select count(*) from information_schema.schemata where schema_name = 'privacy'"
         ).fetchone()
     assert privacy == 0
-
-
-def materialize(settings: Settings) -> None:
-    from orchestration.materialize import materialize_everything
-    from regulars.demo import demo_apis
-
-    with demo_apis(settings), dg.DagsterInstance.ephemeral() as instance:
-        assert materialize_everything(settings, instance).success
 
 
 def pick_guest(settings: Settings) -> dict:
@@ -244,20 +224,11 @@ def touch_guest_in_source(settings: Settings, customer_id: int) -> None:
         )
 
 
-@pytest.fixture
-def forget_world(regulars_env: Settings) -> Settings:
-    from simulator import WorldConfig, build_world
-
-    build_world(WorldConfig(**FORGET_WORLD), regulars_env.data_dir)
-    materialize(regulars_env)
-    return regulars_env
-
-
-def test_a_forgotten_guest_leaves_no_trace_and_stays_out(forget_world: Settings):
+def test_a_forgotten_guest_leaves_no_trace_and_stays_out(materialized_world: Settings):
     from regulars.cli import app
     from simulator import advance_world
 
-    settings = forget_world
+    settings = materialized_world
     guest = pick_guest(settings)
     # Audience exports hold contacts too (email/SMS CSVs raw, the Meta CSV hashed).
     data_roots = [
@@ -316,7 +287,8 @@ def test_a_forgotten_guest_leaves_no_trace_and_stays_out(forget_world: Settings)
 
     advance_world(settings.data_dir, days=5)
     touch_guest_in_source(settings, guest["customer_id"])
-    materialize(settings)  # landing, gate and every dbt model with its tests
+    # Landing, gate and every dbt model with its tests; the fits keep the rows forget left them.
+    assert materialize(settings, analytics=False).success
 
     assert traces_in_warehouse(settings, guest) == []
     assert traces_in_files(data_roots[2], guest) == [], "exported again after the erasure"

@@ -12,6 +12,7 @@ import gzip
 import json
 import os
 import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +25,8 @@ from expectations.gate import AUDIT_TABLE
 from expectations.promote import promote, suites_for
 from ingestion.pipelines import landing_pipeline, load_options
 from ingestion.registry import SOURCES
-from regulars.settings import Settings, load_settings
-from tests.conftest import TINY_WORLD
+from regulars.settings import Settings
+from tests.conftest import point_at
 
 FUTURE = "timestamptz '2099-01-01 00:00:00+00'"
 BEFORE_OPENING = "timestamptz '2001-01-01 00:00:00+00'"
@@ -224,19 +225,16 @@ PLANTS: dict[str, dict[str, list[Plant]]] = {
 
 
 @pytest.fixture(scope="module")
-def landed_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+def landed_world(
+    tmp_path_factory: pytest.TempPathFactory, tiny_world_files: Path
+) -> Iterator[Settings]:
     """A tiny world with every source landed once, nothing promoted yet."""
     from regulars.demo import demo_apis
-    from simulator import WorldConfig, build_world
 
     root = tmp_path_factory.mktemp("planted")
+    shutil.copytree(tiny_world_files, root / "data")
     with pytest.MonkeyPatch.context() as monkeypatch:
-        monkeypatch.setenv("REGULARS_DATA_DIR", str(root / "data"))
-        monkeypatch.setenv("REGULARS_WAREHOUSE", str(root / "warehouse" / "regulars.duckdb"))
-        monkeypatch.setenv("REGULARS_STATE_DIR", str(root / "var"))
-        monkeypatch.delenv("SOURCES__ORDERING__CREDENTIALS", raising=False)
-        settings = load_settings()
-        build_world(WorldConfig(**TINY_WORLD), settings.data_dir)
+        settings = point_at(monkeypatch, root)
         with demo_apis(settings):
             for source_name in PLANTS:
                 source = SOURCES[source_name]
@@ -424,9 +422,9 @@ def land_renamed_field(settings: Settings, messages: int = 80) -> None:
 
 
 def test_a_batch_with_a_broken_schema_fails_its_check_and_the_marts_keep_their_state(
-    tiny_world: Settings,
+    materialized_world: Settings,
 ):
-    assert materialize(tiny_world).success
+    tiny_world = materialized_world
     marts_before = mart_counts(tiny_world)
     lake_before = query(tiny_world, "select count(*) from raw_events.messages")
 

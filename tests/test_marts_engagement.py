@@ -9,10 +9,8 @@ have not arrived is not in the lake yet, so it can be missing, never extra.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -21,6 +19,7 @@ import pytest
 import yaml
 
 from regulars.settings import Settings
+from tests.conftest import run_dbt
 
 # The simulator's session sources as fct_sessions names them (source, medium).
 SOURCE_MEDIUM = {
@@ -241,33 +240,34 @@ def lookback_days(settings: Settings) -> int:
     return int(project["vars"]["event_lookback_days"])
 
 
-def _dbt(settings: Settings, warehouse_path: Path, target: Path, *args: str) -> None:
-    """Run the dbt CLI on fct_sessions (and the sessions table it reads) against a copy."""
-    env = {**os.environ, "REGULARS_WAREHOUSE": str(warehouse_path)}
-    selection = ["--select", "int_sessions_sessionised", "fct_sessions"]
-    command = [str(Path(sys.executable).parent / "dbt"), *args, *selection]
-    command += ["--target-path", str(target), "--log-path", str(target / "logs")]
-    done = subprocess.run(
-        command, cwd=settings.dbt_project_dir, env=env, capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+@dataclass(frozen=True)
+class IncrementalRuns:
+    full: str  # each table, named in the `held_back` schema of the `compared` warehouse
+    runs: dict[str, str]
+    before: str
+    compared: Path
 
 
-@pytest.mark.parametrize("partitioned", [False, True], ids=["lookback", "dagster_partition"])
-def test_incremental_fct_sessions_equals_a_full_refresh(marts_world, truth, tmp_path, partitioned):
-    """Hold back the events that arrived in the last days, build, let them arrive, run
-    incrementally (by its lookback, or as Dagster runs a partition window of those days): the
-    table must equal a full refresh row for row. The held-back days bring late app events,
-    sign-ups and logins that re-own older anonymous sessions."""
-    # The copy keeps the file name: views inside it name their catalog after the file.
-    copy = tmp_path / "warehouse" / marts_world.warehouse_path.name
-    copy.parent.mkdir()
-    shutil.copy(marts_world.warehouse_path, copy)
-    target = tmp_path / "target"
+@pytest.fixture(scope="module")
+def incremental_runs(marts_world: Settings, truth: dict, tmp_path_factory) -> IncrementalRuns:
+    """Hold back the events that arrived in the last days, build, let them arrive, then run
+    incrementally twice (by its lookback; as Dagster runs a partition window of those days) and
+    once as a full refresh, each on its own copy of the warehouse."""
+    root = tmp_path_factory.mktemp("incremental")
+    selection = ("--select", "int_sessions_sessionised", "fct_sessions")
+
+    def warehouse_copy(name: str, source: Path) -> Path:
+        # The copy keeps the file name: views inside it name their catalog after the file.
+        copy = root / name / source.name
+        copy.parent.mkdir()
+        shutil.copy(source, copy)
+        return copy
+
+    base = warehouse_copy("base", marts_world.warehouse_path)
     as_of = truth["as_of"]
     cutoff = str(np.datetime64(as_of) - np.timedelta64(4, "D"))
     late = f"received_at >= timestamptz '{cutoff} 00:00:00+00'"
-    with duckdb.connect(str(copy)) as con:
+    with duckdb.connect(str(base)) as con:
         con.execute("create schema held_back")
         con.execute(
             f"create table held_back.messages as select * from raw_events.messages where {late}"
@@ -275,42 +275,59 @@ def test_incremental_fct_sessions_equals_a_full_refresh(marts_world, truth, tmp_
         con.execute(f"delete from raw_events.messages where {late}")
         assert con.sql("select count(*) from held_back.messages").fetchone()[0] > 1000
 
-    _dbt(marts_world, copy, target, "run", "--full-refresh")
-    with duckdb.connect(str(copy)) as con:
+    run_dbt(base, root / "target", "run", "--full-refresh", *selection)
+    with duckdb.connect(str(base)) as con:
         con.execute("create table held_back.before as select * from marts.fct_sessions")
         con.execute("insert into raw_events.messages select * from held_back.messages")
     window = {
         "window_start": cutoff,
         "window_end": str(np.datetime64(as_of) + np.timedelta64(1, "D")),
     }
-    _dbt(marts_world, copy, target, "run", *(["--vars", json.dumps(window)] if partitioned else []))
-    with duckdb.connect(str(copy)) as con:
-        con.execute("create table held_back.incremental as select * from marts.fct_sessions")
-    _dbt(marts_world, copy, target, "run", "--full-refresh")
+    variants = {"lookback": [], "dagster_partition": ["--vars", json.dumps(window)]}
+    for name, extra in variants.items():
+        copy = warehouse_copy(name, base)
+        run_dbt(copy, root / "target", "run", *extra, *selection)
+        with duckdb.connect(str(base)) as con:
+            con.execute(f"attach '{copy}' as {name} (read_only)")
+            con.execute(f"create table held_back.{name} as select * from {name}.marts.fct_sessions")
+            con.execute(f"detach {name}")
+    run_dbt(base, root / "target", "run", "--full-refresh", *selection)
+    return IncrementalRuns(
+        full="marts.fct_sessions",
+        runs={name: f"held_back.{name}" for name in variants},
+        before="held_back.before",
+        compared=base,
+    )
 
-    with duckdb.connect(str(copy), read_only=True) as con:
-        full = con.sql("select count(*) from marts.fct_sessions").fetchone()[0]
-        incremental = con.sql("select count(*) from held_back.incremental").fetchone()[0]
-        only_full = con.sql(
-            "select count(*) from (select * from marts.fct_sessions "
-            "except all select * from held_back.incremental)"
-        ).fetchone()[0]
-        only_incremental = con.sql(
-            "select count(*) from (select * from held_back.incremental "
-            "except all select * from marts.fct_sessions)"
-        ).fetchone()[0]
+
+@pytest.mark.parametrize("variant", ["lookback", "dagster_partition"])
+def test_incremental_fct_sessions_equals_a_full_refresh(
+    incremental_runs: IncrementalRuns, marts_world: Settings, variant: str
+):
+    """The incremental table equals a full refresh row for row. The held-back days bring late
+    app events, sign-ups and logins that re-own older anonymous sessions."""
+    runs, incremental = incremental_runs, incremental_runs.runs[variant]
+    with duckdb.connect(str(runs.compared), read_only=True) as con:
+        full = con.sql(f"select count(*) from {runs.full}").fetchone()[0]
+        rows = con.sql(f"select count(*) from {incremental}").fetchone()[0]
+        only_full, only_incremental = (
+            con.sql(
+                f"select count(*) from (select * from {a} except all select * from {b})"
+            ).fetchone()[0]
+            for a, b in ((runs.full, incremental), (incremental, runs.full))
+        )
         # The run had work beyond the lookback: sessions older than it that a later sign-up or
         # login re-owned (so equality is not an accident of an empty increment).
         restitched = con.sql(
             f"""
             select count(*)
-            from held_back.before as b
-            inner join held_back.incremental as i on b.session_id = i.session_id
+            from {runs.before} as b
+            inner join {incremental} as i on b.session_id = i.session_id
             where b.customer_id is null and i.customer_id is not null
-                and b.session_date < (select max(session_date) from held_back.before)
+                and b.session_date < (select max(session_date) from {runs.before})
                     - interval {lookback_days(marts_world)} day
             """
         ).fetchone()[0]
-    assert full == incremental > 0
+    assert full == rows > 0
     assert (only_full, only_incremental) == (0, 0)
     assert restitched > 0

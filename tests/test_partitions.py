@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 import duckdb
-import pytest
 
 from regulars.settings import Settings
-
-pytestmark = pytest.mark.e2e
 
 TAMPERED = -1  # a value no real session has, to see which days a run rewrote
 
@@ -22,28 +19,27 @@ def sessions_by_day(settings: Settings) -> dict:
         )
 
 
-def test_a_one_day_partition_run_touches_only_that_day(tiny_world: Settings):
+def test_a_one_day_partition_run_touches_only_that_day(materialized_world: Settings):
     from orchestration.definitions import EVENT_DAYS_JOB, build_definitions
-    from orchestration.materialize import materialize_everything
     from regulars.demo import demo_apis
 
-    with demo_apis(tiny_world), dg.DagsterInstance.ephemeral() as instance:
-        assert materialize_everything(tiny_world, instance).success
-        before = sessions_by_day(tiny_world)
+    settings = materialized_world
+    with demo_apis(settings), dg.DagsterInstance.ephemeral() as instance:
+        before = sessions_by_day(settings)
         days = sorted(before)[5:7]
         assert len(days) == 2 and all(before[day] > 0 for day in days)
         rebuilt, untouched = days
 
-        with duckdb.connect(str(tiny_world.warehouse_path)) as connection:
+        with duckdb.connect(str(settings.warehouse_path)) as connection:
             connection.execute(
                 f"update marts.fct_sessions set events = {TAMPERED} where session_date in (?, ?)",
                 [rebuilt, untouched],
             )
 
-        job = build_definitions(tiny_world).resolve_job_def(EVENT_DAYS_JOB)
+        job = build_definitions(settings).resolve_job_def(EVENT_DAYS_JOB)
         assert job.execute_in_process(instance=instance, partition_key=str(rebuilt)).success
 
-    after = sessions_by_day(tiny_world)
+    after = sessions_by_day(settings)
     assert after[rebuilt] == before[rebuilt]  # recomputed from the lake
     assert after[untouched] == TAMPERED  # outside the window: not rewritten
     assert {day: n for day, n in after.items() if day not in days} == {

@@ -59,7 +59,7 @@ PHONE_VALUE = r"(^|[^0-9A-Za-z_-])(\+62|62|0)8[0-9]{7,11}($|[^0-9A-Za-z_-])"
 
 
 @pytest.fixture(scope="module")
-def manifest() -> dict:
+def manifest(fresh_dbt_manifest) -> dict:
     return json.loads(dbt_project(load_settings()).manifest_path.read_text())
 
 

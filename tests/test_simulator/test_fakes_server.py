@@ -14,6 +14,7 @@ from fakes_helpers import ACCOUNT, TODAY, http, write_all
 
 from simulator.fakes import FakeServer
 from simulator.fakes.ga4 import DEFAULT_PROPERTY_ID, DEFAULT_TOKEN
+from tests.processes import running
 
 GA4_AUTH = {"Authorization": f"Bearer {DEFAULT_TOKEN}"}
 REPORT = {
@@ -85,7 +86,7 @@ def test_shutdown_frees_the_port(data_dir: Path) -> None:
 
 
 def test_command_line_prints_its_url_and_serves(data_dir: Path) -> None:
-    process = subprocess.Popen(
+    with running(
         [
             *(sys.executable, "-m", "simulator.fakes", "meta", "--data-dir", str(data_dir)),
             *("--port", "0", "--today", "2025-03-10", "--fault", "meta:rate_limit=1"),
@@ -94,8 +95,7 @@ def test_command_line_prints_its_url_and_serves(data_dir: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
-    )
-    try:
+    ) as process:
         base_url = process.stdout.readline().strip()
         assert base_url.startswith("http://127.0.0.1:")
         url = f"{base_url}/v21.0/act_{ACCOUNT}/ads?access_token=fake-meta-token"
@@ -104,6 +104,3 @@ def test_command_line_prints_its_url_and_serves(data_dir: Path) -> None:
         status, _, body = http("GET", url)
         assert status == 200 and len(body["data"]) == 11
         assert json.loads(json.dumps(body))["data"][0]["id"]
-    finally:
-        process.terminate()
-        process.wait(timeout=10)

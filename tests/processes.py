@@ -1,0 +1,55 @@
+"""Child processes that tests start: default signal handlers, and always stopped.
+
+A test run started from a background job or under `nohup` ignores SIGINT, and Dagster's
+interrupt handling copies SIGINT's handler onto SIGTERM in this process; a child would inherit
+both as "ignored" and outlive `terminate()`. Children here start with the defaults, and leave
+with a kill when they do not stop in time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import subprocess
+from collections.abc import Iterator, Sequence
+
+STOP_SECONDS = 15
+
+
+def default_signals() -> None:
+    """Runs in the child before exec: SIGINT and SIGTERM back to their default actions."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
+
+
+def start(command: Sequence[str], **popen) -> subprocess.Popen:
+    return subprocess.Popen(list(command), preexec_fn=default_signals, **popen)
+
+
+def stop(
+    process: subprocess.Popen, signum: int = signal.SIGTERM, seconds: float = STOP_SECONDS
+) -> bool:
+    """Ask with `signum`, then kill if it is still there after `seconds`.
+
+    True when the process ended without the kill (or had already ended).
+    """
+    if process.poll() is not None:
+        return True
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(signum)
+    try:
+        process.wait(timeout=seconds)
+        return True
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=seconds)
+        return False
+
+
+@contextlib.contextmanager
+def running(command: Sequence[str], **popen) -> Iterator[subprocess.Popen]:
+    process = start(command, **popen)
+    try:
+        yield process
+    finally:
+        stop(process)
