@@ -207,7 +207,11 @@ def validate_batch(
 
 
 def _pending_load_ids(landing: dlt.Dataset, table_name: str, after: str) -> list[str]:
+    # A source that has loaded no row of the table yet (an empty ordering DB, a GA4 property
+    # with no traffic) may leave it in dlt's schema without any column, or out of it.
     if table_name not in landing.tables:
+        return []
+    if "_dlt_load_id" not in landing.schema.get_table_columns(table_name):
         return []
     after = after.replace("'", "''")
     load_ids = landing(

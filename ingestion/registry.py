@@ -14,6 +14,7 @@ from pathlib import Path
 import dlt
 from dlt.sources import DltSource
 
+from ingestion import SOURCE_NAMES
 from ingestion.events import events_source
 from ingestion.ga4 import ga4_source
 from ingestion.messaging import messaging_source
@@ -150,6 +151,13 @@ SOURCES: dict[str, Source] = {
         ),
     )
 }
+
+
+if tuple(SOURCES) != SOURCE_NAMES:
+    raise ImportError(
+        f"ingestion.SOURCE_NAMES {SOURCE_NAMES} and the registry's sources {tuple(SOURCES)} "
+        "differ: list a new source in both."
+    )
 
 
 def active_sources(settings: Settings) -> list[Source]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+from ingestion import SOURCE_NAMES
 from regulars.settings import export_environment, load_settings
 
 app = typer.Typer(
@@ -73,7 +74,7 @@ def simulate_advance(
 
 @app.command()
 def ingest(
-    source: str = typer.Argument("ordering", help="Source to load: ordering, order_history."),
+    source: str = typer.Argument("ordering", help=f"Source to load: {', '.join(SOURCE_NAMES)}."),
 ) -> None:
     """Load one source alone, landing then gate, without Dagster."""
     from expectations.promote import promote
@@ -106,6 +107,14 @@ def ingest(
             f"{table.quarantined_rows} quarantined"
             + (f", batch rejected: {table.batch_failure}" if table.batch_failure else "")
         )
+    if any(table.batch_failure for table in result.report.tables.values()):
+        typer.secho(
+            f"{source}: a batch is held back, and the batches after it wait. Fix the source and "
+            f"run again, or accept it: regulars replay {source} --accept-volume",
+            fg="red",
+            err=True,
+        )
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -272,7 +281,14 @@ def collector(
 def summary() -> None:
     """Row counts of lake, quarantine and marts, and where to look next."""
     from expectations.gate import is_gate_table
-    from regulars.summary import latest_exports, relation_counts, render, render_exports
+    from regulars.summary import (
+        held_batches,
+        latest_exports,
+        relation_counts,
+        render,
+        render_exports,
+        render_held,
+    )
 
     settings = load_settings()
     if not settings.warehouse_path.exists():
@@ -288,6 +304,7 @@ def summary() -> None:
             "Quarantine (rows that failed validation)",
         )
     )
+    typer.echo(render_held(held_batches(settings.warehouse_path)))
     typer.echo(render([c for c in counts if c.schema == "marts"], "Marts"))
     typer.echo(render_exports(latest_exports(settings.warehouse_path)))
     typer.echo(f"\nWarehouse: {settings.warehouse_path}")

@@ -42,6 +42,56 @@ def render(counts: list[RelationCount], title: str) -> str:
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class HeldBatch:
+    lake_table: str
+    load_id: str
+    reason: str
+
+
+def held_batches(warehouse: Path) -> list[HeldBatch]:
+    """Batches the gate holds back whole: a table whose latest verdict is a batch rejection.
+
+    Later batches of the table wait behind it (promotion keeps load order), so nothing of that
+    table reaches the marts until someone fixes the data or accepts the batch.
+    """
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        schemas = connection.execute(
+            "select table_schema from information_schema.tables where table_name = 'gate_audit' "
+            "and starts_with(table_schema, 'raw_') and not ends_with(table_schema, '_staging') "
+            "order by 1"
+        ).fetchall()
+        held = []
+        for (schema,) in schemas:
+            rows = connection.execute(
+                f"""
+                select table_name, _landing_load_id, reason, status
+                from "{schema}".gate_audit
+                qualify row_number() over (
+                    partition by table_name order by validated_at desc
+                ) = 1
+                """
+            ).fetchall()
+            held += [
+                HeldBatch(f"{schema}.{table}", load_id, reason)
+                for table, load_id, reason, status in rows
+                if status == "batch_rejected"
+            ]
+        return held
+
+
+def render_held(held: list[HeldBatch]) -> str:
+    if not held:
+        return "Held batches (rejected whole by the gate): none"
+    lines = ["Held batches (rejected whole by the gate; the table's later batches wait):"]
+    lines += [f"  {batch.lake_table}  {batch.reason}" for batch in held]
+    lines.append(
+        "  Fix the source and run again, or accept a batch that is small for a known reason: "
+        "regulars replay <source> --accept-volume"
+    )
+    return "\n".join(lines)
+
+
 def latest_exports(warehouse: Path) -> list[tuple]:
     """The latest export of each audience to each channel: members, added, removed, file."""
     with duckdb.connect(str(warehouse), read_only=True) as connection:

@@ -35,6 +35,16 @@ def test_ingest_without_a_world_says_how_to_make_one(regulars_env: Settings):
     assert not regulars_env.ordering_db_path.exists(), "must not leave an empty DB behind"
 
 
+def test_ingest_help_lists_every_source():
+    from ingestion.registry import SOURCES
+
+    result = runner.invoke(app, ["ingest", "--help"])
+    assert result.exit_code == 0
+    # Rich wraps the help in a box: compare the words, not the lines.
+    words = " ".join(result.output.replace("│", " ").split())
+    assert f"Source to load: {', '.join(SOURCES)}." in words
+
+
 def test_summary_without_a_warehouse_points_at_make_run(regulars_env: Settings):
     result = runner.invoke(app, ["summary"])
     assert result.exit_code == 1

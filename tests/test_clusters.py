@@ -3,6 +3,7 @@ same clusters and names, names speak a marketer's language; then the marts world
 
 from __future__ import annotations
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -140,3 +141,27 @@ def test_marts_world_clusters_are_stable_named_and_cover_every_guest(warehouse):
         expected.sort_values("customer_id").reset_index(drop=True),
         check_dtype=False,
     )
+
+
+def test_too_few_guests_is_its_own_error_and_the_empty_table_is_typed():
+    """A chain without orders yet has no guests to cluster: the dbt model then writes an empty,
+    typed table instead of failing the build (tests/test_source_matrix.py runs it)."""
+    import pandas as pd
+
+    from regulars.analytics.clusters import TooFewCustomers, cluster_customers, unclustered
+
+    for guests in (0, 2, 3):
+        features = pd.DataFrame({"customer_id": range(guests), "orders": range(guests)})
+        with pytest.raises(TooFewCustomers, match=f"{guests} rows cannot be split"):
+            cluster_customers(features, k_range=range(3, 9))
+    # The empty table has the columns a clustering run writes, as DuckDB will type them.
+    features, _ = make_blobs(n_samples=60, centers=3, n_features=2, random_state=1)
+    frame = pd.DataFrame({"customer_id": range(60), "orders": features[:, 0]})
+    assignments, profiles = cluster_customers(frame, k_range=range(3, 4))
+    per_run = ["silhouette", "cluster_silhouette", "k_chosen", "silhouette_by_k"]
+    fitted = assignments.merge(profiles[["cluster_id", *per_run]], on="cluster_id")
+    empty = unclustered()
+    assert empty.empty
+    assert list(empty.columns) == list(fitted.columns)
+    as_sql = duckdb.sql("select * from empty").types
+    assert [str(t) for t in as_sql] == [str(t) for t in duckdb.sql("select * from fitted").types]

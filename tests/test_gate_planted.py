@@ -183,11 +183,6 @@ PLANTS: dict[str, dict[str, list[Plant]]] = {
             null_key("report_row_id"),
             duplicate("report_row_id"),
             Plant("negative count", "sessions = -3", between("sessions")),
-            Plant(
-                "more engaged sessions than sessions",
-                "engaged_sessions = sessions + 1",
-                between("_engaged_minus_sessions"),
-            ),
             Plant("negative revenue", "purchase_revenue = -5", between("_purchase_revenue")),
             Plant("unknown platform", "device_category = 'fridge'", in_set("device_category")),
             Plant("day in the future", "date = date '2099-01-01'", between("_date_at")),

@@ -13,7 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from regulars.analytics.lifetime_value import OUTPUT_COLUMNS, fit_lifetime_value
+from regulars.analytics.lifetime_value import (
+    OUTPUT_COLUMNS,
+    LifetimeValueRun,
+    NotEnoughHistory,
+    fit_lifetime_value,
+    unscored,
+)
 from simulator.clock import NEVER
 from simulator.config import WorldConfig
 from simulator.pos_export import DATE_FORMAT, pos_orders
@@ -197,8 +203,30 @@ def test_unparseable_date_is_named() -> None:
 
 def test_history_without_repeat_orders_is_refused() -> None:
     one_each = orders_frame(customer_id=[1, 2, 3, 4, 5])
-    with pytest.raises(ValueError, match="no customer has a repeat order day"):
+    with pytest.raises(NotEnoughHistory, match="no customer has a repeat order day"):
         fit_lifetime_value(one_each, holdout_days=0)
+
+
+def test_no_orders_is_not_enough_history_and_the_empty_table_is_typed() -> None:
+    """A chain without orders (only its ads and analytics) scores nobody, in typed columns a
+    warehouse can cast: a date stays a date, a count an integer, the band text."""
+    with pytest.raises(NotEnoughHistory, match="no orders"):
+        fit_lifetime_value(orders_frame().iloc[0:0])
+    table = unscored(run_prefix="run_")
+    assert table.empty
+    assert list(table.columns[: len(OUTPUT_COLUMNS)]) == list(OUTPUT_COLUMNS)
+    dtypes = table.dtypes.astype(str).to_dict()
+    assert dtypes["customer_id"] == "int64"
+    assert dtypes["first_order_date"] == "datetime64[ns]"
+    assert dtypes["churn_risk_band"] == "string"
+    assert dtypes["probability_alive"] == "float64"
+    assert dtypes["run_fitted_at"] == "datetime64[ns, UTC]"
+    assert dtypes["run_customers_fitted"] == "int64"
+    assert dtypes["run_r"] == "float64"
+    # Every run field is there, so clv_model_runs reads the same columns with or without a fit.
+    assert {c.removeprefix("run_") for c in table.columns if c.startswith("run_")} == set(
+        LifetimeValueRun.__dataclass_fields__
+    )
 
 
 def test_band_thresholds_must_be_ordered() -> None:

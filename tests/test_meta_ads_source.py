@@ -159,6 +159,41 @@ def test_purchases_come_from_one_action_type_never_their_sum():
     assert date_slices(TODAY, FIRST_DAY, 4) == []
 
 
+@pytest.mark.parametrize(
+    ("reported", "purchases", "value"),
+    [
+        # Meta's de-duplicated total wins over the pixel's own count, never summed with it.
+        (
+            {"offsite_conversion.fb_pixel_purchase": (2, "90000"), "omni_purchase": (5, "400000")},
+            5,
+            Decimal("400000.00"),
+        ),
+        # An account that reports only the standard event name.
+        ({"purchase": (4, "300000")}, 4, Decimal("300000.00")),
+        (
+            {"purchase": (4, "300000"), "offsite_conversion.fb_pixel_purchase": (3, "1")},
+            4,
+            Decimal("300000.00"),
+        ),
+        # Only the app's purchases tracked.
+        ({"app_custom_event.fb_mobile_purchase": (1, "75000")}, 1, Decimal("75000.00")),
+        # Actions that are not purchases count for nothing.
+        ({"link_click": (30, "0"), "add_to_cart": (6, "0")}, 0, Decimal("0.00")),
+    ],
+    ids=["omni_over_pixel", "purchase_only", "purchase_over_pixel", "app_only", "no_purchase"],
+)
+def test_purchases_follow_one_documented_precedence_of_action_types(reported, purchases, value):
+    row = {
+        "date_start": "2025-03-02",
+        "ad_id": "1",
+        "publisher_platform": "facebook",
+        "actions": [{"action_type": t, "value": str(n)} for t, (n, _) in reported.items()],
+        "action_values": [{"action_type": t, "value": v} for t, (_, v) in reported.items()],
+    }
+    typed = typed_insight(row)
+    assert (typed["purchases"], typed["purchase_value"]) == (purchases, value)
+
+
 # --- against the fake ---------------------------------------------------------------------------
 
 

@@ -173,6 +173,12 @@ def test_a_collapsed_batch_is_held_until_an_operator_accepts_it(tiny_world: Sett
     lake = "select count(*) from raw_events.messages where message_id like '%-{}'"
     assert query(tiny_world, lake.format("collapsed")) == [(0,)]
     assert query(tiny_world, lake.format("next")) == [(0,)]
+    # Run from the command line, the same state is an error, and the summary says what waits.
+    ingested = runner.invoke(app, ["ingest", "events"])
+    assert ingested.exit_code == 1, ingested.output
+    assert "regulars replay events --accept-volume" in ingested.output
+    held = runner.invoke(app, ["summary"]).output
+    assert f"raw_events.messages  batch {days[7]}: " in held, held
 
     result = runner.invoke(app, ["replay", "events", "--table", "messages", "--accept-volume"])
     assert result.exit_code == 0, result.output
@@ -185,3 +191,6 @@ def test_a_collapsed_batch_is_held_until_an_operator_accepts_it(tiny_world: Sett
         "and status = 'promoted'",
     )
     assert reason == "volume rule waived by an operator"
+    assert (
+        "Held batches (rejected whole by the gate): none" in runner.invoke(app, ["summary"]).output
+    )

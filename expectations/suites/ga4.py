@@ -28,11 +28,8 @@ DEVICE_CATEGORIES = ["desktop", "mobile", "tablet", "smart tv"]
 
 
 def _traffic_arithmetic(frame: pd.DataFrame) -> pd.DataFrame:
-    # GA4 counts an engaged session once among the sessions, and a new user among the users.
     return frame.assign(
         _date_at=day_at(frame, "date"),
-        _engaged_minus_sessions=frame["engaged_sessions"] - frame["sessions"],
-        _new_minus_total_users=frame["new_users"] - frame["total_users"],
         _purchase_revenue=frame["purchase_revenue"].astype(float),
     )
 
@@ -52,8 +49,10 @@ def table_suites() -> dict[str, TableSuite]:
                 *timestamps_in_chain_lifetime("_date_at"),
                 *(between(c, 0) for c in TRAFFIC_COUNTS),
                 between("_purchase_revenue", 0),
-                between("_engaged_minus_sessions", high=0),
-                between("_new_minus_total_users", high=0),
+                # No rule between the counts (new users within total users, engaged sessions
+                # within sessions): GA4 estimates each distinct count on its own (HyperLogLog++),
+                # so small rows break those orders now and then and are still GA4's figures.
+                # The staging model warns about them instead (models/staging/ga4).
             ],
             derive=_traffic_arithmetic,
             # Every run re-pulls GA4's processing window and the days since: comparable batches.

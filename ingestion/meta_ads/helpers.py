@@ -22,7 +22,7 @@ from ingestion.meta_ads.settings import (
     MONEY_PRECISION,
     MONEY_SCALE,
     OBJECT_FIELDS,
-    PURCHASE_ACTION_TYPE,
+    PURCHASE_ACTION_TYPES,
     RATE_LIMIT_CODES,
     TOKEN_ERROR_CODES,
 )
@@ -138,6 +138,14 @@ def action_value(actions: list[dict[str, Any]] | None, action_type: str) -> str 
     return None
 
 
+def purchase_action_type(row: dict[str, Any]) -> str | None:
+    """The purchase action type a row's purchases are read from (PURCHASE_ACTION_TYPES order),
+    None when it reports none. The value comes from the same type, so count and value agree."""
+    reported = {action.get("action_type") for action in row.get("actions") or []}
+    reported |= {action.get("action_type") for action in row.get("action_values") or []}
+    return next((kind for kind in PURCHASE_ACTION_TYPES if kind in reported), None)
+
+
 INSIGHT_TEXT = (
     "account_id",
     "account_currency",
@@ -170,16 +178,17 @@ def insight_columns() -> dict[str, dict[str, Any]]:
 
 
 def typed_insight(row: dict[str, Any]) -> dict[str, Any]:
-    """One insights row (ad x day x platform) typed, with purchases from the one action type.
+    """One insights row (ad x day x platform) typed, with purchases from one action type.
 
     Meta leaves out `actions` on rows without purchases (and any metric that is zero): absent is
     zero.
     """
     key = [row.get(name) for name in INSIGHT_KEY]
+    purchase = purchase_action_type(row)
     values = {
         **row,
-        "purchases": action_value(row.get("actions"), PURCHASE_ACTION_TYPE),
-        "purchase_value": action_value(row.get("action_values"), PURCHASE_ACTION_TYPE),
+        "purchases": action_value(row.get("actions"), purchase) if purchase else None,
+        "purchase_value": action_value(row.get("action_values"), purchase) if purchase else None,
     }
     out: dict[str, Any] = {
         INSIGHT_ID: json.dumps(key),

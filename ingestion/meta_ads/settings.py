@@ -30,9 +30,19 @@ RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, *range(80000, 80015)})
 # An expired or invalid token (190, subcode 463 when expired) or none at all (104).
 TOKEN_ERROR_CODES = frozenset({190, 104})
 
-# The one purchase action counted. Meta lists the same purchases under several overlapping
-# action types (offsite_conversion.fb_pixel_purchase, omni_purchase, purchase): never sum them.
-PURCHASE_ACTION_TYPE = "offsite_conversion.fb_pixel_purchase"
+# Meta lists the same purchases under several overlapping action types, so they are never
+# summed: a row's purchases (and their value) are those of the first type here that it reports.
+# omni_purchase is Meta's de-duplicated total over web, app and offline; `purchase` is the
+# standard event name newer accounts report; then the channel-specific types, for accounts
+# that track only one channel.
+PURCHASE_ACTION_TYPES = (
+    "omni_purchase",
+    "purchase",
+    "offsite_conversion.fb_pixel_purchase",
+    "onsite_web_purchase",
+    "app_custom_event.fb_mobile_purchase",
+    "offline_conversion.purchase",
+)
 
 # Fields asked for per object edge (always with `id`) and how they land: "text", "int" (Meta
 # sends budgets as strings, in the account currency's smallest unit: whole rupiah for IDR) or

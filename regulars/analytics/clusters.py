@@ -116,6 +116,25 @@ NAME_PHRASES = 3
 DESCRIPTION_FEATURES = 5
 
 
+class TooFewCustomers(ValueError):
+    """Fewer customers than the smallest k needs: a young chain, or one without order data."""
+
+
+def unclustered(id_column: str = "customer_id", id_dtype: str = "int64") -> pd.DataFrame:
+    """The customer_clusters table with no rows, typed as a clustering run fills it."""
+    dtypes = {
+        id_column: id_dtype,
+        "cluster_id": "int64",
+        "cluster_name": "string",
+        "cluster_description": "string",
+        "silhouette": "float64",
+        "cluster_silhouette": "float64",
+        "k_chosen": "int64",
+        "silhouette_by_k": "string",
+    }
+    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in dtypes.items()})
+
+
 def cluster_customers(
     features: pd.DataFrame,
     *,
@@ -130,12 +149,12 @@ def cluster_customers(
     cluster_description; profiles: one row per cluster with its size, share, the run's silhouette
     and k, the cluster's own silhouette, the silhouette per k tried, and `mean_<feature>`)."""
     frame = features.sort_values(id_column, kind="stable").reset_index(drop=True)
+    ks = [k for k in k_range if 2 <= k < len(frame)]
+    if not ks:
+        raise TooFewCustomers(f"{len(frame)} rows cannot be split into any k in {k_range}")
     columns = _feature_columns(frame, id_column)
     raw = frame[columns].apply(pd.to_numeric, errors="coerce").astype(float)
     matrix, zscores = _prepared(raw, columns)
-    ks = [k for k in k_range if 2 <= k < len(frame)]
-    if not ks:
-        raise ValueError(f"{len(frame)} rows cannot be split into any k in {k_range}")
 
     sample = _silhouette_sample(len(frame), max_rows_for_silhouette, seed)
     fits = {}

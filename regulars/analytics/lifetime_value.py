@@ -75,6 +75,12 @@ OUTPUT_COLUMNS = (
 )
 
 
+class NotEnoughHistory(ValueError):
+    """The orders cannot support a fit: none by the cut-off, or no repeat order day to learn
+    from. A chain without orders yet (or with a channel switched off) is in this state, not in
+    error; callers that must produce a table use `unscored()`."""
+
+
 @dataclass(frozen=True)
 class LifetimeValueRun:
     """One fit: its settings, parameters and errors, for the model-run table and asset metadata.
@@ -147,10 +153,12 @@ def fit_lifetime_value(
             f"high_risk_below={high_risk_below}, low_risk_from={low_risk_from}"
         )
     daily = order_days(orders)
+    if daily.empty:
+        raise NotEnoughHistory("no orders to fit")
     observation_end = daily["day"].max().date() if observation_end is None else observation_end
     daily = daily[daily["day"] <= pd.Timestamp(observation_end)]
     if daily.empty:
-        raise ValueError(f"no order on or before observation_end {observation_end}")
+        raise NotEnoughHistory(f"no order on or before observation_end {observation_end}")
     if calibration_end is None:
         if holdout_days < 0:
             raise ValueError(f"holdout_days must be >= 0, got {holdout_days}")
@@ -165,12 +173,12 @@ def fit_lifetime_value(
 
     calibration = rfm(daily, calibration_end)
     if calibration.empty:
-        raise ValueError(
+        raise NotEnoughHistory(
             f"no order on or before calibration_end {calibration_end} (first order: "
             f"{daily['day'].min().date()}): move calibration_end later"
         )
     if not (calibration["frequency"] > 0).any():
-        raise ValueError(
+        raise NotEnoughHistory(
             f"no customer has a repeat order day by calibration_end {calibration_end}: BG/NBD and "
             "Gamma-Gamma learn from repeat purchases; move calibration_end later or import a "
             "longer order history"
@@ -215,6 +223,43 @@ def fit_lifetime_value(
         fit_seconds=time.perf_counter() - started,
     )
     return customers[list(OUTPUT_COLUMNS)], run
+
+
+# pandas dtypes of the scored frame and of each run field, for a table with no fit behind it.
+_SCORED_DTYPES = {
+    "first_order_date": "datetime64[ns]",
+    "last_order_date": "datetime64[ns]",
+    "orders": "int64",
+    "frequency": "int64",
+    "recency_days": "int64",
+    "tenure_days": "int64",
+    "churn_risk_band": "string",
+    "holdout_orders_actual": "Int64",
+}
+_RUN_DTYPES = {
+    "model_run_id": "string",
+    "fitted_at": "datetime64[ns, UTC]",
+    "calibration_end": "datetime64[ns]",
+    "observation_end": "datetime64[ns]",
+    "holdout_days": "int64",
+    "customers_fitted": "int64",
+    "holdout_orders_actual": "int64",
+}
+
+
+def unscored(customer_id_dtype: str = "int64", run_prefix: str | None = None) -> pd.DataFrame:
+    """The scored frame with no rows, each column typed as a fit gives it (every other one is a
+    float): what a table of scores holds while there is nothing to fit. `run_prefix` adds the
+    run's fields as columns under that prefix, as the dbt model stores them."""
+    columns = {"customer_id": customer_id_dtype} | {
+        name: _SCORED_DTYPES.get(name, "float64") for name in OUTPUT_COLUMNS[1:]
+    }
+    if run_prefix is not None:
+        columns |= {
+            f"{run_prefix}{name}": _RUN_DTYPES.get(name, "float64")
+            for name in LifetimeValueRun.__dataclass_fields__
+        }
+    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in columns.items()})
 
 
 def order_days(orders: pd.DataFrame) -> pd.DataFrame:

@@ -7,7 +7,7 @@ table: customer_lifetime_value (per guest) and clv_model_runs (one row per fit, 
 
 from datetime import date
 
-from regulars.analytics.lifetime_value import fit_lifetime_value
+from regulars.analytics.lifetime_value import NotEnoughHistory, fit_lifetime_value, unscored
 
 
 def model(dbt, session):
@@ -20,13 +20,16 @@ def model(dbt, session):
         .project("customer_id, placed_date as order_date, net_revenue_idr as amount")
         .df()
     )
-    customers, run = fit_lifetime_value(
-        orders,
-        calibration_end=date.fromisoformat(calibration_end) if calibration_end else None,
-        holdout_days=int(dbt.config.get("clv_holdout_days")),
-        high_risk_below=float(dbt.config.get("churn_risk_high_below")),
-        low_risk_from=float(dbt.config.get("churn_risk_low_from")),
-    )
+    try:
+        customers, run = fit_lifetime_value(
+            orders,
+            calibration_end=date.fromisoformat(calibration_end) if calibration_end else None,
+            holdout_days=int(dbt.config.get("clv_holdout_days")),
+            high_risk_below=float(dbt.config.get("churn_risk_high_below")),
+            low_risk_from=float(dbt.config.get("churn_risk_low_from")),
+        )
+    except NotEnoughHistory:
+        return unscored(run_prefix="run_")
     for name, value in run.as_row().items():
         customers[f"run_{name}"] = value
     return customers

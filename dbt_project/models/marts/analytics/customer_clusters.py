@@ -1,20 +1,24 @@
 """Behavioural clusters of ordering guests (regulars.analytics.clusters), named for a marketer.
 
 Reads customer_features; k is chosen by silhouette within [cluster_k_min, cluster_k_max] and the
-seed makes a rebuild on the same data give the same clusters.
+seed makes a rebuild on the same data give the same clusters. With fewer guests than the
+smallest k (a young chain, or one without order data) the table is empty, its columns typed.
 """
 
-from regulars.analytics.clusters import cluster_customers
+from regulars.analytics.clusters import TooFewCustomers, cluster_customers, unclustered
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
     k_min, k_max = int(dbt.config.get("cluster_k_min")), int(dbt.config.get("cluster_k_max"))
-    assignments, profiles = cluster_customers(
-        dbt.ref("customer_features").df(),
-        k_range=range(k_min, k_max + 1),
-        seed=int(dbt.config.get("cluster_seed")),
-    )
+    try:
+        assignments, profiles = cluster_customers(
+            dbt.ref("customer_features").df(),
+            k_range=range(k_min, k_max + 1),
+            seed=int(dbt.config.get("cluster_seed")),
+        )
+    except TooFewCustomers:
+        return unclustered()
     per_run = ["silhouette", "cluster_silhouette", "k_chosen", "silhouette_by_k"]
     run = profiles[["cluster_id", *per_run]]
     return assignments.merge(run, on="cluster_id", how="left", validate="many_to_one")
