@@ -21,13 +21,9 @@ from ingestion.messaging import messaging_source
 from ingestion.meta_ads import meta_ads_source
 from ingestion.order_history import order_history_source
 from ingestion.ordering import ordering_source
-from ingestion.ordering.helpers import require_database
+from ingestion.ordering.helpers import missing_database
 from ingestion.telemetry import telemetry_source
 from regulars.settings import Settings
-
-
-def _always(settings: Settings) -> bool:
-    return True
 
 
 @dataclass(frozen=True)
@@ -36,32 +32,49 @@ class Source:
     description: str
     kinds: frozenset[str]
     build: Callable[[Settings], DltSource]
-    preflight: Callable[[Settings], None]
-    # Sources an operator has not set up (no token, no landing folder) stay out of the graph
-    # rather than failing every run; `regulars ingest <name>` says what to configure.
-    enabled: Callable[[Settings], bool] = _always
+    # What this chain has not set up for the source, in a line that says what to set; None when
+    # it is configured. A chain has the channels it has: an unconfigured source stays in the
+    # graph and is skipped at run time with this line, never an error.
+    missing: Callable[[Settings], str | None]
 
     def __str__(self) -> str:
         return self.name
 
+    def require(self, settings: Settings) -> None:
+        """Stop with the missing line, for commands that load this one source."""
+        missing = self.missing(settings)
+        if missing:
+            raise SourceNotConfigured(f"{self.name} is not configured here. {missing}")
 
-def _require_order_history_folder(url: str) -> None:
-    if not _folder_present(url):
-        raise FileNotFoundError(
-            f"No order-history folder at {url}. Build the demo world with `regulars simulate "
-            "build`, or set sources.order_history.bucket_url (.dlt/config.toml) or "
-            "SOURCES__ORDER_HISTORY__BUCKET_URL to where the files are."
-        )
+
+class SourceNotConfigured(RuntimeError):
+    pass
 
 
 def _folder_present(url: str) -> bool:
     return "://" in url or Path(url).is_dir()
 
 
+def _missing_order_history(settings: Settings) -> str | None:
+    url = settings.order_history_url
+    if _folder_present(url):
+        return None
+    return (
+        f"No order-history folder at {url}: set sources.order_history.bucket_url "
+        "(.dlt/config.toml) or SOURCES__ORDER_HISTORY__BUCKET_URL to where the files are, or "
+        "build the demo world with `regulars simulate build`."
+    )
+
+
+def _resolvable(key: str) -> bool:
+    """Whether a dlt config or secret value is set (environment, config.toml or secrets.toml)."""
+    env_name = key.upper().replace(".", "__")
+    return bool(os.environ.get(env_name) or dlt.config.get(key) or dlt.secrets.get(key))
+
+
 def token_configured(source_name: str) -> bool:
     """Whether an access token for an API source is resolvable (environment or secrets.toml)."""
-    key = f"sources.{source_name}.access_token"
-    return bool(os.environ.get(key.upper().replace(".", "__")) or dlt.secrets.get(key))
+    return _resolvable(f"sources.{source_name}.access_token")
 
 
 def _landing_stream(
@@ -69,36 +82,63 @@ def _landing_stream(
 ) -> Source:
     """A stream of the landing zone: present when its folder is (or the zone is a bucket)."""
 
-    def folder(settings: Settings) -> str:
-        return f"{settings.landing_url}/{name}"
-
-    def preflight(settings: Settings) -> None:
-        if not _folder_present(folder(settings)):
-            raise FileNotFoundError(
-                f"No {name} stream at {folder(settings)}. Build the demo world with `regulars "
-                "simulate build`, or set REGULARS_LANDING_URL to the landing zone the chain's "
-                "systems (and the collector) write to."
-            )
+    def missing(settings: Settings) -> str | None:
+        folder = f"{settings.landing_url}/{name}"
+        if _folder_present(folder):
+            return None
+        return (
+            f"No {name} stream at {folder}: set REGULARS_LANDING_URL to the landing zone the "
+            "chain's systems (and the collector) write to, or build the demo world with "
+            "`regulars simulate build`."
+        )
 
     return Source(
         name=name,
         description=description,
         kinds=frozenset({kind}),
         build=lambda settings: source(bucket_url=settings.landing_url),
-        preflight=preflight,
-        enabled=lambda settings: _folder_present(folder(settings)),
+        missing=missing,
     )
 
 
-def _http_api(name: str, description: str, kind: str, source: Callable[..., DltSource]) -> Source:
+def _http_api(
+    name: str,
+    description: str,
+    kind: str,
+    source: Callable[..., DltSource],
+    account_key: str,
+) -> Source:
     """An HTTP API source, configured entirely through dlt config and secrets."""
+    required = (account_key, "access_token", "start_date")
+
+    def missing(settings: Settings) -> str | None:
+        unset = [key for key in required if not _resolvable(f"sources.{name}.{key}")]
+        if not unset:
+            return None
+        return (
+            "Set "
+            + ", ".join(f"sources.{name}.{key}" for key in unset)
+            + " (.dlt/config.toml, the token in .dlt/secrets.toml, or "
+            + ", ".join(f"SOURCES__{name.upper()}__{key.upper()}" for key in unset)
+            + f"); ingestion/{name}/README.md lists the rest."
+        )
+
+    def build(settings: Settings) -> DltSource:
+        if missing(settings):
+            # The graph needs the source's resources, whose names and hints do not depend on
+            # the account; these stand-ins never reach a request (the run skips the source).
+            return source(
+                **{account_key: "not-configured", "access_token": "not-configured"},
+                start_date="2000-01-01",
+            )
+        return source()
+
     return Source(
         name=name,
         description=description,
         kinds=frozenset({kind}),
-        build=lambda settings: source(),
-        preflight=lambda settings: None,
-        enabled=lambda settings: token_configured(name),
+        build=build,
+        missing=missing,
     )
 
 
@@ -110,14 +150,14 @@ SOURCES: dict[str, Source] = {
             description="The chain's ordering-platform database (SQLite demo or PostgreSQL).",
             kinds=frozenset({"sql"}),
             build=lambda settings: ordering_source(credentials=settings.ordering_db_url),
-            preflight=lambda settings: require_database(settings.ordering_db_url),
+            missing=lambda settings: missing_database(settings.ordering_db_url),
         ),
         Source(
             name="order_history",
             description="Order-history files from an earlier system (the old POS export).",
             kinds=frozenset({"csv"}),
             build=lambda settings: order_history_source(bucket_url=settings.order_history_url),
-            preflight=lambda settings: _require_order_history_folder(settings.order_history_url),
+            missing=_missing_order_history,
         ),
         _landing_stream(
             "events",
@@ -142,12 +182,14 @@ SOURCES: dict[str, Source] = {
             "Google Analytics 4: the property's daily traffic report (Data API).",
             "googleanalytics",
             ga4_source,
+            account_key="property_id",
         ),
         _http_api(
             "meta_ads",
             "Instagram Ads through the Meta Marketing API: objects and insights.",
             "meta",
             meta_ads_source,
+            account_key="ad_account_id",
         ),
     )
 }
@@ -160,8 +202,8 @@ if tuple(SOURCES) != SOURCE_NAMES:
     )
 
 
-def active_sources(settings: Settings) -> list[Source]:
-    return [source for source in SOURCES.values() if source.enabled(settings)]
+def configured_sources(settings: Settings) -> list[Source]:
+    return [source for source in SOURCES.values() if not source.missing(settings)]
 
 
 def get_source(name: str) -> Source:

@@ -14,6 +14,8 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
+from ingestion.pipelines import lake_dataset, landing_dataset
+from ingestion.registry import SOURCES
 from orchestration.automation import ALL_DAYS_JOB
 from orchestration.dbt import DAILY_PARTITIONS
 from orchestration.definitions import build_definitions
@@ -23,6 +25,8 @@ from regulars.settings import Settings
 @dataclass(frozen=True)
 class Materialization:
     result: dg.ExecuteInProcessResult
+    # Sources this chain has not set up, left out of the run: name -> what to set.
+    not_configured: dict[str, str]
 
     @property
     def success(self) -> bool:
@@ -44,13 +48,25 @@ def materialize_everything(
     raise_on_error: bool = True,
     exclude: dg.AssetSelection | None = None,
 ) -> Materialization:
-    """Every asset in one run; `exclude` leaves some out (their tables stay as they are)."""
+    """Every asset in one run; `exclude` leaves some out (their tables stay as they are).
+
+    The landing and lake assets of sources this chain has not set up are left out too: dbt
+    reads an empty table for each (macros/lake_source.sql).
+    """
     definitions = build_definitions(settings)
     job = definitions.resolve_job_def(ALL_DAYS_JOB)
-    selection = None
+    not_configured = {
+        source.name: missing for source in SOURCES.values() if (missing := source.missing(settings))
+    }
+    left_out = dg.AssetSelection.key_prefixes(
+        *([prefix(name)] for name in not_configured for prefix in (landing_dataset, lake_dataset))
+    )
     if exclude is not None:
-        left_out = exclude.resolve(definitions.resolve_asset_graph())
-        selection = sorted(job.asset_layer.selected_asset_keys - left_out)
+        left_out = left_out | exclude
+    selection = None
+    if not_configured or exclude is not None:
+        skipped = left_out.resolve(definitions.resolve_asset_graph())
+        selection = sorted(job.asset_layer.selected_asset_keys - skipped)
     days = DAILY_PARTITIONS.get_partition_keys()
     every_day = {ASSET_PARTITION_RANGE_START_TAG: days[0], ASSET_PARTITION_RANGE_END_TAG: days[-1]}
     result = job.execute_in_process(
@@ -60,4 +76,4 @@ def materialize_everything(
         asset_selection=selection,
         tags=every_day,
     )
-    return Materialization(result)
+    return Materialization(result, not_configured)

@@ -89,13 +89,10 @@ def ingest(
     export_environment(settings)
     spec = SOURCES[source]
     with demo_apis(settings):
-        spec.preflight(settings)  # says what is missing where it can (a file, a folder)
-        if not spec.enabled(settings):
-            raise typer.BadParameter(
-                f"{source} is not configured here: see ingestion/{source}/README.md for the "
-                "settings it needs (.dlt/config.toml, .dlt/secrets.toml).",
-                param_hint="SOURCE",
-            )
+        missing = spec.missing(settings)
+        if missing:
+            typer.secho(f"{source} is not configured here. {missing}", fg="red", err=True)
+            raise typer.Exit(2)
         landed = landing_pipeline(source, settings).run(
             spec.build(settings), **load_options(settings)
         )
@@ -206,6 +203,7 @@ def materialize() -> None:
     """Materialize every asset through Dagster, then print the summary."""
     import dagster as dg
 
+    from ingestion.registry import SOURCES
     from orchestration.materialize import materialize_everything
     from regulars.demo import demo_apis
 
@@ -216,6 +214,9 @@ def materialize() -> None:
     with demo_apis(settings) as stand_ins, dg.DagsterInstance.get() as instance:
         if stand_ins:
             typer.echo("Serving the simulated GA4 and Meta APIs on 127.0.0.1 for this run.")
+        for source in SOURCES.values():
+            if missing := source.missing(settings):
+                typer.echo(f"{source.name}: not configured, skipped. {missing}")
         result = materialize_everything(
             settings,
             instance,

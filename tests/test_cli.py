@@ -29,9 +29,10 @@ def test_building_the_same_world_twice_reuses_it(regulars_env: Settings):
 
 def test_ingest_without_a_world_says_how_to_make_one(regulars_env: Settings):
     result = runner.invoke(app, ["ingest", "ordering"])
-    assert result.exit_code != 0
-    assert "No ordering DB at" in str(result.exception)
-    assert "regulars simulate build" in str(result.exception)
+    assert result.exit_code == 2
+    assert "ordering is not configured here. No ordering DB at" in result.output
+    assert "regulars simulate build" in result.output
+    assert "Traceback" not in result.output
     assert not regulars_env.ordering_db_path.exists(), "must not leave an empty DB behind"
 
 
@@ -43,6 +44,17 @@ def test_ingest_help_lists_every_source():
     # Rich wraps the help in a box: compare the words, not the lines.
     words = " ".join(result.output.replace("│", " ").split())
     assert f"Source to load: {', '.join(SOURCES)}." in words
+
+
+def test_ingest_of_an_api_source_without_settings_names_what_to_set(
+    regulars_env: Settings, monkeypatch
+):
+    for name in ("ACCESS_TOKEN", "PROPERTY_ID", "START_DATE"):
+        monkeypatch.delenv(f"SOURCES__GA4__{name}", raising=False)
+    result = runner.invoke(app, ["ingest", "ga4"])
+    assert result.exit_code == 2
+    assert "ga4 is not configured here. Set sources.ga4.property_id, " in result.output
+    assert "SOURCES__GA4__ACCESS_TOKEN" in result.output
 
 
 def test_summary_without_a_warehouse_points_at_make_run(regulars_env: Settings):

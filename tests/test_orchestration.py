@@ -24,7 +24,7 @@ def test_dagster_validates_the_code_location(regulars_env: Settings):
 
 
 def test_asset_graph_runs_from_the_ordering_db_to_the_marts(tiny_world: Settings):
-    from ingestion.registry import active_sources
+    from ingestion.registry import configured_sources
     from orchestration.definitions import build_definitions
     from regulars.demo import demo_apis
 
@@ -33,7 +33,7 @@ def test_asset_graph_runs_from_the_ordering_db_to_the_marts(tiny_world: Settings
     regulars_env = tiny_world
     with demo_apis(regulars_env):
         graph = build_definitions(regulars_env).resolve_asset_graph()
-        systems = {dg.AssetKey(["sources", s.name]) for s in active_sources(regulars_env)}
+        systems = {dg.AssetKey(["sources", s.name]) for s in configured_sources(regulars_env)}
     key = dg.AssetKey
     lineage = [
         key(["sources", "ordering"]),
@@ -53,3 +53,28 @@ def test_asset_graph_runs_from_the_ordering_db_to_the_marts(tiny_world: Settings
     roots = {k for k in graph.get_all_asset_keys() if not graph.get(k).parent_keys}
     assert len(systems) == 7
     assert roots == systems
+
+
+def test_the_graph_is_the_same_whichever_sources_a_chain_has(
+    tiny_world: Settings, monkeypatch: pytest.MonkeyPatch
+):
+    """A job, a schedule or a saved selection must not change with the environment: a source
+    without its settings stays in the graph (and is skipped at run time)."""
+    import shutil
+
+    from ingestion.registry import SOURCES, configured_sources
+    from orchestration.definitions import build_definitions
+    from regulars.demo import demo_apis
+
+    with demo_apis(tiny_world):
+        assert len(configured_sources(tiny_world)) == len(SOURCES)
+        everything = build_definitions(tiny_world).resolve_asset_graph()
+    shutil.rmtree(tiny_world.data_dir)
+    for source in ("GA4", "META_ADS"):
+        for name in ("ACCESS_TOKEN", "PROPERTY_ID", "AD_ACCOUNT_ID", "START_DATE"):
+            monkeypatch.delenv(f"SOURCES__{source}__{name}", raising=False)
+    assert configured_sources(tiny_world) == []
+    nothing = build_definitions(tiny_world).resolve_asset_graph()
+
+    assert nothing.get_all_asset_keys() == everything.get_all_asset_keys()
+    assert nothing.asset_check_keys == everything.asset_check_keys

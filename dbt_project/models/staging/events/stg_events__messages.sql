@@ -10,7 +10,7 @@ with
 
 source as (
 
-    select * from {{ source('events', 'messages') }}
+    select * from {{ lake_source('events', 'messages') }}
 
 ),
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('ga4', 'traffic_daily') }}
+    select * from {{ lake_source('ga4', 'traffic_daily') }}
 
 ),
 

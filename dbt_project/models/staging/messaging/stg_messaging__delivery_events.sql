@@ -8,7 +8,7 @@ with
 
 source as (
 
-    select * from {{ source('messaging', 'delivery_events') }}
+    select * from {{ lake_source('messaging', 'delivery_events') }}
 
 ),
 

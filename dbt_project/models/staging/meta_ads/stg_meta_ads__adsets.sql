@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('meta_ads', 'adsets') }}
+    select * from {{ lake_source('meta_ads', 'adsets') }}
 
 ),
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('order_history', 'orders') }}
+    select * from {{ lake_source('order_history', 'orders') }}
 
 ),
 

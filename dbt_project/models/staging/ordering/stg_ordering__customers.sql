@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('ordering', 'customers') }}
+    select * from {{ lake_source('ordering', 'customers') }}
 
 ),
 

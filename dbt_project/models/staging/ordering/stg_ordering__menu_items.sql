@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('ordering', 'menu_items') }}
+    select * from {{ lake_source('ordering', 'menu_items') }}
 
 ),
 

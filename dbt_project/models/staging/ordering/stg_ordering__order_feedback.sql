@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('ordering', 'order_feedback') }}
+    select * from {{ lake_source('ordering', 'order_feedback') }}
 
 ),
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('ordering', 'order_items') }}
+    select * from {{ lake_source('ordering', 'order_items') }}
 
 ),
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('ordering', 'orders') }}
+    select * from {{ lake_source('ordering', 'orders') }}
 
 ),
 

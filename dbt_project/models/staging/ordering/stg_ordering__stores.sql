@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('ordering', 'stores') }}
+    select * from {{ lake_source('ordering', 'stores') }}
 
 ),
 

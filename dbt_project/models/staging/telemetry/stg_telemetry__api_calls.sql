@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('telemetry', 'api_calls') }}
+    select * from {{ lake_source('telemetry', 'api_calls') }}
 
 ),
 
