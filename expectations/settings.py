@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 import pandas as pd
 
-# No row of the chain can be older than the chain itself. The default predates every store the
-# demo world can have (the simulator backdates store set-up by at most about four years before a
-# world's first day, and demo worlds start in 2025), so a timestamp before it is a zero date, an
-# epoch or a parsing accident. A real chain sets the day its first store was set up.
-CHAIN_OPENED_ON_VARIABLE = "REGULARS_CHAIN_OPENED_ON"
-DEFAULT_CHAIN_OPENED_ON = "2015-01-01"
+from regulars.settings import load_chain
 
 # A source clock slightly ahead of ours is not bad data; a timestamp further ahead is.
 CLOCK_SKEW = timedelta(days=1)
@@ -29,5 +23,10 @@ DATA_DOCS_VALIDATIONS_SHOWN = 200
 
 
 def chain_opened_at() -> pd.Timestamp:
-    """The first instant a row of the chain can carry (REGULARS_CHAIN_OPENED_ON, a date)."""
-    return pd.Timestamp(os.environ.get(CHAIN_OPENED_ON_VARIABLE, DEFAULT_CHAIN_OPENED_ON), tz="UTC")
+    """The first instant a row of the chain can carry: `[chain] opened_on`, local midnight.
+
+    No row of the chain can be older than the chain. Unset, the bound only catches zero dates,
+    epochs and parsing accidents (regulars.settings.EARLIEST_PLAUSIBLE_DAY).
+    """
+    chain = load_chain()
+    return pd.Timestamp(chain.earliest_day, tz=chain.timezone).tz_convert("UTC")

@@ -12,15 +12,13 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, timedelta
+from datetime import timedelta
 
 import dagster as dg
 import fsspec
 
 from regulars.settings import Settings
 
-# Every cron here reads in the chain's time zone: "daily at 03:00" is 03:00 in Jakarta.
-CHAIN_TIMEZONE = "Asia/Jakarta"
 EVENTS_JOB = "refresh_events"
 EVERYTHING_JOB = "materialize_everything"
 EVENT_DAYS_JOB = "rebuild_event_days"
@@ -84,10 +82,14 @@ def jobs(asset_graph) -> list[dg.UnresolvedAssetJobDefinition]:
 
 
 def todays_event_days(context: dg.ScheduleEvaluationContext):
-    """Today's partition every hour; just after midnight, yesterday's too, to close it."""
+    """Today's partition every hour; just after midnight, yesterday's too, to close it.
+
+    The schedule runs on the chain's clock (its execution time zone), so "today" is the chain's
+    local day, the same day the partitions are cut on.
+    """
     now = context.scheduled_execution_time
-    today = now.astimezone(UTC).date()
-    days = [today - timedelta(days=1), today] if now.astimezone(UTC).hour == 0 else [today]
+    today = now.date()
+    days = [today - timedelta(days=1), today] if now.hour == 0 else [today]
     for day in days:
         yield dg.RunRequest(run_key=f"{day}@{now.isoformat()}", partition_key=day.isoformat())
 
@@ -216,6 +218,8 @@ def definitions(settings: Settings, base: dg.Definitions) -> dg.Definitions:
     """Automation over the assets `base` defines (the freshness checks need their keys)."""
     graph = base.resolve_asset_graph()
     checks = freshness_checks(graph)
+    # Every cron here reads in the chain's time zone: "daily at 03:00" is 03:00 at its stores.
+    timezone = settings.chain.timezone
     return dg.Definitions(
         jobs=jobs(graph),
         schedules=[
@@ -223,7 +227,7 @@ def definitions(settings: Settings, base: dg.Definitions) -> dg.Definitions:
                 name="hourly_events",
                 job_name=EVENTS_JOB,
                 cron_schedule="5 * * * *",
-                execution_timezone=CHAIN_TIMEZONE,
+                execution_timezone=timezone,
                 description="App and web events and their marts, every hour at :05.",
             ),
             dg.ScheduleDefinition(
@@ -231,16 +235,17 @@ def definitions(settings: Settings, base: dg.Definitions) -> dg.Definitions:
                 job_name=EVENT_DAYS_JOB,
                 cron_schedule="20 * * * *",
                 execution_fn=todays_event_days,
+                execution_timezone=timezone,
                 description="Today's partition of the incremental event facts, every hour at "
-                ":20 (after hourly_events); yesterday's too just after midnight UTC.",
+                ":20 (after hourly_events); yesterday's too just after the chain's midnight.",
             ),
             dg.ScheduleDefinition(
                 name="daily_everything",
                 job_name=EVERYTHING_JOB,
                 cron_schedule="0 3 * * *",
-                execution_timezone=CHAIN_TIMEZONE,
-                description="Every source and mart, daily at 03:00 Jakarta, after the night's "
-                "orders settle.",
+                execution_timezone=timezone,
+                description=f"Every source and mart, daily at 03:00 {timezone}, after the "
+                "night's orders settle.",
             ),
         ],
         sensors=[

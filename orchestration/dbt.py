@@ -4,6 +4,7 @@ import json
 import shutil
 import sys
 from collections.abc import Iterator, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 
 from orchestration.analytics import with_model_metadata
 from orchestration.pools import WAREHOUSE_POOL
-from regulars.settings import Settings
+from regulars.settings import Chain, Settings
 
 
 def dbt_executable() -> str:
@@ -73,19 +74,39 @@ def prepare(project: DbtProject) -> None:
 # The event-heavy incremental facts are tagged `day_partitioned` and rebuilt by day partition; the
 # rest, including incremental tables that only accumulate (clv_model_runs), by whole runs.
 DAY_PARTITIONED = "tag:day_partitioned"
-# The first day a partition exists for: the simulated chain opens on 2025-01-01.
-PARTITIONS_START = "2025-01-01"
-DAILY_PARTITIONS = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, end_offset=1)
+# Sources whose data the day-partitioned facts hold: fct_sessions (app and web events, the
+# platform's orders) and service_levels (API telemetry).
+DAY_PARTITIONED_SOURCES = ("events", "ordering", "telemetry")
 
 
-def window_vars(context: dg.AssetExecutionContext) -> list[str]:
-    """The partitions' days as dbt vars, so an incremental model rewrites exactly those days."""
-    window = context.partition_time_window
-    days = {
-        "window_start": window.start.date().isoformat(),
-        "window_end": window.end.date().isoformat(),
-    }
-    return ["--vars", json.dumps(days)]
+def daily_partitions(chain: Chain) -> dg.DailyPartitionsDefinition:
+    """One partition per local day of the chain, from its first partitioned day to its today.
+
+    The range is the chain's own: a constant start would leave a real chain's earlier days
+    without a partition, and every day of it is planned (and checked) in a run over all days.
+    """
+    today = chain.today
+    return dg.DailyPartitionsDefinition(
+        start_date=chain.first_partition_day.isoformat(),
+        # A chain with a fixed today (the demo's simulated day) ends there; otherwise the
+        # partitions grow with the clock, today's included while it fills.
+        end_date=(today + timedelta(days=1)).isoformat() if today else None,
+        end_offset=0 if today else 1,
+        timezone=chain.timezone,
+    )
+
+
+def chain_vars(settings: Settings, context: dg.AssetExecutionContext | None = None) -> list[str]:
+    """The chain's dbt vars, and for a partitioned run the partitions' days, so an incremental
+    model rewrites exactly those days."""
+    values = settings.chain.dbt_vars()
+    if context is not None:
+        window = context.partition_time_window
+        values |= {
+            "window_start": window.start.date().isoformat(),
+            "window_end": window.end.date().isoformat(),
+        }
+    return ["--vars", json.dumps(values)]
 
 
 def definitions(settings: Settings) -> dg.Definitions:
@@ -99,7 +120,7 @@ def definitions(settings: Settings) -> dg.Definitions:
         pool=WAREHOUSE_POOL,
     )
     def regulars_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator:
-        events = dbt.cli(BUILD, context=context).stream()
+        events = dbt.cli([*BUILD, *chain_vars(settings)], context=context).stream()
         yield from with_model_metadata(context, events, settings.warehouse_path)
 
     @dbt_assets(
@@ -107,14 +128,14 @@ def definitions(settings: Settings) -> dg.Definitions:
         project=project,
         select=DAY_PARTITIONED,
         name="regulars_dbt_daily",
-        partitions_def=DAILY_PARTITIONS,
+        partitions_def=daily_partitions(settings.chain),
         # A backfill of many days is one dbt invocation over their whole window, not one per day.
         backfill_policy=dg.BackfillPolicy.single_run(),
         dagster_dbt_translator=RegularsDbtTranslator(),
         pool=WAREHOUSE_POOL,
     )
     def regulars_dbt_daily(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator:
-        yield from dbt.cli([*BUILD, *window_vars(context)], context=context).stream()
+        yield from dbt.cli([*BUILD, *chain_vars(settings, context)], context=context).stream()
 
     return dg.Definitions(
         assets=[regulars_dbt, regulars_dbt_daily],

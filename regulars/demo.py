@@ -1,11 +1,12 @@
-"""Stand-ins for the chain's HTTP APIs while Regulars runs on the simulated world.
+"""The simulated world as a chain: its `[chain]` settings, and stand-ins for its HTTP APIs.
 
 The ordering DB, the order-history files and the landing zone of the demo are plain files under
 data/, which the sources read as they would read production ones. GA4 and Meta are HTTP APIs:
 for them the simulator serves local fakes on 127.0.0.1, and this module starts them for the
 length of a command and points the sources at them through dlt's own environment variables, the
 same way an operator configures production. When a real GA4 or Meta is configured (a token in
-.dlt/secrets.toml or the environment), nothing is started for it.
+.dlt/secrets.toml or the environment), nothing is started for it. The world's time zone, currency,
+first day and today are set the same way (CHAIN__*), unless the operator set them.
 
 Only the CLI uses this; the pipelines, the gate and the Dagster definitions never import the
 simulator.
@@ -18,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from ingestion.registry import token_configured
-from regulars.settings import Settings
+from regulars.settings import Settings, chain_setting
 
 # The simulator's file behind each API fake: no file, no channel in this world, no fake.
 API_SOURCES = {"ga4": "ga4/sessions.parquet", "meta_ads": "meta/campaigns.json"}
@@ -28,15 +29,63 @@ def is_simulated_world(settings: Settings) -> bool:
     return (settings.data_dir / "world.json").exists()
 
 
+# The simulated chain as a real one would write it in `[chain]`: its stores keep Jakarta time and
+# trade in rupiah.
+SIMULATED_CHAIN = {"timezone": "Asia/Jakarta", "currency": "IDR"}
+
+
+def simulated_chain(settings: Settings) -> dict[str, str]:
+    """CHAIN__* for the simulated world, for every key the operator has not set.
+
+    Its partitions start on the world's first day and its today is the world's day: a world built
+    for 2025 is a chain living in 2025, not one closed since (and a run over all its days plans
+    those days, not every day to the wall clock's).
+    """
+    from simulator import read_state
+
+    config, as_of = read_state(settings.data_dir)
+    own = SIMULATED_CHAIN | {
+        "partitions_start": config.start_date.isoformat(),
+        "today": as_of.isoformat(),
+    }
+    return {
+        f"CHAIN__{key.upper()}": value for key, value in own.items() if chain_setting(key) is None
+    }
+
+
+@contextmanager
+def environment(env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """`env` set in this process (and the processes it starts) for the length of the block."""
+    previous = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        yield env
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 @contextmanager
 def demo_apis(settings: Settings) -> Iterator[dict[str, str]]:
-    """Serve the GA4 and Meta fakes for unconfigured API sources of a simulated world."""
+    """The simulated chain's settings, and the GA4 and Meta fakes for its unconfigured APIs."""
+    if not is_simulated_world(settings):
+        yield {}
+        return
+    with environment(simulated_chain(settings)) as chain, _api_fakes(settings) as apis:
+        yield chain | apis
+
+
+@contextmanager
+def _api_fakes(settings: Settings) -> Iterator[dict[str, str]]:
     wanted = [
         name
         for name, data_file in API_SOURCES.items()
         if not token_configured(name) and (settings.data_dir / data_file).exists()
     ]
-    if not wanted or not is_simulated_world(settings):
+    if not wanted:
         yield {}
         return
     from simulator import read_state
@@ -64,13 +113,5 @@ def demo_apis(settings: Settings) -> Iterator[dict[str, str]]:
                 "SOURCES__META_ADS__START_DATE": start,
                 "SOURCES__META_ADS__TODAY": as_of.isoformat(),
             }
-        previous = {name: os.environ.get(name) for name in env}
-        os.environ.update(env)
-        try:
+        with environment(env):
             yield env
-        finally:
-            for name, value in previous.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value

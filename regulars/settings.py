@@ -13,6 +13,8 @@ Production overrides the same variables (or dlt's `.dlt/secrets.toml` for creden
 - SOURCES__ORDER_HISTORY__BUCKET_URL: folder or fsspec URL of order-history files
   (<data>/pos_export); `.dlt/config.toml` works too.
 - REGULARS_GX_DATA_DOCS: 0 turns off the gate's GX Data Docs pages (on by default).
+- The chain itself (`[chain]` in `.dlt/config.toml`, or CHAIN__TIMEZONE, CHAIN__CURRENCY,
+  CHAIN__OPENED_ON, CHAIN__PARTITIONS_START, CHAIN__TODAY): see `Chain`.
 - REGULARS_DESTINATION: where dlt lands and the lake lives: `duckdb` (the warehouse file, the
   default) or `filesystem` (Parquet files under DESTINATION__FILESYSTEM__BUCKET_URL, default
   <warehouse dir>/lake; any fsspec URL in production). dbt reads the lake through views either way.
@@ -23,10 +25,121 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 CHECKOUT_DIR = Path(__file__).resolve().parent.parent
 DESTINATIONS = ("duckdb", "filesystem")
+
+
+# No row predates this unless the chain says it opened earlier: older values are zero dates, epochs
+# and parsing accidents, while a real chain's decades-old POS export still passes.
+EARLIEST_PLAUSIBLE_DAY = date(1990, 1, 1)
+
+
+class ChainConfigError(ValueError):
+    """A `[chain]` value that cannot be used; the message names the key and what to write."""
+
+
+@dataclass(frozen=True)
+class Chain:
+    """The restaurant chain: its clock, its money and its calendar, set once in `[chain]`.
+
+    - timezone: the IANA zone its stores keep (default UTC). Date-only values are local dates
+      here, schedules run on this clock and daily figures count the chain's local day.
+    - currency: ISO 4217 code of the money columns (default unset: amounts are reported as
+      numbers in "the chain's currency"). Money columns are named by role (`total_amount`), not
+      by currency.
+    - opened_on: the oldest day a row may carry; the gate quarantines older ones (default
+      1990-01-01, before which a value is an accident, not a record).
+    - partitions_start: the first day of the day-partitioned facts (sessions from app and web
+      events, service levels from API telemetry): the day those channels began (default
+      opened_on).
+    - today: the chain's current day (default the wall clock in its time zone). The demo sets
+      it to the simulated world's day, so a world from 2025 is not a chain closed since.
+    """
+
+    timezone: str = "UTC"
+    currency: str | None = None
+    opened_on: date | None = None
+    partitions_start: date | None = None
+    today: date | None = None
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def earliest_day(self) -> date:
+        return self.opened_on or EARLIEST_PLAUSIBLE_DAY
+
+    @property
+    def first_partition_day(self) -> date:
+        return self.partitions_start or self.earliest_day
+
+    def current_day(self) -> date:
+        return self.today or datetime.now(self.zone).date()
+
+    def dbt_vars(self) -> dict[str, str]:
+        """What dbt needs of the chain, passed on every invocation (dbt_project.yml keeps only
+        defaults, for a `dbt build` by hand)."""
+        return {"chain_timezone": self.timezone}
+
+
+def chain_setting(key: str):
+    """CHAIN__<KEY> from the environment, else `[chain] <key>` from `.dlt/config.toml`."""
+    configured = os.environ.get(f"CHAIN__{key.upper()}")
+    if configured is not None:
+        return configured or None
+    import dlt
+
+    return dlt.config.get(f"chain.{key}")
+
+
+def _chain_day(key: str) -> date | None:
+    value = chain_setting(key)
+    if value is None or isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ChainConfigError(
+            f"[chain] {key} = {value!r} is not a date: write it as YYYY-MM-DD "
+            f"(in .dlt/config.toml, or CHAIN__{key.upper()} in the environment)."
+        ) from None
+
+
+def load_chain() -> Chain:
+    timezone = str(chain_setting("timezone") or Chain.timezone)
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ChainConfigError(
+            f"[chain] timezone = {timezone!r} is not an IANA time zone: write one such as "
+            "'Asia/Jakarta' or 'America/New_York' (CHAIN__TIMEZONE in the environment)."
+        ) from None
+    currency = chain_setting("currency")
+    if currency is not None:
+        currency = str(currency).strip().upper()
+        if len(currency) != 3 or not currency.isalpha():
+            raise ChainConfigError(
+                f"[chain] currency = {currency!r} is not an ISO 4217 code: write three letters "
+                "such as 'IDR' or 'USD' (CHAIN__CURRENCY in the environment)."
+            )
+    chain = Chain(
+        timezone=timezone,
+        currency=currency,
+        opened_on=_chain_day("opened_on"),
+        partitions_start=_chain_day("partitions_start"),
+        today=_chain_day("today"),
+    )
+    if chain.first_partition_day > chain.current_day():
+        raise ChainConfigError(
+            f"[chain] partitions_start = {chain.first_partition_day} (or opened_on, its default) "
+            f"is after the chain's today ({chain.current_day()}): set it to a past day."
+        )
+    return chain
 
 
 @dataclass(frozen=True)
@@ -61,6 +174,11 @@ class Settings:
         """
         enabled = os.environ.get("REGULARS_GX_DATA_DOCS", "1").strip().lower()
         return None if enabled in ("0", "false", "no", "off") else self.gx_docs_dir
+
+    @property
+    def chain(self) -> Chain:
+        """Read when asked, like the other settings, so a command's environment is what counts."""
+        return load_chain()
 
     @property
     def ordering_db_path(self) -> Path:

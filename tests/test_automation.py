@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from orchestration.automation import CHAIN_TIMEZONE, EVENTS_JOB
+from orchestration.automation import EVENTS_JOB
 from regulars.settings import Settings
 
 pytestmark = pytest.mark.usefixtures("fresh_dbt_manifest")
@@ -73,13 +73,19 @@ def test_the_events_job_reaches_from_the_landing_zone_to_the_marts(tiny_world: S
     assert graph is not None
 
 
-def test_schedules_run_in_the_chains_time_zone(tiny_world: Settings):
+def test_schedules_run_in_the_chains_time_zone(
+    tiny_world: Settings, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("CHAIN__TIMEZONE", "America/Chicago")
     defs = definitions(tiny_world)
     hourly = defs.resolve_schedule_def("hourly_events")
     daily = defs.resolve_schedule_def("daily_everything")
     assert (hourly.cron_schedule, hourly.job_name) == ("5 * * * *", EVENTS_JOB)
     assert (daily.cron_schedule, daily.job_name) == ("0 3 * * *", "materialize_everything")
-    assert hourly.execution_timezone == daily.execution_timezone == CHAIN_TIMEZONE
+    by_day = defs.resolve_schedule_def("hourly_event_days")
+    assert {hourly.execution_timezone, daily.execution_timezone, by_day.execution_timezone} == {
+        "America/Chicago"
+    }
 
 
 def test_every_lake_table_and_mart_has_a_freshness_check(tiny_world: Settings):

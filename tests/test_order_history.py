@@ -12,7 +12,7 @@ import pytest
 from ingestion.order_history import order_history_source
 from ingestion.order_history.helpers import ColumnMapping, OrderHistoryFileError
 from ingestion.pipelines import landing_pipeline
-from regulars.settings import Settings
+from regulars.settings import Settings, load_chain
 from simulator import WorldConfig
 from simulator.pos_export import DATE_FORMAT, pos_orders, write_pos_export
 
@@ -144,3 +144,48 @@ def test_pipeline_state_stays_in_the_state_dir(regulars_env: Settings):
     pipeline = landing_pipeline("order_history", regulars_env)
     assert Path(pipeline.pipelines_dir).is_relative_to(regulars_env.state_dir)
     assert dlt.config.get("normalize.parquet_normalizer.add_dlt_load_id") is True
+
+
+def test_a_1997_chain_in_new_york_keeps_its_dates(
+    regulars_env: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Date-only values are the chain's local dates, and a history older than 2015 is history.
+
+    Read as UTC midnight and converted to an eastern-US day, or as local midnight and counted by
+    the UTC day, each of these orders would move to the day before; and a fixed floor of 2015
+    would have quarantined all of them.
+    """
+    import json
+
+    from expectations.promote import promote
+    from tests.conftest import run_dbt
+
+    monkeypatch.setenv("CHAIN__TIMEZONE", "America/New_York")
+    folder = tmp_path / "us_pos"
+    days = ["1997-01-01", "1997-06-30", "1998-12-31"]
+    write_csv(
+        folder,
+        "orders_1997.csv",
+        [{"member": f"m{n}", "date": day, "total": 12.5 + n} for n, day in enumerate(days)],
+    )
+    load(regulars_env, folder, MINIMAL_MAPPING, timezone=None)  # the chain's zone
+    result = promote("order_history", regulars_env)
+    table = result.report.tables["orders"]
+    assert (table.promoted_rows, table.quarantined_rows, table.batch_failure) == (3, 0, None)
+
+    vars_ = json.dumps(load_chain().dbt_vars())
+    run_dbt(
+        regulars_env.warehouse_path,
+        tmp_path / "target",
+        "run",
+        "--select",
+        "stg_order_history__orders",
+        "--vars",
+        vars_,
+    )
+    staged = landed(
+        regulars_env,
+        "select strftime(ordered_date, '%Y-%m-%d'), amount_idr from "
+        "staging.stg_order_history__orders order by ordered_date",
+    )
+    assert staged == [(day, 12.5 + n) for n, day in enumerate(days)]

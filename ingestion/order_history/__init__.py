@@ -22,6 +22,7 @@ from dlt.sources.filesystem import FileItemDict, filesystem
 
 from ingestion.order_history.helpers import ColumnMapping, convert
 from ingestion.order_history.settings import DEFAULT_FILE_GLOB, ISO8601, SCHEMA_CONTRACT
+from regulars.settings import load_chain
 
 SOURCE_NAME = "order_history"
 
@@ -48,11 +49,13 @@ def order_history_source(
     column_mapping: Mapping[str, str] = dlt.config.value,
     file_glob: str = DEFAULT_FILE_GLOB,
     date_format: str = ISO8601,
-    timezone: str = "UTC",
+    # The zone of the file's wall-clock times; unset, the chain's (`[chain] timezone`).
+    timezone: str | None = None,
 ) -> DltSource:
     """Past orders from files, mapped to customer_id, ordered_at, amount_idr (+ optional)."""
     # A wrong mapping fails here, before any file is read.
     mapping = ColumnMapping.from_config(column_mapping)
+    timezone = timezone or load_chain().timezone
     files = filesystem(
         bucket_url=bucket_url,
         file_glob=file_glob,

@@ -545,6 +545,8 @@ def rebuild_marts(settings: Settings, sources: list[str]) -> None:
         # Unit tests check the SQL on fixed rows, not the data this rebuild changed.
         "--exclude-resource-type",
         "unit_test",
+        "--vars",
+        json.dumps(settings.chain.dbt_vars()),
         "--project-dir",
         str(settings.dbt_project_dir),
         "--profiles-dir",

@@ -22,9 +22,9 @@ final as (
         -- quantities
         cast(quantity as {{ dbt.type_bigint() }}) as item_quantity,
 
-        -- timestamps (UTC)
+        -- timestamps (UTC) and the chain's local day
         {{ to_utc_timestamp('ordered_at') }} as ordered_at,
-        cast({{ to_utc_timestamp('ordered_at') }} as date) as ordered_date,
+        {{ to_local_date('ordered_at') }} as ordered_date,
 
         -- lineage back to the file
         source_file,

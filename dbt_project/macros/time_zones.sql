@@ -15,3 +15,17 @@
 {% macro default__to_utc_timestamp(column) -%}
     ({{ column }} at time zone 'UTC')
 {%- endmacro %}
+
+{#-
+    The chain's local calendar day of a zoned timestamp: an order at 23:30 in
+    Jakarta is that day's order, not the previous UTC day's, and a date-only
+    value read as local midnight keeps its date. The zone is the `[chain]`
+    setting, passed by the dbt assets as the var `chain_timezone`.
+-#}
+{% macro to_local_date(column) -%}
+    {{ return(adapter.dispatch("to_local_date")(column)) }}
+{%- endmacro %}
+
+{% macro default__to_local_date(column) -%}
+    cast(({{ column }} at time zone '{{ var("chain_timezone") }}') as date)
+{%- endmacro %}

@@ -1,0 +1,96 @@
+"""The chain's `[chain]` settings: read once, checked with a message that says what to write,
+and fed to the day partitions, the schedules and the gate."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from expectations.settings import chain_opened_at
+from orchestration.automation import todays_event_days
+from orchestration.dbt import daily_partitions
+from regulars.settings import Chain, ChainConfigError, load_chain
+
+
+@pytest.fixture(autouse=True)
+def no_chain_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in ("TIMEZONE", "CURRENCY", "OPENED_ON", "PARTITIONS_START", "TODAY"):
+        monkeypatch.delenv(f"CHAIN__{key}", raising=False)
+
+
+def test_an_unconfigured_chain_keeps_utc_and_only_refuses_impossible_dates():
+    chain = load_chain()
+    assert (chain.timezone, chain.currency, chain.opened_on, chain.today) == (
+        "UTC",
+        None,
+        None,
+        None,
+    )
+    # A 1997 POS export passes; a zero date or an epoch does not.
+    assert chain_opened_at() == pd.Timestamp("1990-01-01", tz="UTC")
+
+
+def test_the_environment_sets_the_chain(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("CHAIN__TIMEZONE", "America/New_York")
+    monkeypatch.setenv("CHAIN__CURRENCY", "usd")
+    monkeypatch.setenv("CHAIN__OPENED_ON", "1997-01-01")
+    chain = load_chain()
+    assert (chain.timezone, chain.currency, chain.opened_on) == (
+        "America/New_York",
+        "USD",
+        date(1997, 1, 1),
+    )
+    assert chain.first_partition_day == date(1997, 1, 1)
+    # Local midnight of the opening day, in UTC: five hours later in New York's winter.
+    assert chain_opened_at() == pd.Timestamp("1997-01-01 05:00", tz="UTC")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "says"),
+    [
+        ("TIMEZONE", "Jakarta", "is not an IANA time zone"),
+        ("CURRENCY", "rupiah", "is not an ISO 4217 code"),
+        ("OPENED_ON", "01/03/2024", "is not a date: write it as YYYY-MM-DD"),
+        ("PARTITIONS_START", "2999-01-01", "is after the chain's today"),
+    ],
+)
+def test_a_bad_value_names_the_key_and_what_to_write(
+    key: str, value: str, says: str, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv(f"CHAIN__{key}", value)
+    with pytest.raises(ChainConfigError, match=re.escape(says)) as raised:
+        load_chain()
+    assert f"[chain] {key.lower()}" in str(raised.value)
+
+
+def test_partitions_run_from_the_chains_first_day_to_its_today_in_its_time_zone():
+    chain = Chain(
+        timezone="Asia/Jakarta", partitions_start=date(2025, 3, 1), today=date(2025, 4, 29)
+    )
+    partitions = daily_partitions(chain)
+    keys = partitions.get_partition_keys()
+    assert (keys[0], keys[-1], len(keys)) == ("2025-03-01", "2025-04-29", 60)
+    window = partitions.time_window_for_partition_key("2025-03-01")
+    assert window.start == datetime(2025, 3, 1, tzinfo=ZoneInfo("Asia/Jakarta"))
+
+
+def test_an_open_chain_has_a_partition_for_its_local_today():
+    chain = Chain(timezone="Pacific/Kiritimati", partitions_start=date(2026, 1, 1))  # UTC+14
+    keys = daily_partitions(chain).get_partition_keys()
+    assert keys[-1] == datetime.now(ZoneInfo("Pacific/Kiritimati")).date().isoformat()
+
+
+@pytest.mark.parametrize(
+    ("local_time", "days"),
+    [("2025-04-29 00:20", ["2025-04-28", "2025-04-29"]), ("2025-04-29 07:20", ["2025-04-29"])],
+)
+def test_the_hourly_partition_schedule_closes_the_chains_local_day(local_time: str, days: list):
+    # 00:20 in Jakarta is 17:20 UTC the day before: the local day is the one to close.
+    scheduled = pd.Timestamp(local_time, tz="Asia/Jakarta").to_pydatetime()
+    context = dg.build_schedule_context(scheduled_execution_time=scheduled)
+    assert [request.partition_key for request in todays_event_days(context)] == days
