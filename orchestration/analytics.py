@@ -28,7 +28,8 @@ def lifetime_value_metadata(conn: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         """
         select model_run_id, fitted_at, calibration_end, observation_end, customers_fitted,
             r, alpha, a, b, spend_p, spend_q, spend_v,
-            in_sample_mae, holdout_mae, holdout_correlation, fit_seconds
+            in_sample_mae, holdout_mae, holdout_correlation, fit_seconds,
+            repeat_customers_fitted, fit_is_reliable, fit_warning
         from marts.clv_model_runs
         order by fitted_at desc
         limit 1
@@ -47,12 +48,19 @@ def lifetime_value_metadata(conn: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         """,
         [fit["model_run_id"]],
     ).fetchall()
+    # A flagged fit's guests have no band and no revenue at risk: one row of blanks.
+    band_rows = [
+        (band, n, "" if at_risk is None else f"{at_risk:,.0f}") for band, n, at_risk in bands
+    ]
     return {
         "model_run_id": fit["model_run_id"],
+        "fit_is_reliable": fit["fit_is_reliable"],
+        "fit_warning": fit["fit_warning"] or "none",
         "fitted_at": dg.MetadataValue.timestamp(fit["fitted_at"].timestamp()),
         "calibration_end": str(fit["calibration_end"]),
         "observation_end": str(fit["observation_end"]),
         "customers_fitted": fit["customers_fitted"],
+        "repeat_customers_fitted": fit["repeat_customers_fitted"],
         "bgnbd_parameters (per day)": {k: round(fit[k], 4) for k in ("r", "alpha", "a", "b")},
         "gamma_gamma_parameters": {k: round(fit[k], 4) for k in ("spend_p", "spend_q", "spend_v")},
         "in_sample_mae": dg.MetadataValue.float(fit["in_sample_mae"]),
@@ -60,10 +68,7 @@ def lifetime_value_metadata(conn: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         "holdout_correlation": dg.MetadataValue.float(fit["holdout_correlation"]),
         "fit_seconds": dg.MetadataValue.float(fit["fit_seconds"]),
         "churn_risk_bands": dg.MetadataValue.md(
-            _table(
-                [(band, n, f"{at_risk:,.0f}") for band, n, at_risk in bands],
-                ["band", "guests", "revenue at risk, 365 d (IDR)"],
-            )
+            _table(band_rows, ["band", "guests", "revenue at risk, 365 d (IDR)"])
         ),
     }
 

@@ -1,8 +1,9 @@
 """BG/NBD + Gamma-Gamma lifetime value against a simulated order history with known parameters.
 
-Two fits in the file (each 10-30 s, mostly pytensor compilation): one on a simulated world of
-about 7,000 ordering guests over a year, shared by the recovery, hold-out and arithmetic tests;
-one on the simulator's old POS export, the minimal import a chain would bring.
+Fits in the file (each 10-30 s, mostly pytensor compilation): one on a simulated world of about
+7,000 ordering guests over a year, shared by the recovery, hold-out and arithmetic tests; one on
+the simulator's old POS export, the minimal import a chain would bring; and the degenerate ones a
+fit must flag (no dropout, hardly any repeat customers, a young chain).
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ import pandas as pd
 import pytest
 
 from regulars.analytics.lifetime_value import (
+    DROPOUT_DEPENDENT_COLUMNS,
     OUTPUT_COLUMNS,
     LifetimeValueRun,
     NotEnoughHistory,
     fit_lifetime_value,
+    fit_warning,
     unscored,
 )
 from simulator.clock import NEVER
@@ -56,6 +59,31 @@ def world_orders() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def fitted(world_orders: pd.DataFrame):
     return fit_lifetime_value(world_orders)
+
+
+def repeat_customers_by(orders: pd.DataFrame, end: date) -> int:
+    """Guests with two or more distinct order days (UTC) by `end`, counted apart from the fit."""
+    days = orders.assign(day=orders["order_date"].dt.tz_convert(None).dt.date)
+    days = days[days["day"] <= end]
+    return int((days.groupby("customer_id")["day"].nunique() >= 2).sum())
+
+
+def assert_dropout_forecasts_are_null(frame: pd.DataFrame) -> None:
+    """A flagged fit's forecasts that rest on dropout are null for every guest; the history and
+    the spend estimate (Gamma-Gamma, independent of dropout) are still there."""
+    assert set(DROPOUT_DEPENDENT_COLUMNS) == {
+        "probability_alive",
+        "churn_risk_band",
+        "expected_orders_30d",
+        "expected_orders_90d",
+        "expected_orders_365d",
+        "expected_revenue_365d",
+        "expected_revenue_at_risk_365d",
+    }
+    assert frame[list(DROPOUT_DEPENDENT_COLUMNS)].isna().all().all()
+    kept = ["orders", "frequency", "tenure_days", "expected_average_order_value"]
+    assert frame[kept].notna().all().all()
+    assert (frame["expected_average_order_value"] > 0).all()
 
 
 def test_recovers_the_simulators_purchase_parameters(fitted) -> None:
@@ -128,6 +156,75 @@ def test_frame_and_run_describe_the_input(fitted, world_orders) -> None:
     assert (frame["recency_days"] <= frame["tenure_days"]).all()
 
 
+def test_a_healthy_fit_is_not_flagged(fitted, world_orders) -> None:
+    """The simulated year: a + b ~8, mean dropout ~0.10 and ~3,500 repeat customers, far inside
+    every bound, so every guest keeps a probability and a band."""
+    frame, run = fitted
+    assert run.fit_is_reliable is True
+    assert run.fit_warning is None
+    assert run.repeat_customers_fitted == repeat_customers_by(world_orders, run.calibration_end)
+    assert 3_000 < run.repeat_customers_fitted < run.customers_fitted
+    assert frame[list(DROPOUT_DEPENDENT_COLUMNS)].notna().all().all()
+
+
+def test_fit_warning_names_each_bound_with_its_figures() -> None:
+    """At and past each bound: 50 repeat customers, a + b = 1,000 and a mean dropout of 0.001
+    pass; one step beyond each fails, and every failed condition is named."""
+    cdnow = (0.793, 2.426)  # Fader, Hardie & Lee (2005)
+    assert fit_warning(*cdnow, repeat_customers=946) is None
+    assert fit_warning(*cdnow, repeat_customers=50) is None
+    assert fit_warning(*cdnow, repeat_customers=49) == (
+        "too little repeat history: 49 guests with a repeat order day by calibration_end, "
+        "fewer than 50"
+    )
+    assert fit_warning(100.0, 900.0, repeat_customers=500) is None
+    assert fit_warning(100.0, 901.0, repeat_customers=500) == (
+        "dropout not identified: a + b = 1,001 (a = 100, b = 901) is above 1,000, as if every "
+        "guest dropped out alike"
+    )
+    assert fit_warning(1.0, 999.0, repeat_customers=500) is None  # mean exactly 0.001
+    assert fit_warning(0.0009, 0.9991, repeat_customers=500) == (
+        "no dropout seen: mean dropout a / (a + b) = 0.0009 is below 0.001, as if no guest ever "
+        "left"
+    )
+    both = fit_warning(1.0, 1000.0, repeat_customers=10)
+    assert both.split("; ") == [
+        "too little repeat history: 10 guests with a repeat order day by calibration_end, "
+        "fewer than 50",
+        "dropout not identified: a + b = 1,001 (a = 1, b = 1,000) is above 1,000, as if every "
+        "guest dropped out alike",
+        "no dropout seen: mean dropout a / (a + b) = 0.000999 is below 0.001, as if no guest "
+        "ever left",
+    ]
+
+
+def test_hardly_any_repeat_customers_is_flagged(world_orders) -> None:
+    """The simulated year with every guest cut to their first order except 30, who keep their
+    whole history: measured 26 repeat customers among 4,587 by calibration_end. a and b land
+    somewhere plausible (3.8 and 78), which is why the count is a condition of its own: with so
+    few repeat customers they rest on next to nothing, and the fit says so instead of scoring."""
+    first_orders = world_orders.sort_values("order_date").drop_duplicates("customer_id")
+    regulars = sorted(world_orders["customer_id"].unique())[:30]
+    orders = pd.concat(
+        [
+            first_orders[~first_orders["customer_id"].isin(regulars)],
+            world_orders[world_orders["customer_id"].isin(regulars)],
+        ]
+    )
+    frame, run = fit_lifetime_value(orders)
+
+    repeaters = repeat_customers_by(orders, run.calibration_end)
+    assert 0 < repeaters <= 30 < 50
+    assert run.repeat_customers_fitted == repeaters
+    assert run.fit_is_reliable is False
+    assert run.fit_warning.startswith(
+        f"too little repeat history: {repeaters} guests with a repeat order day by "
+        "calibration_end, fewer than 50"
+    )
+    assert len(frame) == orders["customer_id"].nunique()
+    assert_dropout_forecasts_are_null(frame)
+
+
 def test_bands_and_revenue_at_risk_follow_their_definitions(fitted) -> None:
     frame, run = fitted
     alive = frame["probability_alive"]
@@ -155,11 +252,13 @@ def test_bands_and_revenue_at_risk_follow_their_definitions(fitted) -> None:
     )
 
 
-def test_old_pos_export_runs_on_three_columns_alone() -> None:
+def test_old_pos_export_runs_on_three_columns_alone_and_is_flagged() -> None:
     """The simulator's POS export (phone numbers as ids, day-first local timestamps parsed as
     the order-history import does), mapped to exactly the three required columns. Its members
     order as a homogeneous Poisson process with no dropout, so BG/NBD's MLE sits at the edge
-    (r, alpha, b very large, a near 0); the predictions must still be finite and usable."""
+    (r, alpha, b very large, a near 0; measured a + b 3.5 million, mean dropout 6e-14): every
+    guest would be 'alive' with probability 1.000. The fit runs, its hold-out still tracks, and
+    it says it cannot tell who is still a customer rather than print those ones."""
     pos = pos_orders(WorldConfig(seed=7))
     orders = pd.DataFrame(
         {
@@ -171,9 +270,21 @@ def test_old_pos_export_runs_on_three_columns_alone() -> None:
     frame, run = fit_lifetime_value(orders, holdout_days=120)
     assert len(frame) == orders["customer_id"].nunique()
     assert run.holdout_days == 120
-    predicted = frame.drop(columns=["holdout_orders_predicted", "holdout_orders_actual"])
-    assert not predicted.isna().any().any()
     assert run.holdout_orders_predicted == pytest.approx(run.holdout_orders_actual, rel=0.25)
+
+    assert run.a + run.b > 1_000
+    assert run.a / (run.a + run.b) < 0.001
+    assert run.repeat_customers_fitted >= 50  # plenty of repeat orders: dropout is what is missing
+    assert run.fit_is_reliable is False
+    assert run.fit_warning == (
+        f"dropout not identified: a + b = {run.a + run.b:,.4g} (a = {run.a:,.4g}, "
+        f"b = {run.b:,.4g}) is above 1,000, as if every guest dropped out alike; "
+        f"no dropout seen: mean dropout a / (a + b) = {run.a / (run.a + run.b):.3g} is below "
+        "0.001, as if no guest ever left"
+    )
+    assert_dropout_forecasts_are_null(frame)
+    evaluated = frame["holdout_orders_actual"].notna()
+    assert frame.loc[evaluated, "holdout_orders_predicted"].notna().all()
 
 
 def orders_frame(**columns) -> pd.DataFrame:
@@ -223,6 +334,8 @@ def test_no_orders_is_not_enough_history_and_the_empty_table_is_typed() -> None:
     assert dtypes["run_fitted_at"] == "datetime64[ns, UTC]"
     assert dtypes["run_customers_fitted"] == "int64"
     assert dtypes["run_r"] == "float64"
+    assert dtypes["run_fit_is_reliable"] == "boolean"
+    assert dtypes["run_fit_warning"] == "string"
     # Every run field is there, so clv_model_runs reads the same columns with or without a fit.
     assert {c.removeprefix("run_") for c in table.columns if c.startswith("run_")} == set(
         LifetimeValueRun.__dataclass_fields__
@@ -236,7 +349,11 @@ def test_band_thresholds_must_be_ordered() -> None:
 
 def test_a_young_chain_keeps_two_thirds_of_its_history_for_the_fit() -> None:
     """45 days of history and a 60-day hold-out asked for: the default calibration end moves so
-    the fit still sees two thirds of the days, instead of refusing (the demo's tiny worlds)."""
+    the fit still sees two thirds of the days, instead of refusing (the demo's tiny worlds).
+    30 days of calibration is about one purchase cycle: ~120 repeat customers with two repeat
+    order days each on average cannot tell a slow guest from a lapsed one, and a, b run off
+    together (measured a + b ~1 million, mean dropout 0.04), so the fit is flagged and nobody
+    gets a probability."""
     young = WorldConfig(
         seed=5, customers=600, days=45, acquisition_days=45, start_date=date(2025, 3, 1)
     )
@@ -245,5 +362,9 @@ def test_a_young_chain_keeps_two_thirds_of_its_history_for_the_fit() -> None:
     customers, run = fit_lifetime_value(orders, holdout_days=60)
     assert run.holdout_days == history_days // 3
     assert run.calibration_end == run.observation_end - timedelta(days=history_days // 3)
-    assert customers["probability_alive"].between(0, 1).all()
     assert customers["holdout_orders_actual"].notna().sum() == run.customers_fitted
+    assert run.repeat_customers_fitted == repeat_customers_by(orders, run.calibration_end)
+    assert run.repeat_customers_fitted >= 50
+    assert run.a + run.b > 1_000
+    assert run.fit_warning.startswith("dropout not identified: a + b = ")
+    assert_dropout_forecasts_are_null(customers)

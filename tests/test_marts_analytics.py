@@ -19,10 +19,14 @@ def test_lifetime_value_fit_recovers_the_planted_process(warehouse, truth):
     purchase rate r/alpha within 15% (day rounding and cancelled orders bias alpha up ~15%), the
     mean dropout a/(a+b) within 30% (a and b trade off; their ratio is what orders pin down)."""
     run = warehouse.sql(
-        "select r, alpha, a, b, holdout_correlation, customers_fitted from marts.clv_model_runs"
+        """
+        select r, alpha, a, b, holdout_correlation, customers_fitted, fit_is_reliable, fit_warning
+        from marts.clv_model_runs
+        """
     ).fetchall()
     assert len(run) == 1, "one fit per distinct input: the marts world was built once"
-    r, alpha, a, b, correlation, fitted = run[0]
+    r, alpha, a, b, correlation, fitted, reliable, warning = run[0]
+    assert (reliable, warning) == (True, None)
     planted = truth["parameters"]
     assert r == pytest.approx(planted["r"], rel=0.20)
     assert r / alpha == pytest.approx(planted["r"] / planted["alpha"], rel=0.15)

@@ -3,6 +3,8 @@
 The fit (BG/NBD + Gamma-Gamma, regulars.analytics.lifetime_value) sees only what a chain's old
 POS export also has: customer, day and amount of each completed order. Two marts split this
 table: customer_lifetime_value (per guest) and clv_model_runs (one row per fit, kept over runs).
+A fit that cannot tell who is still a customer (run_fit_is_reliable false, run_fit_warning says
+why) leaves the dropout-dependent forecasts null.
 """
 
 from datetime import date
@@ -32,4 +34,7 @@ def model(dbt, session):
         return unscored(run_prefix="run_")
     for name, value in run.as_row().items():
         customers[f"run_{name}"] = value
+    # A reliable run's warning is None, which pandas leaves untyped and DuckDB would store as an
+    # integer column; text either way keeps the table's type from run to run.
+    customers["run_fit_warning"] = customers["run_fit_warning"].astype("string")
     return customers

@@ -3,6 +3,8 @@
     in parameters or hold-out error shows: each build appends its run (a run
     id is never rewritten). Parameters are per day: BG/NBD r, alpha (purchase
     rate ~ Gamma(r, alpha)), a, b (dropout ~ Beta(a, b)); Gamma-Gamma p, q, v.
+    fit_is_reliable is false (fit_warning says why, with the figures) when the
+    fit cannot tell who is still a customer.
 -#}
 {{
     config(
@@ -42,7 +44,10 @@ runs as (
         run_holdout_correlation,
         run_holdout_orders_predicted,
         run_holdout_orders_actual,
-        run_fit_seconds
+        run_fit_seconds,
+        run_repeat_customers_fitted,
+        run_fit_is_reliable,
+        run_fit_warning
     from scored
 
 ),
@@ -68,7 +73,10 @@ final as (
         cast(run_holdout_correlation as double) as holdout_correlation,
         cast(run_holdout_orders_predicted as double) as holdout_orders_predicted,
         cast(run_holdout_orders_actual as {{ dbt.type_bigint() }}) as holdout_orders_actual,
-        cast(run_fit_seconds as double) as fit_seconds
+        cast(run_fit_seconds as double) as fit_seconds,
+        cast(run_repeat_customers_fitted as {{ dbt.type_bigint() }}) as repeat_customers_fitted,
+        cast(run_fit_is_reliable as boolean) as fit_is_reliable,
+        cast(run_fit_warning as {{ dbt.type_string() }}) as fit_warning
     from runs
     {% if is_incremental() %}
         where run_model_run_id not in (select previous.model_run_id from {{ this }} as previous)

@@ -3,7 +3,9 @@
     forecast at its observation end (see int_customers_scored and
     clv_model_runs for the fit behind it). The fit learns from every
     completed order, closed accounts' too (they are the dropouts it must see);
-    only live accounts are scored here.
+    only live accounts are scored here. When the fit cannot tell who is still
+    a customer (fit_is_reliable false, fit_warning says why), the forecasts
+    that rest on dropout are null rather than the fit's boundary artefacts.
 -#}
 with
 
@@ -46,7 +48,9 @@ final as (
         cast(tenure_days as double) as tenure_days,
         {{ to_money('round(average_order_value, 2)') }} as average_order_value_idr,
 
-        -- forecast
+        -- forecast (those resting on dropout null unless fit_is_reliable)
+        cast(run_fit_is_reliable as boolean) as fit_is_reliable,
+        cast(run_fit_warning as {{ dbt.type_string() }}) as fit_warning,
         cast(probability_alive as double) as probability_alive,
         cast(churn_risk_band as {{ dbt.type_string() }}) as churn_risk_band,
         cast(expected_orders_30d as double) as expected_orders_30d,
