@@ -102,6 +102,7 @@ def ingest(
         typer.echo(
             f"  {table.table_name}: {table.source_rows} landed, {table.promoted_rows} promoted, "
             f"{table.quarantined_rows} quarantined"
+            + (f", {table.already_held_rows} already held" if table.already_held_rows else "")
             + (f", batch rejected: {table.batch_failure}" if table.batch_failure else "")
         )
     if any(table.batch_failure for table in result.report.tables.values()):
@@ -146,6 +147,7 @@ def replay(
             typer.echo(
                 f"Gate, row-count rule waived: {gated.table_name}: {gated.source_rows} landed, "
                 f"{gated.promoted_rows} promoted, {gated.quarantined_rows} quarantined"
+                + (f", {gated.already_held_rows} already held" if gated.already_held_rows else "")
                 + (f", still held: {gated.batch_failure}" if gated.batch_failure else "")
             )
     typer.echo(render(replay_quarantine(source, settings, table)))
