@@ -78,6 +78,7 @@ def ingest(
 ) -> None:
     """Load one source alone, landing then gate, without Dagster."""
     from expectations.promote import promote
+    from ingestion.failures import explain
     from ingestion.pipelines import landing_pipeline, load_options
     from ingestion.registry import SOURCES
     from regulars.demo import demo_apis
@@ -93,9 +94,18 @@ def ingest(
         if missing:
             typer.secho(f"{source} is not configured here. {missing}", fg="red", err=True)
             raise typer.Exit(2)
-        landed = landing_pipeline(source, settings).run(
-            spec.build(settings), **load_options(settings)
-        )
+        try:
+            landed = landing_pipeline(source, settings).run(
+                spec.build(settings), **load_options(settings)
+            )
+        except Exception as error:
+            # The source could not be reached or refused us: one paragraph, not dlt's nested
+            # tracebacks. Anything else is a bug and keeps its traceback.
+            explained = explain(spec, error, settings)
+            if explained is None:
+                raise
+            typer.secho(explained, fg="red", err=True)
+            raise typer.Exit(1) from None
         typer.echo(landed)
     result = promote(source, settings)
     for table in result.report.tables.values():
@@ -234,6 +244,8 @@ def materialize() -> None:
             fg="red",
             err=True,
         )
+        for description in result.failure_descriptions.values():
+            typer.secho(f"  {description}", fg="red", err=True)
         raise typer.Exit(1)
     typer.echo(f"\nMaterialized every asset in {elapsed:.0f}s (run {result.run_id}).")
     summary()
