@@ -7,6 +7,7 @@ quarantine; any other failed expectation (table shape, row count) fails the whol
 from __future__ import annotations
 
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -70,6 +71,19 @@ def describe(expectation_config) -> str:
     }
     arguments = ", ".join(f"{key}={value}" for key, value in sorted(kwargs.items()))
     return f"{expectation_config.type}({arguments})"
+
+
+def rule_of(reason: str) -> str:
+    """The expectation and column a `describe` reason names, without the other arguments.
+
+    Two verdicts on the same row are the same when they name the same rules: a bound that moves
+    with the clock (the latest timestamp allowed is now plus a day) changes the reason's text on
+    every run, not what is wrong with the row.
+    """
+    name, _, arguments = reason.partition("(")
+    # `describe` sorts the arguments, so `column=` comes first and its value ends at `, ` or `)`.
+    column = re.match(r"column=([^,)]*)", arguments)
+    return f"{name}(column={column.group(1)})" if column else name
 
 
 def _docs_config(docs_dir: Path) -> DataContextConfig:

@@ -36,6 +36,7 @@ from expectations.factory import (
     ROW_NUMBER,
     BatchVerdict,
     SuiteRunner,
+    rule_of,
 )
 from expectations.suites import TableSuite
 
@@ -72,6 +73,8 @@ AUDIT_COLUMNS = {
     "source_rows": {"data_type": "bigint"},
     "promoted_rows": {"data_type": "bigint"},
     "quarantined_rows": {"data_type": "bigint"},
+    # Failing rows the quarantine already held (a re-pulled day): not held a second time.
+    "already_held_rows": {"data_type": "bigint"},
     "min_batch_rows": {"data_type": "bigint"},
     "reason": {"data_type": "text"},
 }
@@ -110,12 +113,15 @@ class TableGateReport:
     source_rows: int = 0
     promoted_rows: int = 0
     quarantined_rows: int = 0
+    already_held_rows: int = 0
     rows_by_reason: Counter = field(default_factory=Counter)
     batch_failure: str | None = None
 
     @property
     def reconciles(self) -> bool:
-        return self.source_rows == self.promoted_rows + self.quarantined_rows
+        return self.source_rows == (
+            self.promoted_rows + self.quarantined_rows + self.already_held_rows
+        )
 
 
 @dataclass
@@ -318,9 +324,133 @@ def audit_row(suite: TableSuite, load_id: str, **counts) -> dict:
         LANDING_LOAD_ID: load_id,
         "validated_at": datetime.now(UTC),
         "min_batch_rows": 0,
+        "already_held_rows": 0,
         "reason": None,
         **counts,
     }
+
+
+def held_versions(lake: dlt.Dataset | None, table_name: str, keys: Sequence) -> pd.DataFrame:
+    """Quarantine rows of `keys` (`primary_key_value`s, None for a null key) still held.
+
+    The filesystem lake appends every version of a quarantine row: the newest one counts.
+    """
+    name = quarantine_table(table_name)
+    wanted = ["quarantine_id", "primary_key_value", "record", "failed_expectations"]
+    wanted += [LANDING_LOAD_ID, "replayed_at", "_dlt_load_id"]
+    if lake is None or name not in lake.tables:
+        return pd.DataFrame(columns=wanted)
+    present = lake.schema.get_table_columns(name)
+    relation = lake.table(name).select(*(column for column in wanted if column in present))
+    known = [key for key in keys if key is not None]
+    frames = []
+    if len(known) > LOOKUP_IN_LIST_LIMIT:
+        whole = relation.df()
+        frames.append(whole[whole["primary_key_value"].isin(known)])
+    elif known:
+        frames.append(relation.where("primary_key_value", "in", known).df())
+    if None in keys:
+        frames.append(relation.where("primary_key_value is null").df())
+    if not frames:
+        return pd.DataFrame(columns=wanted)
+    rows = pd.concat(frames, ignore_index=True).reindex(columns=wanted)
+    rows = rows.sort_values("_dlt_load_id").drop_duplicates("quarantine_id", keep="last")
+    return rows[rows["replayed_at"].isna()]
+
+
+class HeldRows:
+    """What one table's quarantine holds, so that a row it already holds is not held again.
+
+    GA4 and Meta re-pull their last days on every run, so a bad row of those days comes back in
+    batch after batch. It is already held when its record and broken rules are those of a held
+    row of its key's newest held batch, and no version of the key reached the lake after that
+    batch: the quarantine holds this very version (first seen when it was), and replay would move
+    the same record. A row that changed, or whose key reached the lake in between, is a newer
+    version and is held on its own, so replay keeps moving the newest one. Rows of the batch
+    being gated never match each other: both copies of a duplicated key are held.
+    """
+
+    def __init__(self, lake: dlt.Dataset | None, suite: TableSuite):
+        self.lake = lake
+        self.suite = suite
+        # key -> (the newest landing load holding it, its held (record, rules) of that load);
+        # null keys are never promoted, so each held null-key row is kept with its own load.
+        self.newest: dict[str, tuple[str, set]] = {}
+        self.null_keys: dict[tuple, str] = {}
+        self.lake_loads: dict[str, str] = {}  # key -> newest landing load in the lake at start
+        self.looked_up: set[str | None] = set()
+        self.promoted: list[tuple[str, pa.Array]] = []  # (load, keys) promoted in this run
+
+    def promote(self, load_id: str, keys: pa.Array) -> None:
+        """Keys of a batch this run promotes: a held version older than them is stale."""
+        self.promoted.append((load_id, keys.drop_null().cast(pa.string())))
+
+    def _look_up(self, keys: list[str | None], native: list) -> None:
+        """Read what the lake holds for keys not met yet in this run (`native`: their values)."""
+        fresh = {
+            key: value for key, value in zip(keys, native, strict=True) if key not in self.looked_up
+        }
+        if not fresh:
+            return
+        self.looked_up.update(fresh)
+        held = held_versions(self.lake, self.suite.table_name, list(fresh))
+        for key, record, failed, load_id in held[
+            ["primary_key_value", "record", "failed_expectations", LANDING_LOAD_ID]
+        ].itertuples(index=False):
+            self._remember(None if pd.isna(key) else key, (record, _rules(failed)), load_id)
+        values = [value for value in fresh.values() if value is not None]
+        if self.lake is not None and values:
+            key_column = self.suite.primary_key
+            lake = LandingTables(self.lake).read(
+                self.suite.table_name, [key_column, LANDING_LOAD_ID], key_column, values
+            )
+            for key, load_id in lake.groupby(key_column)[LANDING_LOAD_ID].max().items():
+                self.lake_loads[str(key)] = load_id
+
+    def _remember(self, key: str | None, content: tuple, load_id: str) -> None:
+        if key is None:
+            self.null_keys[content] = min(self.null_keys.get(content, load_id), load_id)
+            return
+        newest, contents = self.newest.get(key, ("", set()))
+        if load_id > newest:
+            self.newest[key] = (load_id, {content})
+        elif load_id == newest:
+            contents.add(content)
+
+    def _promoted_since(self, keys: list[str]) -> dict[str, str]:
+        """Key -> the newest load that promoted it: the lake's, or this run's batches'."""
+        newest = {key: self.lake_loads[key] for key in keys if key in self.lake_loads}
+        if keys and self.promoted:
+            wanted = pa.array(keys, pa.string())
+            for load_id, promoted in self.promoted:
+                for key in promoted.filter(pc.is_in(promoted, value_set=wanted)).to_pylist():
+                    newest[key] = max(newest.get(key, ""), load_id)
+        return newest
+
+    def split(self, rows: list[dict], native_keys: list, load_id: str) -> tuple[list[dict], int]:
+        """The quarantine rows of one batch still to write, and how many were already held."""
+        keys = [row["primary_key_value"] for row in rows]
+        self._look_up(keys, native_keys)
+        promoted = self._promoted_since([key for key in set(keys) if key is not None])
+        new, already = [], 0
+        for key, row in zip(keys, rows, strict=True):
+            content = (row["record"], _rules(row["failed_expectations"]))
+            if key is None:
+                first = self.null_keys.get(content)
+                held = first is not None and first < load_id
+            else:
+                newest, contents = self.newest.get(key, ("", set()))
+                held = newest < load_id and content in contents and promoted.get(key, "") <= newest
+            if held:
+                already += 1
+                continue
+            new.append(row)
+            self._remember(key, content, load_id)
+        return new, already
+
+
+def _rules(failed_expectations: str) -> frozenset[str]:
+    return frozenset(rule_of(reason) for reason in json.loads(failed_expectations))
 
 
 def with_load_id(rows: pa.Table, load_id: str) -> pa.Table:
@@ -405,6 +535,7 @@ class TableGate:
     waive_volume: bool = False
     # Landing and lake in one SQL database: passing rows are copied there, not through Python.
     in_database: bool = False
+    held: HeldRows | None = None
 
 
 def promoted_relation(landing: dlt.Dataset, suite: TableSuite, load_id: str, rejected_keys: list):
@@ -436,6 +567,9 @@ def _gate_table(gate: TableGate) -> Iterator:
     )
     payload = payload_columns(gate.landing, suite.table_name, gate.runner)
     landed = LandingTables(gate.landing)
+    held_rows = gate.held or HeldRows(None, suite)
+    # A key of an insert-only table reaches the lake once, ever: no held version can go stale.
+    appended = lake_disposition(gate.landing, suite.table_name) == "append"
     promoted_batches: list[pa.Table] = []
     for position, load_id in enumerate(pending):
         if copy_in_database:
@@ -489,11 +623,18 @@ def _gate_table(gate: TableGate) -> Iterator:
                 batch = whole.take(order).drop_columns([ROW_ID])
             if promoted_rows:
                 promoted_batches.append(with_load_id(batch.filter(pa.array(~rejected)), load_id))
+        new_rows, already_held = [], 0
         if verdict.row_failures:
-            yield gate_rows(
+            failing = pa.array(sorted(verdict.row_failures), type=pa.int64())
+            new_rows, already_held = held_rows.split(
                 quarantine_rows(batch, suite, load_id, verdict.row_failures, records),
-                quarantine_table(suite.table_name),
+                batch.column(suite.primary_key).take(failing).to_pylist(),
+                load_id,
             )
+            if new_rows:
+                yield gate_rows(new_rows, quarantine_table(suite.table_name))
+        if promoted_rows and not appended:
+            held_rows.promote(load_id, batch.column(suite.primary_key).filter(pa.array(~rejected)))
         yield gate_rows(
             [
                 audit_row(
@@ -502,7 +643,8 @@ def _gate_table(gate: TableGate) -> Iterator:
                     status="promoted",
                     source_rows=batch.num_rows,
                     promoted_rows=promoted_rows,
-                    quarantined_rows=int(rejected.sum()),
+                    quarantined_rows=len(new_rows),
+                    already_held_rows=already_held,
                     min_batch_rows=min_rows,
                     reason="volume rule waived by an operator" if waived else None,
                 )
@@ -513,7 +655,8 @@ def _gate_table(gate: TableGate) -> Iterator:
         report.batches_promoted += 1
         report.source_rows += batch.num_rows
         report.promoted_rows += promoted_rows
-        report.quarantined_rows += int(rejected.sum())
+        report.quarantined_rows += len(new_rows)
+        report.already_held_rows += already_held
         for reasons in verdict.row_failures.values():
             report.rows_by_reason.update(set(reasons))
         state["last_landing_load_id"] = load_id
@@ -584,6 +727,7 @@ def lake_gate(
                 report=report.for_table(table_name),
                 waive_volume=table_name in waive_volume,
                 in_database=in_database,
+                held=HeldRows(lake, suite),
             )
             yield gate_resource(_gate_table, suite, landing, table_gate)
 

@@ -17,8 +17,10 @@ from dlt.sources import DltSource
 from ingestion import SOURCE_NAMES
 from ingestion.events import events_source
 from ingestion.ga4 import ga4_source
+from ingestion.ga4.settings import DEFAULT_BASE_URL as GA4_BASE_URL
 from ingestion.messaging import messaging_source
 from ingestion.meta_ads import meta_ads_source
+from ingestion.meta_ads.settings import DEFAULT_BASE_URL as META_BASE_URL
 from ingestion.order_history import order_history_source
 from ingestion.ordering import ordering_source
 from ingestion.ordering.helpers import missing_database
@@ -36,6 +38,10 @@ class Source:
     # it is configured. A chain has the channels it has: an unconfigured source stays in the
     # graph and is skipped at run time with this line, never an error.
     missing: Callable[[Settings], str | None]
+    # The settings that say where the source is, and who Regulars is to it, as a person sets
+    # them: what a load that cannot reach the source, or is refused by it, says to check.
+    address: str | None = None
+    credentials: str | None = None
 
     def __str__(self) -> str:
         return self.name
@@ -49,6 +55,12 @@ class Source:
 
 class SourceNotConfigured(RuntimeError):
     pass
+
+
+ORDERING_URL_SETTING = (
+    "sources.ordering.credentials (.dlt/secrets.toml or SOURCES__ORDERING__CREDENTIALS), the "
+    "database URL"
+)
 
 
 def _folder_present(url: str) -> bool:
@@ -98,6 +110,7 @@ def _landing_stream(
         kinds=frozenset({kind}),
         build=lambda settings: source(bucket_url=settings.landing_url),
         missing=missing,
+        address="REGULARS_LANDING_URL (the landing zone)",
     )
 
 
@@ -107,6 +120,7 @@ def _http_api(
     kind: str,
     source: Callable[..., DltSource],
     account_key: str,
+    base_url: str,
 ) -> Source:
     """An HTTP API source, configured entirely through dlt config and secrets."""
     required = (account_key, "access_token", "start_date")
@@ -133,12 +147,18 @@ def _http_api(
             )
         return source()
 
+    upper = name.upper()
     return Source(
         name=name,
         description=description,
         kinds=frozenset({kind}),
         build=build,
         missing=missing,
+        address=f"sources.{name}.base_url (SOURCES__{upper}__BASE_URL; unset, {base_url})",
+        credentials=(
+            f"sources.{name}.access_token (.dlt/secrets.toml or SOURCES__{upper}__ACCESS_TOKEN) "
+            f"and sources.{name}.{account_key} (SOURCES__{upper}__{account_key.upper()})"
+        ),
     )
 
 
@@ -151,6 +171,8 @@ SOURCES: dict[str, Source] = {
             kinds=frozenset({"sql"}),
             build=lambda settings: ordering_source(credentials=settings.ordering_db_url),
             missing=lambda settings: missing_database(settings.ordering_db_url),
+            address=ORDERING_URL_SETTING,
+            credentials=ORDERING_URL_SETTING,
         ),
         Source(
             name="order_history",
@@ -158,6 +180,7 @@ SOURCES: dict[str, Source] = {
             kinds=frozenset({"csv"}),
             build=lambda settings: order_history_source(bucket_url=settings.order_history_url),
             missing=_missing_order_history,
+            address="sources.order_history.bucket_url (SOURCES__ORDER_HISTORY__BUCKET_URL)",
         ),
         _landing_stream(
             "events",
@@ -183,6 +206,7 @@ SOURCES: dict[str, Source] = {
             "googleanalytics",
             ga4_source,
             account_key="property_id",
+            base_url=GA4_BASE_URL,
         ),
         _http_api(
             "meta_ads",
@@ -190,6 +214,7 @@ SOURCES: dict[str, Source] = {
             "meta",
             meta_ads_source,
             account_key="ad_account_id",
+            base_url=META_BASE_URL,
         ),
     )
 }

@@ -6,6 +6,7 @@ import dagster as dg
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
 
+from ingestion.failures import explain
 from ingestion.pipelines import landing_dataset, landing_pipeline, load_options
 from ingestion.registry import SOURCES, Source
 from orchestration.pools import WAREHOUSE_POOL
@@ -81,9 +82,17 @@ def landing_assets(source: Source, settings: Settings) -> dg.AssetsDefinition:
             yield from not_configured(context, source, missing)
             return
         # A fresh source object per run: readers keep per-run state (keys already seen).
-        yield from dlt.run(
-            context=context, dlt_source=source.build(settings), **load_options(settings)
-        )
+        try:
+            yield from dlt.run(
+                context=context, dlt_source=source.build(settings), **load_options(settings)
+            )
+        except Exception as error:
+            # The step's error says what `regulars ingest` says: the source, the cause, what to
+            # check. The chain stays attached for the run's logs.
+            explained = explain(source, error, settings)
+            if explained is None:
+                raise
+            raise dg.Failure(description=explained) from error
 
     return landing
 

@@ -40,6 +40,18 @@ class Materialization:
     def failed_steps(self) -> list[str]:
         return [event.step_key for event in self.result.all_events if event.is_step_failure]
 
+    @property
+    def failure_descriptions(self) -> dict[str, str]:
+        """Failed step -> the paragraph it failed with, for steps that raised a `dg.Failure`
+        (a source that could not be reached says which and what to check)."""
+        return {
+            event.step_key: event.step_failure_data.user_failure_data.description
+            for event in self.result.all_events
+            if event.is_step_failure
+            and event.step_failure_data.user_failure_data is not None
+            and event.step_failure_data.user_failure_data.description
+        }
+
 
 def materialize_everything(
     settings: Settings,

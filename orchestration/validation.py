@@ -43,6 +43,7 @@ def _results(
             "source_rows": table.source_rows,
             "promoted_rows": table.promoted_rows,
             "quarantined_rows": table.quarantined_rows,
+            "already_held_rows": table.already_held_rows,
             "dagster/row_count": lake_rows if lake_rows is not None else 0,
             "quarantine_reasons": dg.MetadataValue.json(reasons),
             **({"gx_data_docs": dg.MetadataValue.path(str(docs))} if docs else {}),
@@ -61,16 +62,20 @@ def _results(
         passed=table.reconciles,
         metadata={
             "source_rows": table.source_rows,
-            "lake_plus_quarantine": table.promoted_rows + table.quarantined_rows,
+            "lake_plus_quarantine": table.promoted_rows
+            + table.quarantined_rows
+            + table.already_held_rows,
         },
     )
     yield dg.AssetCheckResult(
         asset_key=key,
         check_name=QUARANTINE_CHECK,
-        passed=table.quarantined_rows == 0,
+        # Rows already held still warn: the source keeps sending them.
+        passed=table.quarantined_rows + table.already_held_rows == 0,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={
             "quarantined_rows": table.quarantined_rows,
+            "already_held_rows": table.already_held_rows,
             "reasons": dg.MetadataValue.json(reasons),
         },
     )
@@ -126,7 +131,10 @@ def gate_assets(source_name: str, settings: Settings) -> dg.AssetsDefinition:
                 RECONCILE_CHECK,
                 asset=spec.key,
                 blocking=True,
-                description="Landed rows = promoted rows + quarantined rows, for every batch.",
+                description=(
+                    "Landed rows = promoted + newly quarantined + already held rows, for every "
+                    "batch."
+                ),
             ),
             dg.AssetCheckSpec(
                 QUARANTINE_CHECK,
@@ -151,12 +159,13 @@ def gate_assets(source_name: str, settings: Settings) -> dg.AssetsDefinition:
         for table_name in table_names:
             table = result.report.tables[table_name]
             context.log.info(
-                "%s.%s: %d landed, %d promoted, %d quarantined%s",
+                "%s.%s: %d landed, %d promoted, %d quarantined, %d already held%s",
                 source_name,
                 table_name,
                 table.source_rows,
                 table.promoted_rows,
                 table.quarantined_rows,
+                table.already_held_rows,
                 f"; batch rejected: {table.batch_failure}" if table.batch_failure else "",
             )
             lake_rows = _lake_row_count(settings, source_name, table_name)

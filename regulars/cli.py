@@ -78,6 +78,7 @@ def ingest(
 ) -> None:
     """Load one source alone, landing then gate, without Dagster."""
     from expectations.promote import promote
+    from ingestion.failures import explain
     from ingestion.pipelines import landing_pipeline, load_options
     from ingestion.registry import SOURCES
     from regulars.demo import demo_apis
@@ -93,15 +94,25 @@ def ingest(
         if missing:
             typer.secho(f"{source} is not configured here. {missing}", fg="red", err=True)
             raise typer.Exit(2)
-        landed = landing_pipeline(source, settings).run(
-            spec.build(settings), **load_options(settings)
-        )
+        try:
+            landed = landing_pipeline(source, settings).run(
+                spec.build(settings), **load_options(settings)
+            )
+        except Exception as error:
+            # The source could not be reached or refused us: one paragraph, not dlt's nested
+            # tracebacks. Anything else is a bug and keeps its traceback.
+            explained = explain(spec, error, settings)
+            if explained is None:
+                raise
+            typer.secho(explained, fg="red", err=True)
+            raise typer.Exit(1) from None
         typer.echo(landed)
     result = promote(source, settings)
     for table in result.report.tables.values():
         typer.echo(
             f"  {table.table_name}: {table.source_rows} landed, {table.promoted_rows} promoted, "
             f"{table.quarantined_rows} quarantined"
+            + (f", {table.already_held_rows} already held" if table.already_held_rows else "")
             + (f", batch rejected: {table.batch_failure}" if table.batch_failure else "")
         )
     if any(table.batch_failure for table in result.report.tables.values()):
@@ -146,6 +157,7 @@ def replay(
             typer.echo(
                 f"Gate, row-count rule waived: {gated.table_name}: {gated.source_rows} landed, "
                 f"{gated.promoted_rows} promoted, {gated.quarantined_rows} quarantined"
+                + (f", {gated.already_held_rows} already held" if gated.already_held_rows else "")
                 + (f", still held: {gated.batch_failure}" if gated.batch_failure else "")
             )
     typer.echo(render(replay_quarantine(source, settings, table)))
@@ -232,6 +244,8 @@ def materialize() -> None:
             fg="red",
             err=True,
         )
+        for description in result.failure_descriptions.values():
+            typer.secho(f"  {description}", fg="red", err=True)
         raise typer.Exit(1)
     typer.echo(f"\nMaterialized every asset in {elapsed:.0f}s (run {result.run_id}).")
     summary()

@@ -16,6 +16,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from expectations.factory import ROW_NUMBER, SuiteRunner
 from expectations.gate import suite_expectations
 from expectations.promote import promote
+from expectations.replay import replay
 from expectations.suites.ga4 import table_suites
 from ingestion.ga4 import SOURCE_NAME, ga4_source
 from ingestion.ga4.helpers import (
@@ -25,8 +26,8 @@ from ingestion.ga4.helpers import (
     typed_rows,
 )
 from ingestion.ga4.settings import REPORTS
-from ingestion.pipelines import landing_pipeline
-from regulars.settings import Settings
+from ingestion.pipelines import lake_pipeline, landing_pipeline
+from regulars.settings import Settings, load_settings
 from simulator.fakes import FakeServer
 from simulator.fakes.ga4 import DEFAULT_PROPERTY_ID, DEFAULT_TOKEN
 from tests.test_simulator.fakes_helpers import FIRST_DAY, TODAY, write_sessions
@@ -337,3 +338,78 @@ def test_a_property_without_traffic_lands_nothing_and_the_gate_passes(
     traffic = report.tables["traffic_daily"]
     assert (traffic.source_rows, traffic.promoted_rows, traffic.quarantined_rows) == (0, 0, 0)
     assert traffic.batch_failure is None
+
+
+def plant_device(data_dir: Path, device: str, where: str) -> int:
+    """Sessions matching `where` now come from an unknown device category, in the fake's data
+    (GA4 serves it on every pull); returns how many report rows carry it."""
+    path = data_dir / "ga4" / "sessions.parquet"
+    with duckdb.connect() as connection:
+        connection.register("sessions", connection.read_parquet(str(path)).to_arrow_table())
+        connection.execute(
+            f"copy (select * replace (case when {where} then '{device}' else device_category "
+            f"end as device_category) from sessions) to '{path}' (format parquet)"
+        )
+    rows = [row for row in expected(data_dir) if row[4] == device]
+    return len(rows)
+
+
+@pytest.mark.parametrize("destination", ["duckdb", "filesystem"])
+def test_a_re_pulled_bad_row_is_held_once_and_a_new_one_is_still_held(
+    regulars_env: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, destination: str
+):
+    """GA4 re-pulls its last days on every run: a bad row of those days lands again each time.
+    The quarantine holds it once, from the batch it was first seen in."""
+    monkeypatch.setenv("REGULARS_DESTINATION", destination)
+    settings = load_settings()
+    data_dir = tmp_path / "smartwatch_world"
+    write_sessions(data_dir)
+    window_start = TODAY - timedelta(days=3)  # what every later run re-pulls
+    planted = plant_device(
+        data_dir, "smartwatch", f"region = 'Bali' and date >= '{window_start:%Y%m%d}'"
+    )
+    assert planted >= 3
+
+    def held() -> list[tuple]:
+        rows = lake_pipeline(SOURCE_NAME, settings).dataset().table("quarantine_traffic_daily")
+        frame = rows.df()
+        return sorted(zip(frame["primary_key_value"], frame["_landing_load_id"], strict=True))
+
+    def pull_and_gate():
+        load(settings, fake)
+        return promote(SOURCE_NAME, settings).report.tables["traffic_daily"]
+
+    with FakeServer(data_dir, ["ga4"], today=TODAY) as server:
+        fake = Fake(server)
+        first = pull_and_gate()
+        assert (first.quarantined_rows, first.already_held_rows) == (planted, 0)
+        held_first = held()
+        assert len(held_first) == planted
+
+        again = pull_and_gate()  # the same days, the same bad rows, a new landing load
+        assert (again.quarantined_rows, again.already_held_rows) == (0, planted)
+        assert again.promoted_rows == again.source_rows - planted and again.reconciles
+        assert held() == held_first  # not one row more, and first seen where it was
+
+        one_more = plant_device(
+            data_dir, "smartwatch", f"region = 'Jakarta' and date = '{TODAY:%Y%m%d}'"
+        )
+        assert one_more - planted >= 1
+        third = pull_and_gate()
+        assert (third.quarantined_rows, third.already_held_rows) == (one_more - planted, planted)
+        assert len(held()) == one_more
+        assert set(held_first) < set(held())
+
+    ((landed, promoted, quarantined, already_held),) = (
+        lake_pipeline(SOURCE_NAME, settings)
+        .dataset()(
+            "select sum(source_rows), sum(promoted_rows), sum(quarantined_rows), "
+            "sum(already_held_rows) from gate_audit"
+        )
+        .fetchall()
+    )
+    assert landed == promoted + quarantined + already_held
+    assert (quarantined, already_held) == (one_more, 2 * planted)
+    # Replay meets each held row once: the suite still refuses them, nothing moves.
+    traffic = replay(SOURCE_NAME, settings).tables["traffic_daily"]
+    assert (traffic.held, traffic.moved, traffic.still_failing) == (one_more, 0, one_more)

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
-from expectations.factory import ROW_NUMBER, SuiteRunner, docs_index
-from expectations.gate import suite_expectations
+from expectations.factory import ROW_NUMBER, SuiteRunner, describe, docs_index, rule_of
+from expectations.gate import HeldRows, suite_expectations
 from expectations.settings import SCHEMA_DRIFT_MIN_ROWS
-from expectations.suites import VolumeRule
+from expectations.suites import TableSuite, VolumeRule
+from expectations.suites.common import between, in_set
 from expectations.suites.ordering import table_suites
 from regulars.settings import Settings
 
@@ -139,3 +142,61 @@ def test_every_validation_renders_into_data_docs(tiny_world: Settings):
     assert index.exists() and len(pages) == 2
     html = index.read_text()
     assert "lake_orders" in html and "lake_customers" in html
+
+
+def test_a_reason_whose_bound_moves_with_the_clock_names_the_same_rule():
+    opened = pd.Timestamp("2015-01-01", tz="UTC")
+    today, tomorrow = (pd.Timestamp(day, tz="UTC") for day in ("2025-03-10", "2025-03-11"))
+    yesterdays, todays = (
+        describe(between("placed_at", opened, end).configuration) for end in (today, tomorrow)
+    )
+    assert yesterdays != todays
+    assert (
+        rule_of(yesterdays)
+        == rule_of(todays)
+        == ("expect_column_values_to_be_between(column=placed_at)")
+    )
+    # A value set with commas in it does not blur which column failed.
+    assert rule_of(describe(in_set("status", ["a", "b"]).configuration)) != rule_of(
+        describe(in_set("platform", ["a", "b"]).configuration)
+    )
+
+
+def held_row(key: str | None, value: int, now: str = "2025-03-10") -> dict:
+    """A quarantine row of a batch, as `quarantine_rows` builds it (the parts that are compared)."""
+    return {
+        "primary_key_value": key,
+        "record": f'{{"id": {json_key(key)}, "value": {value}}}',
+        "failed_expectations": (
+            f'["expect_column_values_to_be_between(column=value, max_value={now}, min_value=0)"]'
+        ),
+    }
+
+
+def json_key(key: str | None) -> str:
+    return "null" if key is None else f'"{key}"'
+
+
+def test_a_held_row_is_not_held_again_until_a_newer_version_of_its_key_reaches_the_lake():
+    held = HeldRows(None, TableSuite("t", "id", ["id"], []))
+
+    def split(load_id: str, rows: list[dict]) -> tuple[list, int]:
+        new, already = held.split(rows, [row["primary_key_value"] for row in rows], load_id)
+        return [
+            (row["primary_key_value"], json.loads(row["record"])["value"]) for row in new
+        ], already
+
+    # Both copies of a duplicated row, and both null-key rows, are held the first time.
+    first = [held_row("a", -1), held_row("b", -1), held_row("b", -1), held_row(None, -1)]
+    assert split("1", first) == ([("a", -1), ("b", -1), ("b", -1), (None, -1)], 0)
+    # Re-pulled a day later: the same rows, the clock-bound of the reason moved on.
+    again = [
+        held_row(*row, now="2025-03-11") for row in [("a", -1), ("b", -1), ("b", -1), (None, -1)]
+    ]
+    assert split("2", again) == ([], 4)
+    # A changed row is a newer version; the old one stays held, the new one is held too.
+    assert split("3", [held_row("a", -2), held_row(None, -3)]) == ([("a", -2), (None, -3)], 0)
+    assert split("4", [held_row("a", -1)]) == ([("a", -1)], 0)  # not the newest held version
+    # b's good version reached the lake: its old bad version is stale, the same bad row is new.
+    held.promote("5", pa.chunked_array([["b", "c"]]))
+    assert split("6", [held_row("b", -1), held_row("a", -1)]) == ([("b", -1)], 1)
