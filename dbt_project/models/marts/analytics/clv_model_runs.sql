@@ -11,7 +11,9 @@
         materialized='incremental',
         incremental_strategy='append',
         unique_key='model_run_id',
-        on_schema_change='fail',
+        -- The run history outlives upgrades: a column added later is added to the table,
+        -- empty for the runs before it, rather than failing the build or dropping history.
+        on_schema_change='append_new_columns',
     )
 }}
 
