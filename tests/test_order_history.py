@@ -7,6 +7,7 @@ from pathlib import Path
 import dlt
 import duckdb
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from ingestion.order_history import order_history_source
@@ -189,3 +190,41 @@ def test_a_1997_chain_in_new_york_keeps_its_dates(
         "staging.stg_order_history__orders order by ordered_date",
     )
     assert staged == [(day, 12.5 + n) for n, day in enumerate(days)]
+
+
+@pytest.mark.parametrize(
+    ("currency", "amounts", "expected"),
+    [
+        ("USD", ["1250", "99", "100005", "-5"], ["12.50", "0.99", "1000.05", "-0.05"]),
+        ("JPY", ["1250", "99"], ["1250.00", "99.00"]),  # no minor unit: the amount as it is
+        ("BHD", ["1255", "99"], ["1.26", "0.10"]),  # fils, rounded to the lake's two decimals
+    ],
+)
+def test_amounts_in_cents_land_in_the_currencys_major_unit(
+    currency: str, amounts: list, expected: list
+):
+    from ingestion.order_history.helpers import convert, minor_unit_digits
+
+    table = pa.table({"member": ["m"] * len(amounts), "date": ["2016-09-01"] * len(amounts)})
+    table = table.append_column("total", pa.array(amounts))
+    mapping = ColumnMapping.from_config(MINIMAL_MAPPING)
+    landed_rows = convert(
+        table, mapping, "orders.csv", minor_unit_digits=minor_unit_digits(currency)
+    )
+    assert [str(value) for value in landed_rows["amount_idr"].to_pylist()] == expected
+
+
+def test_cents_without_a_currency_or_with_a_decimal_point_say_what_to_fix():
+    from ingestion.order_history.helpers import convert, minor_unit_digits
+
+    with pytest.raises(ValueError, match=r"set \[chain\] currency in .dlt/config.toml"):
+        minor_unit_digits(None)
+    table = pa.table({"member": ["a", "b"], "date": ["2016-09-01"] * 2, "total": ["1250", "12.5"]})
+    with pytest.raises(
+        OrderHistoryFileError,
+        match=r"orders.csv, line 3, column 'total' \(amount\): '12.5' is not a whole number of "
+        r"minor units \(cents\)",
+    ):
+        convert(
+            table, ColumnMapping.from_config(MINIMAL_MAPPING), "orders.csv", minor_unit_digits=2
+        )

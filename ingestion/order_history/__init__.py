@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from dlt.sources import DltSource
 from dlt.sources.filesystem import FileItemDict, filesystem
 
-from ingestion.order_history.helpers import ColumnMapping, convert
+from ingestion.order_history.helpers import ColumnMapping, convert, minor_unit_digits
 from ingestion.order_history.settings import DEFAULT_FILE_GLOB, ISO8601, SCHEMA_CONTRACT
 from regulars.settings import load_chain
 
@@ -51,11 +51,16 @@ def order_history_source(
     date_format: str = ISO8601,
     # The zone of the file's wall-clock times; unset, the chain's (`[chain] timezone`).
     timezone: str | None = None,
+    # True when the file's amounts are in the currency's minor unit (cents): `[chain] currency`
+    # says how many digits that is.
+    amounts_in_minor_units: bool = False,
 ) -> DltSource:
     """Past orders from files, mapped to customer_id, ordered_at, amount_idr (+ optional)."""
     # A wrong mapping fails here, before any file is read.
     mapping = ColumnMapping.from_config(column_mapping)
-    timezone = timezone or load_chain().timezone
+    chain = load_chain()
+    timezone = timezone or chain.timezone
+    digits = minor_unit_digits(chain.currency) if amounts_in_minor_units else 0
     files = filesystem(
         bucket_url=bucket_url,
         file_glob=file_glob,
@@ -71,6 +76,6 @@ def order_history_source(
     def orders(items: list[FileItemDict]) -> Iterator[pa.Table]:
         for item in items:
             table = read_file(item, mapping)
-            yield convert(table, mapping, item["file_name"], date_format, timezone)
+            yield convert(table, mapping, item["file_name"], date_format, timezone, digits)
 
     yield files | orders

@@ -21,6 +21,11 @@ from ingestion.order_history.settings import (
 )
 
 MONEY = pa.decimal128(18, 2)
+# How an amount must look: in major units (a decimal point allowed), or in minor units (whole).
+AMOUNT_FORMATS = {
+    False: (r"^-?\d+(\.\d+)?$", MONEY, "an amount like 125000 or 125000.50"),
+    True: (r"^-?\d+$", MONEY, "a whole number of minor units (cents), like 12550"),
+}
 
 
 class OrderHistoryFileError(ValueError):
@@ -54,6 +59,19 @@ class ColumnMapping:
 
     def source_column(self, field: str) -> str | None:
         return self.columns.get(field)
+
+
+def minor_unit_digits(currency: str | None) -> int:
+    """Digits of the currency's minor unit (USD 2, JPY 0, BHD 3), from the CLDR via Babel."""
+    if currency is None:
+        raise ValueError(
+            "sources.order_history.amounts_in_minor_units is set, but the chain's currency is "
+            "not: set [chain] currency in .dlt/config.toml (or CHAIN__CURRENCY), e.g. 'USD', so "
+            "the amounts' minor unit is known."
+        )
+    from babel.numbers import get_currency_precision
+
+    return get_currency_precision(currency)
 
 
 def _line(row: int) -> int:
@@ -93,8 +111,13 @@ def convert(
     file_name: str,
     date_format: str = ISO8601,
     timezone: str = "UTC",
+    minor_unit_digits: int = 0,
 ) -> pa.Table:
-    """The mapped columns of `table` as typed Regulars fields, plus where each row came from."""
+    """The mapped columns of `table` as typed Regulars fields, plus where each row came from.
+
+    `minor_unit_digits` > 0: the file's amounts are in the currency's minor unit (cents are 2
+    digits), and are divided into major units here, so the lake holds one unit whatever the file.
+    """
     absent = [name for name in mapping.columns.values() if name not in table.column_names]
     if absent:
         raise OrderHistoryFileError(
@@ -127,7 +150,7 @@ def convert(
     out["ordered_at"] = order_date
 
     for field, pattern, target, expected in (
-        ("amount", r"^-?\d+(\.\d+)?$", MONEY, "an amount like 125000 or 125000.50"),
+        ("amount", *AMOUNT_FORMATS[bool(minor_unit_digits)]),
         ("quantity", r"^\d+$", pa.int64(), "a whole number"),
     ):
         if field not in text:
@@ -138,7 +161,14 @@ def convert(
         row = _first_bad(text[field], converted)
         if row is not None:
             _fail(file_name, row, mapping.columns[field], field, text[field][row].as_py(), expected)
-        out[f"{field}_idr" if field == "amount" else field] = converted.cast(target)
+        typed = converted.cast(target)
+        if field == "amount" and minor_unit_digits:
+            major = pc.divide(
+                converted.cast(pa.decimal128(18, 0)), pa.scalar(10**minor_unit_digits, pa.int64())
+            )
+            # The lake keeps two decimals: a three-digit currency (BHD, KWD) rounds to them.
+            typed = pc.round(major, 2, round_mode="half_to_even").cast(target)
+        out[f"{field}_idr" if field == "amount" else field] = typed
 
     # Unmapped optional fields land as nulls: every import has the same lake shape.
     for field in ("order_id", "store", "channel"):

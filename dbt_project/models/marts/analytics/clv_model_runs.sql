@@ -4,15 +4,15 @@
     id is never rewritten). Parameters are per day: BG/NBD r, alpha (purchase
     rate ~ Gamma(r, alpha)), a, b (dropout ~ Beta(a, b)); Gamma-Gamma p, q, v.
     fit_is_reliable is false (fit_warning says why, with the figures) when the
-    fit cannot tell who is still a customer.
+    fit cannot tell who is still a customer. The history outlives upgrades: a
+    column added later is appended, empty for the runs before it, rather than
+    failing the build or dropping the history.
 -#}
 {{
     config(
         materialized='incremental',
         incremental_strategy='append',
         unique_key='model_run_id',
-        -- The run history outlives upgrades: a column added later is added to the table,
-        -- empty for the runs before it, rather than failing the build or dropping history.
         on_schema_change='append_new_columns',
     )
 }}
