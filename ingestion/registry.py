@@ -141,10 +141,8 @@ def _http_api(
         if missing(settings):
             # The graph needs the source's resources, whose names and hints do not depend on
             # the account; these stand-ins never reach a request (the run skips the source).
-            return source(
-                **{account_key: "not-configured", "access_token": "not-configured"},
-                start_date="2000-01-01",
-            )
+            stand_ins = dict.fromkeys((account_key, "access_token"), "not-configured")
+            return source(**stand_ins, start_date="2000-01-01")
         return source()
 
     upper = name.upper()
@@ -205,7 +203,7 @@ SOURCES: dict[str, Source] = {
             "Google Analytics 4: the property's daily traffic report (Data API).",
             "googleanalytics",
             ga4_source,
-            account_key="property_id",
+            account_key="property_id",  # pragma: allowlist secret
             base_url=GA4_BASE_URL,
         ),
         _http_api(
@@ -213,7 +211,7 @@ SOURCES: dict[str, Source] = {
             "Instagram Ads through the Meta Marketing API: objects and insights.",
             "meta",
             meta_ads_source,
-            account_key="ad_account_id",
+            account_key="ad_account_id",  # pragma: allowlist secret
             base_url=META_BASE_URL,
         ),
     )

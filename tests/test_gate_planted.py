@@ -29,7 +29,8 @@ from regulars.settings import Settings
 from tests.conftest import point_at
 
 FUTURE = "timestamptz '2099-01-01 00:00:00+00'"
-BEFORE_OPENING = "timestamptz '2001-01-01 00:00:00+00'"
+# An epoch: before any chain's opening ([chain] opened_on unset keeps rows after 1990-01-01).
+BEFORE_OPENING = "timestamptz '1970-01-01 00:00:00+00'"
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,7 @@ PLANTS: dict[str, dict[str, list[Plant]]] = {
             Plant("negative revenue", "purchase_revenue = -5", between("_purchase_revenue")),
             Plant("unknown platform", "device_category = 'fridge'", in_set("device_category")),
             Plant("day in the future", "date = date '2099-01-01'", between("_date_at")),
-            Plant("day before the chain opened", "date = date '2001-01-01'", between("_date_at")),
+            Plant("day before the chain opened", "date = date '1970-01-01'", between("_date_at")),
         ],
     },
     "meta_ads": {

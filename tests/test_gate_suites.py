@@ -68,7 +68,7 @@ def test_each_kind_of_bad_order_is_caught_on_its_own_row(tiny_world: Settings):
     orders.loc[6, "placed_at"] = pd.Timestamp("2099-01-01", tz="UTC")
     # Subtotal and total moved together: only the items (another table) say it is wrong.
     orders.loc[7, ["subtotal_idr", "total_idr"]] += 1_000
-    orders.loc[8, "placed_at"] = pd.Timestamp("2001-01-01", tz="UTC")  # before the chain opened
+    orders.loc[8, "placed_at"] = pd.Timestamp("1970-01-01", tz="UTC")  # an epoch, not an order
 
     verdict = validate("orders", orders, tiny_world)
 
@@ -142,6 +142,20 @@ def test_every_validation_renders_into_data_docs(tiny_world: Settings):
     assert index.exists() and len(pages) == 2
     html = index.read_text()
     assert "lake_orders" in html and "lake_customers" in html
+
+
+def test_a_chain_that_says_when_it_opened_holds_older_rows(
+    tiny_world: Settings, monkeypatch: pytest.MonkeyPatch
+):
+    orders = read_table(tiny_world, "orders").head(3).reset_index(drop=True)
+    orders.loc[1, "placed_at"] = pd.Timestamp("2024-12-31 16:59", tz="UTC")  # 23:59 in Jakarta
+    orders.loc[2, "placed_at"] = pd.Timestamp("2024-12-31 17:00", tz="UTC")  # its first minute
+    assert not validate("orders", orders, tiny_world).row_failures  # unset: 1990 is the floor
+
+    monkeypatch.setenv("CHAIN__OPENED_ON", "2025-01-01")
+    monkeypatch.setenv("CHAIN__TIMEZONE", "Asia/Jakarta")
+    failures = validate("orders", orders, tiny_world).row_failures
+    assert set(failures) == {1} and "column=placed_at" in " ".join(failures[1])
 
 
 def test_a_reason_whose_bound_moves_with_the_clock_names_the_same_rule():

@@ -195,7 +195,7 @@ def test_ordering_db_that_cannot_be_reached_names_the_url_without_its_password(
     regulars_env: Settings, monkeypatch: pytest.MonkeyPatch
 ):
     port = closed_port()
-    url = f"postgresql://regulars:s3cret@127.0.0.1:{port}/ordering"
+    url = f"postgresql://regulars:s3cret@127.0.0.1:{port}/ordering"  # pragma: allowlist secret
     configure(monkeypatch, {"SOURCES__ORDERING__CREDENTIALS": url})
     result = runner.invoke(app, ["ingest", "ordering"])
     assert result.exit_code == 1, result.output
