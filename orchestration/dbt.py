@@ -61,13 +61,15 @@ def dbt_project(settings: Settings) -> DbtProject:
     project.prepare_if_dev()
     if not project.manifest_path.exists():
         # Outside `dagster dev` the manifest is built once; `regulars materialize` refreshes it.
-        prepare(project)
+        prepare(project, settings)
     return project
 
 
-def prepare(project: DbtProject) -> None:
+def prepare(project: DbtProject, settings: Settings) -> None:
+    """Parse the project with the vars the runs pass: dbt keeps its partial parse only while
+    they stay the same, and every run would otherwise parse the whole project again."""
     DbtCliResource(project_dir=project, dbt_executable=dbt_executable()).cli(
-        ["parse", "--quiet"], target_path=project.target_path
+        ["parse", "--quiet", *chain_vars(settings)], target_path=project.target_path
     ).wait()
 
 

@@ -206,7 +206,7 @@ def prepare() -> None:
     settings = load_settings()
     export_environment(settings)
     # Refresh dbt's manifest so SQL edits since the last run are part of the graph.
-    dbt_module.prepare(dbt_module.dbt_project(settings))
+    dbt_module.prepare(dbt_module.dbt_project(settings), settings)
     typer.echo(f"DAGSTER_HOME={os.environ['DAGSTER_HOME']}; dbt manifest refreshed.")
 
 
@@ -219,22 +219,23 @@ def materialize() -> None:
     from orchestration.materialize import materialize_everything
     from regulars.demo import demo_apis
 
-    prepare()
     settings = load_settings()
-
     started = time.perf_counter()
-    with demo_apis(settings) as stand_ins, dg.DagsterInstance.get() as instance:
-        if stand_ins:
+    # The demo's chain settings first: dbt parses with the vars the run will pass.
+    with demo_apis(settings) as stand_ins:
+        prepare()
+        if any(name.startswith("SOURCES__") for name in stand_ins):
             typer.echo("Serving the simulated GA4 and Meta APIs on 127.0.0.1 for this run.")
         for source in SOURCES.values():
             if missing := source.missing(settings):
                 typer.echo(f"{source.name}: not configured, skipped. {missing}")
-        result = materialize_everything(
-            settings,
-            instance,
-            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-            raise_on_error=False,
-        )
+        with dg.DagsterInstance.get() as instance:
+            result = materialize_everything(
+                settings,
+                instance,
+                run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+                raise_on_error=False,
+            )
     elapsed = time.perf_counter() - started
     if not result.success:
         typer.secho(

@@ -181,7 +181,12 @@ def fresh_dbt_manifest(tmp_path_factory: pytest.TempPathFactory, worker_id: str)
     with FileLock(shared / "dbt_manifest.lock"):
         done = shared / "dbt_manifest.parsed"
         if not done.exists():
-            dbt_module.prepare(dbt_module.dbt_project(load_settings()))
+            # With the simulated chain's vars, as the runs of every world here pass them.
+            from regulars.demo import SIMULATED_CHAIN, environment
+
+            with environment({"CHAIN__TIMEZONE": SIMULATED_CHAIN["timezone"]}):
+                settings = load_settings()
+                dbt_module.prepare(dbt_module.dbt_project(settings), settings)
             done.touch()
 
 
