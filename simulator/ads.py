@@ -1,5 +1,5 @@
-"""The chain's Instagram (Meta) ads: one ad account, its campaigns, ad sets and ads, and what they
-delivered each day.
+"""The chain's Meta ads (on Instagram mostly): one ad account, its campaigns, ad sets and ads, and
+what they delivered each day on each publisher platform.
 
 The plan is a fixed calendar (always-on acquisition by half-year, Ramadan, Independence Day, a
 traffic push for every seasonal dish, always-on retargeting), so a campaign running on a day is
@@ -345,10 +345,13 @@ def deliver(
         got = landed[cells]
         rate = plan.ad_landing_rate[ad]
         # Clicks that bounced: failures before `got` landings, plus a trickle on quiet days.
-        bounced = rng.negative_binomial(got + 0.2 * np.take(PUBLISHER_SHARE, pf), rate)
+        share = np.take(PUBLISHER_SHARE, pf)
+        bounced = rng.negative_binomial(got + 0.2 * share, rate)
         clicks = got + bounced
         ctr = np.take(CTR, pf) * np.exp(rng.normal(0, 0.15, size=ad.size))
-        impressions = np.rint((clicks + rng.random(ad.size)) / ctr).astype(np.int64)
+        # Impressions that drew no click yet follow the platform's share too: Meta spreads an
+        # ad's budget over its placements, so a quiet day shows it mostly on Instagram.
+        impressions = np.rint((clicks + share * rng.random(ad.size)) / ctr).astype(np.int64)
         freq = np.take(FREQUENCY, pf) * np.exp(rng.normal(0, 0.1, size=ad.size))
         reach = np.maximum(np.minimum(impressions, np.rint(impressions / freq)), 0)
         cpm_part = impressions * 2.5  # a little spend for impressions without clicks

@@ -21,7 +21,7 @@ from simulator.rand import Stream, counter_uniform
 from simulator.sessions import (
     BROWSE,
     EMAIL,
-    INSTAGRAM,
+    PAID_SOCIAL,
     PRESIGNUP,
     SIGNUP,
     VISITOR,
@@ -145,7 +145,7 @@ def _build_range(tl: Timeline, s: Sessions, p_add: np.ndarray) -> Events:
     free = ~converting & ~signup
     bounce = free & (_u(seed, key, 0, 1) < BOUNCE)
     browsing = ~bounce
-    landing_menu = np.isin(s.source, (INSTAGRAM, EMAIL))
+    landing_menu = np.isin(s.source, (PAID_SOCIAL, EMAIL))
     campaign = s.source != 0
 
     # The cart: the order's lines, or a sign-up's dishes, or adds drawn view by view.

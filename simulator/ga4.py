@@ -21,7 +21,7 @@ from simulator.clock import HOUR_US
 from simulator.devices import APP_DEVICES, BROWSERS
 from simulator.funnel import VIEW
 from simulator.rand import Stream, counter_uniform
-from simulator.sessions import DIRECT, EMAIL, GOOGLE_CPC, INSTAGRAM, ORGANIC, REFERRAL
+from simulator.sessions import DIRECT, EMAIL, GOOGLE_CPC, ORGANIC, PAID_SOCIAL, REFERRAL
 
 if TYPE_CHECKING:
     from simulator.timeline import Timeline
@@ -41,12 +41,13 @@ GA4_REGIONS = {
     "Sulawesi Selatan": "South Sulawesi",
     "Kalimantan Timur": "East Kalimantan",
 }
-# Per source: (session_source, session_medium, campaign when untagged)
+# Per source: (session_source, session_medium, campaign when untagged). An ad click's
+# session_source is its utm_source, the publisher platform (web.ad_platforms).
 SOURCE_LABELS = {
     DIRECT: ("(direct)", "(none)", "(direct)"),
     ORGANIC: ("google", "organic", "(organic)"),
     GOOGLE_CPC: ("google", "cpc", "(not set)"),
-    INSTAGRAM: ("instagram", "paid_social", "(not set)"),
+    PAID_SOCIAL: (None, "paid_social", "(not set)"),
     EMAIL: ("newsletter", "email", "(not set)"),
     REFERRAL: ("referral", "referral", "(not set)"),
 }
@@ -54,7 +55,7 @@ FILE = "sessions.parquet"
 
 
 def ga4_table(tl: Timeline, w: WebWorld, until_us: int) -> pa.Table:
-    from simulator.web import utm_values
+    from simulator.web import ad_platforms, utm_values
 
     s, d = w.s, w.devices
     rows = np.flatnonzero(w.start <= until_us)
@@ -103,7 +104,10 @@ def ga4_table(tl: Timeline, w: WebWorld, until_us: int) -> pa.Table:
             "date": pa.array(dates.astype(object), pa.string()),
             "user_pseudo_id": pa.array(pseudo_id.astype(object), pa.string()),
             "ga_session_id": pa.array(start // 1_000_000, pa.int64()),
-            "session_source": pa.array(labels[source, 0], pa.string()),
+            "session_source": pa.array(
+                np.where(source == PAID_SOCIAL, ad_platforms(w, rows), labels[source, 0]),
+                pa.string(),
+            ),
             "session_medium": pa.array(labels[source, 1], pa.string()),
             "session_campaign_name": pa.array(campaign, pa.string()),
             "device_category": pa.array(category.astype(object), pa.string()),

@@ -213,6 +213,27 @@ def insights_table(tl: Timeline, w: WebWorld, dl: Delivery) -> pa.Table:
     )
 
 
+def _figures(dl: Delivery, m: np.ndarray) -> dict[str, Any]:
+    return {
+        "spend_idr": float(dl.spend[m].sum()),
+        "impressions": int(dl.impressions[m].sum()),
+        "clicks": int(dl.clicks[m].sum()),
+        "landed_sessions": int(dl.landed[m].sum()),
+        "purchases": int(dl.purchases[m].sum()),
+        "purchase_value_idr": float(dl.purchase_value[m].sum()),
+    }
+
+
+def _by_platform(dl: Delivery, m: np.ndarray) -> dict[str, dict[str, Any]]:
+    """Figures per publisher platform that delivered (an ad click's utm_source is its platform,
+    so landed_sessions are the sessions tagged with it)."""
+    return {
+        name: _figures(dl, m & (dl.platform == k))
+        for k, name in enumerate(PUBLISHER_PLATFORMS)
+        if (m & (dl.platform == k) & ((dl.impressions > 0) | (dl.clicks > 0))).any()
+    }
+
+
 def _truth(w: WebWorld, dl: Delivery, n_campaigns: int) -> dict[str, Any]:
     plan = w.plan
     campaign = plan.adset_campaign[plan.ad_adset[dl.ad]]
@@ -221,13 +242,10 @@ def _truth(w: WebWorld, dl: Delivery, n_campaigns: int) -> dict[str, Any]:
         m = campaign == c
         per[str(plan.campaign_name[c])] = {
             "campaign_id": str(plan.campaign_id[c]),
-            "spend_idr": float(dl.spend[m].sum()),
-            "impressions": int(dl.impressions[m].sum()),
-            "clicks": int(dl.clicks[m].sum()),
-            "landed_sessions": int(dl.landed[m].sum()),
-            "purchases": int(dl.purchases[m].sum()),
-            "purchase_value_idr": float(dl.purchase_value[m].sum()),
+            **_figures(dl, m),
+            "by_platform": _by_platform(dl, m),
         }
+    everything = np.ones(dl.ad.size, dtype=bool)
     return {
         "account_id": ACCOUNT_ID,
         "campaigns_created": n_campaigns,
@@ -236,5 +254,6 @@ def _truth(w: WebWorld, dl: Delivery, n_campaigns: int) -> dict[str, Any]:
         "clicks": int(dl.clicks.sum()),
         "landed_sessions": int(dl.landed.sum()),
         "purchases": int(dl.purchases.sum()),
+        "by_platform": _by_platform(dl, everything),
         "by_campaign": per,
     }

@@ -189,7 +189,7 @@ with s0 as (
         case source
             when 2 then '?utm_source=google&utm_medium=cpc&utm_campaign=' || utm_campaign
                 || '&utm_term=' || replace(utm_term, ' ', '+')
-            when 3 then '?utm_source=instagram&utm_medium=paid_social&utm_campaign='
+            when 3 then '?utm_source=' || utm_source || '&utm_medium=paid_social&utm_campaign='
                 || utm_campaign || '&utm_content=' || ad_id
             when 4 then '?utm_source=newsletter&utm_medium=email&utm_campaign=' || utm_campaign
             when 5 then '?utm_source=referral&utm_medium=referral&utm_campaign=' || utm_campaign
@@ -210,7 +210,7 @@ s as (
             when 2 then to_json({'medium': 'cpc', 'name': s.utm_campaign, 'source': 'google',
                                  'term': s.utm_term})
             when 3 then to_json({'content': s.ad_id, 'medium': 'paid_social',
-                                 'name': s.utm_campaign, 'source': 'instagram'})
+                                 'name': s.utm_campaign, 'source': s.utm_source})
             when 4 then to_json({'medium': 'email', 'name': s.utm_campaign, 'source': 'newsletter'})
             when 5 then to_json({'medium': 'referral', 'name': s.utm_campaign,
                                  'source': 'referral'})

@@ -37,8 +37,10 @@ VISITOR_RETURNS = (0.65, 0.25, 0.10)  # 0, 1 or 2 more sessions
 
 PRESIGNUP, SIGNUP, ORDER, BROWSE, VISITOR = range(5)
 KINDS = ("presignup", "signup", "order", "browse", "visitor")
-SOURCES = ("direct", "organic", "google_cpc", "instagram", "email", "referral")
-DIRECT, ORGANIC, GOOGLE_CPC, INSTAGRAM, EMAIL, REFERRAL = range(len(SOURCES))
+# paid_social is a click on one of the chain's Meta ads, on whichever platform Meta placed it
+# (ad_platform).
+SOURCES = ("direct", "organic", "google_cpc", "paid_social", "email", "referral")
+DIRECT, ORGANIC, GOOGLE_CPC, PAID_SOCIAL, EMAIL, REFERRAL = range(len(SOURCES))
 # Later sessions of known guests (not their first), by platform: where they come from.
 RETURN_SOURCE_SHARE = {
     "web": (0.45, 0.25, 0.08, 0.10, 0.12, 0.0),
@@ -74,8 +76,8 @@ class Sessions:
     order_row: np.ndarray  # -1 if the session places no order
     province: np.ndarray  # index into PROVINCES
     source: np.ndarray
-    ad: np.ndarray  # -1 unless an Instagram ad click
-    ad_platform: np.ndarray
+    ad: np.ndarray  # -1 unless a Meta ad click
+    ad_platform: np.ndarray  # index into ads.PUBLISHER_PLATFORMS where Meta placed it, else -1
     utm_variant: np.ndarray  # which search / email campaign
 
     def __len__(self) -> int:
@@ -305,7 +307,7 @@ def _sources(seed: int, cols: dict[str, np.ndarray], pop: Population, plan: AdPl
     channel[early[first]] = pop.channel[cust[early[first]]]
     channel = np.where(kind == VISITOR, cols.pop("visitor_channel"), channel)
     u = _u(seed, key, 0, 9)
-    by_channel = np.array([DIRECT, INSTAGRAM, GOOGLE_CPC, REFERRAL, EMAIL])  # CHANNELS order
+    by_channel = np.array([DIRECT, PAID_SOCIAL, GOOGLE_CPC, REFERRAL, EMAIL])  # CHANNELS order
     acquired = np.where(u < 0.5, ORGANIC, by_channel[np.maximum(channel, 0)])
     acquired = np.where(channel == CHANNELS.index("organic"), acquired, by_channel[channel])
     web_mix = _choice(u, RETURN_SOURCE_SHARE["web"])
@@ -321,7 +323,7 @@ def _sources(seed: int, cols: dict[str, np.ndarray], pop: Population, plan: AdPl
     cols["source"] = source.astype(np.int64)
 
     ad = np.full(n, -1, dtype=np.int64)
-    clicks = np.flatnonzero(source == INSTAGRAM)
+    clicks = np.flatnonzero(source == PAID_SOCIAL)
     retarget = (kind[clicks] == ORDER) | (kind[clicks] == BROWSE)
     ad[clicks] = pick_ads(
         plan,
@@ -332,5 +334,7 @@ def _sources(seed: int, cols: dict[str, np.ndarray], pop: Population, plan: AdPl
         _u(seed, key[clicks], 0, 11),
     )
     cols["ad"] = ad
+    # Meta places most of the chain's ads on Instagram, some on Facebook, a few in Audience
+    # Network apps; the click's placement decides its utm_source (web.utm_sources).
     cols["ad_platform"] = np.where(ad >= 0, _choice(_u(seed, key, 0, 12), PUBLISHER_SHARE), -1)
     cols["utm_variant"] = (_u(seed, key, 0, 13) < 0.4).astype(np.int64)

@@ -18,7 +18,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from simulator.ads import AdPlan, make_plan
+from simulator.ads import PUBLISHER_PLATFORMS, AdPlan, make_plan
 from simulator.catalog import PROMOS
 from simulator.clock import DAY_US, HOUR_US, epoch_day
 from simulator.devices import (
@@ -62,9 +62,9 @@ from simulator.segment import (
 from simulator.sessions import (
     BROWSE,
     GOOGLE_CPC,
-    INSTAGRAM,
     KINDS,
     ORDER,
+    PAID_SOCIAL,
     PRESIGNUP,
     SIGNUP,
     SOURCES,
@@ -245,14 +245,22 @@ def utm_values(w: WebWorld, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
     search = source == GOOGLE_CPC
     campaign[search] = np.take([c for c, _ in SEARCH_CAMPAIGNS], variant[search])
     term[search] = np.take([t for _, t in SEARCH_CAMPAIGNS], variant[search])
-    insta = source == INSTAGRAM
+    paid = source == PAID_SOCIAL
     ad_campaign = plan.adset_campaign[plan.ad_adset[np.maximum(ad, 0)]]
-    campaign[insta] = plan.campaign_name[ad_campaign[insta]]
+    campaign[paid] = plan.campaign_name[ad_campaign[paid]]
     email = source == SOURCES.index("email")
     campaign[email] = np.where(first[email], EMAIL_CAMPAIGNS[1], EMAIL_CAMPAIGNS[0])
     campaign[source == SOURCES.index("referral")] = "refer_a_friend"
-    content = np.where(insta, plan.ad_id[np.maximum(ad, 0)], None)
+    content = np.where(paid, plan.ad_id[np.maximum(ad, 0)], None)
     return campaign, term, content
+
+
+def ad_platforms(w: WebWorld, rows: np.ndarray) -> np.ndarray:
+    """The publisher platform an ad-click session came from (its utm_source: the chain's ad
+    links name the placement's platform), None for other sessions."""
+    platform = w.s.ad_platform[rows]
+    names = np.array(PUBLISHER_PLATFORMS, dtype=object)
+    return np.where(platform >= 0, names[np.maximum(platform, 0)], None)
 
 
 def _sessions_table(tl: Timeline, w: WebWorld, rows: np.ndarray) -> pa.Table:
@@ -290,6 +298,7 @@ def _sessions_table(tl: Timeline, w: WebWorld, rows: np.ndarray) -> pa.Table:
     low = (counter_uniform(seed, Stream.WEB_SESSIONS, s.key[rows], 0, 51) * 65_534).astype(int)
     ip = (prefix[:, 0] << 24) | (prefix[:, 1] << 16) | (low + 1)
     campaign, term, content = utm_values(w, rows)
+    platform = ad_platforms(w, rows)
     cust = s.cust[rows]
     guest = np.maximum(cust, 0)
     order_row = s.order_row[rows]
@@ -322,7 +331,7 @@ def _sessions_table(tl: Timeline, w: WebWorld, rows: np.ndarray) -> pa.Table:
             "utm_term": _obj(term),
             "ad_id": _obj(content),
             "landing": pa.array(
-                np.where(np.isin(s.source[rows], (INSTAGRAM, SOURCES.index("email"))), 1, 0),
+                np.where(np.isin(s.source[rows], (PAID_SOCIAL, SOURCES.index("email"))), 1, 0),
                 pa.int64(),
             ),
             "cart_id": message_ids(seed, s.key[rows], np.full(rows.size, 3000)),
@@ -351,35 +360,49 @@ def _sessions_table(tl: Timeline, w: WebWorld, rows: np.ndarray) -> pa.Table:
             ),
             "accepts_email": pa.array(np.where(has_guest, pop.accepts_email[guest], False)),
             "accepts_sms": pa.array(np.where(has_guest, pop.accepts_sms[guest], False)),
-            "referrer": _obj(
-                np.take(
-                    np.array(
-                        [
-                            "",
-                            "https://www.google.com/",
-                            "https://www.google.com/",
-                            "https://l.instagram.com/",
-                            "",
-                            "",
-                        ],
-                        dtype=object,
-                    ),
-                    s.source[rows],
-                )
-            ),
-            "referring_app": _obj(_referring_app(s.source[rows], os_name)),
+            "utm_source": _obj(platform),
+            "referrer": _obj(_referrer(s.source[rows], platform)),
+            "referring_app": _obj(_referring_app(s.source[rows], platform, os_name)),
         }
     )
 
 
-def _referring_app(source: np.ndarray, os_name: np.ndarray) -> np.ndarray:
+# An ad click's referrer and the app it opens from, by publisher platform: Instagram's and
+# Facebook's link shims; Audience Network ads run in other publishers' apps, which send none.
+PLATFORM_REFERRER = {
+    "instagram": "https://l.instagram.com/",
+    "facebook": "https://l.facebook.com/",
+    "audience_network": "",
+}
+PLATFORM_APP = {  # platform: (Android package, iOS bundle id)
+    "instagram": ("com.instagram.android", "com.burbn.instagram"),
+    "facebook": ("com.facebook.katana", "com.facebook.Facebook"),
+    "audience_network": (None, None),
+}
+
+
+def _referrer(source: np.ndarray, platform: np.ndarray) -> np.ndarray:
+    by_source = np.array(
+        ["", "https://www.google.com/", "https://www.google.com/", "", "", ""], dtype=object
+    )
+    ad = np.array([PLATFORM_REFERRER.get(p, "") for p in platform], dtype=object)
+    return np.where(source == PAID_SOCIAL, ad, by_source[source])
+
+
+def _referring_app(source: np.ndarray, platform: np.ndarray, os_name: np.ndarray) -> np.ndarray:
     android = np.array(
-        [None, None, "com.android.chrome", "com.instagram.android", "com.google.android.gm",
-         "com.whatsapp"], dtype=object)  # fmt: skip
+        [None, None, "com.android.chrome", None, "com.google.android.gm", "com.whatsapp"],
+        dtype=object,
+    )
     ios = np.array(
-        [None, None, "com.apple.mobilesafari", "com.burbn.instagram", "com.apple.mobilemail",
+        [None, None, "com.apple.mobilesafari", None, "com.apple.mobilemail",
          "net.whatsapp.WhatsApp"], dtype=object)  # fmt: skip
-    return np.where(os_name == "iOS", ios[source], android[source])
+    ios_app = os_name == "iOS"
+    ad = np.array(
+        [PLATFORM_APP.get(p, (None, None))[int(i)] for p, i in zip(platform, ios_app, strict=True)],
+        dtype=object,
+    )
+    return np.where(source == PAID_SOCIAL, ad, np.where(ios_app, ios[source], android[source]))
 
 
 def _deliveries_table(w: WebWorld, rows: np.ndarray, mids: pa.Array, pos0: int) -> pa.Table:
@@ -504,6 +527,11 @@ def truth(tl: Timeline, w: WebWorld, until_us: int, delivery_truth: dict) -> dic
             by_name[name] = by_name.get(name, 0) + int(codes[k])
     occurred = ev.ts <= until_us
     converting = s.order_row >= 0
+    source_label = np.where(
+        s.source == PAID_SOCIAL,
+        ad_platforms(w, np.arange(len(s))),
+        np.array(SOURCES, dtype=object)[s.source],
+    )
     return {
         "identities": {
             "guests_signed_up": int(n_guests),
@@ -521,8 +549,10 @@ def truth(tl: Timeline, w: WebWorld, until_us: int, delivery_truth: dict) -> dic
             "web": int((happened & ~s.is_app).sum()),
             "converting": int((happened & converting).sum()),
             "by_kind": {KINDS[k]: int((happened & (s.kind == k)).sum()) for k in range(len(KINDS))},
+            # Ad clicks (paid_social) by the publisher platform they came from, their utm_source.
             "by_source": {
-                SOURCES[k]: int((happened & (s.source == k)).sum()) for k in range(len(SOURCES))
+                name: int((happened & (source_label == name)).sum())
+                for name in (*(k for k in SOURCES if k != "paid_social"), *PUBLISHER_PLATFORMS)
             },
         },
         "events": {

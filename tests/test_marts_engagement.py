@@ -21,12 +21,15 @@ import yaml
 from regulars.settings import Settings
 from tests.conftest import run_dbt
 
-# The simulator's session sources as fct_sessions names them (source, medium).
+# The simulator's session sources as fct_sessions names them (source, medium); ad clicks by the
+# publisher platform Meta placed the ad on.
 SOURCE_MEDIUM = {
     "direct": ("direct", "none"),
     "organic": ("google", "organic"),
     "google_cpc": ("google", "cpc"),
     "instagram": ("instagram", "paid_social"),
+    "facebook": ("facebook", "paid_social"),
+    "audience_network": ("audience_network", "paid_social"),
     "email": ("newsletter", "email"),
     "referral": ("referral", "referral"),
 }

@@ -25,69 +25,123 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> dict:
     return {row[0]: row[1:] for row in con.sql(sql).fetchall()}
 
 
-def test_spend_per_campaign_equals_the_meta_insights(warehouse):
-    mart = _rows(
+# Meta's publisher platforms and the channel the mart counts each on.
+PLATFORM_CHANNELS = {
+    "instagram": "instagram_ads",
+    "facebook": "facebook_ads",
+    "audience_network": "meta_audience_network",
+}
+META_CHANNELS = "('instagram_ads', 'facebook_ads', 'meta_audience_network', 'meta_other_ads')"
+CHANNEL_OF_PLATFORM = (
+    "case publisher_platform "
+    + " ".join(f"when '{p}' then '{c}'" for p, c in PLATFORM_CHANNELS.items())
+    + " end"
+)
+
+
+def _pairs(con: duckdb.DuckDBPyConnection, sql: str) -> dict:
+    """{(first, second column): the other columns} of a query's rows."""
+    return {tuple(row[:2]): row[2:] for row in con.sql(sql).fetchall()}
+
+
+def test_spend_per_campaign_and_platform_equals_the_meta_insights(warehouse):
+    mart = _pairs(
         warehouse,
-        """
-        select campaign_key, sum(spend_idr), sum(clicks), sum(impressions)
+        f"""
+        select channel, campaign_key, sum(spend_idr), sum(clicks), sum(impressions)
         from marts.fct_campaign_performance
-        where channel = 'instagram_ads' and campaign_key != '(none)'
-        group by campaign_key
+        where channel in {META_CHANNELS}
+        group by channel, campaign_key
         """,
     )
-    source = _rows(
+    source = _pairs(
         warehouse,
-        """
-        select campaign_name, sum(spend), sum(clicks), sum(impressions)
+        f"""
+        select {CHANNEL_OF_PLATFORM}, campaign_id, sum(spend), sum(clicks), sum(impressions)
         from raw_meta_ads.insights
-        group by campaign_name
+        group by all
         """,
     )
     assert mart == source
-    # Spend lands on instagram_ads rows only: no channel borrows Meta's cost.
+    # Every platform is there, each with its own spend: Facebook's is not Instagram's.
+    spend = dict(
+        warehouse.sql(
+            f"select channel, sum(spend_idr) from marts.fct_campaign_performance "
+            f"where channel in {META_CHANNELS} group by channel"
+        ).fetchall()
+    )
+    assert set(spend) == set(PLATFORM_CHANNELS.values())
+    assert spend["instagram_ads"] > spend["facebook_ads"] > spend["meta_audience_network"] > 0
+    # Spend lands on Meta's channels only: no channel borrows Meta's cost.
     other = warehouse.sql(
         "select count(*) from marts.fct_campaign_performance "
-        "where channel != 'instagram_ads' and spend_idr is not null"
+        f"where channel not in {META_CHANNELS} and spend_idr is not null"
     ).fetchone()[0]
     assert other == 0
 
 
-def test_ads_per_campaign_equal_the_truth(warehouse, truth):
-    mart = _rows(
+def test_ads_per_campaign_and_platform_equal_the_truth(warehouse, truth):
+    mart = _pairs(
         warehouse,
-        """
-        select campaign_key, sum(spend_idr), sum(clicks), sum(impressions), max(campaign_id)
+        f"""
+        select channel, campaign_key, sum(spend_idr), sum(clicks), sum(impressions),
+            max(campaign_id), max(campaign_name)
         from marts.fct_campaign_performance
-        where channel = 'instagram_ads' and spend_idr > 0
-        group by campaign_key
+        where channel in {META_CHANNELS} and spend_idr > 0
+        group by channel, campaign_key
         """,
     )
     expected = {
-        name: (Decimal(str(c["spend_idr"])), c["clicks"], c["impressions"], c["campaign_id"])
+        (PLATFORM_CHANNELS[platform], c["campaign_id"]): (
+            Decimal(str(f["spend_idr"])),
+            f["clicks"],
+            f["impressions"],
+            c["campaign_id"],
+            name,
+        )
         for name, c in truth["ads"]["by_campaign"].items()
+        for platform, f in c["by_platform"].items()
+        if f["spend_idr"] > 0
     }
     assert mart == expected
+    per_channel = dict(
+        warehouse.sql(
+            "select channel, sum(spend_idr) from marts.fct_campaign_performance "
+            "where spend_idr is not null group by channel"
+        ).fetchall()
+    )
+    assert per_channel == {
+        PLATFORM_CHANNELS[platform]: Decimal(str(f["spend_idr"]))
+        for platform, f in truth["ads"]["by_platform"].items()
+    }
+    # The Meta channels together spent what the account spent.
     total = warehouse.sql("select sum(spend_idr) from marts.fct_campaign_performance").fetchone()
     assert total[0] == Decimal(str(truth["ads"]["spend_idr"]))
 
 
 def test_ad_sessions_match_the_landed_clicks(warehouse, truth):
-    # Every ad click that opened a session is one session tagged with its campaign name, on the
-    # platform (Segment) and in GA4 alike: the campaign name is the key that joins them.
-    mart = _rows(
+    # Every ad click that opened a session is one session tagged with its platform (utm_source)
+    # and its campaign, on the platform (Segment) and in GA4 alike; the ad id (Segment) or the
+    # campaign name (GA4) ties it to the campaign id, the key that joins it to the spend.
+    mart = _pairs(
         warehouse,
-        """
-        select campaign_key, sum(sessions), sum(ga4_sessions)
+        f"""
+        select channel, campaign_key, sum(sessions), sum(ga4_sessions)
         from marts.fct_campaign_performance
-        where channel = 'instagram_ads' and campaign_key != '(none)'
-        group by campaign_key
+        where channel in {META_CHANNELS}
+        group by channel, campaign_key
         """,
     )
     expected = {
-        name: (c["landed_sessions"], c["landed_sessions"])
-        for name, c in truth["ads"]["by_campaign"].items()
+        (PLATFORM_CHANNELS[platform], c["campaign_id"]): (
+            f["landed_sessions"],
+            f["landed_sessions"],
+        )
+        for c in truth["ads"]["by_campaign"].values()
+        for platform, f in c["by_platform"].items()
     }
     assert mart == expected
+    assert sum(n for n, _ in mart.values()) == truth["ads"]["landed_sessions"]
 
 
 def test_ga4_figures_equal_the_truth(warehouse, truth):

@@ -29,13 +29,16 @@ from ingestion.pipelines import landing_pipeline
 from regulars.settings import Settings
 from simulator.fakes import FakeServer
 from simulator.fakes.meta import DEFAULT_TOKEN, PURCHASE_ACTION_TYPES
-from tests.test_simulator.fakes_helpers import ACCOUNT, FIRST_DAY, TODAY, write_meta
+from tests.conftest import run_dbt
+from tests.test_simulator.fakes_helpers import ACCOUNT, FIRST_DAY, SHARED_NAME, TODAY, write_meta
 
 API = f"/v21.0/act_{ACCOUNT}"
 PAGE_SIZE, INSIGHTS_PAGE_SIZE, DAYS_PER_REQUEST = 2, 25, 4
 OBJECTS = {"campaigns": 3, "adsets": 6, "ads": 12}  # ACCOUNT's, the archived ad included
 # Meta leaves rows without delivery out; the source lands the rest, one per ad x day x platform.
 DELIVERED = "impressions > 0 or spend > 0 or purchases > 0"
+# fct_campaign_performance's channel for each publisher platform the fake reports.
+PLATFORM_CHANNELS = {"instagram": "instagram_ads", "facebook": "facebook_ads"}
 
 
 class Fake:
@@ -241,6 +244,77 @@ def test_every_object_and_insight_lands_once_and_adds_up(
         **{edge: (count, 0) for edge, count in OBJECTS.items()},
         "insights": (n_rows, 0),
     }
+
+
+def test_the_mart_splits_spend_by_publisher_platform_and_keys_campaigns_by_id(
+    regulars_env: Settings, fake: Fake, data_dir: Path, tmp_path: Path
+):
+    """Instagram and Facebook rows of one ad and day both land, and the mart counts each on its
+    own channel: instagram_ads is exactly the Instagram rows, facebook_ads the Facebook rows.
+    Two campaigns with one name stay two rows, keyed by their ids."""
+    load(regulars_env, fake, page_size=100, insights_page_size=100)
+    promote(SOURCE_NAME, regulars_env)
+    run_dbt(
+        regulars_env.warehouse_path,
+        tmp_path / "target",
+        "build",
+        *("--select", "+fct_campaign_performance", "--indirect-selection", "cautious"),
+        *("--exclude-resource-type", "unit_test"),
+    )
+
+    landed = query(
+        regulars_env,
+        "select publisher_platform, count(distinct ad_id || date_start) "
+        "from landing_meta_ads.insights group by 1 order by 1",
+    )
+    days_and_ads = query(
+        regulars_env, "select count(distinct ad_id || date_start) from landing_meta_ads.insights"
+    )[0][0]
+    assert [platform for platform, _ in landed] == ["facebook", "instagram"]
+    assert all(n > days_and_ads / 2 for _, n in landed)  # most ad-days on both platforms
+
+    mart = {
+        (channel, key): (name, spend, impressions, clicks, purchases)
+        for channel, key, name, spend, impressions, clicks, purchases in query(
+            regulars_env,
+            "select channel, campaign_key, max(campaign_name), sum(spend_idr), "
+            "sum(impressions), sum(clicks), sum(meta_purchases) "
+            "from marts.fct_campaign_performance group by all",
+        )
+    }
+    rows = {
+        (PLATFORM_CHANNELS[platform], campaign): (spend, impressions, clicks, purchases)
+        for platform, campaign, spend, impressions, clicks, purchases in query(
+            regulars_env,
+            "select publisher_platform, campaign_id, sum(spend), sum(impressions), sum(clicks), "
+            "sum(purchases) from raw_meta_ads.insights group by all",
+        )
+    }
+    assert {key: figures[1:] for key, figures in mart.items()} == rows
+    on_file = parquet(
+        data_dir,
+        "select publisher_platform, round(sum(spend), 2), sum(clicks) from insights "
+        f"where account_id = '{ACCOUNT}' and ({DELIVERED}) group by 1",
+    )
+    for platform, spend, clicks in on_file:
+        channel = PLATFORM_CHANNELS[platform]
+        in_mart = [figures for (c, _), figures in mart.items() if c == channel]
+        assert float(sum(f[1] for f in in_mart)) == pytest.approx(spend, abs=0.01)
+        assert sum(f[3] for f in in_mart) == clicks
+    instagram, facebook = (
+        sum(f[1] for (c, _), f in mart.items() if c == channel)
+        for channel in ("instagram_ads", "facebook_ads")
+    )
+    assert instagram > 0 and facebook > 0 and instagram != facebook
+
+    campaigns = json.loads((data_dir / "meta" / "campaigns.json").read_text())
+    twins = sorted(c["id"] for c in campaigns if c["name"] == SHARED_NAME)
+    assert len(twins) == 2
+    for channel in PLATFORM_CHANNELS.values():
+        for campaign_id in twins:
+            name, spend, *_ = mart[(channel, campaign_id)]
+            assert name == SHARED_NAME
+            assert spend == rows[(channel, campaign_id)][0] > 0
 
 
 def test_rate_limits_are_retried_and_the_load_completes(

@@ -19,6 +19,7 @@ TODAY = FIRST_DAY + timedelta(days=DAYS - 1)  # 2025-03-10
 ACCOUNT = "1000000001"
 OTHER_ACCOUNT = "1000000002"
 PLATFORMS = ("facebook", "instagram")
+SHARED_NAME = "Kedai Ramadan"  # two campaigns of ACCOUNT carry it
 
 SESSIONS_SCHEMA = pa.schema(
     [
@@ -107,7 +108,8 @@ def _time(day: date, hour: int = 10) -> str:
 
 def write_meta(data_dir: Path, seed: int = 5) -> Path:
     """Four campaigns (three in ACCOUNT, one in OTHER_ACCOUNT), two ad sets each, two ads per ad
-    set, and daily insights per ad and publisher platform."""
+    set, and daily insights per ad and publisher platform. Campaigns 0 and 2 share a name (a
+    relaunch), as Meta allows."""
     rng = np.random.default_rng(seed)
     campaigns, adsets, ads = [], [], []
     for c in range(4):
@@ -118,7 +120,7 @@ def write_meta(data_dir: Path, seed: int = 5) -> Path:
             {
                 "id": campaign_id,
                 "account_id": account,
-                "name": f"Kedai campaign {c}",
+                "name": SHARED_NAME if c in (0, 2) else f"Kedai campaign {c}",
                 "status": status,
                 "effective_status": status,
                 "objective": "OUTCOME_SALES",

@@ -177,6 +177,39 @@ def test_insights_roll_up_by_level_and_period(api: str, data_dir: Path) -> None:
     assert sum(int(r["impressions"]) for r in weekly) == sum(e[1] for e in expected)
 
 
+def test_a_platform_breakdown_gives_one_row_per_campaign_day_and_platform(
+    api: str, data_dir: Path
+) -> None:
+    """As Meta answers breakdowns=publisher_platform at campaign level: the campaign's ads summed,
+    each platform a row of its own, both platforms of a day apart."""
+    rows, _ = follow(
+        f"{api}/act_{ACCOUNT}/insights?level=campaign&fields=campaign_id,campaign_name,"
+        f"impressions,clicks,spend&breakdowns=publisher_platform&time_increment=1"
+        f"&time_range={ALL_DAYS}&limit=100&{TOKEN}"
+    )
+    expected = parquet(
+        data_dir,
+        "SELECT campaign_id, date_start, publisher_platform, sum(impressions), sum(clicks), "
+        f"round(sum(spend), 2) FROM insights WHERE account_id = '{ACCOUNT}' GROUP BY ALL "
+        "HAVING sum(impressions) > 0 OR sum(spend) > 0 OR sum(purchases) > 0 ORDER BY ALL",
+    )
+    got = sorted(
+        (
+            r["campaign_id"],
+            r["date_start"],
+            r["publisher_platform"],
+            int(r["impressions"]),
+            int(r["clicks"]),
+            float(r["spend"]),
+        )
+        for r in rows
+    )
+    assert [g[:5] for g in got] == [e[:5] for e in expected]
+    assert [g[5] for g in got] == pytest.approx([e[5] for e in expected], abs=0.01)
+    assert {g[2] for g in got} == {"facebook", "instagram"}
+    assert all("ad_id" not in r and r["date_start"] == r["date_stop"] for r in rows)
+
+
 def test_date_preset_counts_back_from_today(api: str, data_dir: Path) -> None:
     rows, _ = follow(f"{api}/act_{ACCOUNT}/insights?date_preset=last_7d&time_increment=1&{TOKEN}")
     days = sorted({r["date_start"] for r in rows})

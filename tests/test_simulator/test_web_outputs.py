@@ -170,7 +170,7 @@ def test_ga4_sessions_equal_segment_sessions(tiny):
     assert len(row["date"]) == 8 and row["platform"] in ("web", "iOS", "Android")
     assert {r["region"] for r in ga4} <= {"Jakarta", "West Java", "Bali"}
     assert sum(r["key_events"] for r in ga4) == truth["sessions"]["converting"]
-    assert {r["session_source"] for r in ga4} >= {"(direct)", "instagram", "google"}
+    assert {r["session_source"] for r in ga4} >= {"(direct)", "instagram", "facebook", "google"}
 
 
 def test_meta_files_match_truth_and_events(tiny):
@@ -182,20 +182,45 @@ def test_meta_files_match_truth_and_events(tiny):
     assert all(
         isinstance(c["daily_budget"], str) and c["daily_budget"].isdigit() for c in campaigns
     )
-    spend = Counter()
+    spend, platform_spend = Counter(), Counter()
     for r in insights:
         spend[r["campaign_name"]] += r["spend"]
+        platform_spend[(r["campaign_name"], r["publisher_platform"])] += r["spend"]
         assert r["clicks"] <= r["impressions"] and r["reach"] <= r["impressions"]
     for name, figures in truth["ads"]["by_campaign"].items():
         assert spend[name] == pytest.approx(figures["spend_idr"])
         assert name in names
+        for platform, by_platform in figures["by_platform"].items():
+            assert platform_spend[(name, platform)] == pytest.approx(by_platform["spend_idr"])
+    # Most of the spend on Instagram, some on Facebook, a little in Audience Network apps.
+    total = truth["ads"]["spend_idr"]
+    share = {p: f["spend_idr"] / total for p, f in truth["ads"]["by_platform"].items()}
+    assert share["instagram"] > 0.7 and 0.04 < share["facebook"] < 0.25
+    assert 0 < share["audience_network"] < 0.08
+    assert sum(f["spend_idr"] for f in truth["ads"]["by_platform"].values()) == pytest.approx(total)
+
+    # Every ad click is tagged with the platform Meta placed it on, in the events and in GA4,
+    # as many sessions per campaign and platform as the delivery's landed clicks.
     ad_ids = {a["id"] for a in ads}
     clicks = [
         e["context"]["campaign"]
         for e in events
-        if e["context"].get("campaign", {}).get("source") == "instagram"
+        if e["context"].get("campaign", {}).get("medium") == "paid_social"
     ]
-    assert clicks
+    assert {c["source"] for c in clicks} == {"instagram", "facebook", "audience_network"}
     assert {c["name"] for c in clicks} <= names
     assert {c["content"] for c in clicks} <= ad_ids
+    ga4 = pq.read_table(out / "ga4" / "sessions.parquet").to_pylist()
+    ga4_clicks = Counter(
+        (r["session_campaign_name"], r["session_source"])
+        for r in ga4
+        if r["session_medium"] == "paid_social"
+    )
+    landed = {
+        (name, platform): f["landed_sessions"]
+        for name, c in truth["ads"]["by_campaign"].items()
+        for platform, f in c["by_platform"].items()
+        if f["landed_sessions"]
+    }
+    assert ga4_clicks == landed
     assert sum(r["purchases"] for r in insights) == truth["ads"]["purchases"] > 0

@@ -62,6 +62,7 @@ touches as (
         sessions.source,
         sessions.medium,
         sessions.utm_campaign,
+        sessions.utm_content,
         row_number() over (
             partition by live_orders.order_id
             order by sessions.session_started_at asc, sessions.session_id asc
@@ -129,11 +130,13 @@ final as (
         first_touches.source as first_touch_source,
         first_touches.medium as first_touch_medium,
         first_touches.utm_campaign as first_touch_campaign,
+        first_touches.utm_content as first_touch_content,
         last_touches.session_id as last_touch_session_id,
         last_touches.session_started_at as last_touch_at,
         last_touches.source as last_touch_source,
         last_touches.medium as last_touch_medium,
         last_touches.utm_campaign as last_touch_campaign,
+        last_touches.utm_content as last_touch_content,
         coalesce(first_orders.is_first_order, false) as is_first_order,
         coalesce(first_touches.touch_sessions, 0) as touch_sessions,
         coalesce(first_touches.source || '/' || first_touches.medium, 'direct/none')

@@ -3,28 +3,27 @@
     the sessions it brought (the platform's own and GA4's), and the orders,
     revenue and new customers credited to it.
 
-    Channel rule, one for every traffic source (sessions, GA4, order
-    touches), on source / medium: paid_social -> instagram_ads, cpc ->
-    google_search, organic -> organic_search, email -> email, sms -> sms,
-    referral -> referral, none / (none) or no source -> direct, else other.
-
-    Campaign key, the one value every source shares:
-    - Instagram ads: the Meta campaign name. The chain tags ad links with it,
-      so it is the sessions' utm_campaign and GA4's session campaign name,
-      and the order touches' campaign.
-    - Other tagged traffic: its utm_campaign (GA4's session campaign name).
-    - Email and SMS sends: the utm_campaign their email links carry, seen on
-      clicked events, else `customerio-<newsletter id>` (SMS links carry no
-      utm tags; an email campaign nobody clicked shows none).
-    - Untagged traffic: `(none)`, also for GA4's (direct), (organic) and
-      (not set).
+    Channel and campaign key of traffic: int_campaign_touches_keyed. Meta's
+    rows take their channel from their publisher_platform by the same macro
+    (macros/meta_ads_channel.sql), so an Instagram placement's spend and an
+    Instagram click's session meet on instagram_ads, and Facebook's on
+    facebook_ads; their key is the campaign id, and the name shown is the
+    campaign's latest. Email and SMS sends are keyed by the utm_campaign
+    their email links carry, seen on clicked events, else
+    `customerio-<newsletter id>` (SMS links carry no utm tags; an email
+    campaign nobody clicked shows none).
 
     Dates: Meta and GA4 report in Asia/Jakarta days, sessions and orders in
     UTC days. The chain's day (stores 09:00-22:00, traffic 07:30-23:30 WIB)
     falls within one UTC date, so both name the same day.
 -#}
-
 with
+
+touches as (
+
+    select * from {{ ref('int_campaign_touches_keyed') }}
+
+),
 
 insights as (
 
@@ -32,21 +31,9 @@ insights as (
 
 ),
 
-ga4_traffic as (
+meta_campaigns as (
 
-    select * from {{ ref('stg_ga4__traffic_daily') }}
-
-),
-
-sessions as (
-
-    select * from {{ ref('int_sessions_sessionised') }}
-
-),
-
-orders_attributed as (
-
-    select * from {{ ref('int_orders_attributed') }}
+    select * from {{ ref('stg_meta_ads__campaigns') }}
 
 ),
 
@@ -62,119 +49,14 @@ delivery_events as (
 
 ),
 
--- Traffic in one long shape, so the channel rule is written once.
-traffic as (
-
-    select
-        session_date as report_date,
-        source,
-        medium,
-        utm_campaign as campaign_name,
-        1 as sessions,
-        0 as ga4_sessions,
-        0 as ga4_engaged_sessions,
-        0 as ga4_new_users,
-        0 as ga4_key_events,
-        {{ to_money(0) }} as ga4_purchase_revenue_idr,
-        0 as orders_last_touch,
-        {{ to_money(0) }} as net_revenue_last_touch_idr,
-        0 as new_customers_last_touch,
-        0 as orders_first_touch,
-        {{ to_money(0) }} as net_revenue_first_touch_idr,
-        0 as new_customers_first_touch
-
-    from sessions
-
-    union all
-
-    select
-        report_date,
-        session_source as source,
-        session_medium as medium,
-        case
-            when session_campaign_name not in ('(direct)', '(organic)', '(not set)')
-                then session_campaign_name
-        end as campaign_name,
-        0 as sessions,
-        sessions as ga4_sessions,
-        engaged_sessions as ga4_engaged_sessions,
-        new_users as ga4_new_users,
-        key_events as ga4_key_events,
-        purchase_revenue_idr as ga4_purchase_revenue_idr,
-        0 as orders_last_touch,
-        {{ to_money(0) }} as net_revenue_last_touch_idr,
-        0 as new_customers_last_touch,
-        0 as orders_first_touch,
-        {{ to_money(0) }} as net_revenue_first_touch_idr,
-        0 as new_customers_first_touch
-
-    from ga4_traffic
-
-    union all
-
-    select
-        order_date as report_date,
-        last_touch_source as source,
-        last_touch_medium as medium,
-        last_touch_campaign as campaign_name,
-        0 as sessions,
-        0 as ga4_sessions,
-        0 as ga4_engaged_sessions,
-        0 as ga4_new_users,
-        0 as ga4_key_events,
-        {{ to_money(0) }} as ga4_purchase_revenue_idr,
-        1 as orders_last_touch,
-        net_revenue_idr as net_revenue_last_touch_idr,
-        case when is_first_order then 1 else 0 end as new_customers_last_touch,
-        0 as orders_first_touch,
-        {{ to_money(0) }} as net_revenue_first_touch_idr,
-        0 as new_customers_first_touch
-
-    from orders_attributed
-    where is_completed
-
-    union all
-
-    select
-        order_date as report_date,
-        first_touch_source as source,
-        first_touch_medium as medium,
-        first_touch_campaign as campaign_name,
-        0 as sessions,
-        0 as ga4_sessions,
-        0 as ga4_engaged_sessions,
-        0 as ga4_new_users,
-        0 as ga4_key_events,
-        {{ to_money(0) }} as ga4_purchase_revenue_idr,
-        0 as orders_last_touch,
-        {{ to_money(0) }} as net_revenue_last_touch_idr,
-        0 as new_customers_last_touch,
-        1 as orders_first_touch,
-        net_revenue_idr as net_revenue_first_touch_idr,
-        case when is_first_order then 1 else 0 end as new_customers_first_touch
-
-    from orders_attributed
-    where is_completed
-
-),
-
-traffic_channels as (
+-- Meta rows with their channel: the placement's platform, always a Meta one.
+insights_channels as (
 
     select
         *,
-        case
-            when medium = 'paid_social' then 'instagram_ads'
-            when medium = 'cpc' then 'google_search'
-            when medium = 'organic' then 'organic_search'
-            when medium = 'email' then 'email'
-            when medium = 'sms' then 'sms'
-            when medium = 'referral' then 'referral'
-            when source is null or medium is null or medium in ('none', '(none)') then 'direct'
-            else 'other'
-        end as channel,
-        coalesce(campaign_name, '(none)') as campaign_key
+        coalesce({{ meta_ads_channel('publisher_platform') }}, 'meta_other_ads') as channel
 
-    from traffic
+    from insights
 
 ),
 
@@ -184,6 +66,7 @@ traffic_daily as (
         report_date,
         channel,
         campaign_key,
+        max(campaign_id) as campaign_id,
         max(campaign_name) as campaign_name,
         sum(sessions) as sessions,
         sum(ga4_sessions) as ga4_sessions,
@@ -198,7 +81,7 @@ traffic_daily as (
         sum(net_revenue_first_touch_idr) as net_revenue_first_touch_idr,
         sum(new_customers_first_touch) as new_customers_first_touch
 
-    from traffic_channels
+    from touches
     group by report_date, channel, campaign_key
 
 ),
@@ -207,10 +90,9 @@ ads_daily as (
 
     select
         report_date,
-        'instagram_ads' as channel,
-        campaign_name as campaign_key,
+        channel,
+        coalesce(campaign_id, '(none)') as campaign_key,
         max(campaign_id) as campaign_id,
-        max(campaign_name) as campaign_name,
         sum(spend_idr) as spend_idr,
         sum(impressions) as impressions,
         sum(reach) as reach,
@@ -218,8 +100,40 @@ ads_daily as (
         sum(purchases) as meta_purchases,
         sum(purchase_value_idr) as meta_purchase_value_idr
 
+    from insights_channels
+    group by
+        report_date,
+        channel,
+        coalesce(campaign_id, '(none)')
+
+),
+
+-- A campaign's name is its latest: the campaign object's, else the one it
+-- last reported under.
+reported_campaign_names as (
+
+    select
+        campaign_id,
+        campaign_name
+
     from insights
-    group by report_date, campaign_name
+    where campaign_id is not null
+    qualify row_number() over (
+            partition by campaign_id order by report_date desc, campaign_name desc
+        ) = 1
+
+),
+
+meta_campaign_names as (
+
+    select
+        coalesce(meta_campaigns.campaign_id, reported_campaign_names.campaign_id) as campaign_id,
+        coalesce(meta_campaigns.campaign_name, reported_campaign_names.campaign_name)
+            as campaign_name
+
+    from reported_campaign_names
+    full outer join meta_campaigns
+        on reported_campaign_names.campaign_id = meta_campaigns.campaign_id
 
 ),
 
@@ -240,11 +154,11 @@ messages_daily as (
     select
         messages.campaign_sent_date as report_date,
         messages.channel,
+        cast(messages.campaign_id as varchar) as campaign_id,
         coalesce(
             message_campaign_links.link_utm_campaign,
             'customerio-' || cast(messages.campaign_id as varchar)
         ) as campaign_key,
-        cast(messages.campaign_id as varchar) as campaign_id,
         max(message_campaign_links.link_utm_campaign) as campaign_name,
         count(case when messages.is_sent then 1 end) as messages_sent,
         count(case when messages.is_delivered then 1 end) as messages_delivered,
@@ -298,26 +212,39 @@ joined as (
         spine.report_date,
         spine.channel,
         spine.campaign_key,
-        coalesce(ads_daily.campaign_id, messages_daily.campaign_id) as campaign_id,
         coalesce(
-            ads_daily.campaign_name, messages_daily.campaign_name, traffic_daily.campaign_name
+            ads_daily.campaign_id, messages_daily.campaign_id, traffic_daily.campaign_id
+        ) as campaign_id,
+        coalesce(
+            meta_campaign_names.campaign_name,
+            messages_daily.campaign_name,
+            traffic_daily.campaign_name
         ) as campaign_name,
 
-        -- Cost and reach exist for Instagram ads only: the lake has no cost
+        -- Cost and reach exist for Meta's channels only: the lake has no cost
         -- source for search, email or SMS, so they stay null there, not 0.
         case
-            when spine.channel = 'instagram_ads' then coalesce(ads_daily.spend_idr, 0)
+            when spine.channel in {{ meta_ads_channels() }}
+                then coalesce(ads_daily.spend_idr, 0)
         end as spend_idr,
         case
-            when spine.channel = 'instagram_ads' then coalesce(ads_daily.impressions, 0)
+            when spine.channel in {{ meta_ads_channels() }}
+                then coalesce(ads_daily.impressions, 0)
         end as impressions,
-        case when spine.channel = 'instagram_ads' then coalesce(ads_daily.reach, 0) end as reach,
-        case when spine.channel = 'instagram_ads' then coalesce(ads_daily.clicks, 0) end as clicks,
         case
-            when spine.channel = 'instagram_ads' then coalesce(ads_daily.meta_purchases, 0)
+            when spine.channel in {{ meta_ads_channels() }}
+                then coalesce(ads_daily.reach, 0)
+        end as reach,
+        case
+            when spine.channel in {{ meta_ads_channels() }}
+                then coalesce(ads_daily.clicks, 0)
+        end as clicks,
+        case
+            when spine.channel in {{ meta_ads_channels() }}
+                then coalesce(ads_daily.meta_purchases, 0)
         end as meta_purchases,
         case
-            when spine.channel = 'instagram_ads'
+            when spine.channel in {{ meta_ads_channels() }}
                 then coalesce(ads_daily.meta_purchase_value_idr, 0)
         end as meta_purchase_value_idr,
 
@@ -357,6 +284,10 @@ joined as (
             spine.report_date = messages_daily.report_date
             and spine.channel = messages_daily.channel
             and spine.campaign_key = messages_daily.campaign_key
+    left join meta_campaign_names
+        on
+            spine.channel in {{ meta_ads_channels() }}
+            and spine.campaign_key = meta_campaign_names.campaign_id
 
 ),
 
