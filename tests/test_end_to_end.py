@@ -44,10 +44,12 @@ def warehouse_query(settings: Settings, sql: str):
 
 
 def mart_figures(settings: Settings) -> tuple[int, int]:
+    """Revenue and completed orders of the ordering platform's rows (the POS export's are not in
+    the ordering DB; test_marts_crm checks them against the simulator's truth)."""
     ((revenue, orders),) = warehouse_query(
         settings,
         "select coalesce(sum(net_revenue_idr), 0)::bigint, count(*) filter (is_completed) "
-        "from marts.fct_orders",
+        "from marts.fct_orders where source_system = 'ordering'",
     )
     return revenue, orders
 
@@ -142,7 +144,10 @@ def figures(settings: Settings, run_succeeded: bool = True, held: tuple[int, ...
         run_succeeded=run_succeeded,
         marts=mart_figures(settings),
         source=source_figures(settings, held),
-        customers=warehouse_query(settings, "select count(*) from marts.dim_customers")[0][0],
+        customers=warehouse_query(
+            settings,
+            "select count(*) from marts.dim_customers where source_system = 'ordering'",
+        )[0][0],
         source_customers=source_customers,
         history=(history_rows, history_revenue),
         pos_export=(pos_export["rows"], pos_export["revenue_idr"]),

@@ -6,12 +6,19 @@ exist afterwards (a missing channel reads as an empty table, macros/lake_source.
 must name exactly the sources it skipped, and the figures of the channels that are there must
 equal what the simulator wrote, while those of the missing ones are empty. The case with every
 channel is test_end_to_end's scenario.
+
+The order-history-only chain is not the simulator's: it is a year of a jaffle shop written by
+dbt Labs' `jafgen` (US dollars in cents, ISO times, uuids for guests, stores and orders, from
+2018), configured as README "Bring your own data" says, and its customer marts must hold exactly
+what DuckDB sums over the file itself.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -42,6 +49,41 @@ SUBSETS = {
     "ga4_and_meta_only": {"ga4", "meta_ads"},
     "events_only": {"events"},
 }
+
+
+# README "Bring your own data": jafgen's raw_orders.csv, mapped and described as a chain would.
+JAFGEN_CHAIN = {
+    "SOURCES__ORDER_HISTORY__FILE_GLOB": "raw_orders.csv",
+    "SOURCES__ORDER_HISTORY__DATE_FORMAT": "iso8601",
+    "SOURCES__ORDER_HISTORY__AMOUNTS_IN_MINOR_UNITS": "true",
+    "SOURCES__ORDER_HISTORY__COLUMN_MAPPING": json.dumps(
+        {
+            "customer_id": "customer",
+            "order_date": "ordered_at",
+            "amount": "order_total",
+            "order_id": "id",
+            "store": "store_id",
+        }
+    ),
+    "CHAIN__TIMEZONE": "America/New_York",
+    "CHAIN__CURRENCY": "USD",
+    "CHAIN__OPENED_ON": "2018-09-01",
+}
+
+
+@pytest.fixture(scope="session")
+def jafgen_orders(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A year of jaffle-shop orders from dbt Labs' generator (PyPI `jafgen`), as it writes them."""
+    folder = tmp_path_factory.mktemp("jafgen")
+    jafgen = Path(sys.executable).with_name("jafgen")
+    subprocess.run([str(jafgen), "1"], cwd=folder, check=True, capture_output=True)
+    return folder / "jaffle-data" / "raw_orders.csv"
+
+
+def configure_jafgen_chain(orders: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOURCES__ORDER_HISTORY__BUCKET_URL", str(orders.parent))
+    for name, value in JAFGEN_CHAIN.items():
+        monkeypatch.setenv(name, value)
 
 
 def keep_only(data_dir: Path, kept: set[str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -87,10 +129,16 @@ def relations(settings: Settings) -> set[tuple[str, str]]:
 
 @pytest.mark.parametrize("kept", SUBSETS.values(), ids=SUBSETS.keys())
 def test_a_chain_with_some_channels_gets_every_model_and_its_own_figures(
-    kept: set[str], tiny_world: Settings, fresh_dbt_manifest, monkeypatch: pytest.MonkeyPatch
+    kept: set[str],
+    tiny_world: Settings,
+    fresh_dbt_manifest,
+    jafgen_orders: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     truth = json.loads((tiny_world.data_dir / "truth.json").read_text())
     keep_only(tiny_world.data_dir, kept, monkeypatch)
+    if kept == {"order_history"}:
+        configure_jafgen_chain(jafgen_orders, monkeypatch)
 
     result = materialize(tiny_world)
 
@@ -112,7 +160,10 @@ def test_a_chain_with_some_channels_gets_every_model_and_its_own_figures(
         assert (completed_orders, guests_scored, fits, clustered) == (0, 0, 0, 0)
 
     history = one(tiny_world, "select count(*) from staging.stg_order_history__orders")
-    assert history == (truth["pos_export"]["rows"] if "order_history" in kept else 0)
+    if kept == {"order_history"}:
+        assert_marts_hold_the_file(tiny_world, jafgen_orders)
+    else:
+        assert history == (truth["pos_export"]["rows"] if "order_history" in kept else 0)
 
     events = one(tiny_world, "select count(*) from staging.stg_events__messages")
     sessions = one(tiny_world, "select count(*) from marts.fct_sessions")
@@ -131,3 +182,37 @@ def test_a_chain_with_some_channels_gets_every_model_and_its_own_figures(
     assert round(float(spend), 2) == (
         round(truth["ads"]["spend_idr"], 2) if "meta_ads" in kept else 0
     )
+
+
+def assert_marts_hold_the_file(settings: Settings, orders: Path) -> None:
+    """Orders, guests, revenue and first/last days of the marts are DuckDB's own over the file."""
+    with duckdb.connect() as connection:
+        in_file = connection.execute(
+            "select count(*), count(distinct customer), "
+            "cast(sum(cast(order_total as bigint)) / 100 as decimal(18, 2)), "
+            "min(cast(cast(ordered_at as timestamp) as date)), "
+            "max(cast(cast(ordered_at as timestamp) as date)) "
+            f"from read_csv('{orders}', all_varchar = true)"
+        ).fetchone()
+    orders_count, guests, revenue, first_day, last_day = in_file
+    assert orders_count > 50_000 and guests > 500  # a year of jaffles, whatever the seed
+
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as connection:
+        facts = connection.execute(
+            "select count(*), count(distinct customer_id), sum(net_revenue_idr), "
+            "min(placed_date), max(placed_date), bool_and(source_system = 'order_history') "
+            "from marts.fct_orders"
+        ).fetchone()
+        customers = connection.execute(
+            "select count(*), sum(completed_orders), sum(lifetime_net_revenue_idr), "
+            "count(*) filter (where source_system = 'order_history' and customer_id < 0) "
+            "from marts.dim_customers"
+        ).fetchone()
+        lifetime_values = connection.execute(
+            "select count(*), sum(orders), bool_and(not fit_is_reliable or probability_alive "
+            "is not null) from marts.customer_lifetime_value"
+        ).fetchone()
+    # Times in the file are the chain's wall clock, so local days are the file's own days.
+    assert facts == (orders_count, guests, revenue, first_day, last_day, True)
+    assert customers == (guests, orders_count, revenue, guests)
+    assert lifetime_values == (guests, orders_count, True)

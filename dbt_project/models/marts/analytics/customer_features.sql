@@ -42,7 +42,7 @@ with
 -- this table. Its rows are the accounts that are not soft-deleted.
 customers as (
 
-    select * from {{ ref('stg_ordering__customers') }}
+    select * from {{ ref('int_customers_unioned') }}
     where not is_deleted
 
 ),

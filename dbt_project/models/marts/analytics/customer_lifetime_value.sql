@@ -17,7 +17,7 @@ scored as (
 
 customers as (
 
-    select * from {{ ref('stg_ordering__customers') }}
+    select * from {{ ref('int_customers_unioned') }}
 
 ),
 

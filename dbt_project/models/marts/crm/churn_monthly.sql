@@ -44,7 +44,7 @@ orders as (
 
 customers as (
 
-    select * from {{ ref('stg_ordering__customers') }}
+    select * from {{ ref('int_customers_unioned') }}
 
 ),
 

@@ -44,7 +44,7 @@ orders as (
 
 customers as (
 
-    select * from {{ ref('stg_ordering__customers') }}
+    select * from {{ ref('int_customers_unioned') }}
 
 ),
 
@@ -66,7 +66,7 @@ customer_homes as (
         customers.customer_id,
         customers.home_store_id as store_id,
         stores.province,
-        cast({{ dbt.date_trunc('month', 'customers.signed_up_at') }} as date) as signup_month
+        cast({{ dbt.date_trunc('month', 'customers.acquired_at') }} as date) as signup_month
 
     from customers
     left join stores

@@ -21,7 +21,7 @@ with
 
 customers as (
 
-    select * from {{ ref('stg_ordering__customers') }}
+    select * from {{ ref('int_customers_unioned') }}
 
 ),
 
@@ -51,9 +51,10 @@ members as (
 
     select
         customers.customer_id,
-        cast({{ dbt.date_trunc('month', 'customers.signed_up_at') }} as date) as cohort_month,
+        cast({{ dbt.date_trunc('month', 'customers.acquired_at') }} as date) as cohort_month,
         stores.province,
-        customers.preferred_platform as platform
+        -- A member known only from an import has no platform: the import is theirs.
+        coalesce(customers.preferred_platform, customers.source_system) as platform
 
     from customers
     left join stores

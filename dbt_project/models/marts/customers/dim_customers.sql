@@ -1,5 +1,7 @@
 {#-
-    The customer 360: one row per customer account that is not soft-deleted,
+    The customer 360: one row per guest (int_customers_unioned: a platform
+    account that is not soft-deleted, or an order-history member who never
+    joined the platform),
     with order history, latest feedback, acquisition touch, stitched
     identifiers, lifecycle stage, and what the analytics models say of them
     (churn-risk band and expected value from customer_lifetime_value, the
@@ -8,7 +10,8 @@
     in staging.
 
     Acquisition: the channel the customer signed up through (the account's
-    own field) and the first touch of their first completed order
+    own field; `order_history` for a member, acquired at their first imported
+    order) and the first touch of their first completed order
     (int_orders_attributed: the earliest session within
     attribution_window_days before it; `direct/none` without one).
 
@@ -49,7 +52,7 @@ with
 
 customers as (
 
-    select * from {{ ref('stg_ordering__customers') }}
+    select * from {{ ref('int_customers_unioned') }}
 
 ),
 
@@ -186,11 +189,13 @@ customers_with_orders as (
 
     select
         customers.customer_id,
+        customers.source_system,
         customers.home_store_id,
         stores.province as home_province,
         customers.preferred_platform,
         customers.acquisition_channel,
         customers.signed_up_at,
+        customers.acquired_at,
         customers.has_email_consent,
         customers.has_sms_consent,
         customer_orders.first_order_at,
@@ -258,6 +263,7 @@ final as (
         cast(stitched_identifiers as {{ dbt.type_bigint() }}) as stitched_identifiers,
 
         -- attributes
+        source_system,
         home_province,
         preferred_platform,
         acquisition_channel,
@@ -270,7 +276,7 @@ final as (
 
         -- dates and timestamps (UTC)
         signed_up_at,
-        cast(signed_up_at as date) as acquisition_date,
+        cast(acquired_at as date) as acquisition_date,
         first_order_at,
         last_order_at,
         last_reactivated_at,

@@ -1,5 +1,7 @@
 {#-
-    One row per order that is not soft-deleted.
+    One row per order that is not soft-deleted: the ordering platform's, and
+    the order-history imports' that the platform does not also have
+    (int_order_history_keyed), told apart by source_system.
 
     Revenue rule (net_revenue_idr): an order earns its charged total
     (total_idr: subtotal - discount + delivery fee) only when its latest status
@@ -7,6 +9,10 @@
     still in flight (`placed`, `preparing`) until they complete. Soft-deleted
     orders are not in this table at all. Orders whose customer has no row in
     dim_customers are kept, flagged `not has_customer_profile`.
+
+    An imported order is a completed sale at its amount: the import knows no
+    status, discount, fee, platform or fulfilment, and those stay null rather
+    than guessed.
 -#}
 
 with
@@ -31,7 +37,14 @@ stores as (
 
 customers as (
 
-    select * from {{ ref('stg_ordering__customers') }}
+    select * from {{ ref('int_customers_unioned') }}
+
+),
+
+imported_orders as (
+
+    select * from {{ ref('int_order_history_keyed') }}
+    where duplicate_of_order_id is null
 
 ),
 
@@ -53,7 +66,7 @@ order_item_counts as (
 
 ),
 
-final as (
+platform_orders as (
 
     select
         -- ids
@@ -62,6 +75,7 @@ final as (
         live_orders.store_id,
 
         -- attributes
+        'ordering' as source_system,
         stores.province,
         live_orders.platform,
         live_orders.fulfilment_type,
@@ -87,7 +101,7 @@ final as (
 
         -- dates and timestamps (UTC)
         live_orders.placed_at,
-        cast(live_orders.placed_at as date) as placed_date,
+        live_orders.placed_date,
         live_orders.completed_at,
         cast(
             {{ dbt.datediff('live_orders.placed_at', 'live_orders.completed_at', 'second') }} / 60.0
@@ -103,6 +117,61 @@ final as (
         on live_orders.customer_id = customers.customer_id
     left join order_item_counts
         on live_orders.order_id = order_item_counts.order_id
+
+),
+
+history_orders as (
+
+    select
+        -- ids
+        imported_orders.order_id,
+        imported_orders.customer_id,
+        imported_orders.store_id,
+
+        -- attributes
+        'order_history' as source_system,
+        stores.province,
+        cast(null as {{ dbt.type_string() }}) as platform,
+        cast(null as {{ dbt.type_string() }}) as fulfilment_type,
+        'completed' as status,
+        cast(null as {{ dbt.type_string() }}) as promo_code,
+
+        -- flags
+        true as is_completed,
+        false as has_promo,
+        coalesce(not customers.is_deleted, false) as has_customer_profile,
+
+        -- money
+        imported_orders.amount_idr as gross_revenue_idr,
+        {{ to_money('null') }} as discount_idr,
+        {{ to_money('null') }} as delivery_fee_idr,
+        imported_orders.amount_idr as net_revenue_idr,
+        imported_orders.amount_idr as order_total_idr,
+
+        -- quantities
+        imported_orders.item_quantity as item_count,
+
+        -- dates and timestamps (UTC)
+        imported_orders.ordered_at as placed_at,
+        imported_orders.ordered_date as placed_date,
+        cast(null as {{ dbt.type_timestamp() }}) as completed_at,
+        cast(null as numeric(10, 2)) as minutes_to_complete,
+        cast(null as {{ dbt.type_timestamp() }}) as cancelled_at,
+        cast(null as {{ dbt.type_timestamp() }}) as refunded_at
+
+    from imported_orders
+    left join stores
+        on imported_orders.store_id = stores.store_id
+    left join customers
+        on imported_orders.customer_id = customers.customer_id
+
+),
+
+final as (
+
+    select * from platform_orders
+    union all
+    select * from history_orders
 
 )
 

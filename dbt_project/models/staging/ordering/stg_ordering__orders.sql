@@ -37,7 +37,10 @@ final as (
         {{ to_utc_timestamp('refunded_at') }} as refunded_at,
         {{ to_utc_timestamp('created_at') }} as created_at,
         {{ to_utc_timestamp('updated_at') }} as updated_at,
-        {{ to_utc_timestamp('deleted_at') }} as deleted_at
+        {{ to_utc_timestamp('deleted_at') }} as deleted_at,
+
+        -- the chain's local day of the order
+        {{ to_local_date('placed_at') }} as placed_date
 
     from source
 
