@@ -9,6 +9,7 @@ from dagster_dlt.translator import DltResourceTranslatorData
 from ingestion.failures import explain
 from ingestion.pipelines import landing_dataset, landing_pipeline, load_options
 from ingestion.registry import SOURCES, Source
+from ingestion.retyped_columns import restart_message, restart_retyped_tables
 from orchestration.pools import WAREHOUSE_POOL
 from regulars.settings import Settings
 
@@ -82,10 +83,12 @@ def landing_assets(source: Source, settings: Settings) -> dg.AssetsDefinition:
             yield from not_configured(context, source, missing)
             return
         # A fresh source object per run: readers keep per-run state (keys already seen).
+        fresh = source.build(settings)
         try:
-            yield from dlt.run(
-                context=context, dlt_source=source.build(settings), **load_options(settings)
-            )
+            retyped = restart_retyped_tables(source.name, fresh, settings)
+            if retyped:
+                context.log.warning(restart_message(source.name, retyped))
+            yield from dlt.run(context=context, dlt_source=fresh, **load_options(settings))
         except Exception as error:
             # The step's error says what `regulars ingest` says: the source, the cause, what to
             # check. The chain stays attached for the run's logs.

@@ -81,6 +81,7 @@ def ingest(
     from ingestion.failures import explain
     from ingestion.pipelines import landing_pipeline, load_options
     from ingestion.registry import SOURCES
+    from ingestion.retyped_columns import restart_message, restart_retyped_tables
     from regulars.demo import demo_apis
 
     if source not in SOURCES:
@@ -94,10 +95,12 @@ def ingest(
         if missing:
             typer.secho(f"{source} is not configured here. {missing}", fg="red", err=True)
             raise typer.Exit(2)
+        dlt_source = spec.build(settings)
         try:
-            landed = landing_pipeline(source, settings).run(
-                spec.build(settings), **load_options(settings)
-            )
+            retyped = restart_retyped_tables(source, dlt_source, settings)
+            if retyped:
+                typer.secho(restart_message(source, retyped), fg="yellow", err=True)
+            landed = landing_pipeline(source, settings).run(dlt_source, **load_options(settings))
         except Exception as error:
             # The source could not be reached or refused us: one paragraph, not dlt's nested
             # tracebacks. Anything else is a bug and keeps its traceback.

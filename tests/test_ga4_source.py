@@ -156,7 +156,11 @@ def test_rows_are_typed_by_header_name_and_revenue_loses_float_noise():
                 "dimensionValues": [{"value": v} for v in ("20250301", "google", "organic")]
                 + [{"value": "(not set)"}, {"value": "mobile"}, {"value": "Bali"}],
                 "metricValues": [
-                    {"value": {"purchaseRevenue": "145591.30000000002"}.get(name, "7")}
+                    {
+                        "value": {"purchaseRevenue": "145591.30000000002", "keyEvents": "2.5"}.get(
+                            name, "7"
+                        )
+                    }
                     for name in metrics
                 ],
             }
@@ -166,6 +170,7 @@ def test_rows_are_typed_by_header_name_and_revenue_loses_float_noise():
     assert row["date"] == FIRST_DAY
     assert row["sessions"] == 7 and isinstance(row["sessions"], int)
     assert row["purchase_revenue"] == Decimal("145591.30")
+    assert row["key_events"] == 2.5  # GA4 declares keyEvents TYPE_FLOAT: not truncated to 2
     assert json.loads(row["report_row_id"])[:2] == ["2025-03-01", "google"]
     assert typed_rows(report, {"rowCount": 0}) == []  # proto3 JSON leaves empty lists out
     body = run_report_body(report, FIRST_DAY, TODAY)
@@ -276,6 +281,53 @@ def test_a_second_run_re_pulls_only_the_lookback_window(
         f"min(_dlt_load_id) filter (where date >= '{window_start}') from {TRAFFIC}",
     )
     assert old < new
+
+
+def test_a_lake_that_landed_key_events_as_integers_starts_over_as_floats(
+    regulars_env: Settings, fake: Fake, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A lake built before keyEvents was a float: the next run drops the GA4 landing and lake
+    tables and re-pulls from start_date, instead of failing on the frozen type for ever."""
+    from ingestion.ga4 import settings as ga4_settings
+    from ingestion.retyped_columns import restart_message, restart_retyped_tables
+
+    with monkeypatch.context() as old_release:
+        old_release.setitem(ga4_settings.METRIC_KINDS, "keyEvents", "integer")
+        load(regulars_env, fake)
+        promote(SOURCE_NAME, regulars_env)
+    assert query(regulars_env, f"select typeof(key_events) from {TRAFFIC} limit 1") == [("BIGINT",)]
+    fake.reset()
+
+    source = ga4_source(
+        property_id=DEFAULT_PROPERTY_ID,
+        access_token=DEFAULT_TOKEN,
+        start_date=FIRST_DAY.isoformat(),
+        base_url=fake.server.base_url,
+        page_size=PAGE_SIZE,
+        today=TODAY.isoformat(),
+    )
+    changed = restart_retyped_tables(SOURCE_NAME, source, regulars_env)
+    assert [str(c) for c in changed] == [
+        "traffic_daily.key_events is bigint in the lake, double now"
+    ]
+    assert "start over" in restart_message(SOURCE_NAME, changed)
+    landing_pipeline(SOURCE_NAME, regulars_env).run(source)
+    promote(SOURCE_NAME, regulars_env)
+
+    # The whole history again, from start_date, not the lookback window.
+    assert {b["dateRanges"][0]["startDate"] for b in fake.bodies} == {FIRST_DAY.isoformat()}
+    for table in (TRAFFIC, "raw_ga4.traffic_daily"):
+        assert query(regulars_env, f"select distinct typeof(key_events) from {table}") == [
+            ("DOUBLE",)
+        ]
+    lake = query(
+        regulars_env,
+        "select date, session_source, session_medium, session_campaign_name, device_category, "
+        "region, sessions, total_users, new_users, engaged_sessions, key_events, purchase_revenue "
+        "from raw_ga4.traffic_daily order by all",
+    )
+    assert lake == sorted(expected(data_dir))
+    assert restart_retyped_tables(SOURCE_NAME, source, regulars_env) == []  # once only
 
 
 def test_revised_days_replace_the_old_rows_whole(regulars_env: Settings, tmp_path: Path):

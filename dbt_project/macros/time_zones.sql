@@ -29,3 +29,16 @@
 {% macro default__to_local_date(column) -%}
     cast(({{ column }} at time zone '{{ var("chain_timezone") }}') as date)
 {%- endmacro %}
+
+{#-
+    The chain's local calendar day of a zone-less timestamp holding UTC wall
+    time (what staging's `<event>_at` columns hold): read it as UTC, then
+    take the day in the chain's zone.
+-#}
+{% macro utc_to_local_date(column) -%}
+    {{ return(adapter.dispatch("utc_to_local_date")(column)) }}
+{%- endmacro %}
+
+{% macro default__utc_to_local_date(column) -%}
+    cast((({{ column }} at time zone 'UTC') at time zone '{{ var("chain_timezone") }}') as date)
+{%- endmacro %}

@@ -38,7 +38,10 @@ METRIC_KINDS: dict[str, str] = {
     "totalUsers": "integer",
     "newUsers": "integer",
     "engagedSessions": "integer",
-    "keyEvents": "integer",
+    # A float in GA4's metadata (TYPE_FLOAT): a key event can count fractionally (per-session
+    # counting, data-driven conversion credit). Landed as bigint before; ingestion/retyped_columns
+    # restarts a lake built then.
+    "keyEvents": "number",
     "purchaseRevenue": "money",
 }
 

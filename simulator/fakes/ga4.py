@@ -61,7 +61,7 @@ METRICS: dict[str, tuple[str, str, str]] = {
         "New users",
     ),
     "engagedSessions": ("count(*) FILTER (WHERE is_engaged)", "TYPE_INTEGER", "Engaged sessions"),
-    "keyEvents": ("coalesce(sum(key_events), 0)", "TYPE_INTEGER", "Key events"),
+    "keyEvents": ("coalesce(sum(key_events), 0)", "TYPE_FLOAT", "Key events"),
     "purchaseRevenue": (
         "coalesce(sum(purchase_revenue), 0)",
         "TYPE_CURRENCY",
@@ -606,6 +606,9 @@ def _count(con: duckdb.DuckDBPyConnection, grouped_sql: str, params: list[Any]) 
 def _metric_value(value: Any, metric: str) -> str:
     if METRICS[metric][1] == "TYPE_CURRENCY":
         return format_money(value)
+    if METRICS[metric][1] == "TYPE_FLOAT":
+        number = float(value or 0)
+        return str(int(number)) if number.is_integer() else repr(number)  # GA4: "12", "2.5"
     return str(int(value or 0))
 
 

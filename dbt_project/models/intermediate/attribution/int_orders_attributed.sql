@@ -35,7 +35,7 @@ live_orders as (
         {{ net_revenue('status', 'total_idr') }} as net_revenue_idr,
         total_idr as order_total_idr,
         placed_at,
-        cast(placed_at as date) as order_date
+        placed_date as order_date
     from orders
     where not is_deleted
 

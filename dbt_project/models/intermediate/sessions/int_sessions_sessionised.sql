@@ -184,7 +184,7 @@ final as (
         classified.device_id,
         classified.session_started_at,
         classified.session_ended_at,
-        cast(classified.session_started_at as date) as session_date,
+        {{ utc_to_local_date('classified.session_started_at') }} as session_date,
         {{ dbt.datediff('classified.session_started_at', 'classified.session_ended_at', 'second') }}
             as duration_seconds,
         case

@@ -66,7 +66,9 @@ customer_homes as (
         customers.customer_id,
         customers.home_store_id as store_id,
         stores.province,
-        cast({{ dbt.date_trunc('month', 'customers.acquired_at') }} as date) as signup_month
+        cast(
+            {{ dbt.date_trunc('month', utc_to_local_date('customers.acquired_at')) }} as date
+        ) as signup_month
 
     from customers
     left join stores

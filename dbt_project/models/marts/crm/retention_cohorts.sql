@@ -51,7 +51,9 @@ members as (
 
     select
         customers.customer_id,
-        cast({{ dbt.date_trunc('month', 'customers.acquired_at') }} as date) as cohort_month,
+        cast(
+            {{ dbt.date_trunc('month', utc_to_local_date('customers.acquired_at')) }} as date
+        ) as cohort_month,
         stores.province,
         -- A member known only from an import has no platform: the import is theirs.
         coalesce(customers.preferred_platform, customers.source_system) as platform

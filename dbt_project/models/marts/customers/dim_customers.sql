@@ -276,7 +276,7 @@ final as (
 
         -- dates and timestamps (UTC)
         signed_up_at,
-        cast(acquired_at as date) as acquisition_date,
+        {{ utc_to_local_date('acquired_at') }} as acquisition_date,
         first_order_at,
         last_order_at,
         last_reactivated_at,

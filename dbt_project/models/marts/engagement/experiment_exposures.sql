@@ -180,7 +180,7 @@ final as (
         exposure_sessions.session_customer_id as customer_id,
         exposure_sessions.platform,
         exposure_sessions.occurred_at as first_exposed_at,
-        cast(exposure_sessions.occurred_at as date) as first_exposed_date,
+        {{ utc_to_local_date('exposure_sessions.occurred_at') }} as first_exposed_date,
         cast(exposure_sessions.exposures as {{ dbt.type_bigint() }}) as exposures,
         exposure_sessions.has_multiple_variations,
         exposure_sessions.session_id as exposure_session_id,

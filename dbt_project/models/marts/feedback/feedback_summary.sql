@@ -61,7 +61,9 @@ scored as (
         feedback_id,
         order_id,
         store_id,
-        cast({{ dbt.date_trunc('month', 'created_at') }} as date) as feedback_month,
+        cast(
+            {{ dbt.date_trunc('month', utc_to_local_date('created_at')) }} as date
+        ) as feedback_month,
         food_rating,
         price_rating,
         service_rating,

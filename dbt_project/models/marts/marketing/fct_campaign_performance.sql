@@ -327,7 +327,7 @@ final as (
         cast(ga4_sessions as {{ dbt.type_bigint() }}) as ga4_sessions,
         cast(ga4_engaged_sessions as {{ dbt.type_bigint() }}) as ga4_engaged_sessions,
         cast(ga4_new_users as {{ dbt.type_bigint() }}) as ga4_new_users,
-        cast(ga4_key_events as {{ dbt.type_bigint() }}) as ga4_key_events,
+        cast(ga4_key_events as double) as ga4_key_events,
         cast(ga4_purchase_revenue_idr as {{ type_money() }}) as ga4_purchase_revenue_idr,
 
         -- orders attributed (completed orders, fct_orders' net revenue)

@@ -101,19 +101,19 @@ last_orders_before_send as (
         orders.customer_id,
         min(
             {{ dbt.datediff(
-                'cast(orders.placed_at as date)',
-                'cast(campaigns.campaign_sent_at as date)',
+                'orders.placed_date',
+                utc_to_local_date('campaigns.campaign_sent_at'),
                 'day'
             ) }}
         ) as days_since_last_order
 
     from campaigns
     inner join orders
-        on cast(orders.placed_at as date) < cast(campaigns.campaign_sent_at as date)
+        on orders.placed_date < {{ utc_to_local_date('campaigns.campaign_sent_at') }}
     where
         {{ dbt.datediff(
-            'cast(orders.placed_at as date)',
-            'cast(campaigns.campaign_sent_at as date)',
+            'orders.placed_date',
+            utc_to_local_date('campaigns.campaign_sent_at'),
             'day'
         ) }} <= {{ var('winback_lapsed_within_days', 120) }}
     group by campaigns.campaign_id, orders.customer_id
@@ -288,7 +288,7 @@ final as (
 
         -- timestamps (UTC)
         members_in_window.campaign_sent_at,
-        cast(members_in_window.campaign_sent_at as date) as campaign_sent_date,
+        {{ utc_to_local_date('members_in_window.campaign_sent_at') }} as campaign_sent_date,
         members_in_window.window_ends_at,
         members_in_window.sent_at,
         members_in_window.delivered_at,

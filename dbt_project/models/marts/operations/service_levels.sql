@@ -38,7 +38,7 @@ api_calls as (
 
     {% if has_partition_window() %}
         -- A Dagster partition (or backfill) run rewrites exactly its days.
-        where {{ in_partition_window('cast(occurred_at as date)') }}
+        where {{ in_partition_window(utc_to_local_date('occurred_at')) }}
     {% elif is_incremental() %}
         -- Whole days from event_lookback_days before the newest day built.
         where
@@ -57,7 +57,7 @@ api_calls as (
 classified as (
 
     select
-        cast(occurred_at as date) as call_date,
+        {{ utc_to_local_date('occurred_at') }} as call_date,
         service,
         platform,
         latency_ms,

@@ -134,7 +134,7 @@ final as (
 
         -- timestamps (UTC)
         {{ to_utc_timestamp('timestamp') }} as occurred_at,
-        cast({{ to_utc_timestamp('timestamp') }} as date) as occurred_date,
+        {{ to_local_date('timestamp') }} as occurred_date,
         {{ to_utc_timestamp('original_timestamp') }} as device_occurred_at,
         {{ to_utc_timestamp('sent_at') }} as sent_at,
         {{ to_utc_timestamp('received_at') }} as received_at,
