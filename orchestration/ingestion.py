@@ -83,8 +83,8 @@ def landing_assets(source: Source, settings: Settings) -> dg.AssetsDefinition:
             yield from not_configured(context, source, missing)
             return
         # A fresh source object per run: readers keep per-run state (keys already seen).
-        fresh = source.build(settings)
         try:
+            fresh = source.build(settings)
             retyped = restart_retyped_tables(source.name, fresh, settings)
             if retyped:
                 context.log.warning(restart_message(source.name, retyped))

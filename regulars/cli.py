@@ -95,8 +95,8 @@ def ingest(
         if missing:
             typer.secho(f"{source} is not configured here. {missing}", fg="red", err=True)
             raise typer.Exit(2)
-        dlt_source = spec.build(settings)
         try:
+            dlt_source = spec.build(settings)
             retyped = restart_retyped_tables(source, dlt_source, settings)
             if retyped:
                 typer.secho(restart_message(source, retyped), fg="yellow", err=True)
