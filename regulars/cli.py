@@ -142,6 +142,7 @@ def replay(
     from expectations.promote import SUITES_BY_SOURCE, promote
     from expectations.replay import render
     from expectations.replay import replay as replay_quarantine
+    from regulars.demo import demo_chain
 
     if source not in SUITES_BY_SOURCE:
         known = ", ".join(SUITES_BY_SOURCE)
@@ -154,16 +155,22 @@ def replay(
             f"{source} has no table {table!r} (its tables: {', '.join(tables)})",
             param_hint="--table",
         )
-    if accept_volume:
-        waived = [table] if table else list(tables)
-        for gated in promote(source, settings, waive_volume=waived).report.tables.values():
-            typer.echo(
-                f"Gate, row-count rule waived: {gated.table_name}: {gated.source_rows} landed, "
-                f"{gated.promoted_rows} promoted, {gated.quarantined_rows} quarantined"
-                + (f", {gated.already_held_rows} already held" if gated.already_held_rows else "")
-                + (f", still held: {gated.batch_failure}" if gated.batch_failure else "")
-            )
-    typer.echo(render(replay_quarantine(source, settings, table)))
+    # The gate's rules read the chain (its opening day, its country's phone numbers).
+    with demo_chain(settings):
+        if accept_volume:
+            waived = [table] if table else list(tables)
+            for gated in promote(source, settings, waive_volume=waived).report.tables.values():
+                typer.echo(
+                    f"Gate, row-count rule waived: {gated.table_name}: {gated.source_rows} "
+                    f"landed, {gated.promoted_rows} promoted, {gated.quarantined_rows} quarantined"
+                    + (
+                        f", {gated.already_held_rows} already held"
+                        if gated.already_held_rows
+                        else ""
+                    )
+                    + (f", still held: {gated.batch_failure}" if gated.batch_failure else "")
+                )
+        typer.echo(render(replay_quarantine(source, settings, table)))
 
 
 @app.command()
@@ -177,13 +184,17 @@ def forget(
     reason: str = typer.Option("erasure request", help="Why, kept with the suppression entry."),
 ) -> None:
     """Erase one guest everywhere (lake, landing files, marts) and suppress their future data."""
+    from regulars.demo import demo_chain
     from regulars.privacy.forget import ForgetError
     from regulars.privacy.forget import forget as forget_guest
 
     settings = load_settings()
     export_environment(settings)
     try:
-        result = forget_guest(identifier, settings, kind=kind, reason=reason)
+        # The chain's clock and country: its marts are rebuilt on its days, and a phone number
+        # written without a country code is read as the chain's.
+        with demo_chain(settings):
+            result = forget_guest(identifier, settings, kind=kind, reason=reason)
     except ForgetError as error:
         typer.secho(str(error), fg="red", err=True)
         raise typer.Exit(1) from None

@@ -31,7 +31,7 @@ def is_simulated_world(settings: Settings) -> bool:
 
 # The simulated chain as a real one would write it in `[chain]`: its stores keep Jakarta time and
 # trade in rupiah.
-SIMULATED_CHAIN = {"timezone": "Asia/Jakarta", "currency": "IDR"}
+SIMULATED_CHAIN = {"timezone": "Asia/Jakarta", "currency": "IDR", "country": "ID"}
 
 
 def simulated_chain(settings: Settings) -> dict[str, str]:
@@ -69,12 +69,22 @@ def environment(env: dict[str, str]) -> Iterator[dict[str, str]]:
 
 
 @contextmanager
+def demo_chain(settings: Settings) -> Iterator[dict[str, str]]:
+    """The simulated chain's `[chain]` settings for the block, when the data is the demo world."""
+    if not is_simulated_world(settings):
+        yield {}
+        return
+    with environment(simulated_chain(settings)) as chain:
+        yield chain
+
+
+@contextmanager
 def demo_apis(settings: Settings) -> Iterator[dict[str, str]]:
     """The simulated chain's settings, and the GA4 and Meta fakes for its unconfigured APIs."""
     if not is_simulated_world(settings):
         yield {}
         return
-    with environment(simulated_chain(settings)) as chain, _api_fakes(settings) as apis:
+    with demo_chain(settings) as chain, _api_fakes(settings) as apis:
         yield chain | apis
 
 

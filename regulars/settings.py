@@ -14,7 +14,7 @@ Production overrides the same variables (or dlt's `.dlt/secrets.toml` for creden
   (<data>/pos_export); `.dlt/config.toml` works too.
 - REGULARS_GX_DATA_DOCS: 0 turns off the gate's GX Data Docs pages (on by default).
 - The chain itself (`[chain]` in `.dlt/config.toml`, or CHAIN__TIMEZONE, CHAIN__CURRENCY,
-  CHAIN__OPENED_ON, CHAIN__PARTITIONS_START, CHAIN__TODAY): see `Chain`.
+  CHAIN__COUNTRY, CHAIN__OPENED_ON, CHAIN__PARTITIONS_START, CHAIN__TODAY): see `Chain`.
 - REGULARS_DESTINATION: where dlt lands and the lake lives: `duckdb` (the warehouse file, the
   default) or `filesystem` (Parquet files under DESTINATION__FILESYSTEM__BUCKET_URL, default
   <warehouse dir>/lake; any fsspec URL in production). dbt reads the lake through views either way.
@@ -22,12 +22,15 @@ Production overrides the same variables (or dlt's `.dlt/secrets.toml` for creden
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
 
 CHECKOUT_DIR = Path(__file__).resolve().parent.parent
 DESTINATIONS = ("duckdb", "filesystem")
@@ -48,9 +51,14 @@ class Chain:
 
     - timezone: the IANA zone its stores keep (default UTC). Date-only values are local dates
       here, schedules run on this clock and daily figures count the chain's local day.
-    - currency: ISO 4217 code of the money columns (default unset: amounts are reported as
-      numbers in "the chain's currency"). Money columns are named by role (`total_amount`), not
-      by currency.
+    - currency: ISO 4217 code of the money columns (default unset: amounts are numbers in "the
+      chain's currency"). It gives an order history in cents its minor units; the money columns
+      still end in `_idr`, the simulated chain's rupiah, whatever the currency (renaming them by
+      role is open work in issue 16).
+    - country: ISO 3166-1 alpha-2 code of the stores' country (default unset). A phone number
+      written without its country code (`0812...`, `(650) 555-1212`) is taken to be from here
+      when it is matched, hashed for Meta and Google, or forgotten; unset, such numbers match
+      nothing rather than a guess.
     - opened_on: the oldest day a row may carry; the gate quarantines older ones (default
       1990-01-01, before which a value is an accident, not a record).
     - partitions_start: the first day of the day-partitioned facts (sessions from app and web
@@ -62,6 +70,7 @@ class Chain:
 
     timezone: str = "UTC"
     currency: str | None = None
+    country: str | None = None
     opened_on: date | None = None
     partitions_start: date | None = None
     today: date | None = None
@@ -81,10 +90,37 @@ class Chain:
     def current_day(self) -> date:
         return self.today or datetime.now(self.zone).date()
 
-    def dbt_vars(self) -> dict[str, str]:
+    @property
+    def phone_country_code(self) -> str | None:
+        """The country's calling code (`62`, `1`), what a national phone number lacks."""
+        return calling_code(self.country)
+
+    def dbt_vars(self) -> dict[str, str | None]:
         """What dbt needs of the chain, passed on every invocation (dbt_project.yml keeps only
         defaults, for a `dbt build` by hand)."""
-        return {"chain_timezone": self.timezone}
+        return {
+            "chain_timezone": self.timezone,
+            "chain_phone_country_code": self.phone_country_code,
+        }
+
+
+@functools.cache
+def calling_code(country: str | None) -> str | None:
+    if country is None:
+        return None
+    code = phonenumbers.country_code_for_region(country.upper())
+    return str(code) if code else None
+
+
+def chain_phone_country_code() -> str | None:
+    """`[chain] country`'s calling code, read once per value of CHAIN__COUNTRY: phone
+    normalisation asks for it row by row."""
+    return _configured_calling_code(os.environ.get("CHAIN__COUNTRY"))
+
+
+@functools.cache
+def _configured_calling_code(environment_value: str | None) -> str | None:
+    return calling_code(_chain_country())
 
 
 def chain_setting(key: str):
@@ -110,6 +146,19 @@ def _chain_day(key: str) -> date | None:
         ) from None
 
 
+def _chain_country() -> str | None:
+    country = chain_setting("country")
+    if country is None:
+        return None
+    country = str(country).strip().upper()
+    if calling_code(country) is None:
+        raise ChainConfigError(
+            f"[chain] country = {country!r} is not an ISO 3166-1 country code: write two letters "
+            "such as 'ID' or 'US' (CHAIN__COUNTRY in the environment)."
+        )
+    return country
+
+
 def load_chain() -> Chain:
     timezone = str(chain_setting("timezone") or Chain.timezone)
     try:
@@ -130,6 +179,7 @@ def load_chain() -> Chain:
     chain = Chain(
         timezone=timezone,
         currency=currency,
+        country=_chain_country(),
         opened_on=_chain_day("opened_on"),
         partitions_start=_chain_day("partitions_start"),
         today=_chain_day("today"),

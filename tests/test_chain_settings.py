@@ -19,7 +19,7 @@ from regulars.settings import Chain, ChainConfigError, load_chain
 
 @pytest.fixture(autouse=True)
 def no_chain_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key in ("TIMEZONE", "CURRENCY", "OPENED_ON", "PARTITIONS_START", "TODAY"):
+    for key in ("TIMEZONE", "CURRENCY", "COUNTRY", "OPENED_ON", "PARTITIONS_START", "TODAY"):
         monkeypatch.delenv(f"CHAIN__{key}", raising=False)
 
 
@@ -31,6 +31,8 @@ def test_an_unconfigured_chain_keeps_utc_and_only_refuses_impossible_dates():
         None,
         None,
     )
+    assert (chain.country, chain.phone_country_code) == (None, None)
+    assert chain.dbt_vars() == {"chain_timezone": "UTC", "chain_phone_country_code": None}
     # A 1997 POS export passes; a zero date or an epoch does not.
     assert chain_opened_at() == pd.Timestamp("1990-01-01", tz="UTC")
 
@@ -39,12 +41,15 @@ def test_the_environment_sets_the_chain(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("CHAIN__TIMEZONE", "America/New_York")
     monkeypatch.setenv("CHAIN__CURRENCY", "usd")
     monkeypatch.setenv("CHAIN__OPENED_ON", "1997-01-01")
+    monkeypatch.setenv("CHAIN__COUNTRY", "us")
     chain = load_chain()
     assert (chain.timezone, chain.currency, chain.opened_on) == (
         "America/New_York",
         "USD",
         date(1997, 1, 1),
     )
+    assert (chain.country, chain.phone_country_code) == ("US", "1")
+    assert chain.dbt_vars()["chain_phone_country_code"] == "1"
     assert chain.first_partition_day == date(1997, 1, 1)
     # Local midnight of the opening day, in UTC: five hours later in New York's winter.
     assert chain_opened_at() == pd.Timestamp("1997-01-01 05:00", tz="UTC")
@@ -55,6 +60,7 @@ def test_the_environment_sets_the_chain(monkeypatch: pytest.MonkeyPatch):
     [
         ("TIMEZONE", "Jakarta", "is not an IANA time zone"),
         ("CURRENCY", "rupiah", "is not an ISO 4217 code"),
+        ("COUNTRY", "Indonesia", "is not an ISO 3166-1 country code"),
         ("OPENED_ON", "01/03/2024", "is not a date: write it as YYYY-MM-DD"),
         ("PARTITIONS_START", "2999-01-01", "is after the chain's today"),
     ],

@@ -66,11 +66,14 @@
 
 {#-
     E.164 digits without `+`: `+<cc>...` and `00<cc>...` keep their country
-    code; otherwise the number is the default country's: `0...` swaps its
-    trunk 0 for default_country_code, digits not starting with it get it.
+    code; otherwise the number is the default country's (the chain's, the var
+    `chain_phone_country_code` from `[chain] country`, unless given): `0...`
+    swaps its trunk 0 for the country code, digits not starting with it get
+    it. Without a default country such a number is null, not a guess.
     8-15 digits not starting with 0, else null.
 -#}
-{% macro normalised_phone(column, default_country_code='62') -%}
+{% macro normalised_phone(column, default_country_code=none) -%}
+    {%- set country_code = default_country_code or var('chain_phone_country_code', none) -%}
     {%- set trimmed = pii_trimmed(column) -%}
     {%- set digits = "regexp_replace(" ~ trimmed ~ ", '[^0-9]', '', 'g')" -%}
     {%- set phone -%}
@@ -78,11 +81,15 @@
             when not regexp_full_match({{ trimmed }}, '\+?[0-9 ()./-]+') then null
             when starts_with({{ trimmed }}, '+') then {{ digits }}
             when starts_with({{ digits }}, '00') then substr({{ digits }}, 3)
+            {%- if country_code is none %}
+            else null
+            {%- else %}
             when starts_with({{ digits }}, '0')
-                then '{{ default_country_code }}' || substr({{ digits }}, 2)
-            when not starts_with({{ digits }}, '{{ default_country_code }}')
-                then '{{ default_country_code }}' || {{ digits }}
+                then '{{ country_code }}' || substr({{ digits }}, 2)
+            when not starts_with({{ digits }}, '{{ country_code }}')
+                then '{{ country_code }}' || {{ digits }}
             else {{ digits }}
+            {%- endif %}
         end
     {%- endset -%}
     case
@@ -99,6 +106,6 @@
 
 
 {#- SHA-256 hex of the normalised phone (kind phone_sha256), Meta's form. -#}
-{% macro hashed_phone(column, default_country_code='62') -%}
+{% macro hashed_phone(column, default_country_code=none) -%}
     {{ sha256_hex(normalised_phone(column, default_country_code)) }}
 {%- endmacro %}

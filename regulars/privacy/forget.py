@@ -67,7 +67,7 @@ import pyarrow.parquet as pq
 
 from regulars.privacy import suppression
 from regulars.privacy.hashing import normalise_email, normalise_phone, sha256_hex
-from regulars.settings import Settings
+from regulars.settings import Settings, chain_phone_country_code
 
 KINDS = ("customer_id", "email", "phone")
 SKIPPED_SCHEMAS = {suppression.SCHEMA, "information_schema", "pg_catalog"}
@@ -156,10 +156,12 @@ class Guest:
     def text_pattern(self) -> str | None:
         """A regex (RE2 and Python alike) finding the guest in free text or serialised JSON."""
         literals = [*self.emails, *self.anonymous_ids]
+        country_code = chain_phone_country_code()
         for phone in self.phones:
             literals.append(phone)
-            if phone.startswith("62"):
-                literals.append("0" + phone[2:])  # the national form, `08...`
+            if country_code and phone.startswith(country_code):
+                # The national form the chain's own systems may write (`08...`, [chain] country).
+                literals.append("0" + phone[len(country_code) :])
         parts = [re.escape(value) for value in sorted(literals) if value]
         for keys, ids in ((ID_KEYS, self.customer_ids), (ORDER_KEYS, self.order_ids)):
             if ids:

@@ -11,7 +11,9 @@ Both platforms hash the same normalised text, so a guest's hash here equals the 
   https://developers.google.com/google-ads/api/docs/remarketing/audience-types/customer-match
 - Phone: E.164 digits with the country code and no `+` (Meta: "remove symbols, letters, and any
   leading zeros"; `(650)555-1212` in the US -> `16505551212`). A national number written with
-  the trunk prefix 0 (Indonesia's `0812...`) gets the default country code instead (`62812...`).
+  the trunk prefix 0 (Indonesia's `0812...`) gets the chain's country code instead (`62812...`,
+  `[chain] country`); without one configured, a number that does not carry its own code is not a
+  phone number here, rather than another country's.
   Google hashes the same number with its `+` (`+62812...`): `hashed_phone(..., with_plus=True)`.
 
 What cannot be an email or a phone number normalises to None (and hashes to None) rather than
@@ -24,7 +26,10 @@ from __future__ import annotations
 import hashlib
 import re
 
-DEFAULT_COUNTRY_CODE = "62"  # Indonesia: the chain's guests
+from regulars.settings import chain_phone_country_code
+
+# The default of `default_country_code`: the chain's, read when a number needs it.
+CHAIN_COUNTRY = "chain"
 # Python's str.strip() would also strip Unicode spaces; the SQL side trims exactly these.
 WHITESPACE = " \t\n\r\f\v"
 # Spelled out rather than \s, whose meaning differs between Python and the SQL engine (RE2).
@@ -44,13 +49,14 @@ def normalise_email(value: str | None) -> str | None:
 
 
 def normalise_phone(
-    value: str | None, default_country_code: str = DEFAULT_COUNTRY_CODE
+    value: str | None, default_country_code: str | None = CHAIN_COUNTRY
 ) -> str | None:
     """E.164 digits without `+` (`0812-3456-7890` -> `6281234567890`); None if not a phone number.
 
     `+<cc>...` and `00<cc>...` keep their country code. Without either, the number is taken to
-    be in the default country: `0...` drops its trunk 0 for the country code, digits that do not
-    start with the country code get it (`812...` -> `62812...`; with '1', Meta's US example
+    be in the default country (`[chain] country` unless given; None: no default, and such a
+    number is None): `0...` drops its trunk 0 for the country code, digits that do not start
+    with the country code get it (`812...` -> `62812...`; with '1', Meta's US example
     `(650)555-1212` -> `16505551212`), digits that do are kept. A foreign number written without
     `+` or `00` is ambiguous, and read as a local one.
     """
@@ -60,10 +66,14 @@ def normalise_phone(
     if not PHONE.fullmatch(text):
         return None
     digits = re.sub(r"[^0-9]", "", text)
+    if default_country_code == CHAIN_COUNTRY:
+        default_country_code = chain_phone_country_code()
     if text.startswith("+"):
         pass
     elif digits.startswith("00"):
         digits = digits[2:]
+    elif default_country_code is None:
+        return None
     elif digits.startswith("0"):
         digits = default_country_code + digits[1:]
     elif not digits.startswith(default_country_code):
@@ -86,7 +96,7 @@ def hashed_email(value: str | None) -> str | None:
 
 def hashed_phone(
     value: str | None,
-    default_country_code: str = DEFAULT_COUNTRY_CODE,
+    default_country_code: str | None = CHAIN_COUNTRY,
     *,
     with_plus: bool = False,
 ) -> str | None:

@@ -235,20 +235,17 @@ click_ids as (
 
 ),
 
--- Order-history members are known by the phone the old POS stored (local
--- 08... form). A member is the customer with that phone now, else the one who
--- gave it at sign-up (identify traits), since phones change and closed
--- accounts are scrubbed; among several, the earliest sign-up.
+-- Order-history members are known by the phone the old POS stored (often
+-- the national 0... form, read in [chain] country). A member is the customer
+-- with that phone now, else the one who gave it at sign-up (identify
+-- traits), since phones change and closed accounts are scrubbed; among
+-- several, the earliest sign-up. A member number that is not a phone number
+-- (a loyalty id, a uuid) matches nobody.
 members as (
 
     select
         source_customer_ref as member_ref,
-        case
-            when source_customer_ref like '0%'
-                then '+62' || substr(source_customer_ref, 2)
-            when source_customer_ref like '62%' then '+' || source_customer_ref
-            else source_customer_ref
-        end as member_phone,
+        {{ normalised_phone('source_customer_ref') }} as member_phone,
         min(ordered_at) as first_seen_at,
         max(ordered_at) as last_seen_at
     from order_history
@@ -259,7 +256,7 @@ members as (
 phone_candidates as (
 
     select
-        phone,
+        {{ normalised_phone('phone') }} as phone,
         customer_id,
         1 as priority,
         'member_phone' as stitch_rule
@@ -269,7 +266,7 @@ phone_candidates as (
     union all
 
     select distinct
-        trait_phone as phone,
+        {{ normalised_phone('trait_phone') }} as phone,
         customer_id,
         2 as priority,
         'member_phone_at_signup' as stitch_rule
