@@ -30,14 +30,17 @@ summarised as (
 
 ),
 
+-- Months are the chain's, as in feedback_summary.
 received as (
 
     select
-        cast({{ dbt.date_trunc('month', 'created_at') }} as date) as feedback_month,
+        cast(
+            {{ dbt.date_trunc('month', utc_to_local_date('created_at')) }} as date
+        ) as feedback_month,
         count(*) as responses
 
     from feedback
-    group by cast({{ dbt.date_trunc('month', 'created_at') }} as date)
+    group by feedback_month
 
 ),
 
