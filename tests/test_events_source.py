@@ -104,3 +104,61 @@ def test_retries_land_once_and_bad_messages_wait_in_quarantine(
         "where message_id = 'm-1'",
     )
     assert (price, library) == ("25000", "analytics-kotlin")
+
+
+def test_a_user_id_that_is_not_a_customer_id_is_held_and_staging_cannot_fail(
+    regulars_env: Settings, tmp_path: Path
+):
+    """The Segment spec lets userId be any string. Text or an object is held at the gate with
+    the column named; and a text id that reaches the lake anyway (a lake loaded before the rule)
+    reads as no customer in staging instead of stopping every mart (`dbt.safe_cast` is DuckDB's
+    try_cast here, macros/safe_cast.sql)."""
+    import json as json_module
+
+    from regulars.settings import load_chain
+    from tests.conftest import run_dbt
+
+    landing = tmp_path / "landing"
+    drop_batch(
+        landing,
+        "10",
+        [
+            message("m-1", userId="42"),
+            message("m-2", userId=" 43 "),
+            message("m-3", userId="guest-abc"),
+            message("m-4", userId={"nested": 1}),
+        ],
+    )
+    run(regulars_env, landing)
+
+    assert query(regulars_env, "select message_id from raw_events.messages order by 1") == [
+        ("m-1",),
+        ("m-2",),
+    ]
+    held = dict(
+        query(
+            regulars_env,
+            "select primary_key_value, failed_expectations from raw_events.quarantine_messages",
+        )
+    )
+    assert set(held) == {"m-3", "m-4"}
+    assert all("user_id" in reason for reason in held.values())
+
+    with duckdb.connect(str(regulars_env.warehouse_path)) as connection:
+        connection.execute(
+            "insert into raw_events.messages select * replace ('m-5' as message_id, "
+            "'guest-abc' as user_id) from raw_events.messages where message_id = 'm-1'"
+        )
+    run_dbt(
+        regulars_env.warehouse_path,
+        tmp_path / "target",
+        "run",
+        "--select",
+        "stg_events__messages",
+        "--vars",
+        json_module.dumps(load_chain().dbt_vars()),
+    )
+    assert query(
+        regulars_env,
+        "select message_id, customer_id from staging.stg_events__messages order by 1",
+    ) == [("m-1", 42), ("m-2", 43), ("m-5", None)]

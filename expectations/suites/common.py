@@ -26,6 +26,23 @@ def in_set(column: str, values) -> gx.expectations.Expectation:
     return gx.expectations.ExpectColumnValuesToBeInSet(column=column, value_set=list(values))
 
 
+# An id the models read as the ordering platform's bigint key: digits, spaces around allowed.
+PLATFORM_ID = r"^\s*[0-9]{1,18}\s*$"
+
+
+def platform_ids(*columns: str) -> list:
+    """Where present, these identifiers must be platform ids (the marts join them as bigint).
+
+    A Segment userId may be any string by the spec, and a webhook may carry anything: `guest-abc`
+    or a JSON object is held with the column named, rather than landing as a key no mart can
+    join (staging's try_cast would read it as no customer, silently).
+    """
+    return [
+        gx.expectations.ExpectColumnValuesToMatchRegex(column=column, regex=PLATFORM_ID)
+        for column in columns
+    ]
+
+
 def between(column: str, low=None, high=None) -> gx.expectations.Expectation:
     return gx.expectations.ExpectColumnValuesToBeBetween(
         column=column, min_value=low, max_value=high

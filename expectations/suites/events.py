@@ -10,6 +10,7 @@ from expectations.suites.common import (
     in_set,
     keyed,
     not_null,
+    platform_ids,
     timestamps_in_chain_lifetime,
 )
 
@@ -39,6 +40,7 @@ def table_suites() -> dict[str, TableSuite]:
                 in_set("type", MESSAGE_TYPES),
                 in_set("_has_user_or_anonymous_id", [True]),
                 in_set("_track_has_event", [True]),
+                *platform_ids("user_id"),
                 # `timestamp` is the device's clock corrected by Segment; `received_at` is ours.
                 *timestamps_in_chain_lifetime("timestamp", "received_at"),
             ],

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from expectations.suites import TableSuite, VolumeRule
-from expectations.suites.common import in_set, keyed, not_null, timestamps_in_chain_lifetime
+from expectations.suites.common import (
+    in_set,
+    keyed,
+    not_null,
+    platform_ids,
+    timestamps_in_chain_lifetime,
+)
 
 OBJECT_TYPES = ["email", "sms"]
 METRICS = [
@@ -33,6 +39,7 @@ def table_suites() -> dict[str, TableSuite]:
                 *not_null("object_type", "metric", "delivery_id", "occurred_at"),
                 in_set("object_type", OBJECT_TYPES),
                 in_set("metric", METRICS),
+                *platform_ids("customer_id", "campaign_id"),
                 *timestamps_in_chain_lifetime("occurred_at"),
             ],
             # Webhooks land on the collector's schedule; a collapsed batch is lost deliveries.
