@@ -205,13 +205,14 @@ def test_segment_library_events_land_once_and_load_into_the_lake(
             timeout=HTTP_SECONDS,
             on_error=lambda error, batch: errors.append(error),
         )
+        # A userId is the ordering platform's customer id (the gate holds any other).
         calls = [
-            server.identify("guest-1", {"email": "a@example.com"}),
-            server.group("guest-1", "store-3", {"name": "Kedai Menteng"}),
-            server.alias("anon-9", "guest-1"),
-            server.page("guest-1", name="Menu", properties={"path": "/menu"}),
-            server.screen("guest-1", name="Home"),
-            *(server.track("guest-1", "Order Completed", {"order_id": str(n)}) for n in range(25)),
+            server.identify("1001", {"email": "a@example.com"}),
+            server.group("1001", "store-3", {"name": "Kedai Menteng"}),
+            server.alias("anon-9", "1001"),
+            server.page("1001", name="Menu", properties={"path": "/menu"}),
+            server.screen("1001", name="Home"),
+            *(server.track("1001", "Order Completed", {"order_id": str(n)}) for n in range(25)),
         ]
         sent |= {msg["messageId"]: "server" for ok, msg in calls if ok}
         calls = [
