@@ -27,6 +27,7 @@ ALL_DAYS_JOB = "materialize_all_days"
 # failed step on; the daemon does the retrying (run_retries in var/dagster_home/dagster.yaml).
 RETRY_TAGS = {"dagster/max_retries": "2", "dagster/retry_strategy": "FROM_FAILURE"}
 EVENTS_STREAM = "events"
+SERVING_GROUP = "serving"
 LANDING_FILE_GLOB = "**/*.ndjson.gz"
 
 # The hourly path may miss one run before it is late; the daily path one day plus a slow run.
@@ -73,9 +74,10 @@ def jobs(asset_graph) -> list[dg.UnresolvedAssetJobDefinition]:
         ),
         dg.define_asset_job(
             EVENT_DAYS_JOB,
-            selection=by_day,
+            # The serving copy is published again once the days are rebuilt.
+            selection=by_day | dg.AssetSelection.groups(SERVING_GROUP),
             description="Incremental event facts for the chosen days (a backfill is one dbt run "
-            "over the whole range).",
+            "over the whole range), then the serving copy.",
             tags=RETRY_TAGS,
         ),
     ]

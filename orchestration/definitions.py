@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from orchestration import activation, automation, dbt, ingestion, privacy, validation
+from orchestration import activation, automation, dbt, ingestion, privacy, serving, validation
 from regulars.settings import Settings, export_environment, load_settings
 
 EVERYTHING_JOB = automation.EVERYTHING_JOB
@@ -19,6 +19,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         validation.definitions(settings),
         dbt.definitions(settings),
         activation.definitions(settings),
+        serving.definitions(settings),
     )
     return dg.Definitions.merge(
         assets,

@@ -311,6 +311,7 @@ def collector(
 def summary() -> None:
     """Row counts of lake, quarantine and marts, and where to look next."""
     from expectations.gate import is_gate_table
+    from regulars.serving import describe, serving_path
     from regulars.summary import (
         held_batches,
         latest_exports,
@@ -338,6 +339,7 @@ def summary() -> None:
     typer.echo(render([c for c in counts if c.schema == "marts"], "Marts"))
     typer.echo(render_exports(latest_exports(settings.warehouse_path)))
     typer.echo(f"\nWarehouse: {settings.warehouse_path}")
+    typer.echo(describe(serving_path(settings.warehouse_path)))
     typer.echo("Open the Dagster UI: make ui  (http://127.0.0.1:3000)")
 
 

@@ -14,13 +14,19 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 import pytest
 
+from regulars.serving import serving_path
 from regulars.settings import Settings
+from tests import processes
 from tests.conftest import DESTINATIONS, materialize, point_at
 
 SOURCE_REVENUE_SQL = """
@@ -222,12 +228,66 @@ def held_orders(settings: Settings, bad_status_id: int, negative_id: int) -> Hel
 
 
 @dataclass(frozen=True)
+class ServingReads:
+    """What a BI tool polling the serving copy saw during the run after the advance."""
+
+    before: str  # the run id the copy named when the reader started
+    after: str  # the run that changed the marts
+    reads: list[dict]  # one per poll (tests/serving_reader.py)
+    # Published table -> (rows in the copy, rows of the warehouse's relation) after the run.
+    tables: dict[str, tuple[int, int]]
+
+
+@contextmanager
+def bi_reader(settings: Settings, folder: Path) -> Iterator[list[dict]]:
+    """tests/serving_reader.py polling the serving copy for as long as the block runs."""
+    out, stop = folder / "serving_reads.jsonl", folder / "serving_reads.stop"
+    reads: list[dict] = []
+    serving = serving_path(settings.warehouse_path)
+    reader = processes.start(
+        [sys.executable, "-m", "tests.serving_reader", str(serving), str(out), str(stop)],
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (out.exists() and out.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        yield reads
+    finally:
+        stop.touch()
+        try:
+            reader.wait(timeout=10)  # it finishes its read and closes its connections
+        finally:
+            processes.stop(reader)
+        reads += [json.loads(line) for line in out.read_text().splitlines()]
+
+
+def serving_tables(settings: Settings) -> dict[str, tuple[int, int]]:
+    path = serving_path(settings.warehouse_path)
+    with duckdb.connect(str(path), read_only=True) as serving:
+        published = serving.execute(
+            "select table_schema || '.' || table_name, row_count from published_tables"
+        ).fetchall()
+    return {
+        name: (rows, warehouse_query(settings, f"select count(*) from {name}")[0][0])
+        for name, rows in published
+    }
+
+
+def published_run(settings: Settings) -> str:
+    path = serving_path(settings.warehouse_path)
+    with duckdb.connect(str(path), read_only=True) as serving:
+        return serving.execute("select run_id from published").fetchone()[0]
+
+
+@dataclass(frozen=True)
 class Scenario:
     destination: str
     first: Figures  # as the first materialisation left the world
     rerun: Figures  # after a second run with nothing new
     advanced: Figures  # after three simulated days (late events, retries, edits) and a run
     held: HeldOrders  # the two new orders broken before that run
+    serving: ServingReads  # a BI tool's reads during that run
 
 
 @pytest.fixture(scope="session")
@@ -249,10 +309,13 @@ def scenarios(saved_worlds) -> Callable[[str], Scenario]:
             )
             advance_world(settings.data_dir, days=3)
             broken = break_two_new_orders(settings, landed_before)
-            succeeded = materialize(settings, analytics=False).success
-            advanced = figures(settings, succeeded, held=broken)
+            before = published_run(settings)
+            with bi_reader(settings, world.live.parent) as reads:
+                run = materialize(settings, analytics=False)
+            advanced = figures(settings, run.success, held=broken)
             held = held_orders(settings, *broken)
-        return Scenario(destination, first, rerun, advanced, held)
+            serving = ServingReads(before, run.run_id, reads, serving_tables(settings))
+        return Scenario(destination, first, rerun, advanced, held, serving)
 
     def get(destination: str) -> Scenario:
         if destination not in played:
@@ -314,3 +377,28 @@ def test_bad_rows_are_quarantined_with_their_reason_and_nothing_is_lost(scenario
     assert promoted + quarantined == landed
     # Nothing lost: every order of the source is in the lake or in quarantine.
     assert held.lake_ids | {held.bad_status_id, held.negative_id} == held.source_ids
+
+
+def test_bi_reads_the_serving_copy_while_the_marts_change(scenario: Scenario):
+    """A dashboard polling every 0.2 s during a run never fails and never sees two runs mixed."""
+    reads = scenario.serving.reads
+    assert len(reads) >= 20, f"the reader polled only {len(reads)} times during the run"
+    errors = [r.get("fresh_error") or r.get("held_error") for r in reads]
+    failed = [error for error in errors if error]
+    assert not failed, f"{len(failed)} of {len(reads)} reads failed, the first: {failed[:1]}"
+    for read in reads:
+        for connection in ("fresh", "held"):
+            assert read[connection]["mismatched"] == [], (connection, read)
+            assert read[connection]["tables"] == len(scenario.serving.tables)
+    fresh_runs = [read["fresh"]["run_id"] for read in reads]
+    # The previous run's copy until the swap, the new run's after it, and nothing else.
+    switched = fresh_runs.index(scenario.serving.after)
+    assert set(fresh_runs[:switched]) == {scenario.serving.before}
+    assert set(fresh_runs[switched:]) == {scenario.serving.after}
+    # A connection opened before the swap keeps reading the file it opened.
+    assert {read["held"]["run_id"] for read in reads} == {scenario.serving.before}
+    # After the run the copy holds exactly what the warehouse's marts hold.
+    assert "marts.fct_orders" in scenario.serving.tables
+    assert {name: copy for name, (copy, _) in scenario.serving.tables.items()} == {
+        name: warehouse for name, (_, warehouse) in scenario.serving.tables.items()
+    }
