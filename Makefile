@@ -12,7 +12,7 @@ CUSTOMERS ?= 2000
 DAYS      ?= 180
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test browser ui collector lint format clean
+.PHONY: help install run test browser postgres ui collector lint format clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,7 +32,7 @@ run: install  ## Build the demo world and materialize every asset through Dagste
 
 # One worker per core (pyproject.toml addopts). --durations: every run, CI's included, ends with
 # its slowest tests, so growth shows where it is.
-test: install browser  ## Run the test suite (unit, dbt, Dagster, end to end)
+test: install browser postgres  ## Run the test suite (unit, dbt, Dagster, end to end)
 	$(BIN)/pytest --durations=25
 
 # The browser test drives Debian's chromium (Playwright cannot download its own browser offline).
@@ -47,6 +47,18 @@ browser:  ## Install Chromium for the browser test of the UI (Debian's package)
 		echo "No $(CHROMIUM): run 'sudo apt-get install -y chromium' for the browser test."; \
 	else \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	fi
+
+# The serving copy's PostgreSQL tests start Debian's server themselves, on a loopback port, from a
+# throwaway data folder; without it, and without root to install it, they skip and say why.
+postgres:  ## Install the PostgreSQL server for the serving copy's tests (Debian's package)
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null; then exit 0; \
+	elif ! command -v apt-get >/dev/null; then \
+		echo "No PostgreSQL server and no apt-get: install one for the serving copy's tests."; \
+	elif [ "$$(id -u)" != 0 ]; then \
+		echo "No PostgreSQL server: run 'sudo apt-get install -y postgresql' for its tests."; \
+	else \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
 	fi
 
 ui: install  ## Open the Dagster UI on http://127.0.0.1:3000

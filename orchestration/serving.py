@@ -9,7 +9,14 @@ import dagster as dg
 from orchestration.automation import SERVING_GROUP
 from orchestration.dbt import dbt_project
 from orchestration.pools import WAREHOUSE_POOL
-from regulars.serving import mart_relations, publish, serving_path
+from regulars.serving import (
+    ServingError,
+    mart_relations,
+    postgres_url,
+    publish,
+    publish_postgres,
+    serving_path,
+)
 from regulars.settings import Settings
 
 SERVING_KEY = dg.AssetKey(["serving", "published"])
@@ -29,7 +36,9 @@ def definitions(settings: Settings) -> dg.Definitions:
         description="The marts copied whole into the serving file BI tools read "
         f"({serving_path(settings.warehouse_path).name}, REGULARS_SERVING_PATH), swapped in by "
         "rename so a reader sees one run's marts and never waits on a lock. Which run published "
-        "them is in its `published` table, row counts in `published_tables`.",
+        "them is in its `published` table, row counts in `published_tables`. With "
+        "REGULARS_SERVING_POSTGRES set, the same snapshot then replaces the `marts` schema of "
+        "that PostgreSQL database in one transaction.",
     )
     def serving_copy(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         publication = publish(
@@ -44,8 +53,20 @@ def definitions(settings: Settings) -> dg.Definitions:
                 "copy has no such table: build it (dbt build --select "
                 f"{relation.name}) and publish again."
             )
+        postgres = {}
+        if url := postgres_url():
+            # From the copy just published: PostgreSQL gets the very snapshot DuckDB readers see.
+            try:
+                loaded = publish_postgres(publication.path, url, workdir=settings.state_dir)
+            except ServingError as error:
+                raise dg.Failure(description=str(error)) from None
+            postgres = {
+                "postgres_schema": loaded.schema,
+                "postgres_seconds": dg.MetadataValue.float(round(loaded.seconds, 2)),
+            }
         return dg.MaterializeResult(
-            metadata={
+            metadata=postgres
+            | {
                 "path": dg.MetadataValue.path(str(publication.path)),
                 "tables": len(publication.rows),
                 "rows": sum(publication.rows.values()),

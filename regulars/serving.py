@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -163,3 +164,112 @@ def describe(path: Path) -> str:
         f"Serving copy for BI: {path} ({tables} marts, {rows:,} rows, run {run_id[:8]}, "
         f"published {published_at:%Y-%m-%d %H:%M:%S %Z})"
     )
+
+
+# --- PostgreSQL, for BI tools that cannot read DuckDB -----------------------------------------
+
+POSTGRES_SCHEMA = "marts"
+
+
+@dataclass(frozen=True)
+class PostgresPublication:
+    schema: str
+    run_id: str
+    rows: dict[str, int]
+    seconds: float
+
+
+class ServingError(Exception):
+    """A publication that could not be made, said in one paragraph for the person running it."""
+
+
+def _redacted(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}:{parts.port or 5432}{parts.path}"
+
+
+def postgres_url() -> str | None:
+    """REGULARS_SERVING_POSTGRES: a PostgreSQL URL the marts are published to as well."""
+    return os.environ.get("REGULARS_SERVING_POSTGRES") or None
+
+
+def publish_postgres(
+    copy: Path, url: str, schema: str = POSTGRES_SCHEMA, workdir: Path | None = None
+) -> PostgresPublication:
+    """The serving copy's tables into `schema` of a PostgreSQL database, swapped in whole.
+
+    dlt loads every table into a schema of this publication's own, then one transaction renames
+    it over `schema`: PostgreSQL's DDL is transactional, so a reader's query sees the previous
+    publication or this one, never a mix (a query running across the swap holds its tables and
+    delays the old schema's drop until it ends). The copy, not the warehouse, is read, so this
+    takes no warehouse lock and publishes exactly the snapshot BI reads in DuckDB.
+    """
+    import tempfile
+
+    import dlt
+    import psycopg2
+
+    started = time.perf_counter()
+    try:
+        psycopg2.connect(url, connect_timeout=10).close()
+    except psycopg2.Error as error:
+        said = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ServingError(
+            f"The serving copy could not reach PostgreSQL at {_redacted(url)}: {said}. Check "
+            "REGULARS_SERVING_POSTGRES (postgresql://user:password@host:port/database), that the "
+            "server is up and that the user may create schemas in that database; unset it to "
+            "publish the DuckDB copy only."
+        ) from None
+    with duckdb.connect(str(copy), read_only=True) as connection:
+        (run_id,) = connection.execute(f"select run_id from {PUBLISHED}").fetchone()
+        tables = [("main", "published"), ("main", "published_tables")] + [
+            tuple(row)
+            for row in connection.execute(
+                f"select table_schema, table_name from {PUBLISHED_TABLES} order by 1, 2"
+            ).fetchall()
+        ]
+    # One name per publication, one dlt need not normalise (PostgreSQL stops at 63 bytes).
+    incoming = f"{schema}_incoming_{re.sub('[^a-z0-9]', '', run_id.lower())[:12]}"
+    with tempfile.TemporaryDirectory(dir=workdir) as state:
+        pipeline = dlt.pipeline(
+            pipeline_name="serving_postgres",
+            pipelines_dir=state,
+            destination=dlt.destinations.postgres(credentials=url),
+            dataset_name=incoming,
+        )
+        info = pipeline.run(
+            [
+                dlt.resource(_batches(copy, table_schema, name), name=name)
+                for table_schema, name in tables
+            ],
+            write_disposition="replace",
+        )
+        info.raise_on_failed_jobs()
+        rows = {
+            name: count
+            for name, count in pipeline.last_trace.last_normalize_info.row_counts.items()
+            if not name.startswith("_dlt")
+        }
+    retired = f"{schema}_retired"
+    with psycopg2.connect(url) as connection, connection.cursor() as cursor:
+        cursor.execute(f'drop schema if exists "{retired}" cascade')
+        cursor.execute(
+            "select 1 from information_schema.schemata where schema_name = %s", (schema,)
+        )
+        if cursor.fetchone():
+            cursor.execute(f'alter schema "{schema}" rename to "{retired}"')
+        cursor.execute(f'alter schema "{incoming}" rename to "{schema}"')
+        cursor.execute(f'drop schema if exists "{retired}" cascade')
+        # dlt's scratch schema for the load; nothing reads it.
+        cursor.execute(f'drop schema if exists "{incoming}_staging" cascade')
+    connection.close()
+    return PostgresPublication(schema, run_id, rows, time.perf_counter() - started)
+
+
+def _batches(copy: Path, schema: str, name: str):
+    """A table of the copy as Arrow record batches, so memory holds one batch, not the table."""
+    with duckdb.connect(str(copy), read_only=True) as connection:
+        reader = connection.execute(f'select * from "{schema}"."{name}"').fetch_record_batch(50_000)
+        yield from reader

@@ -5,18 +5,44 @@ The copy under a running pipeline, read by a polling BI tool, is tested in test_
 
 from __future__ import annotations
 
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from regulars.serving import Relation, describe, publish, serving_path
+from regulars.serving import (
+    Relation,
+    ServingError,
+    describe,
+    publish,
+    publish_postgres,
+    serving_path,
+)
+from regulars.settings import Settings
+from tests.postgres import postgres_server, server_binaries
 
 ORDERS, STORES, NEVER_BUILT = (
     Relation("marts", "fct_orders"),
     Relation("marts", "dim_stores"),
     Relation("marts", "not_built_yet"),
 )
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    binaries = server_binaries()
+    if binaries is None:
+        pytest.skip(
+            "No PostgreSQL server here: install Debian's postgresql (`make test` does when run "
+            "as root) for the serving copy's PostgreSQL tests."
+        )
+    with postgres_server(binaries) as url:
+        yield url
 
 
 @pytest.fixture
@@ -97,3 +123,143 @@ def test_the_summary_line_names_the_run_and_the_size(warehouse: Path, tmp_path: 
     assert describe(target).startswith("Serving copy for BI: none yet")
     publish(warehouse, target, [ORDERS, STORES], "0123456789abcdef")
     assert f"{target} (2 marts, 8 rows, run 01234567, published " in describe(target)
+
+
+def postgres_rows(url: str, sql: str) -> list[tuple]:
+    import psycopg2
+
+    with psycopg2.connect(url) as connection, connection.cursor() as cursor:
+        cursor.execute(sql)
+        rows = cursor.fetchall()
+    connection.close()
+    return rows
+
+
+def test_a_publication_replaces_the_previous_one_in_postgresql_whole(
+    warehouse: Path, tmp_path: Path, postgres_url: str
+):
+    copy = tmp_path / "serving.duckdb"
+    publish(warehouse, copy, [ORDERS, STORES], "run-1")
+    first = publish_postgres(copy, postgres_url, workdir=tmp_path)
+    with duckdb.connect(str(warehouse)) as connection:
+        connection.execute("delete from marts.fct_orders where order_id >= 5")
+    publish(warehouse, copy, [ORDERS], "run-2")
+
+    second = publish_postgres(copy, postgres_url, workdir=tmp_path)
+
+    assert first.rows == {"published": 1, "published_tables": 2, "fct_orders": 7, "dim_stores": 1}
+    assert second.rows == {"published": 1, "published_tables": 1, "fct_orders": 5}
+    assert postgres_rows(postgres_url, "select run_id from marts.published") == [("run-2",)]
+    # The money keeps its exact type; dim_stores went with the publication that had it.
+    assert postgres_rows(
+        postgres_url,
+        "select sum(net_revenue)::text, pg_typeof(min(net_revenue))::text from marts.fct_orders",
+    ) == [("15.00", "numeric")]
+    schemas = postgres_rows(
+        postgres_url,
+        "select schema_name from information_schema.schemata "
+        "where schema_name like 'marts%' order by 1",
+    )
+    assert schemas == [("marts",)]
+    assert postgres_rows(
+        postgres_url,
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'marts' and table_name = 'dim_stores'",
+    ) == [(0,)]
+
+
+def numeric_sums(rows_of: callable, tables: list[str], columns: dict[str, list[str]]) -> dict:
+    """Rows and the sum of every numeric column per table, the same SQL on both engines (each
+    value to 4 places first, so a double sums alike whichever engine adds it)."""
+    sums = {
+        table: "".join(f", round(sum({column}::decimal(38, 4)), 2)" for column in columns[table])
+        for table in tables
+    }
+    return {
+        table: rows_of(f"select count(*){sums[table]} from marts.{table}")[0] for table in tables
+    }
+
+
+def test_the_marts_read_the_same_in_postgresql_and_a_reader_never_sees_a_mix(
+    marts_world: Settings, tmp_path: Path, postgres_url: str
+):
+    """Every mart's rows and the sum of every numeric column equal DuckDB's, to the cent; a
+    reader polling during the next publication sees one publication at a time."""
+    copy = serving_path(marts_world.warehouse_path)
+    publish_postgres(copy, postgres_url, workdir=tmp_path)
+    with duckdb.connect(str(copy), read_only=True) as serving:
+        tables = [
+            t for (t,) in serving.execute("select table_name from published_tables").fetchall()
+        ]
+        columns = {
+            table: [
+                name
+                for name, data_type in serving.execute(
+                    "select column_name, data_type from information_schema.columns "
+                    "where table_schema = 'marts' and table_name = ?",
+                    [table],
+                ).fetchall()
+                if data_type.startswith(("DECIMAL", "INTEGER", "BIGINT", "DOUBLE", "HUGEINT"))
+            ]
+            for table in tables
+        }
+        in_duckdb = numeric_sums(lambda sql: serving.execute(sql).fetchall(), tables, columns)
+    in_postgres = numeric_sums(lambda sql: postgres_rows(postgres_url, sql), tables, columns)
+    assert "fct_orders" in tables and len(tables) >= 15
+    assert in_postgres == in_duckdb
+
+    # The next publication: a copy with half the orders, under another run id.
+    smaller = tmp_path / "smaller.duckdb"
+    shutil.copy(copy, smaller)
+    with duckdb.connect(str(smaller)) as connection:
+        connection.execute("delete from marts.fct_orders where order_id % 2 = 0")
+        connection.execute("update published set run_id = 'smaller'")
+        connection.execute(
+            "update published_tables set row_count = (select count(*) from marts.fct_orders) "
+            "where table_name = 'fct_orders'"
+        )
+    reads, stop = [], threading.Event()
+
+    def poll() -> None:
+        while not stop.is_set():
+            try:
+                reads.append(
+                    postgres_rows(
+                        postgres_url,
+                        "select (select run_id from marts.published), "
+                        "(select row_count from marts.published_tables "
+                        "where table_name = 'fct_orders'), "
+                        "(select count(*) from marts.fct_orders)",
+                    )[0]
+                )
+            except Exception as error:  # every failure is what the test counts
+                reads.append(("failed", str(error), None))
+            time.sleep(0.05)
+
+    reader = threading.Thread(target=poll)
+    reader.start()
+    try:
+        publish_postgres(smaller, postgres_url, workdir=tmp_path)
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        reader.join()
+    failed = [read for read in reads if read[0] == "failed"]
+    assert not failed, f"{len(failed)} of {len(reads)} reads failed, the first: {failed[0]}"
+    assert all(published == counted for _, published, counted in reads), reads
+    runs = [run for run, _, _ in reads]
+    assert runs[-1] == "smaller" and len(set(runs)) == 2
+
+
+def test_an_unreachable_postgresql_is_named_without_its_password(warehouse: Path, tmp_path: Path):
+    copy = tmp_path / "serving.duckdb"
+    publish(warehouse, copy, [ORDERS], "run-1")
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"postgresql://bi:s3cret@127.0.0.1:{port}/marts"  # pragma: allowlist secret
+    with pytest.raises(ServingError) as raised:
+        publish_postgres(copy, url, workdir=tmp_path)
+    message = str(raised.value)
+    assert f"PostgreSQL at postgresql://127.0.0.1:{port}/marts: " in message
+    assert "REGULARS_SERVING_POSTGRES" in message and "s3cret" not in message
