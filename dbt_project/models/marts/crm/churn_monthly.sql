@@ -8,7 +8,8 @@
     a dropout at the last purchase: a lapse belongs to the month of the visit
     that turned out to be the last. So a month's churn is final only once
     churn_inactivity_days have passed after it (is_churn_final); until then
-    it can still grow.
+    it can still grow, churned_customers counts the lapses known so far and
+    churn_rate is null.
 
     Per customer, ordered by completed-order day:
       new          first completed order
@@ -28,6 +29,12 @@
 -#}
 
 {%- set churn_inactivity_days = var('churn_inactivity_days') | int -%}
+{#- A lapse from the month's last day is only known churn_inactivity_days later. -#}
+{%- set is_churn_final -%}
+    {{ dbt.dateadd(
+        'day', churn_inactivity_days, dbt.last_day('measured.activity_month', 'month')
+    ) }} < as_of.as_of_date
+{%- endset -%}
 {%- set grains = {
     'chain': [],
     'province': ['province'],
@@ -282,15 +289,13 @@ final as (
         cast(measured.active_customers - measured.churned_customers as {{ dbt.type_bigint() }})
             as active_customers_end,
 
-        -- rate (1.0 * keeps the division fractional)
-        1.0 * measured.churned_customers / nullif(measured.active_customers, 0) as churn_rate,
-
-        -- a lapse from the month's last day is only known churn_inactivity_days later
-        {{ dbt.dateadd(
-            'day',
-            churn_inactivity_days,
-            dbt.last_day('measured.activity_month', 'month')
-        ) }} < as_of.as_of_date as is_churn_final
+        -- rate (1.0 * keeps the division fractional); null until final, when a
+        -- month's churn can still grow: a dashboard would plot 0% otherwise
+        case
+            when {{ is_churn_final }}
+                then 1.0 * measured.churned_customers / nullif(measured.active_customers, 0)
+        end as churn_rate,
+        {{ is_churn_final }} as is_churn_final
 
     from measured
     cross join as_of

@@ -60,6 +60,14 @@ lifetime_values as (
 
 ),
 
+-- The same as-of as churn_monthly: the latest order placed in the data.
+as_of as (
+
+    select max(placed_date) as as_of_date
+    from orders
+
+),
+
 customer_homes as (
 
     select
@@ -275,14 +283,34 @@ joined as (
 
 ),
 
+-- A month the data has not seen to its end has counts so far but no rates:
+-- half a month's orders per store, or its returning guests, would read as a
+-- collapse on a chart.
+completeness as (
+
+    select
+        joined.*,
+        {{ dbt.last_day('joined.activity_month', 'month') }} < as_of.as_of_date
+            as is_month_complete
+
+    from joined
+    cross join as_of
+
+),
+
 rated as (
 
     select
         *,
-        1.0 * completed_orders / nullif(open_stores, 0) as orders_per_store,
-        1.0 * retained_customers / nullif(previous_month_customers, 0) as retention_rate
+        case
+            when is_month_complete then 1.0 * completed_orders / nullif(open_stores, 0)
+        end as orders_per_store,
+        case
+            when is_month_complete
+                then 1.0 * retained_customers / nullif(previous_month_customers, 0)
+        end as retention_rate
 
-    from joined
+    from completeness
 
 ),
 
@@ -309,6 +337,7 @@ final as (
         province,
         store_id,
         store_code,
+        is_month_complete,
 
         -- acquisition and volume
         cast(customers_acquired as {{ dbt.type_bigint() }}) as customers_acquired,
