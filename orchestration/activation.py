@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import duckdb
 
-from orchestration.pools import WAREHOUSE_POOL
+from orchestration.pools import WAREHOUSE_POOL, wait_for_the_warehouse
 from regulars.activation.config import ActivationConfig, Audience, load_config
 from regulars.activation.export import export_channel
 from regulars.activation.meta_client import MetaCustomAudiences
@@ -57,6 +57,7 @@ def audience_asset(
         pool=WAREHOUSE_POOL,
     )
     def _audience(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        wait_for_the_warehouse(context, settings)
         with _warehouse(settings) as conn:
             checked(config, conn, audience.name)
             members = store_audience(conn, audience, datetime.now(UTC).replace(tzinfo=None))
@@ -91,6 +92,7 @@ def export_asset(
         pool=WAREHOUSE_POOL,
     )
     def _export(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        wait_for_the_warehouse(context, settings)
         client = None
         if channel == "meta" and audience.meta_custom_audience_id:
             client = MetaCustomAudiences.from_config()

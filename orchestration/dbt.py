@@ -12,7 +12,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from orchestration.analytics import with_model_metadata
-from orchestration.pools import WAREHOUSE_POOL
+from orchestration.pools import WAREHOUSE_POOL, wait_for_the_warehouse
 from regulars.settings import Chain, Settings
 
 
@@ -124,6 +124,7 @@ def definitions(settings: Settings) -> dg.Definitions:
         pool=WAREHOUSE_POOL,
     )
     def regulars_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator:
+        wait_for_the_warehouse(context, settings)
         events = dbt.cli([*BUILD, *chain_vars(settings)], context=context).stream()
         yield from with_model_metadata(context, events, settings.warehouse_path)
 
@@ -139,6 +140,7 @@ def definitions(settings: Settings) -> dg.Definitions:
         pool=WAREHOUSE_POOL,
     )
     def regulars_dbt_daily(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator:
+        wait_for_the_warehouse(context, settings)
         yield from dbt.cli([*BUILD, *chain_vars(settings, context)], context=context).stream()
 
     return dg.Definitions(

@@ -10,7 +10,7 @@ from ingestion.failures import explain
 from ingestion.pipelines import landing_dataset, landing_pipeline, load_options
 from ingestion.registry import SOURCES, Source
 from ingestion.retyped_columns import restart_message, restart_retyped_tables
-from orchestration.pools import WAREHOUSE_POOL
+from orchestration.pools import WAREHOUSE_POOL, wait_for_the_warehouse
 from regulars.settings import Settings
 
 
@@ -82,6 +82,8 @@ def landing_assets(source: Source, settings: Settings) -> dg.AssetsDefinition:
         if missing:
             yield from not_configured(context, source, missing)
             return
+        if settings.destination == "duckdb":
+            wait_for_the_warehouse(context, settings)  # dlt's own error would blame credentials
         # A fresh source object per run: readers keep per-run state (keys already seen).
         try:
             fresh = source.build(settings)

@@ -8,7 +8,7 @@ import dagster as dg
 
 from orchestration.automation import SERVING_GROUP
 from orchestration.dbt import dbt_project
-from orchestration.pools import WAREHOUSE_POOL
+from orchestration.pools import WAREHOUSE_POOL, wait_for_the_warehouse
 from regulars.serving import (
     ServingError,
     mart_relations,
@@ -41,6 +41,7 @@ def definitions(settings: Settings) -> dg.Definitions:
         "that PostgreSQL database in one transaction.",
     )
     def serving_copy(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        wait_for_the_warehouse(context, settings, read_only=True)
         publication = publish(
             settings.warehouse_path,
             serving_path(settings.warehouse_path),

@@ -11,7 +11,7 @@ from expectations.gate import TableGateReport
 from expectations.promote import promote, suites_for
 from ingestion.pipelines import lake_dataset, landing_dataset
 from ingestion.registry import SOURCES
-from orchestration.pools import WAREHOUSE_POOL
+from orchestration.pools import WAREHOUSE_POOL, wait_for_the_warehouse
 from regulars.settings import Settings
 
 SUITE_CHECK = "gx_suite_passed"
@@ -155,6 +155,7 @@ def gate_assets(source_name: str, settings: Settings) -> dg.AssetsDefinition:
         if missing:
             yield from _not_configured(source_name, table_names, missing)
             return
+        wait_for_the_warehouse(context, settings)
         result = promote(source_name, settings)
         for table_name in table_names:
             table = result.report.tables[table_name]

@@ -1,0 +1,85 @@
+"""Waiting for the warehouse file when another process holds it, and saying which one.
+
+DuckDB takes one writer process per file, and a writer excludes readers of other processes. A
+program left open on the warehouse (a notebook, the DuckDB CLI, a BI tool pointed at it rather
+than at the serving copy) makes every warehouse step fail; dlt's error for it blames the
+credentials or the network, dbt's is a page of log. So each step first waits here, with
+exponential back-off, and if the file stays locked it fails with one paragraph naming the
+process (pid and command line) and what to do.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+
+# 1 + 2 + 4 + 8 + 16 + 30 + 30 s: a minute and a half, long enough for a dashboard's query or a
+# short script to finish, short enough that a forgotten notebook is reported within a run.
+ATTEMPTS = 8
+FIRST_DELAY_SECONDS = 1.0
+MAX_DELAY_SECONDS = 30.0
+
+_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.*?) \(PID (?P<pid>\d+)\)")
+
+
+class WarehouseLocked(RuntimeError):
+    """The warehouse stayed locked by another process for every attempt."""
+
+
+def holder(error: duckdb.Error) -> str | None:
+    """`PID 123 (python notebook.py)` from DuckDB's lock error; None if it is not one."""
+    found = _HOLDER.search(str(error))
+    if not found:
+        return None
+    pid = found["pid"]
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        command = " ".join(part.decode(errors="replace") for part in raw.split(b"\0") if part)
+    except OSError:  # gone already, or not Linux
+        command = found["program"]
+    return f"PID {pid} ({command[:200]})"
+
+
+def wait_for_warehouse(
+    path: Path,
+    read_only: bool = False,
+    attempts: int = ATTEMPTS,
+    first_delay: float = FIRST_DELAY_SECONDS,
+    log: Callable[[str], None] | None = None,
+) -> None:
+    """Return once this process can open `path` (for writing unless `read_only`)."""
+    if not path.exists():
+        return  # the first run creates it
+    delay = first_delay
+    for attempt in range(1, attempts + 1):
+        try:
+            duckdb.connect(str(path), read_only=read_only).close()
+            return
+        except duckdb.ConnectionException:
+            # This process has the file open already, in the other mode: it holds the lock, so
+            # no other process can.
+            return
+        except duckdb.IOException as error:
+            held_by = holder(error)
+            if held_by is None:
+                raise
+            if attempt == attempts:
+                raise WarehouseLocked(
+                    f"The warehouse {path} is locked by {held_by}, still after {attempts} tries "
+                    f"over {_waited(first_delay, attempts):.0f} s. Close that program's "
+                    "connection (BI tools and notebooks should read the serving copy, "
+                    "warehouse/serving.duckdb, instead), or stop it with `kill <pid>`, then run "
+                    "again."
+                ) from None
+            if log is not None:
+                log(f"The warehouse is locked by {held_by}; trying again in {delay:.0f} s.")
+            time.sleep(delay)
+            delay = min(delay * 2, MAX_DELAY_SECONDS)
+
+
+def _waited(first_delay: float, attempts: int) -> float:
+    return sum(min(first_delay * 2**n, MAX_DELAY_SECONDS) for n in range(attempts - 1))
