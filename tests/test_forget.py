@@ -23,6 +23,7 @@ from regulars.activation import retention
 from regulars.privacy import suppression
 from regulars.privacy.forget import (
     AmbiguousGuest,
+    ForgetError,
     GuestNotFound,
     WarehouseBusy,
     forget,
@@ -86,6 +87,15 @@ def test_a_warehouse_held_by_another_process_is_a_clear_error(regulars_env: Sett
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(WarehouseBusy, match="in use by another process"):
             forget("1", regulars_env)
+        # A load under way: forget waits for the warehouse before it looks at dlt's packages,
+        # so a load cannot finish between the look and the erasure.
+        (regulars_env.dlt_pipelines_dir / "ordering_landing" / "load" / "new" / "1").mkdir(
+            parents=True
+        )
+        with pytest.raises(WarehouseBusy, match="in use by another process"):
+            forget("1", regulars_env)
+    with pytest.raises(ForgetError, match="unfinished loads in ordering_landing"):
+        forget("1", regulars_env)
 
 
 def test_forget_rewrites_the_warehouse_file_so_no_free_block_keeps_the_guest(
