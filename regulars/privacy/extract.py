@@ -18,7 +18,6 @@ row itself is kept nowhere.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
 
@@ -37,22 +36,6 @@ log = logging.getLogger("regulars.privacy")
 LANDING_FILE = "_landing_file"
 
 
-def _json_values(text: str) -> dict[str, list[str]]:
-    """kind -> values at the JSON paths the gate reads (`$.traits.email` ...)."""
-    try:
-        document = json.loads(text)
-    except (TypeError, ValueError):
-        return {}
-    found: dict[str, list[str]] = {}
-    for path, kind in suppression.JSON_PATHS.items():
-        value = document
-        for key in path.removeprefix("$.").split("."):
-            value = value.get(key) if isinstance(value, dict) else None
-        if isinstance(value, str | int):
-            found.setdefault(kind, []).append(str(value))
-    return found
-
-
 class SuppressedRows:
     """The map every resource's rows go through: rows of suppressed guests are dropped."""
 
@@ -62,29 +45,8 @@ class SuppressedRows:
         self.json_columns = set(json_columns)
         self.hashes: dict[str, frozenset[str]] | None = None
 
-    def _suppressed(self, column: str, value) -> dict[str, str]:
-        """kind -> identifier of `value` that is suppressed (empty when none is)."""
-        if value is None or self.hashes is None:
-            return {}
-        values: dict[str, list[str]] = {}
-        for kind in suppression.GUEST_COLUMNS.get(column, ()):
-            values.setdefault(kind, []).append(str(value))
-        if column in self.json_columns or isinstance(value, dict):
-            text = value if isinstance(value, str) else json.dumps(value)
-            for kind, found in _json_values(text).items():
-                values.setdefault(kind, []).extend(found)
-        hits = {}
-        for kind, candidates in values.items():
-            for candidate in candidates:
-                if suppression.hash_identifier(kind, candidate) in self.hashes.get(kind, ()):
-                    hits[kind] = candidate
-        return hits
-
     def _row_hits(self, row: dict) -> dict[str, str]:
-        hits: dict[str, str] = {}
-        for column, value in row.items():
-            hits.update(self._suppressed(column, value))
-        return hits
+        return suppression.suppressed_identifiers(row, self.hashes, self.json_columns)
 
     def __call__(self, item) -> Iterator:
         if self.hashes is None:

@@ -251,6 +251,66 @@ def write_hash_list(connection: duckdb.DuckDBPyConnection, settings: Settings) -
     return path
 
 
+def _json_values(document) -> dict[str, list[str]]:
+    """kind -> values at the JSON paths the gate reads (`$.traits.email` ...)."""
+    if isinstance(document, str):
+        try:
+            document = json.loads(document)
+        except ValueError:
+            return {}
+    found: dict[str, list[str]] = {}
+    for path, kind in JSON_PATHS.items():
+        value = document
+        for key in path.removeprefix("$.").split("."):
+            value = value.get(key) if isinstance(value, dict) else None
+        if isinstance(value, str | int):
+            found.setdefault(kind, []).append(str(value))
+    return found
+
+
+def suppressed_identifiers(
+    row: Mapping, hashes: Mapping[str, frozenset[str]], json_columns: Iterable[str] = ()
+) -> dict[str, str]:
+    """kind -> the identifier of `row` that is suppressed (empty when none is), by the gate's
+    rules: `GUEST_COLUMNS` by column name, `JSON_PATHS` in JSON columns (text or dicts)."""
+    hits: dict[str, str] = {}
+    for column, value in row.items():
+        if value is None:
+            continue
+        candidates = [(kind, str(value)) for kind in GUEST_COLUMNS.get(column, ())]
+        if column in json_columns or isinstance(value, dict):
+            candidates += [
+                (kind, found) for kind, values in _json_values(value).items() for found in values
+            ]
+        for kind, candidate in candidates:
+            if hash_identifier(kind, candidate) in hashes.get(kind, ()):
+                hits[kind] = candidate
+    return hits
+
+
+class HashList:
+    """The hash list file, read again whenever it changes (a long-running process's view)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.stamp: int | None = None
+        self.hashes: dict[str, frozenset[str]] = {}
+
+    def current(self) -> dict[str, frozenset[str]]:
+        try:
+            stamp = self.path.stat().st_mtime_ns
+        except FileNotFoundError:
+            stamp = None
+        if stamp != self.stamp:
+            self.stamp = stamp
+            self.hashes = (
+                {}
+                if stamp is None
+                else {k: frozenset(v) for k, v in json.loads(self.path.read_text()).items()}
+            )
+        return self.hashes
+
+
 def extract_drops_path(settings: Settings) -> Path:
     return settings.state_dir / "privacy" / "dropped_at_extract.jsonl"
 
@@ -303,10 +363,7 @@ def _take_extract_drops(settings: Settings, source_name: str) -> list[list]:
 
 def read_hash_list(settings: Settings) -> dict[str, frozenset[str]]:
     """kind -> suppressed hashes; empty when forget never ran here."""
-    path = hash_list_path(settings)
-    if not path.exists():
-        return {}
-    return {kind: frozenset(values) for kind, values in json.loads(path.read_text()).items()}
+    return HashList(hash_list_path(settings)).current()
 
 
 def suppression_keys(connection: duckdb.DuckDBPyConnection) -> int:
