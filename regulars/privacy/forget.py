@@ -571,7 +571,8 @@ def copy_warehouse(connection: duckdb.DuckDBPyConnection, warehouse: Path) -> Pa
     """
     fresh = warehouse.with_name(f".{warehouse.name}.forget-{uuid.uuid4().hex}.tmp")
     (current,) = connection.execute("select current_database()").fetchone()
-    connection.execute(f"attach '{fresh}' as regulars_fresh")
+    quoted = str(fresh).replace("'", "''")
+    connection.execute(f"attach '{quoted}' as regulars_fresh")
     try:
         connection.execute(f'copy from database "{current}" to regulars_fresh')
     except BaseException:
@@ -600,8 +601,9 @@ def swap_in(fresh: Path, warehouse: Path) -> None:
             raise WarehouseBusy(
                 f"The guest is erased and suppressed, but another process opened {warehouse} "
                 "before forget could replace it with a copy without the deleted rows' free "
-                "blocks. Run forget again with the same identifier when it is done: it finds "
-                "nothing to erase and only rewrites the file."
+                "blocks, nor rebuild the marts. When that process is done, run forget again "
+                "with the same identifier (it finds nothing more to erase and rewrites the "
+                "file), then materialise the marts so that aggregates no longer count them."
             ) from None
         os.replace(fresh, warehouse)
         directory = os.open(warehouse.parent, os.O_RDONLY | os.O_DIRECTORY)
