@@ -43,9 +43,19 @@ MIN_NON_NULL_SHARE = "min_non_null_share"
 
 DOCS_SITE = "regulars"
 DOCS_RESULTS_STORE = "data_docs_validation_results"
-# Per-row lists GX keeps for COMPLETE results: the gate reads them, Data Docs show the first 20
-# (the `partial_` lists), and a mass failure would make each stored result megabytes.
-ROW_LISTS = ("unexpected_list", "unexpected_index_list", "unexpected_index_query")
+# Per-row lists GX keeps for COMPLETE results: the gate reads them, and none is stored for Data
+# Docs. The full lists would make a mass failure's result megabytes; the `partial_` ones (the
+# first 20 values, with their counts and rows) would put quarantined values, a guest's email or
+# phone among them, on static pages that `regulars forget` cannot reach. The pages keep counts
+# and percentages; the quarantine tables hold the rows, where forget finds them.
+ROW_LISTS = (
+    "unexpected_list",
+    "unexpected_index_list",
+    "unexpected_index_query",
+    "partial_unexpected_list",
+    "partial_unexpected_counts",
+    "partial_unexpected_index_list",
+)
 
 
 @dataclass(frozen=True)
@@ -260,7 +270,8 @@ class SuiteRunner:
         )
 
     def _render(self, suite_result, run_id: RunIdentifier) -> None:
-        """Store the result without its per-row lists and build its Data Docs page and index."""
+        """Store the result without its per-row lists (no row values) and build its Data Docs
+        page and index."""
         for expectation_result in suite_result.results:
             for name in ROW_LISTS:
                 expectation_result.result.pop(name, None)

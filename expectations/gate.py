@@ -63,6 +63,11 @@ QUARANTINE_COLUMNS = {
     "quarantined_at": {"data_type": "timestamp"},
     "last_validated_at": {"data_type": "timestamp"},
     "replayed_at": {"data_type": "timestamp"},
+    # Set by replay when a newer version of the row's key has reached the lake (fixed upstream):
+    # the copy is kept as the record of what was held, no longer held. `superseded_by` is the
+    # landing load of that newer version.
+    "superseded_at": {"data_type": "timestamp"},
+    "superseded_by": {"data_type": "text"},
 }
 AUDIT_COLUMNS = {
     "table_name": {"data_type": "text"},
@@ -75,6 +80,8 @@ AUDIT_COLUMNS = {
     "quarantined_rows": {"data_type": "bigint"},
     # Failing rows the quarantine already held (a re-pulled day): not held a second time.
     "already_held_rows": {"data_type": "bigint"},
+    # Held rows a replay found superseded: landed = promoted + quarantined + superseded.
+    "superseded_rows": {"data_type": "bigint"},
     "min_batch_rows": {"data_type": "bigint"},
     "reason": {"data_type": "text"},
 }
@@ -312,6 +319,8 @@ def quarantine_rows(
             "quarantined_at": now,
             "last_validated_at": now,
             "replayed_at": None,
+            "superseded_at": None,
+            "superseded_by": None,
         }
         for row_number, record in zip(row_numbers, records, strict=True)
     ]
@@ -325,6 +334,7 @@ def audit_row(suite: TableSuite, load_id: str, **counts) -> dict:
         "validated_at": datetime.now(UTC),
         "min_batch_rows": 0,
         "already_held_rows": 0,
+        "superseded_rows": 0,
         "reason": None,
         **counts,
     }
@@ -337,7 +347,7 @@ def held_versions(lake: dlt.Dataset | None, table_name: str, keys: Sequence) -> 
     """
     name = quarantine_table(table_name)
     wanted = ["quarantine_id", "primary_key_value", "record", "failed_expectations"]
-    wanted += [LANDING_LOAD_ID, "replayed_at", "_dlt_load_id"]
+    wanted += [LANDING_LOAD_ID, "replayed_at", "superseded_at", "_dlt_load_id"]
     if lake is None or name not in lake.tables:
         return pd.DataFrame(columns=wanted)
     present = lake.schema.get_table_columns(name)
@@ -355,7 +365,7 @@ def held_versions(lake: dlt.Dataset | None, table_name: str, keys: Sequence) -> 
         return pd.DataFrame(columns=wanted)
     rows = pd.concat(frames, ignore_index=True).reindex(columns=wanted)
     rows = rows.sort_values("_dlt_load_id").drop_duplicates("quarantine_id", keep="last")
-    return rows[rows["replayed_at"].isna()]
+    return rows[rows["replayed_at"].isna() & rows["superseded_at"].isna()]
 
 
 class HeldRows:

@@ -9,7 +9,10 @@ which a deletion would lose; a load that fails half-way is finished by dlt's nex
 pipeline, and re-merging a lake row on its key leaves it as it was.
 
 Rows still failing stay held with their reasons updated. A held row whose key already has a newer
-version in the lake stays held and is left out: moving it would overwrite newer data.
+version in the lake (the source fixed it, and the fix passed the gate) is not moved, which would
+overwrite newer data: it is marked superseded (`superseded_at`, and `superseded_by` the newer
+version's landing load), kept with its reasons as the record of what was held, and no longer
+held. The audit counts it in `superseded_rows`, so landed = promoted + quarantined + superseded.
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ class TableReplay:
     held: int = 0
     moved: int = 0
     still_failing: int = 0
-    newer_in_lake: int = 0
+    superseded: int = 0
     reasons: Counter = field(default_factory=Counter)
     batch_failures: list[str] = field(default_factory=list)
 
@@ -85,9 +88,9 @@ def held_rows(lake: dlt.Dataset, table_name: str) -> pd.DataFrame:
     rows = lake.table(name).df()
     if "_dlt_load_id" in rows.columns:
         rows = rows.sort_values("_dlt_load_id").drop_duplicates("quarantine_id", keep="last")
-    if "replayed_at" not in rows.columns:
-        rows["replayed_at"] = None
-    held = rows[rows["replayed_at"].isna()]
+    # A quarantine table from before a column existed has none of its values.
+    rows = rows.reindex(columns=list(dict.fromkeys([*rows.columns, *QUARANTINE_COLUMNS])))
+    held = rows[rows["replayed_at"].isna() & rows["superseded_at"].isna()]
     order = held["quarantine_id"].str.rsplit(":", n=1).str[1].astype(int)
     return held.assign(_row=order).sort_values([LANDING_LOAD_ID, "_row"]).drop(columns="_row")
 
@@ -128,12 +131,45 @@ def newest_lake_batches(lake: dlt.Dataset, suite: TableSuite, keys: pa.Array) ->
 
 
 def _quarantine_updates(group: pd.DataFrame, **changes) -> list[dict]:
-    rows = group[list(QUARANTINE_COLUMNS)].assign(**changes)
+    rows = group.reindex(columns=list(QUARANTINE_COLUMNS)).assign(**changes)
     # Back to plain values: pandas reads a null text or timestamp as NaN or NaT.
     return [
         {key: None if pd.isna(value) else value for key, value in row.items()}
         for row in rows.to_dict("records")
     ]
+
+
+def _supersede(
+    group: pd.DataFrame, newer: np.ndarray, newest: list, suite: TableSuite, now: datetime
+) -> Iterator:
+    """Mark the held rows whose key has a newer version in the lake superseded, and say so in
+    the audit (they leave the held count without reaching the lake)."""
+    load_id = group[LANDING_LOAD_ID].iloc[0]
+    yield gate_rows(
+        _quarantine_updates(
+            group[newer],
+            superseded_at=now,
+            superseded_by=[by for by, is_newer in zip(newest, newer, strict=True) if is_newer],
+            last_validated_at=now,
+        ),
+        quarantine_table(suite.table_name),
+    )
+    rows = int(newer.sum())
+    yield gate_rows(
+        [
+            audit_row(
+                suite,
+                load_id,
+                status="superseded",
+                source_rows=0,
+                promoted_rows=0,
+                quarantined_rows=-rows,
+                superseded_rows=rows,
+                reason=f"replay found {rows} held row(s) superseded by a newer version in the lake",
+            )
+        ],
+        AUDIT_TABLE,
+    )
 
 
 def _replay_table(
@@ -149,23 +185,23 @@ def _replay_table(
     moved: list[pa.Table] = []
     for load_id, group in held.groupby(LANDING_LOAD_ID, sort=True):
         batch = decode_records(group["record"].tolist(), schema)
+        keys = batch.column(suite.primary_key).to_pylist()
         newest = newest_lake_batches(lake, suite, batch.column(suite.primary_key))
-        newer = np.array(
-            [newest.get(key, "") > load_id for key in batch.column(suite.primary_key).to_pylist()]
-        )
+        newer = np.array([newest.get(key, "") > load_id for key in keys])
+        if newer.any():
+            yield from _supersede(group, newer, [newest.get(key) for key in keys], suite, now)
+            report.superseded += int(newer.sum())
         verdict = validate_batch(
             batch, suite, runner, landed, run_name=f"replay_of_landing_load_{load_id}"
         )
         if not verdict.batch_passed:
             report.batch_failures.append(f"batch {load_id}: " + "; ".join(verdict.batch_failures))
-            report.newer_in_lake += int(newer.sum())
             report.still_failing += int((~newer).sum())
             continue
         failing = np.zeros(len(group), dtype=bool)
         failing[list(verdict.row_failures)] = True
         moving = ~failing & ~newer
         report.moved += int(moving.sum())
-        report.newer_in_lake += int(newer.sum())
         report.still_failing += int((failing & ~newer).sum())
         if moving.any():
             moved.append(with_load_id(batch.filter(pa.array(moving)), load_id))
@@ -259,8 +295,9 @@ def render(report: ReplayReport) -> str:
             f"  {table.table_name}: {table.held} held -> {table.moved} moved into the lake, "
             f"{table.still_failing} still failing"
             + (
-                f", {table.newer_in_lake} left (the lake has a newer version)"
-                if table.newer_in_lake
+                f", {table.superseded} superseded (the lake has a newer version; kept, no longer "
+                "held)"
+                if table.superseded
                 else ""
             )
         )

@@ -51,9 +51,24 @@ def stamp_load_ids() -> None:
     dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
 
 
+def keep_no_copies() -> None:
+    """Make dlt delete what it copied of the rows once a load is done.
+
+    By default dlt keeps each package's job files under `<pipeline>/load/loaded/<load id>/
+    completed_jobs` (every row ever loaded, guests' contacts included, read by nothing again and
+    out of `forget`'s reach) and the `<dataset>_staging` tables merges stage rows in. The
+    package's state and schema files stay: dlt reads them, and they hold no rows.
+    `.dlt/config.toml` says the same; set here too so that it holds whichever directory a
+    pipeline is started from.
+    """
+    dlt.config["load.delete_completed_jobs"] = True
+    dlt.config["load.truncate_staging_dataset"] = True
+
+
 def landing_pipeline(source_name: str, settings: Settings) -> Pipeline:
     """Loads a source as it is into `landing_<source>`; nothing downstream reads it directly."""
     stamp_load_ids()
+    keep_no_copies()
     return dlt.pipeline(
         pipeline_name=f"{source_name}_landing",
         pipelines_dir=str(settings.dlt_pipelines_dir),
@@ -66,6 +81,7 @@ def landing_pipeline(source_name: str, settings: Settings) -> Pipeline:
 
 def lake_pipeline(source_name: str, settings: Settings) -> Pipeline:
     """Loads the rows the validation gate accepted into `raw_<source>`, the lake dbt reads."""
+    keep_no_copies()
     return dlt.pipeline(
         pipeline_name=f"{source_name}_lake",
         pipelines_dir=str(settings.dlt_pipelines_dir),

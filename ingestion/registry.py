@@ -25,6 +25,7 @@ from ingestion.order_history import order_history_source
 from ingestion.ordering import ordering_source
 from ingestion.ordering.helpers import missing_database
 from ingestion.telemetry import telemetry_source
+from regulars.privacy.extract import without_suppressed
 from regulars.settings import Settings
 
 
@@ -42,6 +43,16 @@ class Source:
     # them: what a load that cannot reach the source, or is refused by it, says to check.
     address: str | None = None
     credentials: str | None = None
+
+    def __post_init__(self) -> None:
+        # Every source however it is built (the CLI, Dagster, a runner) drops suppressed guests
+        # as it is extracted, so a forgotten guest is never written to disk again.
+        build = self.build
+
+        def build_without_suppressed(settings: Settings) -> DltSource:
+            return without_suppressed(build(settings), settings)
+
+        object.__setattr__(self, "build", build_without_suppressed)
 
     def __str__(self) -> str:
         return self.name

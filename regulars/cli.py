@@ -314,6 +314,7 @@ def summary() -> None:
     from regulars.serving import describe, serving_path
     from regulars.summary import (
         held_batches,
+        held_rows,
         latest_exports,
         relation_counts,
         render,
@@ -331,8 +332,8 @@ def summary() -> None:
     typer.echo(render([c for c in lake if not is_gate_table(c.name)], "Lake (validated rows)"))
     typer.echo(
         render(
-            [c for c in lake if c.name.startswith("quarantine_")],
-            "Quarantine (rows that failed validation)",
+            held_rows(settings.warehouse_path),
+            "Quarantine (rows held: failed validation, not replayed nor superseded since)",
         )
     )
     typer.echo(render_held(held_batches(settings.warehouse_path)))

@@ -12,6 +12,8 @@ Production overrides the same variables (or dlt's `.dlt/secrets.toml` for creden
 - REGULARS_LANDING_URL: the landing zone, a folder or fsspec URL (<data>/landing).
 - SOURCES__ORDER_HISTORY__BUCKET_URL: folder or fsspec URL of order-history files
   (<data>/pos_export); `.dlt/config.toml` works too.
+- REGULARS_EXPORT_RETENTION_DAYS: how long audience export files (raw contacts) are kept (30;
+  regulars/activation/retention.py).
 - REGULARS_GX_DATA_DOCS: 0 turns off the gate's GX Data Docs pages (on by default).
 - The chain itself (`[chain]` in `.dlt/config.toml`, or CHAIN__TIMEZONE, CHAIN__CURRENCY,
   CHAIN__COUNTRY, CHAIN__OPENED_ON, CHAIN__PARTITIONS_START, CHAIN__TODAY): see `Chain`.

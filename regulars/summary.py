@@ -7,6 +7,9 @@ from pathlib import Path
 
 import duckdb
 
+# The lake's schemas: raw_<source>, without dlt's raw_<source>_staging scratch copies.
+LAKE_SCHEMA = "starts_with(table_schema, 'raw_') and not ends_with(table_schema, '_staging')"
+
 
 @dataclass(frozen=True)
 class RelationCount:
@@ -42,6 +45,33 @@ def render(counts: list[RelationCount], title: str) -> str:
     return "\n".join(lines)
 
 
+def held_rows(warehouse: Path) -> list[RelationCount]:
+    """Rows each quarantine table still holds: neither replayed into the lake nor superseded by
+    a newer version there. The filesystem lake appends each version of a row: the newest counts."""
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        columns = connection.execute(
+            "select table_schema, table_name, list(column_name) from information_schema.columns "
+            f"where {LAKE_SCHEMA} and starts_with(table_name, 'quarantine_') "
+            "group by all order by all"
+        ).fetchall()
+        counts = []
+        for schema, name, names in columns:
+            markers = [column for column in ("replayed_at", "superseded_at") if column in names]
+            released = " and ".join(f"{column} is null" for column in markers)
+            newest = (
+                "qualify row_number() over "
+                "(partition by quarantine_id order by _dlt_load_id desc) = 1"
+                if "_dlt_load_id" in names
+                else ""
+            )
+            (rows,) = connection.execute(
+                f"select count(*) filter (where {released or 'true'}) from "
+                f'(select * from "{schema}"."{name}" {newest})'
+            ).fetchone()
+            counts.append(RelationCount(schema, name, rows))
+        return counts
+
+
 @dataclass(frozen=True)
 class HeldBatch:
     lake_table: str
@@ -58,8 +88,7 @@ def held_batches(warehouse: Path) -> list[HeldBatch]:
     with duckdb.connect(str(warehouse), read_only=True) as connection:
         schemas = connection.execute(
             "select table_schema from information_schema.tables where table_name = 'gate_audit' "
-            "and starts_with(table_schema, 'raw_') and not ends_with(table_schema, '_staging') "
-            "order by 1"
+            f"and {LAKE_SCHEMA} order by 1"
         ).fetchall()
         held = []
         for (schema,) in schemas:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import re
 import shutil
 from dataclasses import replace
@@ -21,9 +22,10 @@ import dagster as dg
 import duckdb
 import pytest
 
+from regulars.activation import retention
 from regulars.activation.config import ConfigError, load_config, parse_config
 from regulars.activation.export import EXPORT_LOG, EXPORTED_MEMBERS, export_channel
-from regulars.activation.exporters import ConsentViolation, assert_consent
+from regulars.activation.exporters import ConsentViolation, Record, assert_consent, write_file
 from regulars.activation.meta_client import MetaCustomAudiences
 from regulars.activation.selection import (
     Member,
@@ -195,6 +197,28 @@ def test_the_meta_fake_answers_membership_requests_as_meta_does(tmp_path: Path) 
     assert refused.status == 400 and refused.body["error"]["code"] == 100
     unauthenticated = fake.handle(Request("POST", f"/v21.0/{AUDIENCE_ID}/users", {}, {}, form))
     assert unauthenticated.status == 400 and unauthenticated.body["error"]["code"] == 104
+
+
+def test_export_files_are_owner_only_and_expire(
+    regulars_env: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An email list holds raw addresses: 0600 in 0700 folders, deleted past the retention."""
+    root = retention.exports_dir(regulars_env)
+    old, new = (root / "winback" / "email" / f"{stamp}.csv" for stamp in ("old", "new"))
+    for path in (old, new):
+        write_file(path, "email", [Record("k", ("guest@example.com", "Guest"))], root)
+    modes = {oct(path.stat().st_mode & 0o777) for path in [root, *root.rglob("*")]}
+    assert modes == {"0o600", "0o700"}
+    now = new.stat().st_mtime
+    os.utime(old, (now - 31 * 86_400, now - 31 * 86_400))
+    assert retention.expire(regulars_env, now=now) == 1  # the default: 30 days
+    assert sorted(path.name for path in root.rglob("*.csv")) == ["new.csv"]
+    monkeypatch.setenv(retention.RETENTION_SETTING, "0")
+    assert retention.expire(regulars_env, now=now + 1) == 1
+    assert list(root.iterdir()) == []  # emptied folders go too
+    monkeypatch.setenv(retention.RETENTION_SETTING, "a month")
+    with pytest.raises(retention.RetentionError, match="REGULARS_EXPORT_RETENTION_DAYS='a month'"):
+        retention.expire(regulars_env)
 
 
 # --- exports from the marts world ---------------------------------------------------------

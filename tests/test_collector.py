@@ -29,6 +29,7 @@ from ingestion.collector.settings import hash_write_key
 from ingestion.events import events_source
 from ingestion.pipelines import landing_pipeline
 from orchestration.automation import landing_files
+from regulars.privacy import suppression
 from regulars.settings import Settings
 from tests import processes
 
@@ -425,6 +426,34 @@ def test_over_the_rate_limit_is_429_with_retry_after(tmp_path: Path):
         collector.stop()
     ids = sorted(e["messageId"] for e in stored(tmp_path, "events"))
     assert ids == ["rate-0", "rate-1", "rate-3", "rate-web"]
+
+
+def test_a_forgotten_guests_events_are_acknowledged_and_never_stored(tmp_path: Path):
+    hash_list = tmp_path / "var" / "privacy" / "suppressed_hashes.json"
+    hash_list.parent.mkdir(parents=True)
+    hash_list.write_text(
+        json.dumps(
+            {
+                "customer_id": [suppression.hash_identifier("customer_id", "347")],
+                "email": [suppression.hash_identifier("email", "citra@example.com")],
+            }
+        )
+    )
+    collector = RunningCollector(tmp_path).start()
+    try:
+        batch = {
+            "batch": [
+                track("theirs", userId="347"),
+                track("by-email", type="identify", traits={"email": "Citra@Example.com"}),
+                track("another-guest", userId="34"),
+            ]
+        }
+        assert post(collector, "/v1/batch", batch, KEYS["web"])[0] == 200
+        assert collector.metrics()['collector_events_suppressed_total{source="web"}'] == 2
+    finally:
+        collector.stop()
+    assert [event["messageId"] for event in stored(tmp_path, "events")] == ["another-guest"]
+    assert stored(tmp_path, "_failed") == []
 
 
 def test_sigkill_mid_stream_loses_no_acknowledged_event(tmp_path: Path):

@@ -6,6 +6,7 @@ The tiny world is restored from its materialised copy for this test alone: forge
 from __future__ import annotations
 
 import gzip
+import json
 import re
 import sqlite3
 import subprocess
@@ -14,11 +15,15 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+from regulars.activation import retention
+from regulars.privacy import suppression
 from regulars.privacy.forget import (
     AmbiguousGuest,
+    ForgetError,
     GuestNotFound,
     WarehouseBusy,
     forget,
@@ -82,6 +87,111 @@ def test_a_warehouse_held_by_another_process_is_a_clear_error(regulars_env: Sett
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(WarehouseBusy, match="in use by another process"):
             forget("1", regulars_env)
+        # A load under way: forget waits for the warehouse before it looks at dlt's packages,
+        # so a load cannot finish between the look and the erasure.
+        (regulars_env.dlt_pipelines_dir / "ordering_landing" / "load" / "new" / "1").mkdir(
+            parents=True
+        )
+        with pytest.raises(WarehouseBusy, match="in use by another process"):
+            forget("1", regulars_env)
+    with pytest.raises(ForgetError, match="unfinished loads in ordering_landing"):
+        forget("1", regulars_env)
+
+
+def test_forget_rewrites_the_warehouse_file_so_no_free_block_keeps_the_guest(
+    regulars_env: Settings,
+):
+    regulars_env.warehouse_path.parent.mkdir(parents=True)
+    with duckdb.connect(str(regulars_env.warehouse_path)) as connection:
+        connection.execute("create schema raw_ordering")
+        # Few rows: a long column of alike emails would be compressed, out of a byte search.
+        connection.execute(
+            "create table raw_ordering.customers as select * from (values "
+            "(1, 'citra.lestari@example.com', null), (2, 'bayu.pratama@example.org', null), "
+            "(3, 'dewi.anggraini@example.net', null)) as t(customer_id, email, phone)"
+        )
+        connection.execute("create sequence raw_ordering.numbers")
+        connection.execute("select nextval('raw_ordering.numbers') from range(7)").fetchall()
+        connection.execute(
+            "create view raw_ordering.emails as select email from raw_ordering.customers"
+        )
+    target = b"citra.lestari@example.com"
+    assert target in regulars_env.warehouse_path.read_bytes()
+
+    forget("1", regulars_env, rebuild=False)
+
+    assert target not in regulars_env.warehouse_path.read_bytes()
+    assert b"bayu.pratama@example.org" in regulars_env.warehouse_path.read_bytes()
+    assert sorted(path.name for path in regulars_env.warehouse_path.parent.iterdir()) == [
+        "regulars.duckdb"
+    ]
+    with duckdb.connect(str(regulars_env.warehouse_path)) as connection:
+        assert connection.execute("select count(*) from raw_ordering.emails").fetchone() == (2,)
+        # Sequences go on from where they were (the export log's ids, for one): 7 were taken.
+        assert connection.execute("select nextval('raw_ordering.numbers')").fetchone() == (8,)
+        (deleted,) = connection.execute(
+            "select sum(rows_removed) from privacy.deletion_log"
+        ).fetchone()
+    assert deleted == 1
+    assert suppression.read_hash_list(regulars_env)["customer_id"] == {
+        suppression.hash_identifier("customer_id", "1")
+    }
+
+
+def test_a_suppressed_guest_is_dropped_at_extract_and_out_of_its_landing_file(
+    regulars_env: Settings, monkeypatch: pytest.MonkeyPatch
+):
+    """New events of a forgotten guest: dlt never gets their rows, the landing file loses their
+    lines, and the drop is counted (no identifier)."""
+    import dlt
+    import pyarrow as pa
+
+    from regulars.privacy.extract import without_suppressed
+
+    monkeypatch.setenv("CHAIN__COUNTRY", "ID")
+    hashes = {
+        "customer_id": [suppression.hash_identifier("customer_id", "347")],
+        "phone": [suppression.hash_identifier("phone", "+62 812-3456-7890")],
+    }
+    suppression.hash_list_path(regulars_env).parent.mkdir(parents=True)
+    suppression.hash_list_path(regulars_env).write_text(json.dumps(hashes))
+    lines = [
+        {"userId": "347", "anonymousId": "a-1", "traits": {"email": "x@example.com"}},
+        {"userId": "34", "anonymousId": "a-2", "traits": {}},
+        {"userId": None, "anonymousId": "a-3", "traits": {"phone": "0812 3456 7890"}},
+    ]
+    landing = Path(regulars_env.landing_url) / "events" / "date=2025-05-01" / "hour=10"
+    landing.mkdir(parents=True)
+    file = landing / "events-20250501T10-0000.ndjson.gz"
+    file.write_bytes(gzip.compress("".join(json.dumps(line) + "\n" for line in lines).encode()))
+    mtime = file.stat().st_mtime_ns
+
+    @dlt.resource(name="messages", columns={"traits": {"data_type": "json"}})
+    def messages():
+        yield pa.table(
+            {
+                "user_id": [line["userId"] for line in lines],
+                "anonymous_id": [line["anonymousId"] for line in lines],
+                "traits": [json.dumps(line["traits"]) for line in lines],
+                "_landing_file": [file.name] * len(lines),
+            }
+        )
+
+    @dlt.source(name="events")
+    def events():
+        yield messages
+
+    source = without_suppressed(events(), regulars_env)
+    (table,) = list(source.resources["messages"])
+    assert table.column("anonymous_id").to_pylist() == ["a-2"]
+    kept = gzip.decompress(file.read_bytes()).decode().splitlines()
+    assert [json.loads(line)["anonymousId"] for line in kept] == ["a-2"]
+    assert file.stat().st_mtime_ns == mtime  # the file readers' cursors do not read it again
+    (drop,) = [
+        json.loads(line)
+        for line in suppression.extract_drops_path(regulars_env).read_text().splitlines()
+    ]
+    assert (drop["table_name"], drop["rows"]) == ("events.messages", 2)
 
 
 def test_the_dagster_job_refuses_an_unknown_guest_and_changes_nothing(regulars_env: Settings):
@@ -151,6 +261,7 @@ def pick_guest(settings: Settings) -> dict:
         "customer_id": customer_id,
         "email": email,
         "name": name,
+        "phone": phone,
         "literals": [email.lower(), normalise_phone(phone), national, name, *anonymous_ids],
         "order_ids": order_ids,
     }
@@ -217,6 +328,65 @@ def traces_in_files(root: Path, guest: dict) -> list[str]:
     return found
 
 
+SEPARATORS = rb"[ ().\-/]?"
+
+
+def byte_patterns(guest: dict) -> dict[str, re.Pattern]:
+    """What `grep -a` would look for, per kind: email, phone (E.164 and national, with or
+    without the separators people type), full name, and the customer id where a key names it
+    (a bare number is in every binary file)."""
+    digits = normalise_phone(guest["phone"])
+    national = "0" + digits[2:]
+
+    def spaced(number: str) -> bytes:
+        return SEPARATORS.join(re.escape(digit.encode()) for digit in number)
+
+    keys = rb"customer_?id|customerId|user_?id|userId"
+    return {
+        "email": re.compile(re.escape(guest["email"].encode()), re.IGNORECASE),
+        "phone": re.compile(
+            rb"(?<![0-9])(?:\+?" + spaced(digits) + rb"|" + spaced(national) + rb")(?![0-9])"
+        ),
+        "name": re.compile(rb"\b" + re.escape(guest["name"].encode()) + rb"\b", re.IGNORECASE),
+        "customer_id": re.compile(
+            rb'"(?:' + keys + rb')"\s*:\s*"?' + str(guest["customer_id"]).encode() + rb'"?\s*[,}]'
+        ),
+    }
+
+
+def parquet_text(path: Path) -> bytes:
+    """A Parquet file's values as text: its pages are compressed, so bytes alone hide them."""
+    table = pq.read_table(path)
+    return table.to_pandas().to_csv(index=False).encode()
+
+
+def byte_traces(
+    roots: list[Path], guest: dict, upstream: set[Path]
+) -> tuple[int, dict[str, list[str]]]:
+    """Every file under `roots` but the upstream system's own, as raw bytes (and, for gzip files,
+    Parquet files, their content too: grep -a would miss a contact inside a compressed landing
+    file or dlt job): (files scanned, {kind: files holding it})."""
+    patterns = byte_patterns(guest)
+    scanned, found = 0, {kind: [] for kind in patterns}
+    for root in roots:
+        for path in sorted(root.rglob("*")):
+            if not path.is_file() or path in upstream:
+                continue
+            scanned += 1
+            raw = path.read_bytes()
+            layers = [raw]
+            if raw[:2] == b"\x1f\x8b":
+                layers.append(gzip.decompress(raw))
+            elif raw[:4] == b"PAR1":
+                layers.append(parquet_text(path))
+            for kind, pattern in patterns.items():
+                if kind == "customer_id" and path.name == "manifest.json":
+                    continue  # dbt's: the unit tests' hand-typed rows (`"customer_id": 3`)
+                if any(pattern.search(layer) for layer in layers):
+                    found[kind].append(str(path.relative_to(root.parent)))
+    return scanned, found
+
+
 def touch_guest_in_source(settings: Settings, customer_id: int) -> None:
     """The chain's DB changes the guest's profile after the erasure: a later load brings it."""
     with sqlite3.connect(settings.ordering_db_path) as connection:
@@ -241,6 +411,11 @@ def test_a_forgotten_guest_leaves_no_trace_and_stays_out(materialized_world: Set
         settings.state_dir / "exports",
     ]
     assert traces_in_warehouse(settings, guest) and traces_in_files(data_roots[0], guest)
+    disk = [settings.data_dir, settings.state_dir, settings.warehouse_path.parent]
+    # The chain's own ordering DB is its upstream system: not Regulars' to rewrite.
+    upstream = {settings.ordering_db_path}
+    scanned, found = byte_traces(disk, guest, upstream)
+    assert scanned > 500 and all(found.values()), found
 
     with pytest.raises(GuestNotFound):
         forget("nobody.here@example.com", settings)
@@ -257,6 +432,8 @@ def test_a_forgotten_guest_leaves_no_trace_and_stays_out(materialized_world: Set
     assert traces_in_warehouse(settings, guest) == []
     for root in data_roots:
         assert traces_in_files(root, guest) == []
+    scanned, found = byte_traces(disk, guest, upstream)
+    assert scanned > 500 and found == {kind: [] for kind in found}
     assert not [
         path
         for path in data_roots[2].rglob("*.csv")
@@ -289,12 +466,17 @@ def test_a_forgotten_guest_leaves_no_trace_and_stays_out(materialized_world: Set
         ):
             assert removed.get(table, 0) > 0, table
 
-    advance_world(settings.data_dir, days=5)
+    advance_world(settings.data_dir, days=3)
     touch_guest_in_source(settings, guest["customer_id"])
     # Landing, gate and every dbt model with its tests; the fits keep the rows forget left them.
     assert materialize(settings, analytics=False).success
 
     assert traces_in_warehouse(settings, guest) == []
+    # New landing files and load packages (the guest's new events and profile change) included.
+    scanned_after, found = byte_traces(disk, guest, upstream)
+    assert scanned_after > scanned and found == {kind: [] for kind in found}
+    exports = retention.exports_dir(settings)
+    assert {oct(path.stat().st_mode & 0o777) for path in exports.rglob("*")} == {"0o600", "0o700"}
     assert traces_in_files(data_roots[2], guest) == [], "exported again after the erasure"
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as connection:
         dropped = dict(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -142,6 +143,14 @@ def test_every_validation_renders_into_data_docs(tiny_world: Settings):
     assert index.exists() and len(pages) == 2
     html = index.read_text()
     assert "lake_orders" in html and "lake_customers" in html
+    # The pages say what failed and how often, never the values: a quarantined value may be a
+    # guest's contact, and a static page is out of `regulars forget`'s reach.
+    files = [path for path in tiny_world.gx_docs_dir.rglob("*") if path.is_file()]
+    assert len(files) >= 5
+    assert [path.name for path in files if b"teleported" in path.read_bytes()] == []
+    (page,) = [path for path in pages if "lake_orders" in str(path)]
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page.read_text()))
+    assert "1 unexpected values found. 5% of 20 total rows." in text
 
 
 def test_a_chain_that_says_when_it_opened_holds_older_rows(

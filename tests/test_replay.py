@@ -3,12 +3,14 @@
 The chain starts using an order status the suite does not know; the gate holds those orders.
 Once the suite learns the status, `regulars replay` moves them into the lake; running it again
 moves nothing. An order that is still wrong in another way stays held with its reasons updated,
-and an order whose newer version already reached the lake is left alone.
+and an order whose newer version already reached the lake (fixed upstream) is not moved over it:
+its held copy is marked superseded, kept with its reasons, and no longer counted held.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
@@ -47,13 +49,14 @@ def replay(*arguments: str) -> str:
     return result.output
 
 
-def audit_sums(settings: Settings) -> tuple[int, int, int]:
-    ((landed, promoted, held),) = query(
+def audit_sums(settings: Settings) -> tuple[int, int, int, int]:
+    ((landed, promoted, held, superseded),) = query(
         settings,
-        "select sum(source_rows), sum(promoted_rows), sum(quarantined_rows) "
+        "select sum(source_rows), sum(promoted_rows), sum(quarantined_rows), "
+        "coalesce(sum(superseded_rows), 0) "
         "from raw_ordering.gate_audit where table_name = 'orders'",
     )
-    return landed, promoted, held
+    return landed, promoted, held, superseded
 
 
 def test_replay_after_the_suite_is_fixed_moves_the_rows_once(
@@ -93,7 +96,7 @@ def test_replay_after_the_suite_is_fixed_moves_the_rows_once(
     # The fix: the chain's new status is a real one.
     monkeypatch.setattr(ordering, "ORDER_STATUSES", [*ordering.ORDER_STATUSES, NEW_STATUS])
     output = replay("--table", "orders")
-    assert "5 held -> 3 moved into the lake, 1 still failing, 1 left" in output
+    assert "5 held -> 3 moved into the lake, 1 still failing, 1 superseded" in output
     assert "column=currency" in output
 
     lake = dict(query(settings, "select order_id, status from raw_ordering.orders"))
@@ -107,29 +110,36 @@ def test_replay_after_the_suite_is_fixed_moves_the_rows_once(
     assert stored == 0
 
     rows = {
-        key: (replayed_at, json.loads(failed))
-        for key, replayed_at, failed in query(
+        key: (replayed_at, json.loads(failed), superseded_at)
+        for key, replayed_at, failed, superseded_at in query(
             settings,
-            "select primary_key_value, replayed_at, failed_expectations "
-            "from raw_ordering.quarantine_orders",
+            "select primary_key_value, replayed_at, failed_expectations, superseded_at "
+            "from raw_ordering.quarantine_orders "
+            "qualify row_number() over (partition by quarantine_id order by _dlt_load_id desc) = 1",
         )
     }
     assert all(rows[str(order_id)][0] is not None for order_id in moved)
     # Still held, with its reasons as the current suite sees them: the status is fine now.
-    replayed_at, reasons = rows[str(still_wrong)]
-    assert replayed_at is None
+    replayed_at, reasons, superseded_at = rows[str(still_wrong)]
+    assert replayed_at is None and superseded_at is None
     assert len(reasons) == 1 and "column=currency" in reasons[0]
-    assert rows[str(superseded)][0] is None
+    # Kept, with what was wrong with it, and released: not moved, not held.
+    replayed_at, reasons, superseded_at = rows[str(superseded)]
+    assert replayed_at is None and superseded_at is not None
+    assert any("column=status" in reason for reason in reasons)
 
-    landed, promoted, held_rows = audit_sums(settings)
-    assert (landed, promoted, held_rows) == (landed, len(lake), 2)
-    assert landed == promoted + held_rows
+    landed, promoted, held_rows, superseded_rows = audit_sums(settings)
+    assert (promoted, held_rows, superseded_rows) == (len(lake), 1, 1)
+    assert landed == promoted + held_rows + superseded_rows
+    summary = runner.invoke(app, ["summary"])
+    assert summary.exit_code == 0, summary.output
+    assert re.search(r"raw_ordering\.quarantine_orders +1\n", summary.output), summary.output
 
     # Again: nothing left that passes, nothing moves, nothing changes.
     again = replay()
-    assert "0 row(s) moved." in again
+    assert "0 row(s) moved." in again and "superseded" not in again
     assert dict(query(settings, "select order_id, status from raw_ordering.orders")) == lake
-    assert audit_sums(settings) == (landed, promoted, held_rows)
+    assert audit_sums(settings) == (landed, promoted, held_rows, superseded_rows)
 
 
 def test_replay_of_an_unknown_table_says_which_tables_there_are(regulars_env: Settings):

@@ -24,6 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ingestion.collector.messages import (
     MESSAGE_TYPES,
+    Normalised,
     RequestRejected,
     check_event_sizes,
     events_of,
@@ -40,6 +41,7 @@ from ingestion.collector.settings import (
     CollectorSettings,
 )
 from ingestion.collector.writer import HOUR_MS, LandingWriter, WriterClosed
+from regulars.privacy.suppression import HashList, suppressed_identifiers
 
 log = logging.getLogger("regulars.collector")
 
@@ -83,6 +85,9 @@ class Collector:
     ):
         self.settings, self.writer, self.metrics = settings, writer, metrics
         self.limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+        self.suppressed = (
+            None if settings.suppression_file is None else HashList(settings.suppression_file)
+        )
 
     async def handle(self, request: Request, kind: str | None) -> Response:
         started = time.perf_counter()
@@ -147,6 +152,7 @@ class Collector:
             context=context,
             endpoint=endpoint,
         )
+        self._drop_suppressed(result, source)
         hour = received_ms // HOUR_MS
         chunks = []
         if result.lines:
@@ -164,6 +170,17 @@ class Collector:
         self.metrics.events_accepted.labels(source).inc(len(result.lines))
         for code, count in result.failure_codes.items():
             self.metrics.events_failed.labels(source, code).inc(count)
+
+    def _drop_suppressed(self, result: Normalised, source: str) -> None:
+        """Take forgotten guests' events out before anything reaches the spool: they are
+        acknowledged (a retry would bring them back) and counted, never stored."""
+        hashes = self.suppressed.current() if self.suppressed is not None else None
+        if not hashes or not result.lines:
+            return
+        kept = [line for line in result.lines if not suppressed_identifiers(_as_row(line), hashes)]
+        if len(kept) < len(result.lines):
+            self.metrics.events_suppressed.labels(source).inc(len(result.lines) - len(kept))
+            result.lines = kept
 
     def _source_from_header(self, authorization: str) -> str:
         # No cache by header: it would keep every key seen, in plain text, for the process's
@@ -193,6 +210,19 @@ class Collector:
                 limit="rate_limit_per_second",
                 retry_after_seconds=seconds,
             )
+
+
+def _as_row(line: bytes) -> dict:
+    """A stored Segment message under the lake's column names, as the gate matches guests."""
+    message = orjson.loads(line)
+    return {
+        "user_id": message.get("userId"),
+        "anonymous_id": message.get("anonymousId"),
+        "previous_id": message.get("previousId"),
+        "traits": message.get("traits"),
+        "context": message.get("context"),
+        "properties": message.get("properties"),
+    }
 
 
 def create_app(settings: CollectorSettings) -> FastAPI:

@@ -26,6 +26,12 @@ class CollectorMetrics:
             "collector_events_accepted", "Events written to the events stream.", ["source"],
             registry=r,
         )  # fmt: skip
+        self.events_suppressed = Counter(
+            "collector_events_suppressed",
+            "Events of guests `regulars forget` suppressed: acknowledged, never stored.",
+            ["source"],
+            registry=r,
+        )
         self.events_failed = Counter(
             "collector_events_failed",
             "Events written to the _failed stream instead, by reason code.",

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from regulars.privacy import suppression
 from regulars.settings import Settings
 
 # The Segment HTTP Tracking API's limits: 32 KB per event (and per single-event request),
@@ -62,6 +63,8 @@ class CollectorSettings:
     rate_limit_burst: int = DEFAULT_RATE_LIMIT_BURST
     cors_origins: tuple[str, ...] = ("*",)
     dev_keys_file: Path | None = None  # set when the keys are the generated dev-only ones
+    # `regulars forget`'s hash list: events of suppressed guests are not stored (None: none are).
+    suppression_file: Path | None = None
     key_digests: tuple[tuple[str, bytes], ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -138,6 +141,7 @@ def load_collector_settings(settings: Settings, **overrides) -> CollectorSetting
         rate_limit_burst=config("rate_limit_burst", int, DEFAULT_RATE_LIMIT_BURST),
         cors_origins=tuple(origin.strip() for origin in origins.split(",") if origin.strip()),
         dev_keys_file=dev_keys_file,
+        suppression_file=suppression.hash_list_path(settings),
     )
 
 

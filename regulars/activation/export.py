@@ -23,6 +23,7 @@ import pyarrow as pa
 from regulars.activation.config import ActivationConfig, Audience
 from regulars.activation.exporters import SUFFIX, Record, records, write_file
 from regulars.activation.meta_client import MetaCustomAudiences, MetaSyncError
+from regulars.activation.retention import expire, exports_dir
 from regulars.activation.selection import SCHEMA, channel_members
 from regulars.settings import Settings
 
@@ -70,7 +71,7 @@ class ExportResult:
 
 def export_path(settings: Settings, audience: str, channel: str, exported_at: datetime) -> Path:
     stamp = exported_at.strftime("%Y%m%dT%H%M%S%fZ")
-    return settings.state_dir / "exports" / audience / channel / f"{stamp}.{SUFFIX[channel]}"
+    return exports_dir(settings) / audience / channel / f"{stamp}.{SUFFIX[channel]}"
 
 
 def previous_members(
@@ -103,10 +104,12 @@ def export_channel(
     before = previous_members(conn, audience.name, channel_name)
     added = [current[k] for k in sorted(current.keys() - before.keys())]
     removed = [before[k] for k in sorted(before.keys() - current.keys())]
+    expire(settings)
     path = write_file(
         export_path(settings, audience.name, channel_name, exported_at),
         channel_name,
         list(current.values()),
+        exports_dir(settings),
     )
 
     status, summary = None, "file only"

@@ -1,5 +1,6 @@
 """What each channel receives, as records: a member key (a hash, what the diff and the log keep)
-and the fields of the destination's file. Pure functions; `write_file` is the only I/O.
+and the fields of the destination's file. Pure functions; `write_file` is the only I/O
+(owner-only files, `retention`).
 
 - meta: the customer-list CSV Meta's Custom Audiences take, `email,phone`, each the SHA-256 of the
   normalised value (regulars.privacy.hashing); a guest with neither is unmatchable and left out.
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from regulars.activation.config import Channel
+from regulars.activation.retention import open_owner_only
 from regulars.activation.selection import Member
 from regulars.privacy.hashing import (
     hashed_email,
@@ -100,12 +102,13 @@ def _push(member: Member) -> Record:
     return Record(sha256_hex(f"push:{external_id}"), (external_id,))
 
 
-def write_file(path: Path, channel: str, rows: list[Record]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def write_file(path: Path, channel: str, rows: list[Record], root: Path) -> Path:
+    """The channel's file at `path`, owner-only (`root`: the exports folder, narrowed too)."""
     if channel == "push":
-        path.write_text(json.dumps([r.fields[0] for r in rows], indent=0) + "\n")
+        with open_owner_only(path, root) as handle:
+            handle.write(json.dumps([r.fields[0] for r in rows], indent=0) + "\n")
         return path
-    with path.open("w", newline="") as handle:
+    with open_owner_only(path, root, newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(FILE_HEADERS[channel])
         writer.writerows(r.fields for r in rows)

@@ -17,10 +17,17 @@
    every base table of every schema (landing_*, raw_* with quarantine_* and gate_audit, the dlt
    `_staging` scratch copies, intermediate and marts tables, incremental ones included, and dlt
    nested tables through `_dlt_root_id`), and writes the deletion log.
-4. Deletes the copies dlt keeps of files it loaded (`<state>/dlt_pipelines/*/load/loaded/*/
-   completed_jobs`); a pipeline with a load package still pending would load the guest again,
-   so forget refuses to start while one exists.
-5. Rebuilds the marts downstream of every lake source that lost rows (`dbt build --select
+4. Deletes the copies dlt kept of files it loaded (`<state>/dlt_pipelines/*/load/loaded/*/
+   completed_jobs`: pipelines now delete them after each load, `ingestion.pipelines`); a pipeline
+   with a load package still pending would load the guest again, so forget refuses to start
+   while one exists (checked once it holds the warehouse, so no load can start in between).
+   Audience export files past their retention go (`regulars.activation.retention`), and GX Data
+   Docs files that name the guest (the gate stores no row values in them any more).
+5. Writes the suppression hashes to a file the sources' extract reads (`regulars.privacy.
+   extract`: a suppressed guest's new rows are dropped before dlt writes them), then copies the
+   warehouse to a new file and renames it over the old one: DuckDB keeps deleted rows in free
+   blocks of the file, readable with a byte search, until they are reused.
+6. Rebuilds the marts downstream of every lake source that lost rows (`dbt build --select
    source:<source>+`), so aggregates no longer count the guest and the dbt tests run.
 
 What is matched, by column name in every table (`suppression.GUEST_COLUMNS` and `JSON_PATHS`):
@@ -39,18 +46,21 @@ a small id or a known email can be confirmed by whoever holds the value, which i
 suppression needs; it cannot be read back into a guest.
 
 DuckDB takes one writer: forget holds the warehouse for its whole run (Dagster runs it in the
-warehouse pool), and if another process has the file it stops before changing anything.
+warehouse pool), and if another process has the file it stops before changing anything. Forget
+run again for a guest already forgotten finishes what a crash left (files, the file rewrite).
 Only the DuckDB destination is supported: on the filesystem destination the lake's Parquet files
 are append-only dlt loads, and forget refuses rather than erase half of a guest.
 """
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import io
 import json
 import os
 import re
+import struct
 import subprocess
 import sys
 import uuid
@@ -65,6 +75,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from regulars.activation import retention as exports
 from regulars.privacy import suppression
 from regulars.privacy.hashing import normalise_email, normalise_phone, sha256_hex
 from regulars.settings import Settings, chain_phone_country_code
@@ -76,6 +87,8 @@ ORDER_KEYS = ("order_id", "orderId")
 LANDING_SUFFIXES = (".ndjson.gz", ".ndjson", ".jsonl", ".json")
 EXPORT_SUFFIXES = (".csv", ".parquet")
 KEYS_TABLE = "forget_keys"
+# struct flock (Linux): a write lock from offset 0 to the end; l_pid 0, as OFD locks require.
+WHOLE_FILE_WRITE_LOCK = struct.pack("hhqqi", fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
 
 
 class ForgetError(Exception):
@@ -343,6 +356,19 @@ def row_predicates(shapes: dict, guest: Guest) -> dict:
     return predicates
 
 
+def already_suppressed(connection: duckdb.DuckDBPyConnection, guest: Guest) -> bool:
+    """Whether the guest was forgotten before: forget then runs again to finish the files and
+    rewrite the warehouse file, which a crash or a busy warehouse may have left undone."""
+    if not suppression.suppression_keys(connection):
+        return False
+    (found,) = connection.execute(
+        f"select count(*) from {suppression.SUPPRESSED_GUESTS} "
+        "where hash_kind || ':' || guest_hash in (select unnest($keys))",
+        {"keys": [f"{kind}:{value}" for kind, value in guest.identity_hashes()]},
+    ).fetchone()
+    return found > 0
+
+
 def erase_tables(
     connection: duckdb.DuckDBPyConnection, guest: Guest, dry_run: bool = False
 ) -> list[Removal]:
@@ -369,17 +395,20 @@ def erase_tables(
 # --- files --------------------------------------------------------------------------------------
 
 
-def _local_root(url: str) -> Path | None:
+def local_root(url: str) -> Path | None:
     if url.startswith("file://"):
         return Path(url.removeprefix("file://"))
     return None if "://" in url else Path(url)
 
 
 def _replace(path: Path, data: bytes) -> None:
-    """Write `data` over `path` atomically, keeping its modification time."""
+    """Write `data` over `path` atomically, keeping its modification time and permissions (an
+    owner-only export stays owner-only)."""
     stat = path.stat()
     temporary = path.with_name(f".{path.name}.forget-{uuid.uuid4().hex}.tmp")
-    temporary.write_bytes(data)
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.st_mode & 0o777)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(data)
     os.utime(temporary, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     os.replace(temporary, path)
 
@@ -390,8 +419,11 @@ def _kept_lines(text: str, pattern: re.Pattern) -> tuple[str, int]:
     return "".join(kept), len(lines) - len(kept)
 
 
-def rewrite_landing_files(root: Path, guest: Guest, dry_run: bool = False) -> list[Removal]:
-    """The landing zone's line files without the guest's lines, per stream (top folder)."""
+def rewrite_landing_files(
+    root: Path, guest: Guest, dry_run: bool = False, names: set[str] | None = None
+) -> list[Removal]:
+    """The landing zone's line files (those called `names`, when given) without the guest's
+    lines, per stream (top folder)."""
     source = guest.text_pattern()
     if source is None or not root.exists():
         return []
@@ -399,6 +431,8 @@ def rewrite_landing_files(root: Path, guest: Guest, dry_run: bool = False) -> li
     by_stream: dict[str, Removal] = {}
     for path in sorted(root.rglob("*")):
         if not path.is_file() or not path.name.endswith(LANDING_SUFFIXES):
+            continue
+        if names is not None and path.name not in names:
             continue
         compressed = path.name.endswith(".gz")
         raw = path.read_bytes()
@@ -509,6 +543,78 @@ def rewrite_audience_exports(root: Path, guest: Guest, dry_run: bool = False) ->
     return [removal] if removal.rows else []
 
 
+def scrub_data_docs(docs_dir: Path, guest: Guest) -> list[Removal]:
+    """Delete the GX Data Docs files (stored results, pages) that name the guest.
+
+    The gate no longer stores row values in them (`expectations.factory`); pages rendered
+    before that may list failing values. A deleted page leaves a dead link in the index until
+    the gate renders the next one, which is better than a guest's email on a static page.
+    """
+    source = guest.text_pattern()
+    if source is None or not docs_dir.exists():
+        return []
+    pattern = re.compile(source.encode())
+    deleted = 0
+    for path in docs_dir.rglob("*"):
+        if path.is_file() and pattern.search(path.read_bytes()):
+            path.unlink()
+            deleted += 1
+    return [Removal("data_docs_files", "GX Data Docs", 0, deleted)] if deleted else []
+
+
+def copy_warehouse(connection: duckdb.DuckDBPyConnection, warehouse: Path) -> Path:
+    """A fresh copy of the open warehouse beside it, holding only what is live.
+
+    Deleted rows stay in a DuckDB file's free blocks until they are reused, readable with any
+    byte search; `COPY FROM DATABASE` writes schemas, tables, views, macros, types and sequences
+    (at their current values) into a new file, and no freed block comes with them.
+    """
+    fresh = warehouse.with_name(f".{warehouse.name}.forget-{uuid.uuid4().hex}.tmp")
+    (current,) = connection.execute("select current_database()").fetchone()
+    quoted = str(fresh).replace("'", "''")
+    connection.execute(f"attach '{quoted}' as regulars_fresh")
+    try:
+        connection.execute(f'copy from database "{current}" to regulars_fresh')
+    except BaseException:
+        connection.execute("detach regulars_fresh")
+        fresh.unlink(missing_ok=True)
+        raise
+    connection.execute("detach regulars_fresh")
+    return fresh
+
+
+def swap_in(fresh: Path, warehouse: Path) -> None:
+    """Rename the fresh copy over the warehouse while no other process can open either.
+
+    DuckDB's own lock is a POSIX record lock on the file, released when forget's connection
+    closes; an open-file-description lock taken on the old file right after keeps DuckDB in
+    every other process out until the rename is done (a DuckDB that opened it in between makes
+    the lock fail, and the swap is not made). Old and fresh hold the same live data, so a swap
+    that is not made loses nothing: the error says how to finish it.
+    """
+    descriptor = os.open(warehouse, os.O_RDWR)
+    try:
+        try:
+            fcntl.fcntl(descriptor, fcntl.F_OFD_SETLK, WHOLE_FILE_WRITE_LOCK)
+        except OSError:
+            fresh.unlink(missing_ok=True)
+            raise WarehouseBusy(
+                f"The guest is erased and suppressed, but another process opened {warehouse} "
+                "before forget could replace it with a copy without the deleted rows' free "
+                "blocks, nor rebuild the marts. When that process is done, run forget again "
+                "with the same identifier (it finds nothing more to erase and rewrites the "
+                "file), then materialise the marts so that aggregates no longer count them."
+            ) from None
+        os.replace(fresh, warehouse)
+        directory = os.open(warehouse.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+    finally:
+        os.close(descriptor)
+
+
 def pending_packages(settings: Settings) -> list[str]:
     """dlt pipelines with a load package not yet loaded (it would bring the guest back)."""
     pending = []
@@ -585,15 +691,8 @@ def forget(
             "filesystem lake's Parquet files cannot be rewritten row by row here."
         )
     kind = identifier_kind(identifier, kind)
-    pending = pending_packages(settings)
-    if pending:
-        raise ForgetError(
-            f"dlt has unfinished loads in {', '.join(pending)}: they could bring the guest back. "
-            "Run `regulars ingest <source>` (or materialise it in Dagster) to finish them, then "
-            "forget again; nothing was changed."
-        )
-    landing_root = _local_root(settings.landing_url)
-    exports_root = _local_root(settings.order_history_url)
+    landing_root = local_root(settings.landing_url)
+    exports_root = local_root(settings.order_history_url)
     if landing_root is None or exports_root is None:
         raise ForgetError(
             "forget rewrites local landing and export folders only; REGULARS_LANDING_URL or "
@@ -602,13 +701,22 @@ def forget(
     request_id = str(uuid.uuid4())
     requested_at = datetime.now(UTC)
     with warehouse_writer(settings) as connection:
+        # Checked under the lock: a load that started before it would otherwise finish after
+        # the erasure and bring the guest back.
+        pending = pending_packages(settings)
+        if pending:
+            raise ForgetError(
+                f"dlt has unfinished loads in {', '.join(pending)}: they could bring the guest "
+                "back. Run `regulars ingest <source>` (or materialise it in Dagster) to finish "
+                "them, then forget again; nothing was changed."
+            )
         guest = resolve(connection, identifier, kind)
         table_counts = erase_tables(connection, guest, dry_run=True)
         if not table_counts:
             found_in_files = rewrite_landing_files(
                 landing_root, guest, dry_run=True
             ) + rewrite_exports(exports_root, guest, dry_run=True)
-            if not found_in_files:
+            if not found_in_files and not already_suppressed(connection, guest):
                 raise GuestNotFound(
                     f"No guest with that {kind.replace('_', ' ')} in the warehouse or the landing "
                     "files; nothing was changed."
@@ -618,8 +726,12 @@ def forget(
         removals = (
             rewrite_landing_files(landing_root, guest)
             + rewrite_exports(exports_root, guest)
-            + rewrite_audience_exports(settings.state_dir / "exports", guest)
+            + rewrite_audience_exports(exports.exports_dir(settings), guest)
+            + scrub_data_docs(settings.gx_docs_dir, guest)
         )
+        expired = exports.expire(settings)
+        if expired:
+            removals.append(Removal("export_files", "audience exports past retention", 0, expired))
         connection.execute("begin transaction")
         suppression.ensure_tables(connection)
         connection.executemany(
@@ -648,7 +760,9 @@ def forget(
             ],
         )
         connection.execute("commit")
-        connection.execute("checkpoint")
+        suppression.write_hash_list(connection, settings)
+        fresh = copy_warehouse(connection, settings.warehouse_path)
+    swap_in(fresh, settings.warehouse_path)
     sources = sorted(
         {
             removal.location.split(".")[0].removeprefix("raw_")

@@ -4,7 +4,10 @@
 its normalised text (`hash_kind`: customer_id, email, phone, anonymous_id), with when and why;
 never the identifier itself. Before the gate validates a source's new landed batches, `purge`
 deletes the rows of suppressed guests from them (so they reach neither the lake nor quarantine,
-and the landing keeps no copy) and counts them in `privacy.suppressed_rows`.
+and the landing keeps no copy) and counts them in `privacy.suppressed_rows`. Earlier still,
+`regulars.privacy.extract` drops them as each source is extracted, from the hashes forget also
+writes to `hash_list_path`, so that dlt never writes them to disk; `purge` is the net behind it
+(for a hash list deleted, or rows a filter by column name cannot see).
 
 A row belongs to a guest when one of its columns, by name, holds one of their identifiers:
 `customer_id` (the id, or a phone number: the old POS keys guests by phone), `user_id`,
@@ -18,9 +21,12 @@ new source or column covered without wiring, as long as it names guests the way 
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import duckdb
 
@@ -220,6 +226,146 @@ def dependants_first(shapes: Iterable[TableShape]) -> list[TableShape]:
     )
 
 
+def hash_list_path(settings: Settings) -> Path:
+    return settings.state_dir / "privacy" / "suppressed_hashes.json"
+
+
+def write_hash_list(connection: duckdb.DuckDBPyConnection, settings: Settings) -> Path:
+    """The suppression hashes, as a file the extract filter reads without opening the warehouse
+    (a source's extract runs before its load opens the file; the collector never opens it).
+    Written whole and renamed into place, readable by its owner alone."""
+    hashes: dict[str, list[str]] = {}
+    for kind, guest_hash in connection.execute(
+        f"select hash_kind, guest_hash from {SUPPRESSED_GUESTS} order by all"
+    ).fetchall():
+        hashes.setdefault(kind, []).append(guest_hash)
+    path = hash_list_path(settings)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump(hashes, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    return path
+
+
+def _json_values(document) -> dict[str, list[str]]:
+    """kind -> values at the JSON paths the gate reads (`$.traits.email` ...)."""
+    if isinstance(document, str):
+        try:
+            document = json.loads(document)
+        except ValueError:
+            return {}
+    found: dict[str, list[str]] = {}
+    for path, kind in JSON_PATHS.items():
+        value = document
+        for key in path.removeprefix("$.").split("."):
+            value = value.get(key) if isinstance(value, dict) else None
+        if isinstance(value, str | int):
+            found.setdefault(kind, []).append(str(value))
+    return found
+
+
+def suppressed_identifiers(
+    row: Mapping, hashes: Mapping[str, frozenset[str]], json_columns: Iterable[str] = ()
+) -> dict[str, str]:
+    """kind -> the identifier of `row` that is suppressed (empty when none is), by the gate's
+    rules: `GUEST_COLUMNS` by column name, `JSON_PATHS` in JSON columns (text or dicts)."""
+    hits: dict[str, str] = {}
+    for column, value in row.items():
+        if value is None:
+            continue
+        candidates = [(kind, str(value)) for kind in GUEST_COLUMNS.get(column, ())]
+        if column in json_columns or isinstance(value, dict):
+            candidates += [
+                (kind, found) for kind, values in _json_values(value).items() for found in values
+            ]
+        for kind, candidate in candidates:
+            if hash_identifier(kind, candidate) in hashes.get(kind, ()):
+                hits[kind] = candidate
+    return hits
+
+
+class HashList:
+    """The hash list file, read again whenever it changes (a long-running process's view)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.stamp: int | None = None
+        self.hashes: dict[str, frozenset[str]] = {}
+
+    def current(self) -> dict[str, frozenset[str]]:
+        try:
+            stamp = self.path.stat().st_mtime_ns
+        except FileNotFoundError:
+            stamp = None
+        if stamp != self.stamp:
+            self.stamp = stamp
+            self.hashes = (
+                {}
+                if stamp is None
+                else {k: frozenset(v) for k, v in json.loads(self.path.read_text()).items()}
+            )
+        return self.hashes
+
+
+def extract_drops_path(settings: Settings) -> Path:
+    return settings.state_dir / "privacy" / "dropped_at_extract.jsonl"
+
+
+def log_extract_drop(settings: Settings, table_name: str, load_id: str, rows: int) -> None:
+    """Count rows the extract filter dropped (counts only), for `purge` to move into
+    `privacy.suppressed_rows` when the gate next opens the warehouse."""
+    path = extract_drops_path(settings)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    line = json.dumps(
+        {
+            "table_name": table_name,
+            "load_id": load_id,
+            "rows": rows,
+            "dropped_at": datetime.now(UTC).isoformat(),
+        }
+    )
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(descriptor, "a") as handle:
+        handle.write(line + "\n")
+
+
+def _take_extract_drops(settings: Settings, source_name: str) -> list[list]:
+    """The source's logged extract drops as suppressed_rows rows; the file keeps the others."""
+    path = extract_drops_path(settings)
+    if not path.exists():
+        return []
+    taken, kept = [], []
+    for line in path.read_text().splitlines():
+        drop = json.loads(line)
+        if drop["table_name"].split(".")[0] == source_name:
+            taken.append(
+                [
+                    drop["table_name"],
+                    drop["load_id"],
+                    drop["rows"],
+                    datetime.fromisoformat(drop["dropped_at"]),
+                ]
+            )
+        else:
+            kept.append(line)
+    if taken:
+        temporary = path.with_name(f".{path.name}.tmp")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.writelines(line + "\n" for line in kept)
+        os.replace(temporary, path)
+    return taken
+
+
+def read_hash_list(settings: Settings) -> dict[str, frozenset[str]]:
+    """kind -> suppressed hashes; empty when forget never ran here."""
+    return HashList(hash_list_path(settings)).current()
+
+
 def suppression_keys(connection: duckdb.DuckDBPyConnection) -> int:
     """How many hashes are suppressed (0 also when forget never ran here)."""
     exists = connection.execute(
@@ -245,6 +391,10 @@ def purge(settings: Settings, source_name: str, table_names: Iterable[str]) -> d
     with duckdb.connect(str(settings.warehouse_path)) as connection:
         if not suppression_keys(connection):
             return {}
+        taken = _take_extract_drops(settings, source_name)
+        if taken:
+            ensure_tables(connection)
+            connection.executemany(f"insert into {SUPPRESSED_ROWS} values (?, ?, ?, ?)", taken)
         connection.execute("set enable_progress_bar = false")
         register_functions(connection)
         shapes = table_shapes(connection, [landing, lake])
