@@ -50,8 +50,7 @@ def dbt_launcher(settings: Settings) -> str:
         return dbt_executable()
     script = (
         "#!/bin/sh\n"
-        "# Written by Regulars (orchestration/dbt.py) before each dbt call: dbt, killed with its "
-        "parent.\n"
+        "# Written by Regulars (orchestration/dbt.py): dbt, killed when its parent dies.\n"
         f"exec {shlex.quote(sys.executable)} -I -S -c {shlex.quote(_DIE_WITH_PARENT)} "
         f'{shlex.quote(dbt_executable())} "$@"\n'
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from ingestion import SOURCE_NAMES
-from regulars.settings import export_environment, load_settings
+from regulars.settings import Settings, export_environment, load_settings
 
 app = typer.Typer(
     help="Regulars: CRM analytics for restaurant chains (dlt -> GX -> dbt -> Dagster).",
@@ -258,12 +258,12 @@ def materialize(
     ),
 ) -> None:
     """Materialize every asset through Dagster, then print the summary."""
-    from regulars.runlock import LockHeld, exclusive
+    from regulars.runlock import Holder, LockHeld, exclusive
 
     settings = load_settings()
     started = time.perf_counter()
 
-    def waiting(holder) -> None:
+    def waiting(holder: Holder) -> None:
         typer.echo(
             f"Another `regulars materialize` is running ({holder.describe()}): "
             f"waiting up to {wait:.0f}s for it to end."
@@ -291,7 +291,7 @@ def materialize(
     summary()
 
 
-def _materialize_locked(settings):
+def _materialize_locked(settings: Settings):
     """The run itself, under the materialize lock: first the runs a crash left behind."""
     import dagster as dg
 

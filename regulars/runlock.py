@@ -47,8 +47,7 @@ class LockHeld(RuntimeError):
         waited_text = f" after waiting {waited:.0f}s" if waited else ""
         super().__init__(
             f"Another `regulars materialize` is running ({holder.describe()}){waited_text}. "
-            f"Let it finish, or wait for it: regulars materialize --wait SECONDS. "
-            f"If that process is gone, the lock is already free; the holder is read from {path}."
+            "Let it finish, or wait for it: regulars materialize --wait SECONDS."
         )
 
 
