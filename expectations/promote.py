@@ -19,7 +19,13 @@ from expectations.suites import (
     telemetry,
 )
 from ingestion.lake_views import publish_lake_views
-from ingestion.pipelines import lake_pipeline, landing_pipeline, load_options
+from ingestion.pipelines import (
+    FinishedPending,
+    finish_pending,
+    lake_pipeline,
+    landing_pipeline,
+    load_options,
+)
 from regulars.privacy import suppression
 from regulars.settings import Settings
 
@@ -51,6 +57,8 @@ class PromotionResult:
     load_info: LoadInfo | None
     # Rows of forgotten guests dropped from landing before the gate read it, per table.
     suppressed_rows: dict[str, int] = field(default_factory=dict)
+    # The lake load an interrupted promotion left, finished before this one.
+    finished_pending: FinishedPending | None = None
 
 
 def promote(
@@ -66,6 +74,9 @@ def promote(
     suppressed = suppression.purge(settings, source_name, suites)
     landing = landing_pipeline(source_name, settings).dataset()
     lake = lake_pipeline(source_name, settings)
+    # First what a crashed promotion left: the gate then sees those batches as promoted, and
+    # dlt's `run` below extracts this gate's rows instead of stopping after the old package.
+    finished = finish_pending(lake)
     source = lake_gate(
         source_name, landing, suites, report, lake.dataset(), settings.data_docs_dir, waive_volume
     )
@@ -73,4 +84,6 @@ def promote(
     publish_lake_views(lake, settings)
     for table_name in suites:
         report.for_table(table_name)
-    return PromotionResult(report=report, load_info=load_info, suppressed_rows=suppressed)
+    return PromotionResult(
+        report=report, load_info=load_info, suppressed_rows=suppressed, finished_pending=finished
+    )

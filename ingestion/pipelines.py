@@ -6,6 +6,8 @@ where rows land. Both are derived from the source name, so adding a source adds 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import dlt
 from dlt.pipeline.pipeline import Pipeline
 
@@ -88,3 +90,44 @@ def lake_pipeline(source_name: str, settings: Settings) -> Pipeline:
         destination=warehouse_destination(settings),
         dataset_name=lake_dataset(source_name),
     )
+
+
+@dataclass(frozen=True)
+class FinishedPending:
+    """What the load packages an interrupted run left behind brought, once loaded now."""
+
+    dataset: str
+    load_ids: list[str]
+    rows: dict[str, int]  # table -> rows those loads wrote
+
+    def describe(self, pipeline_role: str) -> str:
+        tables = ", ".join(
+            f"{self.dataset}.{table} {rows} row{'s' if rows != 1 else ''}"
+            for table, rows in self.rows.items()
+        )
+        return (
+            f"Finished the {pipeline_role} load an interrupted run left "
+            f"({', '.join(self.load_ids)}): {tables or 'no rows'}."
+        )
+
+
+def finish_pending(pipeline: Pipeline) -> FinishedPending | None:
+    """Load what an interrupted run extracted or normalized but did not load, and count it.
+
+    dlt's `run` would do it too, then stop without extracting the data it was given: this run
+    would report nothing and leave the new data to the next one. Finished here first, the run
+    goes on to the new data, and the rows are counted by load id in the destination.
+    """
+    if not pipeline.has_pending_data:
+        return None
+    info = pipeline.run()
+    if info is None:
+        return None
+    load_ids = list(info.loads_ids)
+    dataset = pipeline.dataset()
+    rows: dict[str, int] = {}
+    for load_id in load_ids:
+        for table, count in dataset.row_counts(load_id=load_id).fetchall():
+            if count:
+                rows[table] = rows.get(table, 0) + count
+    return FinishedPending(pipeline.dataset_name, load_ids, rows)

@@ -1,6 +1,8 @@
 """dbt models, seeds and snapshots as assets (dagster-dbt), keyed and grouped by rule."""
 
 import json
+import os
+import shlex
 import shutil
 import sys
 from collections.abc import Iterator, Mapping
@@ -20,6 +22,47 @@ def dbt_executable() -> str:
     """The venv's own dbt, so Dagster processes need no PATH set up by hand."""
     beside_python = Path(sys.executable).parent / "dbt"
     return str(beside_python) if beside_python.exists() else (shutil.which("dbt") or "dbt")
+
+
+# Runs in the launcher's interpreter, then becomes dbt (exec keeps the pid and the setting).
+# prctl(PR_SET_PDEATHSIG = 1): the kernel sends SIGKILL to this process when the thread that
+# started it dies. A SIGKILL of the parent runs no handler of its own, so this is the only way
+# dbt does not go on writing the warehouse for a run that is already over. dagster-dbt starts
+# dbt with its own `subprocess.Popen` and takes no preexec_fn, hence a launcher as its executable.
+_DIE_WITH_PARENT = """\
+import ctypes, os, signal, sys
+if ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL) != 0:
+    raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+if os.getppid() == 1:
+    sys.exit("dbt not started: the process that asked for it is gone")
+os.execv(sys.argv[1], sys.argv[1:])
+"""
+
+
+def dbt_launcher(settings: Settings) -> str:
+    """dbt as Dagster runs it: on Linux a launcher in the state folder, so dbt dies with the
+    process that started it; elsewhere dbt itself.
+
+    The launcher checks only for init as the new parent: a parent killed in the milliseconds
+    between its fork and the prctl, under a subreaper, leaves that one dbt running.
+    """
+    if not sys.platform.startswith("linux"):
+        return dbt_executable()
+    script = (
+        "#!/bin/sh\n"
+        "# Written by Regulars (orchestration/dbt.py): dbt, killed when its parent dies.\n"
+        f"exec {shlex.quote(sys.executable)} -I -S -c {shlex.quote(_DIE_WITH_PARENT)} "
+        f'{shlex.quote(dbt_executable())} "$@"\n'
+    )
+    launcher = settings.state_dir / "bin" / "dbt"
+    if not launcher.exists() or launcher.read_text() != script:
+        launcher.parent.mkdir(parents=True, exist_ok=True)
+        # Written aside and renamed: a `dagster dev` and a `regulars materialize` may both write.
+        written = launcher.with_name(f".dbt.{os.getpid()}")
+        written.write_text(script)
+        written.chmod(0o755)
+        written.replace(launcher)
+    return str(launcher)
 
 
 class RegularsDbtTranslator(DagsterDbtTranslator):
@@ -68,7 +111,7 @@ def dbt_project(settings: Settings) -> DbtProject:
 def prepare(project: DbtProject, settings: Settings) -> None:
     """Parse the project with the vars the runs pass: dbt keeps its partial parse only while
     they stay the same, and every run would otherwise parse the whole project again."""
-    DbtCliResource(project_dir=project, dbt_executable=dbt_executable()).cli(
+    DbtCliResource(project_dir=project, dbt_executable=dbt_launcher(settings)).cli(
         ["parse", "--quiet", *chain_vars(settings)], target_path=project.target_path
     ).wait()
 
@@ -145,5 +188,7 @@ def definitions(settings: Settings) -> dg.Definitions:
 
     return dg.Definitions(
         assets=[regulars_dbt, regulars_dbt_daily],
-        resources={"dbt": DbtCliResource(project_dir=project, dbt_executable=dbt_executable())},
+        resources={
+            "dbt": DbtCliResource(project_dir=project, dbt_executable=dbt_launcher(settings))
+        },
     )

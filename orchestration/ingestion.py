@@ -7,7 +7,7 @@ from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
 
 from ingestion.failures import explain
-from ingestion.pipelines import landing_dataset, landing_pipeline, load_options
+from ingestion.pipelines import finish_pending, landing_dataset, landing_pipeline, load_options
 from ingestion.registry import SOURCES, Source
 from ingestion.retyped_columns import restart_message, restart_retyped_tables
 from orchestration.pools import WAREHOUSE_POOL, wait_for_the_warehouse
@@ -86,6 +86,8 @@ def landing_assets(source: Source, settings: Settings) -> dg.AssetsDefinition:
             wait_for_the_warehouse(context, settings)  # dlt's own error would blame credentials
         # A fresh source object per run: readers keep per-run state (keys already seen).
         try:
+            if finished := finish_pending(landing_pipeline(source.name, settings)):
+                context.log.warning(finished.describe("landing"))
             fresh = source.build(settings)
             retyped = restart_retyped_tables(source.name, fresh, settings)
             if retyped:

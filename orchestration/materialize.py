@@ -6,6 +6,7 @@ every day so far (their backfill policy makes the range one dbt call).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import dagster as dg
@@ -59,8 +60,10 @@ def materialize_everything(
     run_config: dict | None = None,
     raise_on_error: bool = True,
     exclude: dg.AssetSelection | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> Materialization:
-    """Every asset in one run; `exclude` leaves some out (their tables stay as they are).
+    """Every asset in one run; `exclude` leaves some out (their tables stay as they are), `tags`
+    go on the run.
 
     The landing and lake assets of sources this chain has not set up are left out too: dbt
     reads an empty table for each (macros/lake_source.sql).
@@ -90,6 +93,6 @@ def materialize_everything(
         run_config=run_config,
         raise_on_error=raise_on_error,
         asset_selection=selection,
-        tags=every_day,
+        tags={**(tags or {}), **every_day},
     )
     return Materialization(result, not_configured)

@@ -157,6 +157,8 @@ def gate_assets(source_name: str, settings: Settings) -> dg.AssetsDefinition:
             return
         wait_for_the_warehouse(context, settings)
         result = promote(source_name, settings)
+        if result.finished_pending:
+            context.log.warning(result.finished_pending.describe("lake"))
         for table_name in table_names:
             table = result.report.tables[table_name]
             context.log.info(

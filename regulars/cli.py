@@ -4,21 +4,34 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import date
+from datetime import datetime
 from pathlib import Path
 
 import typer
 
 from ingestion import SOURCE_NAMES
-from regulars.settings import export_environment, load_settings
+from regulars.settings import Settings, export_environment, load_settings
 
 app = typer.Typer(
     help="Regulars: CRM analytics for restaurant chains (dlt -> GX -> dbt -> Dagster).",
     no_args_is_help=True,
     add_completion=False,
 )
+# Shown as the --out options' default; as text in their help, Rich took `[default: ...]` for markup.
+DATA_DIR_DEFAULT = "REGULARS_DATA_DIR"
 simulate_app = typer.Typer(help="Build or advance the simulated chain.", no_args_is_help=True)
 app.add_typer(simulate_app, name="simulate")
+
+
+def check_source(source: str) -> None:
+    """Refuse an unknown source before the command imports dlt and GX, which takes seconds.
+
+    `ingestion.registry` checks SOURCE_NAMES against its pipelines on import, and
+    tests/test_cli.py every source's gate suites.
+    """
+    if source not in SOURCE_NAMES:
+        known = ", ".join(SOURCE_NAMES)
+        raise typer.BadParameter(f"unknown source {source!r}; known: {known}", param_hint="SOURCE")
 
 
 @simulate_app.command("build")
@@ -29,8 +42,10 @@ def simulate_build(
     days: int = typer.Option(180, min=1, help="Days of history."),
     acquisition_days: int = typer.Option(180, min=1, help="Window the --customers rate is over."),
     seed: int = typer.Option(7, help="Same seed and options, same bytes."),
-    start: str = typer.Option("2025-01-01", help="First day of the history (YYYY-MM-DD)."),
-    out: Path | None = typer.Option(None, help="Output folder [default: REGULARS_DATA_DIR]."),
+    start: datetime = typer.Option(
+        "2025-01-01", formats=["%Y-%m-%d"], metavar="YYYY-MM-DD", help="First day of the history."
+    ),
+    out: Path | None = typer.Option(None, help="Output folder.", show_default=DATA_DIR_DEFAULT),
     force: bool = typer.Option(False, help="Rebuild even if this world is already there."),
 ) -> None:
     """Build a world: the ordering DB and its truth file."""
@@ -43,7 +58,7 @@ def simulate_build(
         customers=customers,
         days=days,
         acquisition_days=acquisition_days,
-        start_date=date.fromisoformat(start),
+        start_date=start.date(),
     )
     if load_world_config(out_dir) == config and not force:
         _, as_of = read_state(out_dir)
@@ -62,7 +77,7 @@ def simulate_build(
 @simulate_app.command("advance")
 def simulate_advance(
     days: int = typer.Option(1, min=1, help="Days to move the world forward."),
-    out: Path | None = typer.Option(None, help="World folder [default: REGULARS_DATA_DIR]."),
+    out: Path | None = typer.Option(None, help="World folder.", show_default=DATA_DIR_DEFAULT),
 ) -> None:
     """Move a built world forward: new rows appear, old rows change."""
     from simulator import advance_world
@@ -77,16 +92,14 @@ def ingest(
     source: str = typer.Argument("ordering", help=f"Source to load: {', '.join(SOURCE_NAMES)}."),
 ) -> None:
     """Load one source alone, landing then gate, without Dagster."""
+    check_source(source)
     from expectations.promote import promote
     from ingestion.failures import explain
-    from ingestion.pipelines import landing_pipeline, load_options
+    from ingestion.pipelines import finish_pending, landing_pipeline, load_options
     from ingestion.registry import SOURCES
     from ingestion.retyped_columns import restart_message, restart_retyped_tables
     from regulars.demo import demo_apis
 
-    if source not in SOURCES:
-        known = ", ".join(SOURCES)
-        raise typer.BadParameter(f"unknown source {source!r}; known: {known}", param_hint="SOURCE")
     settings = load_settings()
     export_environment(settings)
     spec = SOURCES[source]
@@ -96,11 +109,14 @@ def ingest(
             typer.secho(f"{source} is not configured here. {missing}", fg="red", err=True)
             raise typer.Exit(2)
         try:
+            pipeline = landing_pipeline(source, settings)
+            if finished := finish_pending(pipeline):
+                typer.echo(finished.describe("landing"))
             dlt_source = spec.build(settings)
             retyped = restart_retyped_tables(source, dlt_source, settings)
             if retyped:
                 typer.secho(restart_message(source, retyped), fg="yellow", err=True)
-            landed = landing_pipeline(source, settings).run(dlt_source, **load_options(settings))
+            landed = pipeline.run(dlt_source, **load_options(settings))
         except Exception as error:
             # The source could not be reached or refused us: one paragraph, not dlt's nested
             # tracebacks. Anything else is a bug and keeps its traceback.
@@ -111,6 +127,8 @@ def ingest(
             raise typer.Exit(1) from None
         typer.echo(landed)
     result = promote(source, settings)
+    if result.finished_pending:
+        typer.echo(result.finished_pending.describe("lake"))
     for table in result.report.tables.values():
         typer.echo(
             f"  {table.table_name}: {table.source_rows} landed, {table.promoted_rows} promoted, "
@@ -139,14 +157,12 @@ def replay(
     ),
 ) -> None:
     """Re-validate quarantined rows with the current suites; move those that now pass, once."""
+    check_source(source)
     from expectations.promote import SUITES_BY_SOURCE, promote
     from expectations.replay import render
     from expectations.replay import replay as replay_quarantine
     from regulars.demo import demo_chain
 
-    if source not in SUITES_BY_SOURCE:
-        known = ", ".join(SUITES_BY_SOURCE)
-        raise typer.BadParameter(f"unknown source {source!r}; known: {known}", param_hint="SOURCE")
     settings = load_settings()
     export_environment(settings)
     tables = SUITES_BY_SOURCE[source]()
@@ -184,8 +200,14 @@ def forget(
     reason: str = typer.Option("erasure request", help="Why, kept with the suppression entry."),
 ) -> None:
     """Erase one guest everywhere (lake, landing files, marts) and suppress their future data."""
+    from regulars.privacy.forget import ForgetError, identifier_kind
+
+    try:
+        # The identifier's shape is checked before the chain's settings import every source.
+        identifier_kind(identifier, kind)
+    except ForgetError as error:
+        raise typer.BadParameter(str(error), param_hint="IDENTIFIER / --kind") from None
     from regulars.demo import demo_chain
-    from regulars.privacy.forget import ForgetError
     from regulars.privacy.forget import forget as forget_guest
 
     settings = load_settings()
@@ -225,31 +247,34 @@ def prepare() -> None:
 
 
 @app.command()
-def materialize() -> None:
+def materialize(
+    wait: float = typer.Option(
+        0,
+        min=0,
+        metavar="SECONDS",
+        help="If another materialize is running, wait up to this long for it to end "
+        "(default: stop at once, saying which process runs).",
+        show_default=False,
+    ),
+) -> None:
     """Materialize every asset through Dagster, then print the summary."""
-    import dagster as dg
-
-    from ingestion.registry import SOURCES
-    from orchestration.materialize import materialize_everything
-    from regulars.demo import demo_apis
+    from regulars.runlock import Holder, LockHeld, exclusive
 
     settings = load_settings()
     started = time.perf_counter()
-    # The demo's chain settings first: dbt parses with the vars the run will pass.
-    with demo_apis(settings) as stand_ins:
-        prepare()
-        if any(name.startswith("SOURCES__") for name in stand_ins):
-            typer.echo("Serving the simulated GA4 and Meta APIs on 127.0.0.1 for this run.")
-        for source in SOURCES.values():
-            if missing := source.missing(settings):
-                typer.echo(f"{source.name}: not configured, skipped. {missing}")
-        with dg.DagsterInstance.get() as instance:
-            result = materialize_everything(
-                settings,
-                instance,
-                run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-                raise_on_error=False,
-            )
+
+    def waiting(holder: Holder) -> None:
+        typer.echo(
+            f"Another `regulars materialize` is running ({holder.describe()}): "
+            f"waiting up to {wait:.0f}s for it to end."
+        )
+
+    try:
+        with exclusive(settings.state_dir / "materialize.lock", wait, on_wait=waiting):
+            result = _materialize_locked(settings)
+    except LockHeld as held:
+        typer.secho(str(held), fg="red", err=True)
+        raise typer.Exit(1) from None
     elapsed = time.perf_counter() - started
     if not result.success:
         typer.secho(
@@ -264,6 +289,37 @@ def materialize() -> None:
         raise typer.Exit(1)
     typer.echo(f"\nMaterialized every asset in {elapsed:.0f}s (run {result.run_id}).")
     summary()
+
+
+def _materialize_locked(settings: Settings):
+    """The run itself, under the materialize lock: first the runs a crash left behind."""
+    import dagster as dg
+
+    from ingestion.registry import SOURCES
+    from orchestration.materialize import materialize_everything
+    from orchestration.recovery import clear_crashed_runs, materialize_tags
+    from regulars.demo import demo_apis
+
+    # The demo's chain settings first: dbt parses with the vars the run will pass.
+    with demo_apis(settings) as stand_ins:
+        prepare()
+        with dg.DagsterInstance.get() as instance:
+            # Under the lock no other materialize is alive: its unfinished runs are crashed
+            # ones, and the slots they hold in the warehouse pool would make this run wait.
+            for cleared in clear_crashed_runs(instance, holds_lock=True):
+                typer.echo(cleared.describe())
+            if any(name.startswith("SOURCES__") for name in stand_ins):
+                typer.echo("Serving the simulated GA4 and Meta APIs on 127.0.0.1 for this run.")
+            for source in SOURCES.values():
+                if missing := source.missing(settings):
+                    typer.echo(f"{source.name}: not configured, skipped. {missing}")
+            return materialize_everything(
+                settings,
+                instance,
+                run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+                raise_on_error=False,
+                tags=materialize_tags(),
+            )
 
 
 @app.command()

@@ -61,3 +61,72 @@ def test_summary_without_a_warehouse_points_at_make_run(regulars_env: Settings):
     result = runner.invoke(app, ["summary"])
     assert result.exit_code == 1
     assert "make run" in result.output
+
+
+def error_lines(output: str) -> list[str]:
+    """The text lines of Typer's error box, without its frame."""
+    return [
+        line.strip("│ ").strip()
+        for line in output.splitlines()
+        if line.startswith("│") and line.strip("│ ").strip()
+    ]
+
+
+def test_a_date_that_is_not_one_is_a_usage_error_of_one_line():
+    result = runner.invoke(
+        app, ["simulate", "build", "--start", "2025-13-01"], env={"COLUMNS": "200"}
+    )
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert error_lines(result.output) == [
+        "Invalid value for '--start': Value error, '2025-13-01' does not match the formats "
+        "'%Y-%m-%d'."
+    ]
+
+
+def test_the_out_options_show_their_default():
+    for command in (["simulate", "build"], ["simulate", "advance"]):
+        result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+        words = " ".join(result.output.replace("│", " ").split())
+        assert "folder. [default: (REGULARS_DATA_DIR)]" in words, command
+
+
+# Each command runs in a fresh interpreter: the test process has long imported dlt and GX.
+REJECTS_BEFORE_IMPORTING = """
+import sys
+from typer.testing import CliRunner
+from regulars.cli import app
+result = CliRunner().invoke(app, sys.argv[1:])
+heavy = sorted({"dlt", "great_expectations", "dagster"} & set(sys.modules))
+print(result.exit_code, ",".join(heavy) or "-")
+"""
+
+
+def test_bad_arguments_are_refused_before_the_heavy_imports(regulars_env: Settings):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    checkout = Path(__file__).resolve().parent.parent
+    for arguments in (
+        ["ingest", "nope"],
+        ["replay", "nope"],
+        ["forget", "someone", "--kind", "nope"],
+        ["forget", "not an id"],
+    ):
+        ran = subprocess.run(
+            [sys.executable, "-c", REJECTS_BEFORE_IMPORTING, *arguments],
+            cwd=checkout,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert ran.stdout.split() == ["2", "-"], (arguments, ran.stdout, ran.stderr[-2000:])
+
+
+def test_every_source_has_gate_suites():
+    """`regulars replay` checks a source against ingestion.SOURCE_NAMES before importing GX."""
+    from expectations.promote import SUITES_BY_SOURCE
+    from ingestion import SOURCE_NAMES
+
+    assert set(SUITES_BY_SOURCE) == set(SOURCE_NAMES)
