@@ -32,6 +32,7 @@ from regulars.privacy.forget import (
 )
 from regulars.privacy.hashing import hashed_email, normalise_phone
 from regulars.privacy.suppression import register_functions
+from regulars.serving import serving_path
 from regulars.settings import Settings
 from tests import processes
 from tests.conftest import materialize
@@ -432,6 +433,15 @@ def test_a_forgotten_guest_leaves_no_trace_and_stays_out(materialized_world: Set
     assert traces_in_warehouse(settings, guest) == []
     for root in data_roots:
         assert traces_in_files(root, guest) == []
+    # The serving copy BI reads was published again from the erased marts, not left for the
+    # next run.
+    with duckdb.connect(str(serving_path(settings.warehouse_path)), read_only=True) as serving:
+        (run_id,) = serving.execute("select run_id from published").fetchone()
+        (rows,) = serving.execute(
+            "select count(*) from marts.dim_customers where customer_id = ?",
+            [guest["customer_id"]],
+        ).fetchone()
+    assert run_id.startswith("forget-") and rows == 0
     scanned, found = byte_traces(disk, guest, upstream)
     assert scanned > 500 and found == {kind: [] for kind in found}
     assert not [

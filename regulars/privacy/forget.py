@@ -774,4 +774,28 @@ def forget(
     )
     if rebuild:
         rebuild_marts(settings, sources)
+    republish_serving(settings, request_id)
     return ForgetResult(request_id, kind, removals, sources)
+
+
+def republish_serving(settings: Settings, request_id: str) -> None:
+    """The serving copy BI reads (and its PostgreSQL twin) held the guest's mart rows too: it is
+    published again from the erased warehouse now, not at the next run. The copy's
+    `published.run_id` is `forget-<request id>` until then."""
+    from regulars.serving import (
+        mart_relations,
+        postgres_url,
+        publish,
+        publish_postgres,
+        serving_path,
+    )
+
+    target = serving_path(settings.warehouse_path)
+    manifest = settings.dbt_project_dir / "target" / "manifest.json"
+    if not target.exists() or not manifest.exists():
+        return  # nothing published yet; the first run publishes the erased marts
+    publication = publish(
+        settings.warehouse_path, target, mart_relations(manifest), f"forget-{request_id}"
+    )
+    if url := postgres_url():
+        publish_postgres(publication.path, url, workdir=settings.state_dir)
