@@ -59,7 +59,7 @@ def test_retries_land_once_and_bad_messages_wait_in_quarantine(
         "10",
         [
             message("m-1"),
-            message("m-2", type="page", event=None, name="Menu"),
+            message("m-2", type="page", event=None, name="Menu", category="Food"),
             message("m-1"),  # an SDK retry inside the same file
             message("m-3", userId="42", type="identify", traits={"email": "a@b.co"}),
             message("m-4", timestamp="yesterday-ish"),
@@ -107,6 +107,11 @@ def test_retries_land_once_and_bad_messages_wait_in_quarantine(
         "where message_id = 'm-1'",
     )
     assert (price, library) == ("25000", "analytics-kotlin")
+    # A page call's top-level category (Segment Spec) lands; before, it was not read at all.
+    assert query(
+        regulars_env,
+        "select message_id, category from raw_events.messages where category is not null",
+    ) == [("m-2", "Food")]
 
 
 def test_a_user_id_that_is_not_a_customer_id_is_held_and_staging_cannot_fail(
