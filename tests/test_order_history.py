@@ -386,3 +386,24 @@ def test_an_old_file_copied_in_late_lands_and_a_copy_under_another_name_does_not
         regulars_env,
         "select source_file, customer_id from landing_order_history.orders order by 1",
     ) == [("2019.csv", "B-1"), ("2024.csv", "A-1")]
+
+
+def test_each_row_keeps_its_line_past_blank_refused_and_multi_line_rows(tmp_path: Path):
+    from ingestion.order_history import read_csv
+
+    path = write_lines(
+        tmp_path,
+        "export.csv",
+        [
+            b"member,date,total,note",
+            b'A-1,2024-03-01,1000,"first line',
+            b'second line"',
+            b"",
+            b"A-2,2024-03-02,2000",
+            b"A-3,2024-03-03,3000,",
+        ],
+    )
+    read = read_csv(str(path))
+    assert read.table.column("member").to_pylist() == ["A-1", "A-3"]
+    assert read.lines == [2, 6]
+    assert read.rejected == [(5, "3 columns where the header has 4")]

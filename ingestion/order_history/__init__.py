@@ -14,6 +14,7 @@ reason; the rows read from each file must equal the rows landed and held.
 
 from __future__ import annotations
 
+import functools
 import re
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -23,6 +24,7 @@ from pathlib import Path
 import dlt
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from dlt.sources import DltSource
 from dlt.sources.filesystem import FileItemDict, filesystem
@@ -67,20 +69,12 @@ def _rejection(error_type: str, message: str) -> str:
     return REJECTED_LINES.get(error_type, error_type.lower())
 
 
-def row_lines(path: str, rows: pa.Table, rejected: set[int]) -> list[int]:
+def row_lines(rows: pa.Table, blank: set[int], rejected: set[int]) -> list[int]:
     """Each row's line in the file: DuckDB skips the header, blank lines and refused lines, and
     says nothing of the lines of the rows it keeps. A row whose quoted value holds line breaks
     spans more than one line."""
-    blank = set()
-    with open(path, "rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                blank.add(number)
-    spans = [1] * rows.num_rows
-    for column in rows.columns:
-        for row, value in enumerate(column.to_pylist()):
-            if value and "\n" in value:
-                spans[row] += value.count("\n")
+    breaks = [pc.fill_null(pc.count_substring(column, "\n"), 0) for column in rows.columns]
+    spans = pc.add(functools.reduce(pc.add, breaks, pa.scalar(0, pa.int32())), 1).to_pylist()
     lines, line = [], 2
     for span in spans:
         while line in blank or line in rejected:
@@ -98,12 +92,22 @@ def read_csv(path: str) -> ReadFile:
             "escape = '\"', all_varchar = true, strict_mode = true, store_rejects = true)",
             params=[path],
         ).fetch_arrow_table()
+        # DuckDB's line number leaves out the line breaks inside quoted values before it, so
+        # the line is found by where it starts (a position that can fall on a blank line before
+        # it: a refused line is never blank).
         refused = connection.sql(
-            "select line, min(error_type), min(error_message) from reject_errors "
-            "group by line order by line"
+            "select line_byte_position, min(error_type), min(error_message) from reject_errors "
+            "group by line_byte_position order by line_byte_position"
         ).fetchall()
-    rejected = [(int(line), _rejection(kind, message)) for line, kind, message in refused]
-    return ReadFile(rows, row_lines(path, rows, {line for line, _ in rejected}), rejected)
+    data = Path(path).read_bytes()
+    blank = {number for number, line in enumerate(data.split(b"\n"), 1) if not line.strip()}
+    rejected = []
+    for start, kind, message in refused:
+        line = data.count(b"\n", 0, start) + 1
+        while line in blank:
+            line += 1
+        rejected.append((line, _rejection(kind, message)))
+    return ReadFile(rows, row_lines(rows, blank, {line for line, _ in rejected}), rejected)
 
 
 def read_file(item: FileItemDict) -> ReadFile:
