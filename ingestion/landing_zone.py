@@ -7,55 +7,187 @@ name and rename it, so a reader never sees half a file.
 
 from __future__ import annotations
 
+import gzip
+import tempfile
+import zlib
 from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import NamedTuple
 
 import dlt
 import duckdb
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 from dlt.sources.filesystem import FileItemDict, filesystem
 
-# Files written in the same second as the previous run's newest file must not be skipped; the
-# readers' merge on each record's own id makes reading one twice harmless.
+from ingestion.files_read import unread_files
+from ingestion.held_lines import MALFORMED, stand_in_rows, unreadable_key
+
+# Until files were tracked by content, a cursor on modification time chose them, lagged by this
+# much so that files written in the same second as the previous run's newest were not skipped.
+# An upgraded pipeline takes the files older than its old cursor minus the lag as read.
 FILE_LAG_SECONDS = 300
+
+# How a JSON value must look to fit a column of these DuckDB types (others take any value).
+JSON_KINDS = {
+    "BIGINT": (int,),
+    "INTEGER": (int,),
+    "BOOLEAN": (bool,),
+}
 
 
 def new_files(bucket_url: str, stream: str):
-    """A dlt resource listing the stream's files not listed by an earlier run."""
-    return filesystem(
-        bucket_url=bucket_url,
-        file_glob=f"{stream}/**/*.ndjson.gz",
-        incremental=dlt.sources.incremental("modification_date", lag=FILE_LAG_SECONDS),
-    ).with_name(f"{stream}_files")
+    """A dlt resource listing the stream's files that no earlier run read."""
+    listing = filesystem(bucket_url=bucket_url, file_glob=f"{stream}/**/*.ndjson.gz")
+    return listing.with_name(f"{stream}_listing") | unread_files(
+        f"{stream}_files", legacy_lag_seconds=FILE_LAG_SECONDS
+    )
+
+
+class UnreadableLine(NamedTuple):
+    landing_file: str
+    line: int
+    reason: str
+
+    @property
+    def described(self) -> str:
+        return f"{self.landing_file}, line {self.line}: {self.reason}"
+
+
+def _fits(value, kind: str) -> bool:
+    wanted = JSON_KINDS.get(kind.upper())
+    if value is None or wanted is None:
+        return True
+    if wanted == (int,):
+        # DuckDB casts "42" to a number, never true or 4.2.
+        if isinstance(value, str):
+            return value.strip().lstrip("-").isdigit()
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, wanted)
+
+
+def line_problem(line: bytes, columns: Mapping[str, str]) -> str | None:
+    """Why DuckDB's reader would refuse this NDJSON line, in words without its content."""
+    try:
+        message = orjson.loads(line)
+    except orjson.JSONDecodeError as error:
+        # orjson's message gives the place (and, for bad bytes, "not valid UTF-8"), never the text.
+        return f"not valid JSON ({str(error).split(': line')[0]}, at byte {error.pos})"
+    if not isinstance(message, dict):
+        return f"a JSON {type(message).__name__}, not an object"
+    wrong = [name for name, kind in columns.items() if not _fits(message.get(name), kind)]
+    if wrong:
+        return "wrong type in field(s) " + ", ".join(
+            f"{name} (expected {columns[name]})" for name in wrong
+        )
+    return None
+
+
+def split_lines(path: str, good: Path, columns: Mapping[str, str]) -> list[UnreadableLine]:
+    """Copy the readable lines of gzip NDJSON `path` to `good`; return the others' places.
+
+    Blank lines are skipped, as DuckDB's reader skips them. A file cut short inside its gzip
+    stream (a copy interrupted) keeps what came before and is one unreadable line at the cut.
+    """
+    landing_file = Path(path).name
+    bad: list[UnreadableLine] = []
+    number = 0
+    with gzip.open(path, "rb") as source, gzip.open(good, "wb", compresslevel=1) as target:
+        try:
+            for number, line in enumerate(source, start=1):
+                if not line.strip():
+                    continue
+                problem = line_problem(line, columns)
+                if problem is None:
+                    target.write(line if line.endswith(b"\n") else line + b"\n")
+                else:
+                    bad.append(UnreadableLine(landing_file, number, problem))
+        except (EOFError, OSError, zlib.error) as error:
+            reason = f"the gzip stream ends or breaks here ({error}); the file is incomplete"
+            bad.append(UnreadableLine(landing_file, number + 1, reason))
+    return bad
+
+
+def _select(
+    connection: duckdb.DuckDBPyConnection,
+    paths: list[str],
+    select_sql: str,
+    columns: Mapping[str, str],
+) -> pa.Table:
+    raw = connection.read_json(
+        paths,
+        format="newline_delimited",
+        columns=dict(columns),
+        compression="gzip",
+        filename=True,
+    )
+    connection.register("raw_files", raw)
+    query = select_sql.replace(
+        "{raw}",
+        "(select *, regexp_extract(filename, '[^/]+$') as _landing_file from raw_files) as raw",
+    )
+    try:
+        return connection.execute(query).fetch_arrow_table()
+    finally:
+        connection.unregister("raw_files")
+
+
+def unreadable_rows(lines: list[UnreadableLine], schema: pa.Schema, key: str) -> pa.Table:
+    """The rows that stand for unreadable lines, in the shape of the stream's other rows."""
+    return stand_in_rows(
+        schema,
+        {
+            key: [unreadable_key(line.landing_file, line.line) for line in lines],
+            MALFORMED: [line.described for line in lines],
+            "_landing_file": [line.landing_file for line in lines],
+        },
+    )
 
 
 def read_ndjson(
-    items: list[FileItemDict], select_sql: str, columns: Mapping[str, str]
+    items: list[FileItemDict], select_sql: str, columns: Mapping[str, str], key: str
 ) -> Iterator[pa.Table]:
     """Parse a page of files with DuckDB's JSON reader into Arrow, one table per page.
 
     `columns` fixes the JSON fields read and their types, so a new or oddly typed field in one
     batch cannot change the shape of the lake; `select_sql` turns them into lake columns and is
-    evaluated over a relation named `raw` that also has `_landing_file`.
+    evaluated over a relation named `raw` that also has `_landing_file`, and must give `key`
+    and `_malformed_fields`.
+
+    The page is read in one pass. Only when DuckDB refuses it (a truncated line, bytes that are
+    not UTF-8, a value of the wrong type: its message names the line but quotes the content) are
+    its files read one by one, and a refused file line by line: the lines DuckDB can read land
+    as usual, each other one as a row keyed by its file and line, for the gate to hold.
     """
     local_paths = [item.local_file_path or item["file_url"] for item in items]
     if not local_paths:
         return
     with duckdb.connect() as connection:
         connection.execute("set timezone = 'UTC'")
-        raw = connection.read_json(
-            local_paths,
-            format="newline_delimited",
-            columns=dict(columns),
-            compression="gzip",
-            filename=True,
-        )
-        connection.register("raw_files", raw)
-        query = select_sql.replace(
-            "{raw}",
-            "(select *, regexp_extract(filename, '[^/]+$') as _landing_file from raw_files) as raw",
-        )
-        yield connection.execute(query).fetch_arrow_table()
+        try:
+            table = _select(connection, local_paths, select_sql, columns)
+        except duckdb.InvalidInputException:
+            table = None
+        if table is not None:
+            yield table
+            return
+        for path in local_paths:
+            try:
+                table = _select(connection, [path], select_sql, columns)
+            except duckdb.InvalidInputException:
+                table = None
+            if table is not None:
+                yield table
+                continue
+            with tempfile.TemporaryDirectory(prefix="regulars-lines-") as folder:
+                # The readable lines under the file's own name: `_landing_file` stays true.
+                good = Path(folder) / Path(path).name
+                bad = split_lines(path, good, columns)
+                table = _select(connection, [str(good)], select_sql, columns)
+            if bad:
+                table = pa.concat_tables([table, unreadable_rows(bad, table.schema, key)])
+            yield table
 
 
 class FirstSeen:
@@ -111,7 +243,7 @@ def landing_table(
         schema_contract=LANDING_STREAM_CONTRACT,
     )
     def rows(items: list[FileItemDict]) -> Iterator[pa.Table]:
-        for table in read_ndjson(items, select_sql, fields):
+        for table in read_ndjson(items, select_sql, fields, key):
             yield first_seen(table)
 
     return new_files(bucket_url, stream) | rows

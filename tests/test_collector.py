@@ -525,3 +525,77 @@ def test_start_up_publishes_a_crashed_spool_and_fails_its_torn_line(tmp_path: Pa
         "events-20260102T03-0007.ndjson",
     )
     assert not list(spool.glob("*.ndjson"))
+
+
+def test_a_text_user_id_from_the_segment_library_is_held_and_the_marts_still_build(
+    materialized_world: Settings, tmp_path: Path
+):
+    """Issue 17: a `userId` of text passed the gate and stopped every mart at the next `dbt
+    build` (`Could not convert string 'guest-abc' to INT64` in stg_events__messages). Sent
+    through the Segment library to the collector, it is held with `user_id` named; a guest's
+    customer id and a page call's category reach staging; the events-fed models build."""
+    from segment.analytics import Client
+
+    from regulars.settings import load_chain
+    from tests.conftest import run_dbt
+
+    warehouse = materialized_world.warehouse_path
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        (customer_id,) = connection.execute(
+            "select min(customer_id) from raw_ordering.customers"
+        ).fetchone()
+    collector = RunningCollector(tmp_path / "collector")
+    collector.landing = Path(materialized_world.landing_url)  # the world's landing zone
+    collector.root.mkdir()
+    errors: list = []
+    try:
+        collector.start()
+        app = Client(
+            KEYS["app-android"],
+            host=collector.url(""),
+            max_retries=2,
+            timeout=HTTP_SECONDS,
+            on_error=lambda error, batch: errors.append(error),
+        )
+        calls = {
+            "guest": app.track("guest-abc", "Product Viewed", {"product_id": "12"}),
+            "customer": app.track(str(customer_id), "Product Viewed", {"product_id": "12"}),
+            "page": app.page(str(customer_id), category="Menu", name="Nasi Goreng"),
+        }
+        app.flush()
+        app.join()
+    finally:
+        collector.stop()
+    assert not errors
+    ids = {name: message["messageId"] for name, (ok, message) in calls.items() if ok}
+    assert len(ids) == 3
+
+    landing_pipeline("events", materialized_world).run(
+        events_source(bucket_url=materialized_world.landing_url)
+    )
+    promote("events", materialized_world)
+    run_dbt(
+        warehouse,
+        tmp_path / "target",
+        "build",
+        *("--select", "stg_events__messages+", "--exclude", "tag:analytics"),
+        *("--vars", json.dumps(load_chain().dbt_vars())),
+    )
+
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        held = connection.execute(
+            "select failed_expectations from raw_events.quarantine_messages "
+            "where primary_key_value = ?",
+            [ids["guest"]],
+        ).fetchall()
+        staged = connection.execute(
+            "select message_id, customer_id, page_name, page_category from "
+            "staging.stg_events__messages where message_id in (?, ?, ?) order by 3 nulls first",
+            [ids["guest"], ids["customer"], ids["page"]],
+        ).fetchall()
+    ((reasons,),) = held
+    assert "user_id" in reasons
+    assert staged == [
+        (ids["customer"], customer_id, None, None),
+        (ids["page"], customer_id, "Nasi Goreng", "Menu"),
+    ]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 from pathlib import Path
 
 import dlt
@@ -228,3 +231,179 @@ def test_cents_without_a_currency_or_with_a_decimal_point_say_what_to_fix():
         convert(
             table, ColumnMapping.from_config(MINIMAL_MAPPING), "orders.csv", minor_unit_digits=2
         )
+
+
+def write_lines(folder: Path, name: str, lines: list[bytes]) -> Path:
+    """A CSV written byte for byte, so that a test can break one line of it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    return path
+
+
+def promoted(settings: Settings):
+    from expectations.promote import promote
+
+    return promote("order_history", settings).report.tables["orders"]
+
+
+@pytest.mark.parametrize(
+    ("broken", "reason"),
+    [
+        (b"0812-555-0199,2024-03-02,2000,extra", "4 columns where the header has 3"),
+        (
+            b"Jos\xe9,2024-03-02,2000",
+            "bytes that are not UTF-8: save the file as UTF-8",
+        ),  # Latin-1, not UTF-8
+    ],
+    ids=["extra column", "latin-1 bytes"],
+)
+def test_a_line_that_is_not_a_row_is_held_with_file_and_line_and_the_rest_lands(
+    regulars_env: Settings, tmp_path: Path, broken: bytes, reason: str
+):
+    """Before, pyarrow refused the file with no file or line and quoted the row (a phone
+    number) into the log; nothing of the file, or of the files after it, landed."""
+    folder = tmp_path / "pos"
+    write_lines(
+        folder,
+        "a_export.csv",
+        [
+            b"member,date,total",
+            b"A-1,2024-03-01,1000",
+            broken,
+            b"",
+            b"A-3,2024-03-03,3000",
+        ],
+    )
+    write_lines(folder, "b_export.csv", [b"member,date,total", b"B-1,2024-03-04,4000"])
+    load(regulars_env, folder, MINIMAL_MAPPING)
+    table = promoted(regulars_env)
+
+    assert (table.source_rows, table.promoted_rows, table.quarantined_rows) == (4, 3, 1)
+    assert landed(
+        regulars_env,
+        "select source_file, source_line, customer_id, amount_idr::int "
+        "from raw_order_history.orders order by source_file, source_line",
+    ) == [
+        ("a_export.csv", 2, "A-1", 1000),
+        ("a_export.csv", 5, "A-3", 3000),  # after the blank line 4: lines stay the file's
+        ("b_export.csv", 2, "B-1", 4000),
+    ]
+    ((key, record),) = landed(
+        regulars_env, "select primary_key_value, record from raw_order_history.quarantine_orders"
+    )
+    assert key == "_unreadable:a_export.csv:3"
+    assert json.loads(record)["_malformed_fields"] == f"a_export.csv, line 3: {reason}"
+
+
+def test_an_amount_that_depends_on_the_separators_is_refused_until_they_are_set(
+    regulars_env: Settings, tmp_path: Path
+):
+    """`25.500` is 25500 rupiah in Indonesia; before, it landed as 25.50."""
+    folder = tmp_path / "pos"
+    rows = [
+        {"member": "A-1", "date": "2024-03-01", "total": "125000"},
+        {"member": "A-2", "date": "2024-03-01", "total": "25.500"},
+    ]
+    write_csv(folder, "export.csv", rows)
+
+    with pytest.raises(Exception) as raised:
+        load(regulars_env, folder, MINIMAL_MAPPING)
+    message = str(raised.value)
+    assert "export.csv, line 3, column 'total' (amount): '25.500' is 25.500 with '.' as " in message
+    assert 'decimal_separator = ",", thousands_separator = "."' in message
+
+    write_csv(
+        folder,
+        "export.csv",
+        [*rows, {"member": "A-3", "date": "2024-03-01", "total": "1.250.000,50"}],
+    )
+    load(regulars_env, folder, MINIMAL_MAPPING, decimal_separator=",", thousands_separator=".")
+    assert landed(
+        regulars_env,
+        "select customer_id, amount_idr::double from landing_order_history.orders order by 1",
+    ) == [("A-1", 125000.0), ("A-2", 25500.0), ("A-3", 1250000.5)]
+
+
+def test_a_repeated_order_id_is_held_with_both_lines_and_the_file_reconciles(
+    regulars_env: Settings, tmp_path: Path
+):
+    """Before, the second row of an order id replaced the first in the landing merge on
+    `import_row_id`, and the audit still reconciled."""
+    folder = tmp_path / "pos"
+    mapping = MINIMAL_MAPPING | {"order_id": "receipt"}
+    write_csv(
+        folder,
+        "export.csv",
+        [
+            {"receipt": "N-1", "member": "A-1", "date": "2024-03-01", "total": "1000"},
+            {"receipt": "N-2", "member": "A-2", "date": "2024-03-01", "total": "2000"},
+            {"receipt": "N-1", "member": "A-9", "date": "2024-03-02", "total": "9000"},
+        ],
+    )
+    load(regulars_env, folder, mapping)
+    table = promoted(regulars_env)
+
+    assert (table.source_rows, table.promoted_rows, table.quarantined_rows) == (3, 2, 1)
+    assert landed(
+        regulars_env, "select order_id, customer_id from raw_order_history.orders order by 1"
+    ) == [("N-1", "A-1"), ("N-2", "A-2")]
+    ((key, record),) = landed(
+        regulars_env, "select primary_key_value, record from raw_order_history.quarantine_orders"
+    )
+    assert key == "_repeated:export.csv:4"
+    assert json.loads(record)["_malformed_fields"] == (
+        "export.csv, line 4: order id 'N-1' is already on line 2 (that row is kept)"
+    )
+
+
+def test_rows_read_that_would_not_all_land_stop_the_file():
+    from ingestion.order_history.helpers import MALFORMED, reconcile
+
+    rows = pa.table({"import_row_id": ["f.csv:1", "f.csv:1"], MALFORMED: [None, None]})
+    with pytest.raises(OrderHistoryFileError, match=r"^f.csv: 2 rows read, but 2 would land "):
+        reconcile("f.csv", 2, rows)
+    with pytest.raises(OrderHistoryFileError, match=r"^f.csv: 3 rows read"):
+        reconcile("f.csv", 3, rows.slice(0, 1))
+
+
+def test_an_old_file_copied_in_late_lands_and_a_copy_under_another_name_does_not(
+    regulars_env: Settings, tmp_path: Path
+):
+    """Before, a file whose modification time was older than the cursor was skipped with
+    `0 landed`, and the same file under a second name landed all its orders twice."""
+    folder = tmp_path / "pos"
+    write_csv(folder, "2024.csv", [{"member": "A-1", "date": "2024-03-01", "total": "1000"}])
+    load(regulars_env, folder, MINIMAL_MAPPING)
+
+    old = write_csv(folder, "2019.csv", [{"member": "B-1", "date": "2019-03-01", "total": "500"}])
+    a_year_earlier = old.stat().st_mtime - 365 * 86_400
+    os.utime(old, (a_year_earlier, a_year_earlier))
+    shutil.copy(folder / "2024.csv", folder / "2024 (copy).csv")
+    load(regulars_env, folder, MINIMAL_MAPPING)
+
+    assert landed(
+        regulars_env,
+        "select source_file, customer_id from landing_order_history.orders order by 1",
+    ) == [("2019.csv", "B-1"), ("2024.csv", "A-1")]
+
+
+def test_each_row_keeps_its_line_past_blank_refused_and_multi_line_rows(tmp_path: Path):
+    from ingestion.order_history import read_csv
+
+    path = write_lines(
+        tmp_path,
+        "export.csv",
+        [
+            b"member,date,total,note",
+            b'A-1,2024-03-01,1000,"first line',
+            b'second line"',
+            b"",
+            b"A-2,2024-03-02,2000",
+            b"A-3,2024-03-03,3000,",
+        ],
+    )
+    read = read_csv(str(path))
+    assert read.table.column("member").to_pylist() == ["A-1", "A-3"]
+    assert read.lines == [2, 6]
+    assert read.rejected == [(5, "3 columns where the header has 4")]

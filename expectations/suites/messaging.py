@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import great_expectations as gx
+
 from expectations.suites import TableSuite, VolumeRule
 from expectations.suites.common import (
     in_set,
@@ -36,6 +38,8 @@ def table_suites() -> dict[str, TableSuite]:
             required_columns=["event_id", "object_type", "metric", "occurred_at", "data"],
             expectations=[
                 *keyed("event_id"),
+                # A landing line that could not be read, with its file and line (ingestion).
+                gx.expectations.ExpectColumnValuesToBeNull(column="_malformed_fields"),
                 *not_null("object_type", "metric", "delivery_id", "occurred_at"),
                 in_set("object_type", OBJECT_TYPES),
                 in_set("metric", METRICS),

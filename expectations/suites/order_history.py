@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import great_expectations as gx
+
 from expectations.suites import TableSuite
 from expectations.suites.common import between, keyed, not_null, timestamps_in_chain_lifetime
 from expectations.suites.ordering import ABSURD_ORDER_IDR, MAX_ITEM_QUANTITY
@@ -16,6 +18,8 @@ def table_suites() -> dict[str, TableSuite]:
             required_columns=["import_row_id", "customer_id", "ordered_at", "amount_idr"],
             expectations=[
                 *keyed("import_row_id"),
+                # A line that is not a row, a repeated order id: file, line and why (ingestion).
+                gx.expectations.ExpectColumnValuesToBeNull(column="_malformed_fields"),
                 *not_null("customer_id", "ordered_at", "amount_idr"),
                 between("amount_idr", 0, ABSURD_ORDER_IDR),
                 between("quantity", 1, MAX_ITEM_QUANTITY),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import great_expectations as gx
+
 from expectations.suites import TableSuite, VolumeRule
 from expectations.suites.common import (
     between,
@@ -24,6 +26,8 @@ def table_suites() -> dict[str, TableSuite]:
             required_columns=["request_id", "service", "status_code", "latency_ms", "occurred_at"],
             expectations=[
                 *keyed("request_id"),
+                # A landing line that could not be read, with its file and line (ingestion).
+                gx.expectations.ExpectColumnValuesToBeNull(column="_malformed_fields"),
                 # A present but unreadable occurred_at lands as null (ingestion's try_cast); a
                 # timed-out call has no status code.
                 *not_null("service", "platform", "latency_ms", "occurred_at"),

@@ -11,6 +11,8 @@ SEGMENT_FIELDS: dict[str, str] = {
     "type": "VARCHAR",
     "event": "VARCHAR",
     "name": "VARCHAR",
+    # A page call's category (Segment Spec, Page: `Docs` for a page named `Getting Started`).
+    "category": "VARCHAR",
     "userId": "VARCHAR",
     "anonymousId": "VARCHAR",
     "previousId": "VARCHAR",

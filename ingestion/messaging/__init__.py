@@ -36,6 +36,8 @@ select
     data->>'delivery_id' as delivery_id,
     coalesce(data->>'customer_id', data->'identifiers'->>'id') as customer_id,
     cast(data as varchar) as data,
+    -- Unreadable lines land beside the rows with their reason here (ingestion.landing_zone).
+    cast(null as varchar) as _malformed_fields,
     _landing_file
 from {raw}
 qualify row_number() over (partition by event_id order by _landing_file) = 1

@@ -1,44 +1,126 @@
 """Order history from another system (an old POS, say): CSV or Parquet files of past orders.
 
 Reads every file matching `file_glob` under `bucket_url` (a local folder or any fsspec URL) that
-it has not read before (incremental on the file's modification date), maps the file's columns to
+it has not read before (by path and content, `ingestion.files_read`), maps the file's columns to
 Regulars fields with `column_mapping` from config, converts types, and lands one row per order
 line of the file. Only customer id, order date and amount must be mapped; order id, quantity,
-store and channel are kept when mapped. A value that does not convert stops the load with an
-error naming the file, line and column: a history import is a one-off that a person fixes and
-re-runs, so a silently skipped row would be a silently wrong lifetime value.
+store and channel are kept when mapped. A value that does not convert, or an amount whose value
+depends on the separator convention, stops the load with an error naming the file, line and
+column: a history import is a one-off that a person fixes and re-runs, so a silently skipped row
+would be a silently wrong lifetime value. A line that is not a row (wrong column count, bytes
+that are not UTF-8) and a repeated order id land as rows the gate holds, with file, line and
+reason; the rows read from each file must equal the rows landed and held.
 """
 
 from __future__ import annotations
 
+import functools
+import re
+import tempfile
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import dlt
+import duckdb
 import pyarrow as pa
-import pyarrow.csv as pacsv
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from dlt.sources import DltSource
 from dlt.sources.filesystem import FileItemDict, filesystem
 
-from ingestion.order_history.helpers import ColumnMapping, convert, minor_unit_digits
+from ingestion.files_read import unread_files
+from ingestion.order_history.helpers import (
+    ColumnMapping,
+    Separators,
+    convert,
+    minor_unit_digits,
+    reconcile,
+    unreadable_rows,
+)
 from ingestion.order_history.settings import DEFAULT_FILE_GLOB, ISO8601, SCHEMA_CONTRACT
 from regulars.settings import load_chain
 
 SOURCE_NAME = "order_history"
+# DuckDB's names for a CSV line that is not a row, in words for the person fixing the file (its
+# own messages can quote the line, which holds a phone number).
+REJECTED_LINES = {
+    "INVALID ENCODING": "bytes that are not UTF-8: save the file as UTF-8",
+    "UNQUOTED VALUE": "a quote inside a value that is not quoted",
+    "LINE SIZE OVER MAXIMUM": "a line longer than DuckDB's maximum line size",
+}
+COLUMN_COUNT = re.compile(r"Expected Number of Columns: (\d+) Found: (\d+)")
 
 
-def read_file(item: FileItemDict, mapping: ColumnMapping) -> pa.Table:
-    """The file as text columns (CSV) or as stored (Parquet); conversion happens after."""
-    with item.open() as handle:
-        if item["file_name"].endswith(".parquet"):
-            return pq.read_table(handle)
-        text_columns = {name: pa.string() for name in mapping.columns.values()}
-        return pacsv.read_csv(
-            handle,
-            convert_options=pacsv.ConvertOptions(
-                column_types=text_columns, strings_can_be_null=False
-            ),
-        )
+@dataclass
+class ReadFile:
+    """A file's rows as text (CSV) or as stored (Parquet), each row's line, the lines refused."""
+
+    table: pa.Table
+    lines: list[int] | None = None
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+
+
+def _rejection(error_type: str, message: str) -> str:
+    counts = COLUMN_COUNT.search(message or "")
+    if counts:
+        expected, found = counts.groups()
+        return f"{found} columns where the header has {expected}"
+    return REJECTED_LINES.get(error_type, error_type.lower())
+
+
+def row_lines(rows: pa.Table, blank: set[int], rejected: set[int]) -> list[int]:
+    """Each row's line in the file: DuckDB skips the header, blank lines and refused lines, and
+    says nothing of the lines of the rows it keeps. A row whose quoted value holds line breaks
+    spans more than one line."""
+    breaks = [pc.fill_null(pc.count_substring(column, "\n"), 0) for column in rows.columns]
+    spans = pc.add(functools.reduce(pc.add, breaks, pa.scalar(0, pa.int32())), 1).to_pylist()
+    lines, line = [], 2
+    for span in spans:
+        while line in blank or line in rejected:
+            line += 1
+        lines.append(line)
+        line += span
+    return lines
+
+
+def read_csv(path: str) -> ReadFile:
+    """Every value as text; lines that are not rows of the file are set aside with the reason."""
+    with duckdb.connect() as connection:
+        rows = connection.sql(
+            "select * from read_csv(?, header = true, delim = ',', quote = '\"', "
+            "escape = '\"', all_varchar = true, strict_mode = true, store_rejects = true)",
+            params=[path],
+        ).fetch_arrow_table()
+        # DuckDB's line number leaves out the line breaks inside quoted values before it, so
+        # the line is found by where it starts (a position that can fall on a blank line before
+        # it: a refused line is never blank).
+        refused = connection.sql(
+            "select line_byte_position, min(error_type), min(error_message) from reject_errors "
+            "group by line_byte_position order by line_byte_position"
+        ).fetchall()
+    data = Path(path).read_bytes()
+    blank = {number for number, line in enumerate(data.split(b"\n"), 1) if not line.strip()}
+    rejected = []
+    for start, kind, message in refused:
+        line = data.count(b"\n", 0, start) + 1
+        while line in blank:
+            line += 1
+        rejected.append((line, _rejection(kind, message)))
+    return ReadFile(rows, row_lines(rows, blank, {line for line, _ in rejected}), rejected)
+
+
+def read_file(item: FileItemDict) -> ReadFile:
+    """The file, from where it is: DuckDB reads a local path, a bucket's file is copied first."""
+    if item["file_name"].endswith(".parquet"):
+        with item.open() as handle:
+            return ReadFile(pq.read_table(handle))
+    if item.local_file_path:
+        return read_csv(item.local_file_path)
+    with tempfile.TemporaryDirectory(prefix="regulars-order-history-") as folder:
+        local = Path(folder) / item["file_name"]
+        local.write_bytes(item.read_bytes())
+        return read_csv(str(local))
 
 
 @dlt.source(name=SOURCE_NAME)
@@ -54,6 +136,10 @@ def order_history_source(
     # True when the file's amounts are in the currency's minor unit (cents): `[chain] currency`
     # says how many digits that is.
     amounts_in_minor_units: bool = False,
+    # How the file writes numbers: "." or "," as decimal separator, and the thousands separator
+    # ("." "," " " "'" or "" for none). Unset, an amount like 25.500 or 1,250 is refused.
+    decimal_separator: str | None = None,
+    thousands_separator: str | None = None,
 ) -> DltSource:
     """Past orders from files, mapped to customer_id, ordered_at, amount_idr (+ optional)."""
     # A wrong mapping fails here, before any file is read.
@@ -61,11 +147,11 @@ def order_history_source(
     chain = load_chain()
     timezone = timezone or chain.timezone
     digits = minor_unit_digits(chain.currency) if amounts_in_minor_units else 0
-    files = filesystem(
-        bucket_url=bucket_url,
-        file_glob=file_glob,
-        incremental=dlt.sources.incremental("modification_date"),
-    )
+    separators = Separators.from_config(decimal_separator, thousands_separator)
+    listing = filesystem(bucket_url=bucket_url, file_glob=file_glob).with_name("listing")
+    # Under the name the earlier modification-date cursor kept its state: an upgraded pipeline
+    # does not read its files again (ingestion.files_read).
+    files = listing | unread_files("filesystem")
 
     @dlt.transformer(
         name="orders",
@@ -75,7 +161,14 @@ def order_history_source(
     )
     def orders(items: list[FileItemDict]) -> Iterator[pa.Table]:
         for item in items:
-            table = read_file(item, mapping)
-            yield convert(table, mapping, item["file_name"], date_format, timezone, digits)
+            read, name = read_file(item), item["file_name"]
+            table = convert(
+                read.table, mapping, name, date_format, timezone, digits, separators, read.lines
+            )
+            if read.rejected:
+                rejected = unreadable_rows(name, read.rejected, table.schema)
+                table = pa.concat_tables([table, rejected])
+            reconcile(name, read.table.num_rows + len(read.rejected), table)
+            yield table
 
     yield files | orders

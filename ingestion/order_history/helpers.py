@@ -2,17 +2,21 @@
 
 Pure functions over Arrow: the file is read as text, each mapped column is converted in one
 vectorised pass, and the first value that does not convert becomes an error naming the file, the
-line (as a spreadsheet shows it: the header is line 1) and the column.
+line (as a spreadsheet shows it: the header is line 1) and the column. A line that is not a row
+of the file (its column count is wrong, its bytes are not UTF-8), or a second row of an order id,
+lands instead as a row with the reason in `_malformed_fields`, for the gate to hold.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ingestion.held_lines import MALFORMED, stand_in_rows, unreadable_key
 from ingestion.order_history.settings import (
     ISO8601,
     ISO_DATE_FORMATS,
@@ -28,8 +32,49 @@ AMOUNT_FORMATS = {
 }
 
 
+# A number whose reading depends on the separator convention: `25.500` is 25.5 with a decimal
+# point and 25500 with a thousands separator (Indonesia, most of Europe); `1,250` likewise.
+AMBIGUOUS_AMOUNT = r"^-?[1-9]\d{0,2}[.,]\d{3}$"
+SEPARATOR_SETTINGS = (
+    "sources.order_history.decimal_separator and sources.order_history.thousands_separator"
+)
+
+
 class OrderHistoryFileError(ValueError):
     """A value in an order-history file that cannot be read as its field's type."""
+
+
+@dataclass(frozen=True)
+class Separators:
+    """How the file writes numbers: its decimal mark and thousands separator ("" for none)."""
+
+    decimal: str
+    thousands: str
+
+    @classmethod
+    def from_config(cls, decimal: str | None, thousands: str | None) -> Separators | None:
+        """None when neither is set (amounts then must read the same under either convention)."""
+        if decimal is None and thousands is None:
+            return None
+        if (
+            decimal not in (".", ",")
+            or thousands not in ("", ".", ",", " ", "'")
+            or (decimal == thousands)
+        ):
+            raise ValueError(
+                f"{SEPARATOR_SETTINGS} in .dlt/config.toml: set both, the decimal separator to "
+                '"." or "," and the thousands separator to another of ".", ",", " ", "\'" or "" '
+                f"(none); got decimal {decimal!r}, thousands {thousands!r}."
+            )
+        return cls(decimal, thousands)
+
+    @property
+    def pattern(self) -> str:
+        decimal = rf"({re.escape(self.decimal)}\d+)?"
+        plain = rf"\d+{decimal}"
+        if not self.thousands:
+            return f"^-?{plain}$"
+        return rf"^-?(\d{{1,3}}({re.escape(self.thousands)}\d{{3}})+{decimal}|{plain})$"
 
 
 @dataclass(frozen=True)
@@ -85,11 +130,93 @@ def _first_bad(raw: pa.ChunkedArray, converted: pa.ChunkedArray) -> int | None:
     return pc.index(bad, True).as_py()
 
 
-def _fail(file_name: str, row: int, column: str, field: str, value, expected: str, hint: str = ""):
+def _fail(file_name: str, line: int, column: str, field: str, value, expected: str, hint: str = ""):
     raise OrderHistoryFileError(
-        f"{file_name}, line {_line(row)}, column {column!r} ({field}): {value!r} is not "
-        f"{expected}.{hint}"
+        f"{file_name}, line {line}, column {column!r} ({field}): {value!r} is not {expected}.{hint}"
     )
+
+
+def canonical_amounts(
+    values: pa.ChunkedArray,
+    separators: Separators | None,
+    file_name: str,
+    column: str,
+    lines: Sequence[int],
+) -> pa.ChunkedArray:
+    """Amounts written as `1234.5`: separators configured, as the file writes them; unset, the
+    first value that reads differently under the two conventions is an error saying so."""
+    if separators is None:
+        ambiguous = pc.match_substring_regex(values, AMBIGUOUS_AMOUNT)
+        if pc.any(ambiguous).as_py():
+            row = pc.index(ambiguous, True).as_py()
+            value = values[row].as_py()
+            as_thousands = re.sub(r"[.,]", "", value)
+            as_decimal = value.replace(",", ".")
+            mark = "." if "." in value else ","
+            other = "," if mark == "." else "."
+            raise OrderHistoryFileError(
+                f"{file_name}, line {lines[row]}, column {column!r} (amount): {value!r} is "
+                f"{as_decimal} with {mark!r} as decimal separator, {as_thousands} with {mark!r} "
+                f"as thousands separator. Say which the file uses: set {SEPARATOR_SETTINGS} "
+                f'(for {as_thousands}: decimal_separator = "{other}", thousands_separator = '
+                f'"{mark}").'
+            )
+        return values
+    written = pc.match_substring_regex(values, separators.pattern)
+    unwritten = pc.and_(pc.is_valid(values), pc.invert(written))
+    if pc.any(unwritten).as_py():
+        row = pc.index(unwritten, True).as_py()
+        _fail(
+            file_name, lines[row], column, "amount", values[row].as_py(),
+            f"an amount written with decimal separator {separators.decimal!r} and thousands "
+            f"separator {separators.thousands!r}",
+            f" Fix the value, or {SEPARATOR_SETTINGS}.",
+        )  # fmt: skip
+    if separators.thousands:
+        values = pc.replace_substring(values, separators.thousands, "")
+    return pc.replace_substring(values, separators.decimal, ".")
+
+
+def repeated_order_ids(order_ids: pa.ChunkedArray) -> dict[int, int]:
+    """Row -> the row that first had its order id, for every later row of an id."""
+    first: dict[str, int] = {}
+    repeats = {}
+    for row, order_id in enumerate(order_ids.to_pylist()):
+        if order_id is None:
+            continue
+        if order_id in first:
+            repeats[row] = first[order_id]
+        else:
+            first[order_id] = row
+    return repeats
+
+
+def unreadable_rows(
+    file_name: str, rejected: Sequence[tuple[int, str]], schema: pa.Schema
+) -> pa.Table:
+    """Rows standing for the file's lines that are not rows (line, reason), in the lake's shape."""
+    return stand_in_rows(
+        schema,
+        {
+            "source_file": [file_name] * len(rejected),
+            "source_line": [line for line, _ in rejected],
+            "import_row_id": [unreadable_key(file_name, line) for line, _ in rejected],
+            MALFORMED: [f"{file_name}, line {line}: {reason}" for line, reason in rejected],
+        },
+    )
+
+
+def reconcile(file_name: str, rows_read: int, table: pa.Table) -> None:
+    """Every row read is one row to land, held or not, under a key of its own: else the merge on
+    `import_row_id` would lose rows with nobody told."""
+    held = table.num_rows - pc.sum(pc.is_null(table.column(MALFORMED))).as_py()
+    keys = pc.count_distinct(table.column("import_row_id")).as_py()
+    if table.num_rows != rows_read or keys != rows_read:
+        raise OrderHistoryFileError(
+            f"{file_name}: {rows_read} rows read, but {table.num_rows - held} would land and "
+            f"{held} be held, under {keys} distinct import_row_id values. Nothing of the file "
+            "was loaded; this is a bug in the import, please report it with the file's layout."
+        )
 
 
 def _blank_to_null(values: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -112,12 +239,17 @@ def convert(
     date_format: str = ISO8601,
     timezone: str = "UTC",
     minor_unit_digits: int = 0,
+    separators: Separators | None = None,
+    lines: Sequence[int] | None = None,
 ) -> pa.Table:
     """The mapped columns of `table` as typed Regulars fields, plus where each row came from.
 
     `minor_unit_digits` > 0: the file's amounts are in the currency's minor unit (cents are 2
     digits), and are divided into major units here, so the lake holds one unit whatever the file.
+    `lines`: each row's line in the file (unset: one line per row after the header).
     """
+    if lines is None:
+        lines = [_line(row) for row in range(table.num_rows)]
     absent = [name for name in mapping.columns.values() if name not in table.column_names]
     if absent:
         raise OrderHistoryFileError(
@@ -132,7 +264,8 @@ def convert(
         empty = pc.is_null(text[field])
         if pc.any(empty).as_py():
             row = pc.index(empty, True).as_py()
-            _fail(file_name, row, mapping.columns[field], field, None, "set", " It is required.")
+            column = mapping.columns[field]
+            _fail(file_name, lines[row], column, field, None, "set", " It is required.")
 
     out: dict[str, pa.ChunkedArray] = {"customer_id": text["customer_id"]}
 
@@ -143,11 +276,14 @@ def convert(
             "an ISO 8601 date" if date_format == ISO8601 else f"a date in the format {date_format}"
         )
         _fail(
-            file_name, row, mapping.columns["order_date"], "order_date",
+            file_name, lines[row], mapping.columns["order_date"], "order_date",
             text["order_date"][row].as_py(), expected,
             " Fix the value, or set sources.order_history.date_format to the file's format.",
         )  # fmt: skip
     out["ordered_at"] = order_date
+    text["amount"] = canonical_amounts(
+        text["amount"], separators, file_name, mapping.columns["amount"], lines
+    )
 
     for field, pattern, target, expected in (
         ("amount", *AMOUNT_FORMATS[bool(minor_unit_digits)]),
@@ -160,7 +296,10 @@ def convert(
         converted = pc.if_else(looks_right, text[field], pa.scalar(None, pa.string()))
         row = _first_bad(text[field], converted)
         if row is not None:
-            _fail(file_name, row, mapping.columns[field], field, text[field][row].as_py(), expected)
+            _fail(
+                file_name, lines[row], mapping.columns[field], field, text[field][row].as_py(),
+                expected,
+            )  # fmt: skip
         typed = converted.cast(target)
         if field == "amount" and minor_unit_digits:
             major = pc.divide(
@@ -174,13 +313,29 @@ def convert(
     for field in ("order_id", "store", "channel"):
         out[field] = text.get(field, pa.nulls(table.num_rows, pa.string()))
 
-    lines = pa.array(range(2, table.num_rows + 2), type=pa.int64())
+    line_numbers = pa.array(lines, type=pa.int64())
     out["source_file"] = pa.array([file_name] * table.num_rows, type=pa.string())
-    out["source_line"] = lines
+    out["source_line"] = line_numbers
     # Re-importing a file must merge, not append: the POS order id when mapped, else its place.
-    out["import_row_id"] = (
-        pc.binary_join_element_wise(out["source_file"], out["order_id"], ":")
-        if "order_id" in text
-        else pc.binary_join_element_wise(out["source_file"], lines.cast(pa.string()), ":")
-    )
+    places = pc.binary_join_element_wise(out["source_file"], line_numbers.cast(pa.string()), ":")
+    reasons = [None] * table.num_rows
+    if "order_id" in text:
+        import_row_id = pc.binary_join_element_wise(out["source_file"], out["order_id"], ":")
+        # A second row of an order id would replace the first in the merge, unseen: it is held
+        # under its own place instead, and the first row lands.
+        repeats = repeated_order_ids(out["order_id"])
+        if repeats:
+            again = pa.array([row in repeats for row in range(table.num_rows)])
+            import_row_id = pc.if_else(
+                again, pc.binary_join_element_wise("_repeated", places, ":"), import_row_id
+            )
+            for row, first in repeats.items():
+                reasons[row] = (
+                    f"{file_name}, line {lines[row]}: order id {out['order_id'][row].as_py()!r} "
+                    f"is already on line {lines[first]} (that row is kept)"
+                )
+        out["import_row_id"] = import_row_id
+    else:
+        out["import_row_id"] = places
+    out[MALFORMED] = pa.array(reasons, type=pa.string())
     return pa.table(out)

@@ -40,6 +40,8 @@ select
     status_code,
     latency_ms,
     is_timeout,
+    -- Unreadable lines land beside the rows with their reason here (ingestion.landing_zone).
+    cast(null as varchar) as _malformed_fields,
     _landing_file
 from {raw}
 qualify row_number() over (partition by request_id order by _landing_file) = 1

@@ -45,6 +45,7 @@ final as (
         type as message_type,
         case when type = 'track' then event end as event_name,
         case when type = 'page' then name end as page_name,
+        case when type = 'page' then category end as page_category,
         case when type = 'screen' then name end as screen_name,
 
         -- where it came from: the mobile SDKs always send context.app and context.os
