@@ -28,6 +28,7 @@ from regulars.serving import serving_path
 from regulars.settings import Settings
 from tests import processes
 from tests.conftest import DESTINATIONS, materialize, point_at
+from tests.serving_reader import INTERVAL_SECONDS
 
 SOURCE_REVENUE_SQL = """
     select coalesce(sum(total_idr), 0), count(*) from orders
@@ -253,6 +254,8 @@ def bi_reader(settings: Settings, folder: Path) -> Iterator[list[dict]]:
         while not (out.exists() and out.read_text()) and time.monotonic() < deadline:
             time.sleep(0.1)
         yield reads
+        # The copy is published at the run's very end: a few more polls see it.
+        time.sleep(10 * INTERVAL_SECONDS)
     finally:
         stop.touch()
         try:
