@@ -277,7 +277,7 @@ def test_the_mart_splits_spend_by_publisher_platform_and_keys_campaigns_by_id(
         (channel, key): (name, spend, impressions, clicks, purchases)
         for channel, key, name, spend, impressions, clicks, purchases in query(
             regulars_env,
-            "select channel, campaign_key, max(campaign_name), sum(spend_idr), "
+            "select channel, campaign_key, max(campaign_name), sum(spend), "
             "sum(impressions), sum(clicks), sum(meta_purchases) "
             "from marts.fct_campaign_performance group by all",
         )

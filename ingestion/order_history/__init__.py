@@ -55,7 +55,7 @@ def order_history_source(
     # says how many digits that is.
     amounts_in_minor_units: bool = False,
 ) -> DltSource:
-    """Past orders from files, mapped to customer_id, ordered_at, amount_idr (+ optional)."""
+    """Past orders from files, mapped to customer_id, ordered_at, amount (+ optional)."""
     # A wrong mapping fails here, before any file is read.
     mapping = ColumnMapping.from_config(column_mapping)
     chain = load_chain()
