@@ -41,7 +41,7 @@ def lifetime_value_metadata(conn: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     fit = dict(zip(names, run, strict=True))
     bands = conn.execute(
         """
-        select churn_risk_band, count(*), sum(expected_revenue_at_risk_365d)
+        select churn_risk_band, count(*), sum(expected_revenue_at_risk_365d), any_value(currency)
         from marts.customer_lifetime_value
         where model_run_id = ?
         group by 1 order by 1
@@ -50,8 +50,10 @@ def lifetime_value_metadata(conn: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     ).fetchall()
     # A flagged fit's guests have no band and no revenue at risk: one row of blanks.
     band_rows = [
-        (band, n, "" if at_risk is None else f"{at_risk:,.0f}") for band, n, at_risk in bands
+        (band, n, "" if at_risk is None else f"{at_risk:,.0f}") for band, n, at_risk, _ in bands
     ]
+    currency = next((code for *_, code in bands if code), None)
+    at_risk_header = "revenue at risk, 365 d" + (f" ({currency})" if currency else "")
     return {
         "model_run_id": fit["model_run_id"],
         "fit_is_reliable": fit["fit_is_reliable"],
@@ -68,7 +70,7 @@ def lifetime_value_metadata(conn: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         "holdout_correlation": dg.MetadataValue.float(fit["holdout_correlation"]),
         "fit_seconds": dg.MetadataValue.float(fit["fit_seconds"]),
         "churn_risk_bands": dg.MetadataValue.md(
-            _table(band_rows, ["band", "guests", "revenue at risk, 365 d (IDR)"])
+            _table(band_rows, ["band", "guests", at_risk_header])
         ),
     }
 

@@ -54,9 +54,8 @@ class Chain:
     - timezone: the IANA zone its stores keep (default UTC). Date-only values are local dates
       here, schedules run on this clock and daily figures count the chain's local day.
     - currency: ISO 4217 code of the money columns (default unset: amounts are numbers in "the
-      chain's currency"). It gives an order history in cents its minor units; the money columns
-      still end in `_idr`, the simulated chain's rupiah, whatever the currency (renaming them by
-      role is open work in issue 16).
+      chain's currency"). The money marts carry it as `currency` (dbt var `chain_currency`), GA4
+      is asked for revenue in it, and it gives an order history in cents its minor units.
     - country: ISO 3166-1 alpha-2 code of the stores' country (default unset). A phone number
       written without its country code (`0812...`, `(650) 555-1212`) is taken to be from here
       when it is matched, hashed for Meta and Google, or forgotten; unset, such numbers match
@@ -103,6 +102,7 @@ class Chain:
         return {
             "chain_timezone": self.timezone,
             "chain_phone_country_code": self.phone_country_code,
+            "chain_currency": self.currency,
         }
 
 

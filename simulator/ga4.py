@@ -135,5 +135,5 @@ def write_ga4(tl: Timeline, w: WebWorld, out: Path, until_us: int) -> dict[str, 
         "engaged_sessions": int(np.sum(table.column("is_engaged").to_numpy())),
         "new_users": int(np.sum(table.column("is_new_user").to_numpy())),
         "key_events": int(np.sum(table.column("key_events").to_numpy())),
-        "purchase_revenue_idr": float(np.sum(table.column("purchase_revenue").to_numpy())),
+        "purchase_revenue": float(np.sum(table.column("purchase_revenue").to_numpy())),
     }

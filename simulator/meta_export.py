@@ -215,12 +215,12 @@ def insights_table(tl: Timeline, w: WebWorld, dl: Delivery) -> pa.Table:
 
 def _figures(dl: Delivery, m: np.ndarray) -> dict[str, Any]:
     return {
-        "spend_idr": float(dl.spend[m].sum()),
+        "spend": float(dl.spend[m].sum()),
         "impressions": int(dl.impressions[m].sum()),
         "clicks": int(dl.clicks[m].sum()),
         "landed_sessions": int(dl.landed[m].sum()),
         "purchases": int(dl.purchases[m].sum()),
-        "purchase_value_idr": float(dl.purchase_value[m].sum()),
+        "purchase_value": float(dl.purchase_value[m].sum()),
     }
 
 
@@ -250,7 +250,7 @@ def _truth(w: WebWorld, dl: Delivery, n_campaigns: int) -> dict[str, Any]:
         "account_id": ACCOUNT_ID,
         "campaigns_created": n_campaigns,
         "attribution": "7-day click, last ad click by the same guest, reported on the click day",
-        "spend_idr": float(dl.spend.sum()),
+        "spend": float(dl.spend.sum()),
         "clicks": int(dl.clicks.sum()),
         "landed_sessions": int(dl.landed.sum()),
         "purchases": int(dl.purchases.sum()),

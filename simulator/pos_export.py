@@ -104,7 +104,7 @@ def pos_export_truth(config: WorldConfig, orders: pd.DataFrame | None = None) ->
             "rows": len(orders),
             "members": int(orders["No HP"].nunique()),
             "members_on_platform": int(orders.loc[orders["_on_platform"], "No HP"].nunique()),
-            "revenue_idr": int(orders["Total"].sum()),
+            "revenue": int(orders["Total"].sum()),
             "days_covered": HISTORY_DAYS,
         }
     }

@@ -45,7 +45,7 @@ def _planted(tl: Timeline, as_of: date) -> dict[str, Any]:
         {
             "date": (start + timedelta(days=int(d))).isoformat(),
             "sku": str(s),
-            "new_price_idr": int(p),
+            "new_price": int(p),
         }
         for d, s, p in zip(
             menu.change_day[done],
@@ -111,7 +111,7 @@ def _figures(tl: Timeline, tables: dict[str, Table], as_of: date) -> dict[str, A
     stores = tables["stores"].columns
     return {
         "rows": {name: len(table) for name, table in tables.items()},
-        "completed_revenue_idr": int(orders["total_idr"][completed].sum()),
+        "completed_revenue": int(orders["total_idr"][completed].sum()),
         "orders_by_status": _counts(orders["status"]),
         "live_orders_by_status": _counts(orders["status"][live]),
         "orders_deleted": int((~live).sum()),

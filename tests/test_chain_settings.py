@@ -32,7 +32,11 @@ def test_an_unconfigured_chain_keeps_utc_and_only_refuses_impossible_dates():
         None,
     )
     assert (chain.country, chain.phone_country_code) == (None, None)
-    assert chain.dbt_vars() == {"chain_timezone": "UTC", "chain_phone_country_code": None}
+    assert chain.dbt_vars() == {
+        "chain_timezone": "UTC",
+        "chain_phone_country_code": None,
+        "chain_currency": None,
+    }
     # A 1997 POS export passes; a zero date or an epoch does not.
     assert chain_opened_at() == pd.Timestamp("1990-01-01", tz="UTC")
 
@@ -50,6 +54,7 @@ def test_the_environment_sets_the_chain(monkeypatch: pytest.MonkeyPatch):
     )
     assert (chain.country, chain.phone_country_code) == ("US", "1")
     assert chain.dbt_vars()["chain_phone_country_code"] == "1"
+    assert chain.dbt_vars()["chain_currency"] == "USD"
     assert chain.first_partition_day == date(1997, 1, 1)
     # Local midnight of the opening day, in UTC: five hours later in New York's winter.
     assert chain_opened_at() == pd.Timestamp("1997-01-01 05:00", tz="UTC")

@@ -3,6 +3,8 @@ same clusters and names, names speak a marketer's language; then the marts world
 
 from __future__ import annotations
 
+import re
+
 import duckdb
 import numpy as np
 import pandas as pd
@@ -69,13 +71,13 @@ def guests(rng: np.random.Generator) -> pd.DataFrame:
     """Three planted kinds of guests in customer_features' columns: frequent big-spending app
     delivery guests, lapsed one-off web guests who pick up, promo-hunting dine-in lunch guests."""
     kinds = {
-        "regular": (300, {"frequency_orders": 12, "monetary_net_revenue_idr": 1.5e6,
+        "regular": (300, {"frequency_orders": 12, "monetary_net_revenue": 1.5e6,
                           "delivery_order_share": 0.9, "app_order_share": 0.95,
                           "recency_days": 5, "promo_order_share": 0.1}),
-        "lapsed": (250, {"frequency_orders": 1, "monetary_net_revenue_idr": 8e4,
+        "lapsed": (250, {"frequency_orders": 1, "monetary_net_revenue": 8e4,
                          "delivery_order_share": 0.1, "app_order_share": 0.1,
                          "recency_days": 120, "promo_order_share": 0.1}),
-        "promo": (200, {"frequency_orders": 3, "monetary_net_revenue_idr": 2.5e5,
+        "promo": (200, {"frequency_orders": 3, "monetary_net_revenue": 2.5e5,
                         "delivery_order_share": 0.1, "app_order_share": 0.5,
                         "recency_days": 30, "promo_order_share": 0.9}),
     }  # fmt: skip
@@ -165,3 +167,11 @@ def test_too_few_guests_is_its_own_error_and_the_empty_table_is_typed():
     assert list(empty.columns) == list(fitted.columns)
     as_sql = duckdb.sql("select * from empty").types
     assert [str(t) for t in as_sql] == [str(t) for t in duckdb.sql("select * from fitted").types]
+
+
+def test_descriptions_print_money_in_the_chains_currency():
+    frame = guests(np.random.default_rng(5)).drop(columns="kind")
+    _, profiles = cluster_customers(frame, k_range=range(2, 7), currency="USD")
+    described = " ".join(profiles["cluster_description"])
+    assert re.search(r"(spend|average order) USD [\d,]+ \(all USD [\d,]+\)", described)
+    assert "Rp" not in described

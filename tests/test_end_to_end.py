@@ -55,7 +55,7 @@ def mart_figures(settings: Settings) -> tuple[int, int]:
     the ordering DB; test_marts_crm checks them against the simulator's truth)."""
     ((revenue, orders),) = warehouse_query(
         settings,
-        "select coalesce(sum(net_revenue_idr), 0)::bigint, count(*) filter (is_completed) "
+        "select coalesce(sum(net_revenue), 0)::bigint, count(*) filter (is_completed) "
         "from marts.fct_orders where source_system = 'ordering'",
     )
     return revenue, orders
@@ -114,7 +114,7 @@ def truth_figures(settings: Settings) -> dict[str, float]:
         "deliveries": webhooks["deliveries"] - webhooks["duplicate_deliveries"],
         "calls": truth["telemetry"]["calls"],
         "ga4_sessions": truth["ga4"]["sessions"],
-        "spend": round(truth["ads"]["spend_idr"], 2),
+        "spend": round(truth["ads"]["spend"], 2),
         "quarantine_tables": 0,  # a clean simulated world quarantines nothing
     }
 
@@ -145,7 +145,7 @@ def figures(settings: Settings, run_succeeded: bool = True, held: tuple[int, ...
         ).fetchone()
     pos_export = json.loads((settings.data_dir / "truth.json").read_text())["pos_export"]
     ((history_rows, history_revenue),) = warehouse_query(
-        settings, "select count(*), sum(amount_idr)::bigint from staging.stg_order_history__orders"
+        settings, "select count(*), sum(amount)::bigint from staging.stg_order_history__orders"
     )
     return Figures(
         run_succeeded=run_succeeded,
@@ -157,7 +157,7 @@ def figures(settings: Settings, run_succeeded: bool = True, held: tuple[int, ...
         )[0][0],
         source_customers=source_customers,
         history=(history_rows, history_revenue),
-        pos_export=(pos_export["rows"], pos_export["revenue_idr"]),
+        pos_export=(pos_export["rows"], pos_export["revenue"]),
         tables=table_counts(settings),
         stored_orders=physical_lake_rows(settings, "raw_ordering.orders"),
         orders=warehouse_query(settings, "select count(*) from marts.fct_orders")[0][0],

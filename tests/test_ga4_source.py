@@ -21,6 +21,7 @@ from expectations.suites.ga4 import table_suites
 from ingestion.ga4 import SOURCE_NAME, ga4_source
 from ingestion.ga4.helpers import (
     GA4CredentialsError,
+    GA4Error,
     GA4QuotaError,
     run_report_body,
     typed_rows,
@@ -255,6 +256,29 @@ def test_a_refused_token_names_the_property_and_the_setting(regulars_env: Settin
     with pytest.raises(PipelineStepFailed) as failed:
         load(regulars_env, fake, property_id="999")
     assert "GA4 property 999: permission denied" in str(cause(failed.value, GA4CredentialsError))
+
+
+def test_revenue_is_asked_for_in_the_chains_currency(
+    regulars_env: Settings, fake: Fake, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("CHAIN__CURRENCY", "idr")
+    load(regulars_env, fake)
+    assert fake.bodies and {body["currencyCode"] for body in fake.bodies} == {"IDR"}
+
+    # The fake reports in rupiah only, as a property asked for a currency it refuses would: a
+    # dollar chain's request says USD, and the load stops rather than land rupiah as dollars.
+    fake.reset()
+    monkeypatch.setenv("CHAIN__CURRENCY", "USD")
+    with pytest.raises(PipelineStepFailed) as failed:
+        load(regulars_env, fake)
+    assert [body["currencyCode"] for body in fake.bodies] == ["USD"]
+    assert "reports in IDR only" in str(cause(failed.value, GA4Error))
+
+    # Unset, the request leaves the currency to the property; `currency_code` overrides.
+    assert "currencyCode" not in run_report_body(REPORTS[0], FIRST_DAY, TODAY)
+    fake.reset()
+    load(regulars_env, fake, currency_code="IDR")
+    assert {body["currencyCode"] for body in fake.bodies} == {"IDR"}
 
 
 def test_a_second_run_re_pulls_only_the_lookback_window(

@@ -86,9 +86,9 @@ def test_kpi_scorecard_revenue_at_risk_per_province(warehouse):
     )
     scorecard = warehouse.sql(
         """
-        select grain, province, activity_month, expected_revenue_at_risk_idr
+        select grain, province, activity_month, expected_revenue_at_risk
         from marts.kpi_scorecard
-        where grain in ('chain', 'province') and expected_revenue_at_risk_idr is not null
+        where grain in ('chain', 'province') and expected_revenue_at_risk is not null
         """
     ).fetchall()
     as_of_month = warehouse.sql(

@@ -522,14 +522,14 @@ def test_the_pos_export_is_in_the_order_facts_once_and_its_members_are_guests(wa
         """
         select
             count(*) as orders,
-            sum(net_revenue_idr) as revenue,
+            sum(net_revenue) as revenue,
             count(distinct customer_id) filter (where customer_id > 0) as on_platform,
             count(distinct customer_id) filter (where customer_id < 0) as only_imported
         from marts.fct_orders
         where source_system = 'order_history'
         """,
     )
-    assert (imported["orders"], imported["revenue"]) == (pos["rows"], pos["revenue_idr"])
+    assert (imported["orders"], imported["revenue"]) == (pos["rows"], pos["revenue"])
     assert imported["on_platform"] == pos["members_on_platform"]
     assert imported["only_imported"] == pos["members"] - pos["members_on_platform"]
     assert history_only_guests(warehouse) == imported["only_imported"]

@@ -99,7 +99,7 @@ def test_converted_revenue_matches_the_ordering_db(warehouse):
         select count(*)
         from marts.fct_sessions as s
         inner join marts.fct_orders as o on s.order_id = o.order_id
-        where s.converted_net_revenue_idr != o.net_revenue_idr
+        where s.converted_net_revenue != o.net_revenue
         """
     ).fetchone()[0]
     assert mismatched == 0
@@ -226,7 +226,7 @@ def test_experiment_exposures_per_variation_equal_the_truth(warehouse, truth, no
 def test_orders_attributed_keep_every_order_and_its_revenue(warehouse):
     attributed = warehouse.sql(
         """
-        select count(*), sum(net_revenue_idr),
+        select count(*), sum(net_revenue),
             count(*) filter (where converting_session_id is not null
                 and last_touch_session_id is null)
         from intermediate.int_orders_attributed
@@ -234,8 +234,7 @@ def test_orders_attributed_keep_every_order_and_its_revenue(warehouse):
     ).fetchone()
     # Attribution is of the platform's orders: imported ones have no sessions to credit.
     orders = warehouse.sql(
-        "select count(*), sum(net_revenue_idr) from marts.fct_orders "
-        "where source_system = 'ordering'"
+        "select count(*), sum(net_revenue) from marts.fct_orders where source_system = 'ordering'"
     ).fetchone()
     assert attributed[:2] == orders
     # The converting session starts before the order, so an order that has one has a touch.

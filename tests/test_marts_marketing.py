@@ -48,7 +48,7 @@ def test_spend_per_campaign_and_platform_equals_the_meta_insights(warehouse):
     mart = _pairs(
         warehouse,
         f"""
-        select channel, campaign_key, sum(spend_idr), sum(clicks), sum(impressions)
+        select channel, campaign_key, sum(spend), sum(clicks), sum(impressions)
         from marts.fct_campaign_performance
         where channel in {META_CHANNELS}
         group by channel, campaign_key
@@ -66,7 +66,7 @@ def test_spend_per_campaign_and_platform_equals_the_meta_insights(warehouse):
     # Every platform is there, each with its own spend: Facebook's is not Instagram's.
     spend = dict(
         warehouse.sql(
-            f"select channel, sum(spend_idr) from marts.fct_campaign_performance "
+            f"select channel, sum(spend) from marts.fct_campaign_performance "
             f"where channel in {META_CHANNELS} group by channel"
         ).fetchall()
     )
@@ -75,7 +75,7 @@ def test_spend_per_campaign_and_platform_equals_the_meta_insights(warehouse):
     # Spend lands on Meta's channels only: no channel borrows Meta's cost.
     other = warehouse.sql(
         "select count(*) from marts.fct_campaign_performance "
-        f"where channel not in {META_CHANNELS} and spend_idr is not null"
+        f"where channel not in {META_CHANNELS} and spend is not null"
     ).fetchone()[0]
     assert other == 0
 
@@ -84,16 +84,16 @@ def test_ads_per_campaign_and_platform_equal_the_truth(warehouse, truth):
     mart = _pairs(
         warehouse,
         f"""
-        select channel, campaign_key, sum(spend_idr), sum(clicks), sum(impressions),
+        select channel, campaign_key, sum(spend), sum(clicks), sum(impressions),
             max(campaign_id), max(campaign_name)
         from marts.fct_campaign_performance
-        where channel in {META_CHANNELS} and spend_idr > 0
+        where channel in {META_CHANNELS} and spend > 0
         group by channel, campaign_key
         """,
     )
     expected = {
         (PLATFORM_CHANNELS[platform], c["campaign_id"]): (
-            Decimal(str(f["spend_idr"])),
+            Decimal(str(f["spend"])),
             f["clicks"],
             f["impressions"],
             c["campaign_id"],
@@ -101,22 +101,22 @@ def test_ads_per_campaign_and_platform_equal_the_truth(warehouse, truth):
         )
         for name, c in truth["ads"]["by_campaign"].items()
         for platform, f in c["by_platform"].items()
-        if f["spend_idr"] > 0
+        if f["spend"] > 0
     }
     assert mart == expected
     per_channel = dict(
         warehouse.sql(
-            "select channel, sum(spend_idr) from marts.fct_campaign_performance "
-            "where spend_idr is not null group by channel"
+            "select channel, sum(spend) from marts.fct_campaign_performance "
+            "where spend is not null group by channel"
         ).fetchall()
     )
     assert per_channel == {
-        PLATFORM_CHANNELS[platform]: Decimal(str(f["spend_idr"]))
+        PLATFORM_CHANNELS[platform]: Decimal(str(f["spend"]))
         for platform, f in truth["ads"]["by_platform"].items()
     }
     # The Meta channels together spent what the account spent.
-    total = warehouse.sql("select sum(spend_idr) from marts.fct_campaign_performance").fetchone()
-    assert total[0] == Decimal(str(truth["ads"]["spend_idr"]))
+    total = warehouse.sql("select sum(spend) from marts.fct_campaign_performance").fetchone()
+    assert total[0] == Decimal(str(truth["ads"]["spend"]))
 
 
 def test_ad_sessions_match_the_landed_clicks(warehouse, truth):
@@ -149,7 +149,7 @@ def test_ga4_figures_equal_the_truth(warehouse, truth):
         """
         select
             sum(ga4_sessions), sum(ga4_engaged_sessions), sum(ga4_new_users),
-            sum(ga4_key_events), sum(ga4_purchase_revenue_idr)
+            sum(ga4_key_events), sum(ga4_purchase_revenue)
         from marts.fct_campaign_performance
         """
     ).fetchone()
@@ -159,7 +159,7 @@ def test_ga4_figures_equal_the_truth(warehouse, truth):
         ga4["engaged_sessions"],
         ga4["new_users"],
         ga4["key_events"],
-        Decimal(str(ga4["purchase_revenue_idr"])),
+        Decimal(str(ga4["purchase_revenue"])),
     )
 
 

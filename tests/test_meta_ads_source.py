@@ -22,8 +22,10 @@ from ingestion.meta_ads import SOURCE_NAME, meta_ads_source
 from ingestion.meta_ads.helpers import (
     MetaAdsRateLimitError,
     MetaAdsTokenError,
+    budget_offset,
     date_slices,
     typed_insight,
+    typed_object,
 )
 from ingestion.pipelines import landing_pipeline
 from regulars.settings import Settings
@@ -163,6 +165,24 @@ def test_purchases_come_from_one_action_type_never_their_sum():
 
 
 @pytest.mark.parametrize(
+    ("currency", "budget"),
+    [
+        ("USD", Decimal("50.00")),  # cents
+        ("idr", Decimal("5000.00")),  # Meta counts rupiah whole
+        ("JPY", Decimal("5000.00")),
+        # Meta's offsets, not ISO 4217's minor units: BHD has three digits, Meta counts
+        # hundredths; TWD has two, Meta counts it whole.
+        ("BHD", Decimal("50.00")),
+        ("TWD", Decimal("5000.00")),
+    ],
+)
+def test_budgets_land_in_major_units_of_the_account_currency(currency, budget):
+    obj = {"id": "1", "daily_budget": "5000", "lifetime_budget": ""}
+    typed = typed_object("campaigns", obj, budget_offset(currency))
+    assert (typed["daily_budget"], typed["lifetime_budget"]) == (budget, None)
+
+
+@pytest.mark.parametrize(
     ("reported", "purchases", "value"),
     [
         # Meta's de-duplicated total wins over the pixel's own count, never summed with it.
@@ -239,6 +259,18 @@ def test_every_object_and_insight_lands_once_and_adds_up(
     assert float(value) == pytest.approx(file_value, abs=0.005)
     assert (impressions, clicks) == (file_impressions, file_clicks)
 
+    # The fake's account bills in rupiah, which Meta counts whole: budgets land as on file.
+    budgets = {}
+    for edge in ("campaigns", "adsets"):
+        on_file = json.loads((data_dir / "meta" / f"{edge}.json").read_text())
+        mine = [o for o in on_file if o["account_id"] == ACCOUNT and o.get("daily_budget")]
+        ((landed_budget,),) = query(
+            regulars_env, f"select coalesce(sum(daily_budget), 0) from landing_meta_ads.{edge}"
+        )
+        budgets[edge] = (landed_budget, sum(Decimal(o["daily_budget"]) for o in mine))
+    assert all(landed == on_file for landed, on_file in budgets.values()), budgets
+    assert sum(on_file for _, on_file in budgets.values()) > 0
+
     gate = promote(SOURCE_NAME, regulars_env).report.tables
     assert {name: (t.promoted_rows, t.quarantined_rows) for name, t in gate.items()} == {
         **{edge: (count, 0) for edge, count in OBJECTS.items()},
@@ -277,7 +309,7 @@ def test_the_mart_splits_spend_by_publisher_platform_and_keys_campaigns_by_id(
         (channel, key): (name, spend, impressions, clicks, purchases)
         for channel, key, name, spend, impressions, clicks, purchases in query(
             regulars_env,
-            "select channel, campaign_key, max(campaign_name), sum(spend_idr), "
+            "select channel, campaign_key, max(campaign_name), sum(spend), "
             "sum(impressions), sum(clicks), sum(meta_purchases) "
             "from marts.fct_campaign_performance group by all",
         )

@@ -59,10 +59,10 @@ def test_the_simulated_pos_export_lands_whole_in_utc(regulars_env: Settings):
 
     ((rows, revenue, members),) = landed(
         regulars_env,
-        "select count(*), sum(amount_idr)::bigint, count(distinct customer_id) "
+        "select count(*), sum(amount)::bigint, count(distinct customer_id) "
         "from landing_order_history.orders",
     )
-    assert (rows, revenue, members) == (truth["rows"], truth["revenue_idr"], truth["members"])
+    assert (rows, revenue, members) == (truth["rows"], truth["revenue"], truth["members"])
     first = pos_orders(config).iloc[0]
     ((ordered_at,),) = landed(
         regulars_env,
@@ -91,7 +91,7 @@ def test_a_minimal_file_with_three_columns_lands(regulars_env: Settings, tmp_pat
     load(regulars_env, folder, MINIMAL_MAPPING)
     rows = landed(
         regulars_env,
-        "select customer_id, amount_idr::double, quantity, order_id, source_line "
+        "select customer_id, amount::double, quantity, order_id, source_line "
         "from landing_order_history.orders order by source_line",
     )
     assert rows == [
@@ -189,7 +189,7 @@ def test_a_1997_chain_in_new_york_keeps_its_dates(
     )
     staged = landed(
         regulars_env,
-        "select strftime(ordered_date, '%Y-%m-%d'), amount_idr from "
+        "select strftime(ordered_date, '%Y-%m-%d'), amount from "
         "staging.stg_order_history__orders order by ordered_date",
     )
     assert staged == [(day, 12.5 + n) for n, day in enumerate(days)]
@@ -214,7 +214,7 @@ def test_amounts_in_cents_land_in_the_currencys_major_unit(
     landed_rows = convert(
         table, mapping, "orders.csv", minor_unit_digits=minor_unit_digits(currency)
     )
-    assert [str(value) for value in landed_rows["amount_idr"].to_pylist()] == expected
+    assert [str(value) for value in landed_rows["amount"].to_pylist()] == expected
 
 
 def test_cents_without_a_currency_or_with_a_decimal_point_say_what_to_fix():
@@ -282,7 +282,7 @@ def test_a_line_that_is_not_a_row_is_held_with_file_and_line_and_the_rest_lands(
     assert (table.source_rows, table.promoted_rows, table.quarantined_rows) == (4, 3, 1)
     assert landed(
         regulars_env,
-        "select source_file, source_line, customer_id, amount_idr::int "
+        "select source_file, source_line, customer_id, amount::int "
         "from raw_order_history.orders order by source_file, source_line",
     ) == [
         ("a_export.csv", 2, "A-1", 1000),
@@ -321,7 +321,7 @@ def test_an_amount_that_depends_on_the_separators_is_refused_until_they_are_set(
     load(regulars_env, folder, MINIMAL_MAPPING, decimal_separator=",", thousands_separator=".")
     assert landed(
         regulars_env,
-        "select customer_id, amount_idr::double from landing_order_history.orders order by 1",
+        "select customer_id, amount::double from landing_order_history.orders order by 1",
     ) == [("A-1", 125000.0), ("A-2", 25500.0), ("A-3", 1250000.5)]
 
 

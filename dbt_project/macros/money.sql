@@ -1,6 +1,7 @@
 {#-
-    The one type for money in this project: whole rupiah stored exactly, with
-    two decimals so averages and allocations keep their cents.
+    The one type for money in this project: amounts in the chain's currency,
+    major units stored exactly, with two decimals so averages and allocations
+    keep their cents.
     dbt.type_numeric() takes no precision, so build the type the same way it
     does, through the adapter's Column class.
 -#}
@@ -9,7 +10,7 @@
 {%- endmacro %}
 
 
-{#- Cast an integer amount of rupiah (or an expression) to the money type. -#}
+{#- Cast an amount in major units (or an expression) to the money type. -#}
 {% macro to_money(expression) -%}
     cast({{ expression }} as {{ type_money() }})
 {%- endmacro %}
@@ -23,4 +24,19 @@
 -#}
 {% macro net_revenue(status, total) -%}
     case when {{ status }} = 'completed' then {{ total }} else {{ to_money(0) }} end
+{%- endmacro %}
+
+
+{#-
+    The chain's ISO 4217 currency code, the unit of every money column: the
+    marts that carry money carry it as data (`currency`), so a BI user reads
+    the unit beside the figure. Null when `[chain] currency` is unset.
+-#}
+{% macro chain_currency() -%}
+    {%- set code = var('chain_currency', none) -%}
+    {%- if code is none -%}
+        cast(null as {{ dbt.type_string() }})
+    {%- else -%}
+        cast('{{ code | upper }}' as {{ dbt.type_string() }})
+    {%- endif -%}
 {%- endmacro %}

@@ -21,14 +21,14 @@ orders as (
 
 customer_total as (
 
-    select coalesce(sum(lifetime_net_revenue_idr), 0) as net_revenue_idr
+    select coalesce(sum(lifetime_net_revenue), 0) as net_revenue
     from customers
 
 ),
 
 order_total as (
 
-    select coalesce(sum(net_revenue_idr), 0) as net_revenue_idr
+    select coalesce(sum(net_revenue), 0) as net_revenue
     from orders
     where has_customer_profile
 
@@ -37,12 +37,12 @@ order_total as (
 final as (
 
     select
-        customer_total.net_revenue_idr as customer_net_revenue_idr,
-        order_total.net_revenue_idr as order_net_revenue_idr
+        customer_total.net_revenue as customer_net_revenue,
+        order_total.net_revenue as order_net_revenue
 
     from customer_total
     cross join order_total
-    where customer_total.net_revenue_idr != order_total.net_revenue_idr
+    where customer_total.net_revenue != order_total.net_revenue
 
 )
 

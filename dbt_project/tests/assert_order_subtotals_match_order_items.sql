@@ -28,7 +28,7 @@ order_item_totals as (
 
     select
         order_id,
-        sum(line_total_idr) as line_total_idr
+        sum(line_total) as line_total
 
     from order_items
     group by order_id
@@ -39,13 +39,13 @@ final as (
 
     select
         orders.order_id,
-        orders.subtotal_idr,
-        coalesce(order_item_totals.line_total_idr, 0) as line_total_idr
+        orders.subtotal,
+        coalesce(order_item_totals.line_total, 0) as line_total
 
     from orders
     left join order_item_totals
         on orders.order_id = order_item_totals.order_id
-    where orders.subtotal_idr != coalesce(order_item_totals.line_total_idr, 0)
+    where orders.subtotal != coalesce(order_item_totals.line_total, 0)
 
 )
 

@@ -35,8 +35,8 @@ def _traffic_arithmetic(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def table_suites() -> dict[str, TableSuite]:
-    # No currency column to check: the source asks GA4 for revenue in IDR whatever the property's
-    # own currency (ingestion/ga4/settings.py).
+    # No currency column to check: the source asks GA4 for revenue in the chain's currency
+    # whatever the property's own (ingestion/ga4/__init__.py).
     return {
         "traffic_daily": TableSuite(
             table_name="traffic_daily",

@@ -15,13 +15,13 @@ def table_suites() -> dict[str, TableSuite]:
         "orders": TableSuite(
             table_name="orders",
             primary_key="import_row_id",
-            required_columns=["import_row_id", "customer_id", "ordered_at", "amount_idr"],
+            required_columns=["import_row_id", "customer_id", "ordered_at", "amount"],
             expectations=[
                 *keyed("import_row_id"),
                 # A line that is not a row, a repeated order id: file, line and why (ingestion).
                 gx.expectations.ExpectColumnValuesToBeNull(column="_malformed_fields"),
-                *not_null("customer_id", "ordered_at", "amount_idr"),
-                between("amount_idr", 0, ABSURD_ORDER_IDR),
+                *not_null("customer_id", "ordered_at", "amount"),
+                between("amount", 0, ABSURD_ORDER_IDR),
                 between("quantity", 1, MAX_ITEM_QUANTITY),
                 *timestamps_in_chain_lifetime("ordered_at"),
             ],

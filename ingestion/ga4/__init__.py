@@ -49,6 +49,7 @@ from ingestion.ga4.settings import (
     SCHEMA_CONTRACT,
     Report,
 )
+from regulars.settings import load_chain
 
 SOURCE_NAME = "ga4"
 
@@ -88,6 +89,7 @@ def _report_resource(
     end: date | str,
     page_size: int,
     max_attempts: int,
+    currency_code: str | None,
 ) -> DltResource:
     check_report(report)
 
@@ -98,7 +100,7 @@ def _report_resource(
     ) -> Iterator[list[dict[str, Any]]]:
         # With a lag, last_value is the newest loaded date minus lookback_days (never before
         # start_date): the revised days are asked for again.
-        body = run_report_body(report, day.last_value, end)
+        body = run_report_body(report, day.last_value, end, currency_code)
         paginator = OffsetPaginator(
             limit=page_size,
             offset_body_path="offset",
@@ -139,11 +141,14 @@ def ga4_source(
     request_backoff_factor: float = REQUEST_BACKOFF_FACTOR,
     request_max_retry_delay: float = REQUEST_MAX_RETRY_DELAY,
     request_timeout: float = REQUEST_TIMEOUT,
+    # The ISO 4217 code revenue is reported in; unset, the chain's (`[chain] currency`).
+    currency_code: str | None = None,
 ) -> Iterator[DltResource]:
     """Every report in settings.REPORTS for one GA4 property, re-pulling the last days each run.
 
     `today` pins the range's last day (tests; a backfill); unset, GA4's own `today` in the
-    property's time zone.
+    property's time zone. Revenue is asked for in the chain's currency; with none configured,
+    GA4 reports it in the property's own.
     """
     missing = [
         key
@@ -167,6 +172,7 @@ def ga4_source(
         request_timeout,
     )
     end: date | str = as_date(today) if today else "today"
+    currency_code = currency_code or load_chain().currency
     for report in REPORTS:
         yield _report_resource(
             report,
@@ -177,4 +183,5 @@ def ga4_source(
             end,
             int(page_size),
             int(request_max_attempts),
+            currency_code,
         )

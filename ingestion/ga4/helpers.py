@@ -17,7 +17,6 @@ from requests import Response
 
 from ingestion.ga4.settings import (
     API_VERSION,
-    CURRENCY_CODE,
     METRIC_KINDS,
     MONEY_PRECISION,
     MONEY_SCALE,
@@ -71,21 +70,24 @@ def check_report(report: Report) -> None:
         )
 
 
-def run_report_body(report: Report, start: date, end: date | str) -> dict[str, Any]:
+def run_report_body(
+    report: Report, start: date, end: date | str, currency_code: str | None = None
+) -> dict[str, Any]:
     """The RunReportRequest for one report and date range; the paginator adds offset and limit.
 
     Google promises no row order, so the body orders by every dimension: offset paging is only
-    stable over a total order.
+    stable over a total order. Revenue comes in `currency_code` whatever the property's own
+    currency, so it sums with the chain's order revenue; None leaves the property's.
     """
-    return {
+    body = {
         "dateRanges": [
             {"startDate": start.isoformat(), "endDate": end if isinstance(end, str) else str(end)}
         ],
         "dimensions": [{"name": name} for name in report.dimensions],
         "metrics": [{"name": name} for name in report.metrics],
         "orderBys": [{"dimension": {"dimensionName": name}} for name in report.dimensions],
-        "currencyCode": CURRENCY_CODE,
     }
+    return body | ({"currencyCode": currency_code} if currency_code else {})
 
 
 def report_columns(report: Report) -> dict[str, dict[str, Any]]:

@@ -14,10 +14,6 @@ DEFAULT_LOOKBACK_DAYS = 3
 # Rows per runReport call (GA4 allows up to 250,000; quota tokens grow with rows per call).
 DEFAULT_PAGE_SIZE = 10_000
 
-# Revenue is requested in this currency whatever the property's own setting, so the lake holds
-# one unit. Regulars' chains trade in rupiah.
-CURRENCY_CODE = "IDR"
-
 # Retries on 429 (hourly quota) and 5xx: attempts in all, and the exponential back-off factor in
 # seconds (waits 1x, 2x, 4x ... the factor, each at most the max delay).
 REQUEST_MAX_ATTEMPTS = 5
@@ -31,8 +27,8 @@ REQUEST_TIMEOUT = 60.0
 # (dlt's `freeze` and `discard_value` refuse columns declared in code too).
 SCHEMA_CONTRACT = {"tables": "evolve", "columns": "evolve", "data_type": "freeze"}
 
-# How each metric lands: "integer" (bigint), "money" (decimal, 2 places, in CURRENCY_CODE) or
-# "number" (double). A report may only ask for metrics listed here.
+# How each metric lands: "integer" (bigint), "money" (decimal, 2 places, in the currency the
+# request names) or "number" (double). A report may only ask for metrics listed here.
 METRIC_KINDS: dict[str, str] = {
     "sessions": "integer",
     "totalUsers": "integer",

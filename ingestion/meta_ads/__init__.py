@@ -15,6 +15,7 @@ account and what to do.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -33,7 +34,9 @@ from ingestion.meta_ads.helpers import (
     account_node,
     api_error,
     as_date,
+    budget_offset,
     date_slices,
+    has_budgets,
     insight_columns,
     insights_params,
     is_rate_limited,
@@ -147,13 +150,22 @@ def meta_ads_source(
         request_timeout,
     )
 
+    @functools.cache
+    def budget_unit() -> int:
+        # The account's currency, asked once: Meta counts budgets in its offset unit.
+        with _explained(node, max_attempts):
+            response = client.get(node, params={"fields": "currency"})
+            response.raise_for_status()
+        return budget_offset(response.json()["currency"])
+
     def object_resource(edge: str) -> DltResource:
         def objects() -> Iterator[list[dict[str, Any]]]:
+            offset = budget_unit() if has_budgets(edge) else 1
             with _explained(node, max_attempts):
                 for page in client.paginate(
                     f"{node}/{edge}", params=object_params(edge, page_size)
                 ):
-                    yield [typed_object(edge, obj) for obj in page]
+                    yield [typed_object(edge, obj, offset) for obj in page]
 
         return dlt.resource(
             objects,

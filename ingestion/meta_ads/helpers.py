@@ -25,13 +25,14 @@ from ingestion.meta_ads.settings import (
     PURCHASE_ACTION_TYPES,
     RATE_LIMIT_CODES,
     TOKEN_ERROR_CODES,
+    WHOLE_UNIT_CURRENCIES,
 )
 
 INSIGHT_ID = "insight_id"
 INSIGHT_KEY = ("date_start", "ad_id", INSIGHTS_BREAKDOWN)
 CENT = Decimal("0.01")
 GRAPH_TIME = "%Y-%m-%dT%H:%M:%S%z"
-DATA_TYPES = {"text": "text", "int": "bigint", "timestamp": "timestamp"}
+DATA_TYPES = {"text": "text", "budget": "decimal", "timestamp": "timestamp"}
 
 
 class MetaAdsError(RuntimeError):
@@ -108,21 +109,39 @@ def graph_time(value: str) -> datetime:
 
 
 def object_columns(edge: str) -> dict[str, dict[str, Any]]:
-    return {
-        name: {"data_type": DATA_TYPES[kind], **({"nullable": False} if name == "id" else {})}
-        for name, kind in OBJECT_FIELDS[edge].items()
-    }
+    return {name: _object_column(name, kind) for name, kind in OBJECT_FIELDS[edge].items()}
 
 
-def typed_object(edge: str, obj: dict[str, Any]) -> dict[str, Any]:
-    """A campaign, ad set or ad with exactly its declared fields, typed; absent fields are null."""
+def _object_column(name: str, kind: str) -> dict[str, Any]:
+    column: dict[str, Any] = {"data_type": DATA_TYPES[kind]}
+    if kind == "budget":
+        column |= {"precision": MONEY_PRECISION, "scale": MONEY_SCALE}
+    if name == "id":
+        column["nullable"] = False
+    return column
+
+
+def has_budgets(edge: str) -> bool:
+    return "budget" in OBJECT_FIELDS[edge].values()
+
+
+def budget_offset(currency: str) -> int:
+    """Meta's budget units in one unit of the account currency: 100 for USD, 1 for IDR or JPY."""
+    return 1 if currency.strip().upper() in WHOLE_UNIT_CURRENCIES else 100
+
+
+def typed_object(edge: str, obj: dict[str, Any], offset: int) -> dict[str, Any]:
+    """A campaign, ad set or ad with exactly its declared fields, typed; absent fields are null.
+
+    Budgets are divided by `offset` (budget_offset of the account currency) into major units.
+    """
     row: dict[str, Any] = {}
     for name, kind in OBJECT_FIELDS[edge].items():
         value = obj.get(name)
         if value is None or value == "":
             row[name] = None
-        elif kind == "int":
-            row[name] = _count(value)
+        elif kind == "budget":
+            row[name] = _money(Decimal(_count(value)) / offset)
         elif kind == "timestamp":
             row[name] = graph_time(value)
         else:

@@ -44,9 +44,9 @@ PURCHASE_ACTION_TYPES = (
     "offline_conversion.purchase",
 )
 
-# Fields asked for per object edge (always with `id`) and how they land: "text", "int" (Meta
-# sends budgets as strings, in the account currency's smallest unit: whole rupiah for IDR) or
-# "timestamp" (Graph times like 2025-03-01T10:00:00+0700, landed in UTC).
+# Fields asked for per object edge (always with `id`) and how they land: "text", "budget" (Meta
+# sends budgets as whole numbers of the account currency's offset unit, landed as decimal(18, 2)
+# in major units) or "timestamp" (Graph times like 2025-03-01T10:00:00+0700, landed in UTC).
 OBJECT_FIELDS: dict[str, dict[str, str]] = {
     "campaigns": {
         "id": "text",
@@ -55,8 +55,8 @@ OBJECT_FIELDS: dict[str, dict[str, str]] = {
         "objective": "text",
         "status": "text",
         "effective_status": "text",
-        "daily_budget": "int",
-        "lifetime_budget": "int",
+        "daily_budget": "budget",
+        "lifetime_budget": "budget",
         "created_time": "timestamp",
         "updated_time": "timestamp",
         "start_time": "timestamp",
@@ -70,8 +70,8 @@ OBJECT_FIELDS: dict[str, dict[str, str]] = {
         "status": "text",
         "effective_status": "text",
         "optimization_goal": "text",
-        "daily_budget": "int",
-        "lifetime_budget": "int",
+        "daily_budget": "budget",
+        "lifetime_budget": "budget",
         "created_time": "timestamp",
         "updated_time": "timestamp",
         "start_time": "timestamp",
@@ -127,6 +127,13 @@ INSIGHT_FIELDS = (
 
 # Money columns: decimal(18, 2) in the account currency.
 MONEY_PRECISION, MONEY_SCALE = 18, 2
+
+# Budgets come as whole numbers of Meta's offset unit: a hundredth of the currency, except for
+# these, counted in whole units (https://developers.facebook.com/docs/marketing-api/currencies).
+# Meta's own table, not ISO 4217's minor units: it counts TWD and CRC whole, BHD in hundredths.
+WHOLE_UNIT_CURRENCIES = frozenset(
+    {"CLP", "COP", "CRC", "HUF", "IDR", "ISK", "JPY", "KRW", "PYG", "TWD", "VND"}
+)
 
 # Rows are built from the fields above only (helpers), so nothing undeclared reaches dlt; a value
 # that does not fit its declared type stops the load rather than landing as a variant column.

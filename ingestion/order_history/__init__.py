@@ -141,7 +141,7 @@ def order_history_source(
     decimal_separator: str | None = None,
     thousands_separator: str | None = None,
 ) -> DltSource:
-    """Past orders from files, mapped to customer_id, ordered_at, amount_idr (+ optional)."""
+    """Past orders from files, mapped to customer_id, ordered_at, amount (+ optional)."""
     # A wrong mapping fails here, before any file is read.
     mapping = ColumnMapping.from_config(column_mapping)
     chain = load_chain()

@@ -307,7 +307,7 @@ def convert(
             )
             # The lake keeps two decimals: a three-digit currency (BHD, KWD) rounds to them.
             typed = pc.round(major, 2, round_mode="half_to_even").cast(target)
-        out[f"{field}_idr" if field == "amount" else field] = typed
+        out[field] = typed
 
     # Unmapped optional fields land as nulls: every import has the same lake shape.
     for field in ("order_id", "store", "channel"):

@@ -34,7 +34,7 @@ class Feature:
     high: str  # phrase when the cluster is well above the population
     low: str  # phrase when well below
     label: str  # what the value means, for the description
-    unit: str  # how to print it: share, idr, days, count, rating
+    unit: str  # how to print it: share, money, days, count, rating
     log: bool = False  # log1p before scaling (skewed money and counts)
 
 
@@ -48,11 +48,11 @@ FEATURES: dict[str, Feature] = {
         "tenure", "long-standing", "newcomers", "days since first order", "days"
     ),
     "frequency_orders": Feature("frequency", "frequent", "one-off", "orders", "count", log=True),
-    "monetary_net_revenue_idr": Feature(
-        "monetary", "big spenders", "light spenders", "spend", "idr", log=True
+    "monetary_net_revenue": Feature(
+        "monetary", "big spenders", "light spenders", "spend", "money", log=True
     ),
-    "average_order_value_idr": Feature(
-        "basket", "large baskets", "small baskets", "average order", "idr", log=True
+    "average_order_value": Feature(
+        "basket", "large baskets", "small baskets", "average order", "money", log=True
     ),
     "mains_item_share": Feature(
         "menu", "mains lovers", "few mains", "items that are mains", "share"
@@ -143,11 +143,13 @@ def cluster_customers(
     seed: int = 7,
     n_init: int = 10,
     max_rows_for_silhouette: int = 5000,
+    currency: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Cluster one row per customer. Uses the FEATURES columns present in `features` (else every
     numeric column but the id). Returns (assignments: id, cluster_id, cluster_name,
     cluster_description; profiles: one row per cluster with its size, share, the run's silhouette
-    and k, the cluster's own silhouette, the silhouette per k tried, and `mean_<feature>`)."""
+    and k, the cluster's own silhouette, the silhouette per k tried, and `mean_<feature>`).
+    Descriptions print money with `currency` (the chain's ISO code), bare without one."""
     frame = features.sort_values(id_column, kind="stable").reset_index(drop=True)
     ks = [k for k in k_range if 2 <= k < len(frame)]
     if not ks:
@@ -175,7 +177,12 @@ def cluster_customers(
     sizes = pd.Series(ids).value_counts()
     descriptions = {
         c: _description(
-            int(sizes[c]), sizes[c] / len(frame), z_means.loc[c], raw_means.loc[c], population
+            int(sizes[c]),
+            sizes[c] / len(frame),
+            z_means.loc[c],
+            raw_means.loc[c],
+            population,
+            currency,
         )
         for c in z_means.index
     }
@@ -301,14 +308,14 @@ def _names(z_means: pd.DataFrame, columns: list[str]) -> dict[int, str]:
     return names
 
 
-def _fmt(value: float, column: str) -> str:
+def _fmt(value: float, column: str, currency: str | None) -> str:
     unit = FEATURES[column].unit if column in FEATURES else "number"
     if np.isnan(value):
         return "n/a"
     if unit == "share":
         return f"{value:.0%}"
-    if unit == "idr":
-        return f"Rp {value:,.0f}"
+    if unit == "money":
+        return f"{currency} {value:,.0f}" if currency else f"{value:,.0f}"
     if unit == "days":
         return f"{value:.0f} days"
     if unit == "count":
@@ -317,7 +324,12 @@ def _fmt(value: float, column: str) -> str:
 
 
 def _description(
-    customers: int, share: float, z_row: pd.Series, means: pd.Series, population: pd.Series
+    customers: int,
+    share: float,
+    z_row: pd.Series,
+    means: pd.Series,
+    population: pd.Series,
+    currency: str | None,
 ) -> str:
     """'412 guests (24%). Versus all guests: orders 9.1 (all 3.8), ...' from the features that set
     the cluster apart most."""
@@ -327,6 +339,7 @@ def _description(
             break
         label = FEATURES[column].label if column in FEATURES else column.replace("_", " ")
         parts.append(
-            f"{label} {_fmt(means[column], column)} (all {_fmt(population[column], column)})"
+            f"{label} {_fmt(means[column], column, currency)} "
+            f"(all {_fmt(population[column], column, currency)})"
         )
     return f"{customers} guests ({share:.0%}). Versus all guests: " + "; ".join(parts) + "."

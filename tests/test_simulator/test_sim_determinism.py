@@ -38,7 +38,7 @@ def test_pinned_figures_of_the_tiny_world(tiny_sim):
         "order_items": 637,
         "order_feedback": 46,
     }
-    assert figures["completed_revenue_idr"] == 27_758_700
+    assert figures["completed_revenue"] == 27_758_700
     assert figures["orders_by_status"] == {"cancelled": 11, "completed": 283, "refunded": 6}
     assert figures["customers_acquired_by_month"] == {"2025-01": 63, "2025-02": 94, "2025-03": 6}
     assert figures["customers_churned_by_month"] == {"2025-01": 2, "2025-02": 12}

@@ -141,7 +141,7 @@ def test_unit_prices_are_the_menu_price_of_the_day(tiny_sim, query):
     truth = json.loads(tiny_sim.truth.read_text())
     changes = truth["planted"]["price_reviews"]["changes"]
     assert changes and {c["date"] for c in changes} == {"2025-01-31"}
-    repriced = {c["sku"]: c["new_price_idr"] for c in changes}
+    repriced = {c["sku"]: c["new_price"] for c in changes}
     sold = query(
         "SELECT m.sku, date(i.created_at) >= '2025-01-31', i.unit_price_idr, m.price_idr "
         "FROM order_items i JOIN menu_items m USING (menu_item_id)"

@@ -34,7 +34,7 @@ def test_figures_match_the_database(truth, query):
     figures = truth["figures"]
     assert query(
         "SELECT sum(total_idr) FROM orders WHERE status = 'completed' AND deleted_at IS NULL"
-    ) == [(figures["completed_revenue_idr"],)]
+    ) == [(figures["completed_revenue"],)]
     assert (
         dict(query("SELECT status, count(*) FROM orders GROUP BY 1")) == figures["orders_by_status"]
     )

@@ -188,16 +188,16 @@ def test_meta_files_match_truth_and_events(tiny):
         platform_spend[(r["campaign_name"], r["publisher_platform"])] += r["spend"]
         assert r["clicks"] <= r["impressions"] and r["reach"] <= r["impressions"]
     for name, figures in truth["ads"]["by_campaign"].items():
-        assert spend[name] == pytest.approx(figures["spend_idr"])
+        assert spend[name] == pytest.approx(figures["spend"])
         assert name in names
         for platform, by_platform in figures["by_platform"].items():
-            assert platform_spend[(name, platform)] == pytest.approx(by_platform["spend_idr"])
+            assert platform_spend[(name, platform)] == pytest.approx(by_platform["spend"])
     # Most of the spend on Instagram, some on Facebook, a little in Audience Network apps.
-    total = truth["ads"]["spend_idr"]
-    share = {p: f["spend_idr"] / total for p, f in truth["ads"]["by_platform"].items()}
+    total = truth["ads"]["spend"]
+    share = {p: f["spend"] / total for p, f in truth["ads"]["by_platform"].items()}
     assert share["instagram"] > 0.7 and 0.04 < share["facebook"] < 0.25
     assert 0 < share["audience_network"] < 0.08
-    assert sum(f["spend_idr"] for f in truth["ads"]["by_platform"].values()) == pytest.approx(total)
+    assert sum(f["spend"] for f in truth["ads"]["by_platform"].values()) == pytest.approx(total)
 
     # Every ad click is tagged with the platform Meta placed it on, in the events and in GA4,
     # as many sessions per campaign and platform as the delivery's landed clicks.

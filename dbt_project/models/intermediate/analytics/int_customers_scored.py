@@ -26,7 +26,7 @@ def model(dbt, session):
     orders = (
         dbt.ref("fct_orders")
         .filter("is_completed and customer_id is not null")
-        .project("customer_id, placed_date as order_date, net_revenue_idr as amount, source_system")
+        .project("customer_id, placed_date as order_date, net_revenue as amount, source_system")
         .df()
     )
     orders = still_recording(orders, calibration_end, holdout_days)

@@ -77,12 +77,12 @@ traffic as (
         0 as ga4_engaged_sessions,
         0 as ga4_new_users,
         cast(0 as double) as ga4_key_events,
-        {{ to_money(0) }} as ga4_purchase_revenue_idr,
+        {{ to_money(0) }} as ga4_purchase_revenue,
         0 as orders_last_touch,
-        {{ to_money(0) }} as net_revenue_last_touch_idr,
+        {{ to_money(0) }} as net_revenue_last_touch,
         0 as new_customers_last_touch,
         0 as orders_first_touch,
-        {{ to_money(0) }} as net_revenue_first_touch_idr,
+        {{ to_money(0) }} as net_revenue_first_touch,
         0 as new_customers_first_touch
 
     from sessions
@@ -103,12 +103,12 @@ traffic as (
         engaged_sessions as ga4_engaged_sessions,
         new_users as ga4_new_users,
         key_events as ga4_key_events,
-        purchase_revenue_idr as ga4_purchase_revenue_idr,
+        purchase_revenue as ga4_purchase_revenue,
         0 as orders_last_touch,
-        {{ to_money(0) }} as net_revenue_last_touch_idr,
+        {{ to_money(0) }} as net_revenue_last_touch,
         0 as new_customers_last_touch,
         0 as orders_first_touch,
-        {{ to_money(0) }} as net_revenue_first_touch_idr,
+        {{ to_money(0) }} as net_revenue_first_touch,
         0 as new_customers_first_touch
 
     from ga4_traffic
@@ -126,12 +126,12 @@ traffic as (
         0 as ga4_engaged_sessions,
         0 as ga4_new_users,
         cast(0 as double) as ga4_key_events,
-        {{ to_money(0) }} as ga4_purchase_revenue_idr,
+        {{ to_money(0) }} as ga4_purchase_revenue,
         1 as orders_last_touch,
-        net_revenue_idr as net_revenue_last_touch_idr,
+        net_revenue as net_revenue_last_touch,
         case when is_first_order then 1 else 0 end as new_customers_last_touch,
         0 as orders_first_touch,
-        {{ to_money(0) }} as net_revenue_first_touch_idr,
+        {{ to_money(0) }} as net_revenue_first_touch,
         0 as new_customers_first_touch
 
     from orders_attributed
@@ -150,12 +150,12 @@ traffic as (
         0 as ga4_engaged_sessions,
         0 as ga4_new_users,
         cast(0 as double) as ga4_key_events,
-        {{ to_money(0) }} as ga4_purchase_revenue_idr,
+        {{ to_money(0) }} as ga4_purchase_revenue,
         0 as orders_last_touch,
-        {{ to_money(0) }} as net_revenue_last_touch_idr,
+        {{ to_money(0) }} as net_revenue_last_touch,
         0 as new_customers_last_touch,
         1 as orders_first_touch,
-        net_revenue_idr as net_revenue_first_touch_idr,
+        net_revenue as net_revenue_first_touch,
         case when is_first_order then 1 else 0 end as new_customers_first_touch
 
     from orders_attributed
@@ -354,12 +354,12 @@ final as (
         ga4_engaged_sessions,
         ga4_new_users,
         ga4_key_events,
-        ga4_purchase_revenue_idr,
+        ga4_purchase_revenue,
         orders_last_touch,
-        net_revenue_last_touch_idr,
+        net_revenue_last_touch,
         new_customers_last_touch,
         orders_first_touch,
-        net_revenue_first_touch_idr,
+        net_revenue_first_touch,
         new_customers_first_touch
 
     from traffic_keyed

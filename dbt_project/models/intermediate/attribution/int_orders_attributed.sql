@@ -32,8 +32,8 @@ live_orders as (
         status,
         promo_code,
         status = 'completed' as is_completed,
-        {{ net_revenue('status', 'total_idr') }} as net_revenue_idr,
-        total_idr as order_total_idr,
+        {{ net_revenue('status', 'total') }} as net_revenue,
+        total as order_total,
         placed_at,
         placed_date as order_date
     from orders
@@ -120,8 +120,8 @@ final as (
         live_orders.status,
         live_orders.promo_code,
         live_orders.is_completed,
-        live_orders.net_revenue_idr,
-        live_orders.order_total_idr,
+        live_orders.net_revenue,
+        live_orders.order_total,
         live_orders.placed_at,
         live_orders.order_date,
         converting_sessions.converting_session_id,

@@ -74,7 +74,7 @@ keyed as (
         first_receipts.source_order_ref,
         first_receipts.source_customer_ref,
         first_receipts.sales_channel,
-        first_receipts.amount_idr,
+        first_receipts.amount,
         first_receipts.item_quantity,
         first_receipts.ordered_at,
         first_receipts.ordered_date,
@@ -101,7 +101,7 @@ platform_matches as (
     inner join platform_orders
         on
             keyed.platform_customer_id = platform_orders.customer_id
-            and keyed.amount_idr = platform_orders.total_idr
+            and keyed.amount = platform_orders.total
             and platform_orders.placed_at
             between {{ dbt.dateadd('minute', -1 * match_minutes, 'keyed.ordered_at') }}
             and {{ dbt.dateadd('minute', match_minutes, 'keyed.ordered_at') }}

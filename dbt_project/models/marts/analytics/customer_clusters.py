@@ -11,11 +11,14 @@ from regulars.analytics.clusters import TooFewCustomers, cluster_customers, uncl
 def model(dbt, session):
     dbt.config(materialized="table")
     k_min, k_max = int(dbt.config.get("cluster_k_min")), int(dbt.config.get("cluster_k_max"))
+    # Empty when `[chain] currency` is unset: the descriptions then print bare amounts.
+    currency = dbt.config.get("chain_currency")
     try:
         assignments, profiles = cluster_customers(
             dbt.ref("customer_features").df(),
             k_range=range(k_min, k_max + 1),
             seed=int(dbt.config.get("cluster_seed")),
+            currency=currency or None,
         )
     except TooFewCustomers:
         return unclustered()

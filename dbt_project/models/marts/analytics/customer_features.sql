@@ -8,7 +8,7 @@
     Completed orders only (fct_orders' revenue rule), so every share has the
     customer's completed orders (or their items) as denominator and lies in
     [0, 1]:
-      - RFM: recency_days, frequency_orders, monetary_net_revenue_idr, plus
+      - RFM: recency_days, frequency_orders, monetary_net_revenue, plus
         tenure and average order value;
       - order mix: item shares per menu category (by quantity), order shares
         per fulfilment type, platform and day-part, and the share of orders
@@ -86,7 +86,7 @@ completed_orders as (
         orders.platform,
         orders.fulfilment_type,
         orders.has_promo,
-        orders.net_revenue_idr,
+        orders.net_revenue,
         orders.placed_date,
         orders.placed_at,
         {{ utc_offset_hours }} as utc_offset_hours,
@@ -118,7 +118,7 @@ order_summary as (
     select
         customer_id,
         count(*) as frequency_orders,
-        sum(net_revenue_idr) as monetary_net_revenue_idr,
+        sum(net_revenue) as monetary_net_revenue,
         min(placed_date) as first_order_date,
         max(placed_date) as last_order_date,
         avg(case when fulfilment_type = 'delivery' then 1.0 else 0.0 end) as delivery_order_share,
@@ -201,9 +201,9 @@ final as (
             as {{ dbt.type_bigint() }}
         ) as tenure_days,
         cast(order_summary.frequency_orders as {{ dbt.type_bigint() }}) as frequency_orders,
-        {{ to_money('order_summary.monetary_net_revenue_idr') }} as monetary_net_revenue_idr,
-        {{ to_money('order_summary.monetary_net_revenue_idr / order_summary.frequency_orders') }}
-            as average_order_value_idr,
+        {{ to_money('order_summary.monetary_net_revenue') }} as monetary_net_revenue,
+        {{ to_money('order_summary.monetary_net_revenue / order_summary.frequency_orders') }}
+            as average_order_value,
 
         -- order mix: items by menu category
         cast(coalesce(item_mix.items, 0) as {{ dbt.type_bigint() }}) as items,

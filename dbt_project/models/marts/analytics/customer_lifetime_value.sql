@@ -46,7 +46,8 @@ final as (
         cast(frequency as {{ dbt.type_bigint() }}) as repeat_orders,
         cast(recency_days as double) as recency_days,
         cast(tenure_days as double) as tenure_days,
-        {{ to_money('round(average_order_value, 2)') }} as average_order_value_idr,
+        {{ chain_currency() }} as currency,
+        {{ to_money('round(average_order_value, 2)') }} as average_order_value,
 
         -- forecast (those resting on dropout null unless fit_is_reliable)
         cast(run_fit_is_reliable as boolean) as fit_is_reliable,
@@ -57,7 +58,7 @@ final as (
         cast(expected_orders_90d as double) as expected_orders_90d,
         cast(expected_orders_365d as double) as expected_orders_365d,
         {{ to_money('round(expected_average_order_value, 2)') }}
-            as expected_average_order_value_idr,
+            as expected_average_order_value,
         {{ to_money('round(expected_revenue_365d, 2)') }} as expected_revenue_365d,
         {{ to_money('round(expected_revenue_at_risk_365d, 2)') }}
             as expected_revenue_at_risk_365d,

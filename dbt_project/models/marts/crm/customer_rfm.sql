@@ -58,7 +58,7 @@ customer_orders as (
         orders.customer_id,
         orders.placed_date,
         cast({{ dbt.date_trunc('month', 'orders.placed_date') }} as date) as order_month,
-        orders.net_revenue_idr
+        orders.net_revenue
 
     from orders
     inner join customers
@@ -73,7 +73,7 @@ monthly as (
         customer_id,
         order_month,
         count(*) as orders,
-        sum(net_revenue_idr) as net_revenue_idr,
+        sum(net_revenue) as net_revenue,
         min(placed_date) as first_order_date,
         max(placed_date) as last_order_date
 
@@ -120,7 +120,7 @@ cumulative as (
         spine.customer_id,
         spine.as_of_month,
         sum(coalesce(monthly.orders, 0)) over customer_history as frequency_orders,
-        sum(coalesce(monthly.net_revenue_idr, 0)) over customer_history as monetary_net_revenue_idr,
+        sum(coalesce(monthly.net_revenue, 0)) over customer_history as monetary_net_revenue,
         min(monthly.first_order_date) over customer_history as first_order_date,
         max(monthly.last_order_date) over customer_history as last_order_date
 
@@ -168,7 +168,7 @@ ranked as (
         *,
         rank() over (partition by as_of_month order by recency_days desc) as recency_rank,
         rank() over (partition by as_of_month order by frequency_orders asc) as frequency_rank,
-        rank() over (partition by as_of_month order by monetary_net_revenue_idr asc)
+        rank() over (partition by as_of_month order by monetary_net_revenue asc)
             as monetary_rank,
         count(*) over (partition by as_of_month) as customers_in_month
 
@@ -234,7 +234,7 @@ final as (
         segmented.last_order_date,
         cast(segmented.recency_days as {{ dbt.type_bigint() }}) as recency_days,
         cast(segmented.frequency_orders as {{ dbt.type_bigint() }}) as frequency_orders,
-        {{ to_money('segmented.monetary_net_revenue_idr') }} as monetary_net_revenue_idr,
+        {{ to_money('segmented.monetary_net_revenue') }} as monetary_net_revenue,
 
         -- scores and segment
         segmented.recency_score,

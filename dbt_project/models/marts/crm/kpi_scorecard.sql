@@ -14,7 +14,7 @@
                  final (churn_inactivity_days after it ends), null before
     is_on_track is false as soon as one flag is false, true when both are
     true, null while one is still unknown.
-    expected_revenue_at_risk_idr is a forecast made at the as-of (the lifetime
+    expected_revenue_at_risk is a forecast made at the as-of (the lifetime
     value model's observation end): the spend the next 365 days would bring
     from guests who may have lapsed, summed at their home store, on the as-of
     month's rows only (null on earlier months, which had no such forecast).
@@ -166,7 +166,7 @@ measure_rows as (
         0 as open_stores,
         0 as previous_month_customers,
         0 as retained_customers,
-        cast(null as double) as expected_revenue_at_risk_idr
+        cast(null as double) as expected_revenue_at_risk
     from customer_homes
 
     union all
@@ -180,7 +180,7 @@ measure_rows as (
         0 as open_stores,
         0 as previous_month_customers,
         0 as retained_customers,
-        cast(null as double) as expected_revenue_at_risk_idr
+        cast(null as double) as expected_revenue_at_risk
     from served_orders
 
     union all
@@ -194,7 +194,7 @@ measure_rows as (
         1 as open_stores,
         0 as previous_month_customers,
         0 as retained_customers,
-        cast(null as double) as expected_revenue_at_risk_idr
+        cast(null as double) as expected_revenue_at_risk
     from open_store_months
 
     union all
@@ -208,7 +208,7 @@ measure_rows as (
         0 as open_stores,
         1 as previous_month_customers,
         is_retained as retained_customers,
-        cast(null as double) as expected_revenue_at_risk_idr
+        cast(null as double) as expected_revenue_at_risk
     from next_months
     union all
     select
@@ -221,7 +221,7 @@ measure_rows as (
         0 as open_stores,
         0 as previous_month_customers,
         0 as retained_customers,
-        lifetime_values.expected_revenue_at_risk_365d as expected_revenue_at_risk_idr
+        lifetime_values.expected_revenue_at_risk_365d as expected_revenue_at_risk
     from lifetime_values
     inner join customer_homes
         on lifetime_values.customer_id = customer_homes.customer_id
@@ -243,7 +243,7 @@ measures as (
             sum(open_stores) as open_stores,
             sum(previous_month_customers) as previous_month_customers,
             sum(retained_customers) as retained_customers,
-            sum(expected_revenue_at_risk_idr) as expected_revenue_at_risk_idr
+            sum(expected_revenue_at_risk) as expected_revenue_at_risk
 
         from measure_rows
         group by {% for key in keys %}{{ key }}, {% endfor %}activity_month
@@ -266,7 +266,7 @@ joined as (
         churn.churned_customers,
         churn.churn_rate,
         churn.is_churn_final,
-        measures.expected_revenue_at_risk_idr,
+        measures.expected_revenue_at_risk,
         coalesce(measures.customers_acquired, 0) as customers_acquired,
         coalesce(measures.completed_orders, 0) as completed_orders,
         coalesce(measures.open_stores, 0) as open_stores,
@@ -361,8 +361,9 @@ final as (
         is_churn_final,
         is_churn_on_track,
 
-        -- value at risk
-        {{ to_money('round(expected_revenue_at_risk_idr, 2)') }} as expected_revenue_at_risk_idr,
+        -- value at risk, in the chain's currency
+        {{ chain_currency() }} as currency,
+        {{ to_money('round(expected_revenue_at_risk, 2)') }} as expected_revenue_at_risk,
 
         -- overall
         case

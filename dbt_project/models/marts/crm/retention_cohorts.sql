@@ -101,7 +101,7 @@ member_months as (
         cast({{ dbt.date_trunc('month', 'orders.placed_date') }} as date) as activity_month,
         count(distinct orders.customer_id) as active_customers,
         count(*) as orders,
-        sum(orders.net_revenue_idr) as net_revenue_idr
+        sum(orders.net_revenue) as net_revenue
 
     from orders
     inner join members
@@ -125,7 +125,7 @@ grid as (
         cohorts.cohort_customers,
         coalesce(member_months.active_customers, 0) as active_customers,
         coalesce(member_months.orders, 0) as orders,
-        coalesce(member_months.net_revenue_idr, 0) as net_revenue_idr
+        coalesce(member_months.net_revenue, 0) as net_revenue
 
     from cohorts
     inner join months
@@ -170,16 +170,16 @@ final as (
         cast(grid.active_customers as {{ dbt.type_bigint() }}) as active_customers,
         1.0 * grid.active_customers / grid.cohort_customers as retention_rate,
 
-        -- orders and revenue (IDR, completed orders)
+        -- orders and revenue (completed orders, the chain's currency)
         cast(grid.orders as {{ dbt.type_bigint() }}) as orders,
-        {{ to_money('grid.net_revenue_idr') }} as net_revenue_idr,
+        {{ to_money('grid.net_revenue') }} as net_revenue,
         {{ to_money(
-            'sum(grid.net_revenue_idr) over (
+            'sum(grid.net_revenue) over (
                 partition by grid.cohort_month, grid.province, grid.platform
                 order by grid.activity_month
                 rows between unbounded preceding and current row
             )'
-        ) }} as cumulative_net_revenue_idr,
+        ) }} as cumulative_net_revenue,
 
         -- the as-of month is still running
         grid.activity_month < as_of.as_of_month as is_month_complete

@@ -110,7 +110,7 @@ completed_orders as (
     select
         customer_id,
         placed_at,
-        net_revenue_idr,
+        net_revenue,
         lag(placed_at) over (partition by customer_id order by placed_at, order_id)
             as previous_order_at
 
@@ -126,7 +126,7 @@ customer_orders as (
         min(placed_at) as first_order_at,
         max(placed_at) as last_order_at,
         count(*) as completed_orders,
-        sum(net_revenue_idr) as lifetime_net_revenue_idr,
+        sum(net_revenue) as lifetime_net_revenue,
         max(
             case
                 when {{ dbt.datediff('previous_order_at', 'placed_at', 'day') }}
@@ -202,7 +202,7 @@ customers_with_orders as (
         customer_orders.last_order_at,
         customer_orders.last_reactivated_at,
         coalesce(customer_orders.completed_orders, 0) as completed_orders,
-        coalesce(customer_orders.lifetime_net_revenue_idr, 0) as lifetime_net_revenue_idr,
+        coalesce(customer_orders.lifetime_net_revenue, 0) as lifetime_net_revenue,
         {{ dbt.datediff('customer_orders.first_order_at', 'as_of.as_of_at', 'day') }}
             as days_since_first_order,
         {{ dbt.datediff('customer_orders.last_order_at', 'as_of.as_of_at', 'day') }}
@@ -281,13 +281,14 @@ final as (
         last_order_at,
         last_reactivated_at,
 
-        -- order history
+        -- order history, money in the chain's currency
         cast(completed_orders as {{ dbt.type_bigint() }}) as completed_orders,
-        {{ to_money('lifetime_net_revenue_idr') }} as lifetime_net_revenue_idr,
+        {{ chain_currency() }} as currency,
+        {{ to_money('lifetime_net_revenue') }} as lifetime_net_revenue,
         case
             when completed_orders > 0
-                then {{ to_money('round(lifetime_net_revenue_idr / completed_orders, 2)') }}
-        end as average_order_value_idr,
+                then {{ to_money('round(lifetime_net_revenue / completed_orders, 2)') }}
+        end as average_order_value,
         cast(days_since_last_order as {{ dbt.type_bigint() }}) as days_since_last_order,
 
         -- latest feedback

@@ -45,8 +45,8 @@ converted_orders as (
         -- fct_orders' revenue rule; this import keeps soft-deleted orders, which earn 0.
         case
             when is_deleted then {{ to_money(0) }}
-            else {{ net_revenue('status', 'total_idr') }}
-        end as net_revenue_idr
+            else {{ net_revenue('status', 'total') }}
+        end as net_revenue
     from orders
 
 ),
@@ -56,7 +56,7 @@ enriched as (
     select
         sessions.*,
         converted_orders.status as converted_order_status,
-        converted_orders.net_revenue_idr as converted_net_revenue_idr
+        converted_orders.net_revenue as converted_net_revenue
     from sessions
     left join converted_orders
         on sessions.order_id = converted_orders.order_id
@@ -180,7 +180,7 @@ final as (
         enriched.has_completed_order,
         enriched.order_id,
         enriched.converted_order_status,
-        enriched.converted_net_revenue_idr
+        enriched.converted_net_revenue
     from enriched
     {% if has_window or is_incremental() %}
         where enriched.session_date in (select dates_to_rewrite.session_date from dates_to_rewrite)

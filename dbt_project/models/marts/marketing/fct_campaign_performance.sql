@@ -73,12 +73,12 @@ traffic_daily as (
         sum(ga4_engaged_sessions) as ga4_engaged_sessions,
         sum(ga4_new_users) as ga4_new_users,
         sum(ga4_key_events) as ga4_key_events,
-        sum(ga4_purchase_revenue_idr) as ga4_purchase_revenue_idr,
+        sum(ga4_purchase_revenue) as ga4_purchase_revenue,
         sum(orders_last_touch) as orders_last_touch,
-        sum(net_revenue_last_touch_idr) as net_revenue_last_touch_idr,
+        sum(net_revenue_last_touch) as net_revenue_last_touch,
         sum(new_customers_last_touch) as new_customers_last_touch,
         sum(orders_first_touch) as orders_first_touch,
-        sum(net_revenue_first_touch_idr) as net_revenue_first_touch_idr,
+        sum(net_revenue_first_touch) as net_revenue_first_touch,
         sum(new_customers_first_touch) as new_customers_first_touch
 
     from touches
@@ -93,12 +93,12 @@ ads_daily as (
         channel,
         coalesce(campaign_id, '(none)') as campaign_key,
         max(campaign_id) as campaign_id,
-        sum(spend_idr) as spend_idr,
+        sum(spend) as spend,
         sum(impressions) as impressions,
         sum(reach) as reach,
         sum(clicks) as clicks,
         sum(purchases) as meta_purchases,
-        sum(purchase_value_idr) as meta_purchase_value_idr
+        sum(purchase_value) as meta_purchase_value
 
     from insights_channels
     group by
@@ -168,10 +168,10 @@ messages_daily as (
             as message_orders,
         sum(
             case
-                when messages.is_delivered then messages.net_revenue_in_window_idr
+                when messages.is_delivered then messages.net_revenue_in_window
                 else {{ to_money(0) }}
             end
-        ) as message_net_revenue_idr
+        ) as message_net_revenue
 
     from messages
     left join message_campaign_links
@@ -225,8 +225,8 @@ joined as (
         -- source for search, email or SMS, so they stay null there, not 0.
         case
             when spine.channel in {{ meta_ads_channels() }}
-                then coalesce(ads_daily.spend_idr, 0)
-        end as spend_idr,
+                then coalesce(ads_daily.spend, 0)
+        end as spend,
         case
             when spine.channel in {{ meta_ads_channels() }}
                 then coalesce(ads_daily.impressions, 0)
@@ -245,27 +245,27 @@ joined as (
         end as meta_purchases,
         case
             when spine.channel in {{ meta_ads_channels() }}
-                then coalesce(ads_daily.meta_purchase_value_idr, 0)
-        end as meta_purchase_value_idr,
+                then coalesce(ads_daily.meta_purchase_value, 0)
+        end as meta_purchase_value,
 
         coalesce(messages_daily.messages_sent, 0) as messages_sent,
         coalesce(messages_daily.messages_delivered, 0) as messages_delivered,
         coalesce(messages_daily.messages_opened, 0) as messages_opened,
         coalesce(messages_daily.messages_clicked, 0) as messages_clicked,
         coalesce(messages_daily.message_orders, 0) as message_orders,
-        coalesce(messages_daily.message_net_revenue_idr, 0) as message_net_revenue_idr,
+        coalesce(messages_daily.message_net_revenue, 0) as message_net_revenue,
 
         coalesce(traffic_daily.sessions, 0) as sessions,
         coalesce(traffic_daily.ga4_sessions, 0) as ga4_sessions,
         coalesce(traffic_daily.ga4_engaged_sessions, 0) as ga4_engaged_sessions,
         coalesce(traffic_daily.ga4_new_users, 0) as ga4_new_users,
         coalesce(traffic_daily.ga4_key_events, 0) as ga4_key_events,
-        coalesce(traffic_daily.ga4_purchase_revenue_idr, 0) as ga4_purchase_revenue_idr,
+        coalesce(traffic_daily.ga4_purchase_revenue, 0) as ga4_purchase_revenue,
         coalesce(traffic_daily.orders_last_touch, 0) as orders_last_touch,
-        coalesce(traffic_daily.net_revenue_last_touch_idr, 0) as net_revenue_last_touch_idr,
+        coalesce(traffic_daily.net_revenue_last_touch, 0) as net_revenue_last_touch,
         coalesce(traffic_daily.new_customers_last_touch, 0) as new_customers_last_touch,
         coalesce(traffic_daily.orders_first_touch, 0) as orders_first_touch,
-        coalesce(traffic_daily.net_revenue_first_touch_idr, 0) as net_revenue_first_touch_idr,
+        coalesce(traffic_daily.net_revenue_first_touch, 0) as net_revenue_first_touch,
         coalesce(traffic_daily.new_customers_first_touch, 0) as new_customers_first_touch
 
     from spine
@@ -303,16 +303,17 @@ final as (
         -- attributes
         channel,
         campaign_name,
+        {{ chain_currency() }} as currency,
 
         -- cost and delivery (Meta)
-        cast(spend_idr as {{ type_money() }}) as spend_idr,
+        cast(spend as {{ type_money() }}) as spend,
         cast(impressions as {{ dbt.type_bigint() }}) as impressions,
         cast(reach as {{ dbt.type_bigint() }}) as reach,
         cast(clicks as {{ dbt.type_bigint() }}) as clicks,
         cast(clicks as double) / nullif(impressions, 0) as ctr,
-        cast(spend_idr / nullif(clicks, 0) as {{ type_money() }}) as cpc_idr,
+        cast(spend / nullif(clicks, 0) as {{ type_money() }}) as cpc,
         cast(meta_purchases as {{ dbt.type_bigint() }}) as meta_purchases,
-        cast(meta_purchase_value_idr as {{ type_money() }}) as meta_purchase_value_idr,
+        cast(meta_purchase_value as {{ type_money() }}) as meta_purchase_value,
 
         -- messages (email and SMS sends)
         cast(messages_sent as {{ dbt.type_bigint() }}) as messages_sent,
@@ -320,7 +321,7 @@ final as (
         cast(messages_opened as {{ dbt.type_bigint() }}) as messages_opened,
         cast(messages_clicked as {{ dbt.type_bigint() }}) as messages_clicked,
         cast(message_orders as {{ dbt.type_bigint() }}) as message_orders,
-        cast(message_net_revenue_idr as {{ type_money() }}) as message_net_revenue_idr,
+        cast(message_net_revenue as {{ type_money() }}) as message_net_revenue,
 
         -- sessions: the platform's own, and GA4's report beside them
         cast(sessions as {{ dbt.type_bigint() }}) as sessions,
@@ -328,25 +329,25 @@ final as (
         cast(ga4_engaged_sessions as {{ dbt.type_bigint() }}) as ga4_engaged_sessions,
         cast(ga4_new_users as {{ dbt.type_bigint() }}) as ga4_new_users,
         cast(ga4_key_events as double) as ga4_key_events,
-        cast(ga4_purchase_revenue_idr as {{ type_money() }}) as ga4_purchase_revenue_idr,
+        cast(ga4_purchase_revenue as {{ type_money() }}) as ga4_purchase_revenue,
 
         -- orders attributed (completed orders, fct_orders' net revenue)
         cast(orders_last_touch as {{ dbt.type_bigint() }}) as orders_last_touch,
-        cast(net_revenue_last_touch_idr as {{ type_money() }}) as net_revenue_last_touch_idr,
+        cast(net_revenue_last_touch as {{ type_money() }}) as net_revenue_last_touch,
         cast(new_customers_last_touch as {{ dbt.type_bigint() }}) as new_customers_last_touch,
         cast(orders_first_touch as {{ dbt.type_bigint() }}) as orders_first_touch,
-        cast(net_revenue_first_touch_idr as {{ type_money() }}) as net_revenue_first_touch_idr,
+        cast(net_revenue_first_touch as {{ type_money() }}) as net_revenue_first_touch,
         cast(new_customers_first_touch as {{ dbt.type_bigint() }}) as new_customers_first_touch,
 
         -- efficiency, null without spend or without new customers
-        cast(net_revenue_last_touch_idr as double) / nullif(spend_idr, 0) as roas_last_touch,
-        cast(net_revenue_first_touch_idr as double) / nullif(spend_idr, 0) as roas_first_touch,
+        cast(net_revenue_last_touch as double) / nullif(spend, 0) as roas_last_touch,
+        cast(net_revenue_first_touch as double) / nullif(spend, 0) as roas_first_touch,
         cast(
-            spend_idr / nullif(new_customers_last_touch, 0) as {{ type_money() }}
-        ) as cac_last_touch_idr,
+            spend / nullif(new_customers_last_touch, 0) as {{ type_money() }}
+        ) as cac_last_touch,
         cast(
-            spend_idr / nullif(new_customers_first_touch, 0) as {{ type_money() }}
-        ) as cac_first_touch_idr,
+            spend / nullif(new_customers_first_touch, 0) as {{ type_money() }}
+        ) as cac_first_touch,
 
         -- dates
         report_date

@@ -231,7 +231,7 @@ window_orders as (
         members_in_window.campaign_id,
         members_in_window.customer_id,
         count(orders.order_id) as orders_in_window,
-        {{ to_money('sum(orders.total_idr)') }} as net_revenue_in_window_idr
+        {{ to_money('sum(orders.total)') }} as net_revenue_in_window
 
     from members_in_window
     inner join orders
@@ -283,8 +283,8 @@ final as (
 
         -- conversions within the window
         coalesce(window_orders.orders_in_window, 0) as orders_in_window,
-        coalesce(window_orders.net_revenue_in_window_idr, {{ to_money(0) }})
-            as net_revenue_in_window_idr,
+        coalesce(window_orders.net_revenue_in_window, {{ to_money(0) }})
+            as net_revenue_in_window,
 
         -- timestamps (UTC)
         members_in_window.campaign_sent_at,

@@ -18,7 +18,8 @@ final as (
         sku,
         menu_item_name,
         category,
-        price_idr,
+        {{ chain_currency() }} as currency,
+        price,
         is_available,
         is_deleted,
         deleted_at

@@ -1,6 +1,6 @@
 {#-
     One row per line of an order that is not soft-deleted (lines of deleted
-    orders are dropped with their order). line_total_idr is the gross line
+    orders are dropped with their order). line_total is the gross line
     value before order-level discount and delivery fee; filter on is_completed
     for lines that earned revenue.
 -#}
@@ -43,10 +43,11 @@ final as (
         -- flags
         orders.is_completed,
 
-        -- quantities and money (IDR)
+        -- quantities and money, in the chain's currency
         order_items.quantity,
-        order_items.unit_price_idr,
-        order_items.line_total_idr,
+        {{ chain_currency() }} as currency,
+        order_items.unit_price,
+        order_items.line_total,
 
         -- dates and timestamps (UTC)
         orders.placed_at,

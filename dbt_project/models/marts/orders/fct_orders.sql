@@ -3,8 +3,8 @@
     the order-history imports' that the platform does not also have
     (int_order_history_keyed), told apart by source_system.
 
-    Revenue rule (net_revenue_idr): an order earns its charged total
-    (total_idr: subtotal - discount + delivery fee) only when its latest status
+    Revenue rule (net_revenue): an order earns its charged total
+    (total: subtotal - discount + delivery fee) only when its latest status
     is `completed`. Cancelled and refunded orders earn 0, and so do orders
     still in flight (`placed`, `preparing`) until they complete. Soft-deleted
     orders are not in this table at all. Orders whose customer has no row in
@@ -89,12 +89,13 @@ platform_orders as (
         -- or its row held back by the lake gate. Keep the revenue, flag the order.
         coalesce(not customers.is_deleted, false) as has_customer_profile,
 
-        -- money (IDR)
-        live_orders.subtotal_idr as gross_revenue_idr,
-        live_orders.discount_idr,
-        live_orders.delivery_fee_idr,
-        {{ net_revenue('live_orders.status', 'live_orders.total_idr') }} as net_revenue_idr,
-        live_orders.total_idr as order_total_idr,
+        -- money, in the chain's currency
+        {{ chain_currency() }} as currency,
+        live_orders.subtotal as gross_revenue,
+        live_orders.discount,
+        live_orders.delivery_fee,
+        {{ net_revenue('live_orders.status', 'live_orders.total') }} as net_revenue,
+        live_orders.total as order_total,
 
         -- quantities
         coalesce(order_item_counts.item_count, 0) as item_count,
@@ -141,12 +142,13 @@ history_orders as (
         false as has_promo,
         coalesce(not customers.is_deleted, false) as has_customer_profile,
 
-        -- money
-        imported_orders.amount_idr as gross_revenue_idr,
-        {{ to_money('null') }} as discount_idr,
-        {{ to_money('null') }} as delivery_fee_idr,
-        imported_orders.amount_idr as net_revenue_idr,
-        imported_orders.amount_idr as order_total_idr,
+        -- money, in the chain's currency
+        {{ chain_currency() }} as currency,
+        imported_orders.amount as gross_revenue,
+        {{ to_money('null') }} as discount,
+        {{ to_money('null') }} as delivery_fee,
+        imported_orders.amount as net_revenue,
+        imported_orders.amount as order_total,
 
         -- quantities
         imported_orders.item_quantity as item_count,

@@ -106,7 +106,7 @@ final as (
         {{ dbt.safe_cast("json_extract_string(properties, '$.quantity')", dbt.type_bigint()) }}
             as product_quantity,
         {{ dbt.safe_cast("json_extract_string(properties, '$.price')", type_money()) }}
-            as product_price_idr,
+            as product_price,
         coalesce(
             json_extract_string(properties, '$.cart_id'),
             json_extract_string(properties, '$.checkout_id')
@@ -118,16 +118,16 @@ final as (
         json_extract_string(properties, '$.coupon') as coupon_code,
         json_extract_string(properties, '$.currency') as currency_code,
         {{ dbt.safe_cast("json_extract_string(properties, '$.total')", type_money()) }}
-            as order_total_idr,
+            as order_total,
         {{ dbt.safe_cast("json_extract_string(properties, '$.revenue')", type_money()) }}
-            as order_revenue_idr,
+            as order_revenue,
         {{ dbt.safe_cast("json_extract_string(properties, '$.shipping')", type_money()) }}
-            as order_shipping_idr,
+            as order_shipping,
         {{ dbt.safe_cast("json_extract_string(properties, '$.discount')", type_money()) }}
-            as order_discount_idr,
+            as order_discount,
         -- Checkout Started
         {{ dbt.safe_cast("json_extract_string(properties, '$.value')", type_money()) }}
-            as checkout_value_idr,
+            as checkout_value,
 
         -- identify traits, normalised for matching like stg_ordering__customers
         nullif(lower(trim(json_extract_string(traits, '$.email'))), '') as trait_email,

@@ -26,8 +26,8 @@ final as (
         new_users,
         key_events,
 
-        -- money (IDR)
-        {{ to_money('purchase_revenue') }} as purchase_revenue_idr,
+        -- money, in the chain's currency
+        {{ to_money('purchase_revenue') }} as purchase_revenue,
 
         -- dates (property time zone, Asia/Jakarta)
         date as report_date

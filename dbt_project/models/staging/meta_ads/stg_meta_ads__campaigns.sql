@@ -19,9 +19,9 @@ final as (
         status,
         effective_status,
 
-        -- money (IDR, the account currency)
-        {{ to_money('daily_budget') }} as daily_budget_idr,
-        {{ to_money('lifetime_budget') }} as lifetime_budget_idr,
+        -- money, in the account currency (the chain's)
+        {{ to_money('daily_budget') }} as daily_budget,
+        {{ to_money('lifetime_budget') }} as lifetime_budget,
 
         -- timestamps (UTC)
         {{ to_utc_timestamp('start_time') }} as scheduled_start_at,

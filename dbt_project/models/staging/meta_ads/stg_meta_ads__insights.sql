@@ -29,9 +29,9 @@ final as (
         coalesce(clicks, 0) as clicks,
         coalesce(purchases, 0) as purchases,
 
-        -- money (IDR, the account currency)
-        {{ to_money('coalesce(spend, 0)') }} as spend_idr,
-        {{ to_money('coalesce(purchase_value, 0)') }} as purchase_value_idr,
+        -- money, in the account currency (the chain's)
+        {{ to_money('coalesce(spend, 0)') }} as spend,
+        {{ to_money('coalesce(purchase_value, 0)') }} as purchase_value,
 
         -- dates (ad account time zone, Asia/Jakarta)
         date_start as report_date,

@@ -16,8 +16,8 @@ final as (
         store as store_code,
         channel as sales_channel,
 
-        -- money (IDR)
-        {{ to_money('amount_idr') }} as amount_idr,
+        -- money, in the chain's currency
+        {{ to_money('amount') }} as amount,
 
         -- quantities
         cast(quantity as {{ dbt.type_bigint() }}) as item_quantity,

@@ -17,8 +17,8 @@ final as (
         name as menu_item_name,
         category,
 
-        -- money (IDR)
-        {{ to_money('price_idr') }} as price_idr,
+        -- money, in the chain's currency
+        {{ to_money('price_idr') }} as price,
 
         -- flags
         is_available,

@@ -14,10 +14,10 @@ final as (
         order_id,
         menu_item_id,
 
-        -- quantities and money (IDR)
+        -- quantities and money, in the chain's currency
         quantity,
-        {{ to_money('unit_price_idr') }} as unit_price_idr,
-        {{ to_money('line_total_idr') }} as line_total_idr,
+        {{ to_money('unit_price_idr') }} as unit_price,
+        {{ to_money('line_total_idr') }} as line_total,
 
         -- timestamps (UTC)
         {{ to_utc_timestamp('created_at') }} as created_at,

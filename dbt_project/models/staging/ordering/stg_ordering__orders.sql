@@ -21,11 +21,11 @@ final as (
         currency as currency_code,
         nullif(trim(promo_code), '') as promo_code,
 
-        -- money (IDR)
-        {{ to_money('subtotal_idr') }} as subtotal_idr,
-        {{ to_money('discount_idr') }} as discount_idr,
-        {{ to_money('delivery_fee_idr') }} as delivery_fee_idr,
-        {{ to_money('total_idr') }} as total_idr,
+        -- money, in the chain's currency
+        {{ to_money('subtotal_idr') }} as subtotal,
+        {{ to_money('discount_idr') }} as discount,
+        {{ to_money('delivery_fee_idr') }} as delivery_fee,
+        {{ to_money('total_idr') }} as total,
 
         -- flags
         deleted_at is not null as is_deleted,
