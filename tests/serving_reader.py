@@ -1,10 +1,11 @@
 """A BI tool's reads of the serving copy, as a separate process: `python -m tests.serving_reader
-SERVING OUT STOP`.
+SERVING OUT STOP MODE`.
 
-Every 0.2 s until the STOP file appears it opens the copy read-only, as a dashboard refresh
-would, and checks that every table has the row count `published_tables` says its run published; a
-second connection, opened once at the start, does the same on the file it opened. One JSON line
-per read goes to OUT.
+Every 0.2 s until the STOP file appears it reads the copy and checks that every table has the row
+count `published_tables` says its run published; one JSON line per read goes to OUT. MODE `fresh`
+opens the copy read-only for each read, as a dashboard refresh would; `held` opens it once and
+keeps the connection. They are separate processes because DuckDB shares one open database per
+file within a process: a "fresh" connection beside a held one would be the held one.
 """
 
 from __future__ import annotations
@@ -32,25 +33,25 @@ def read(connection: duckdb.DuckDBPyConnection) -> dict:
     return {"run_id": run_id, "tables": len(published), "mismatched": mismatched}
 
 
-def main(serving: str, out: str, stop: str) -> None:
-    held = duckdb.connect(serving, read_only=True)
+def main(serving: str, out: str, stop: str, mode: str) -> None:
+    held = duckdb.connect(serving, read_only=True) if mode == "held" else None
     with open(out, "a") as lines:
         while not Path(stop).exists():
             record: dict = {"at": time.time()}
             try:
-                with duckdb.connect(serving, read_only=True) as fresh:
-                    record["fresh"] = read(fresh)
+                if held is not None:
+                    record["read"] = read(held)
+                else:
+                    with duckdb.connect(serving, read_only=True) as fresh:
+                        record["read"] = read(fresh)
             except duckdb.Error as error:
-                record["fresh_error"] = str(error)
-            try:
-                record["held"] = read(held)
-            except duckdb.Error as error:
-                record["held_error"] = str(error)
+                record["error"] = str(error)
             lines.write(json.dumps(record) + "\n")
             lines.flush()
             time.sleep(INTERVAL_SECONDS)
-    held.close()
+    if held is not None:
+        held.close()
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    main(*sys.argv[1:5])
