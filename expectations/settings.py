@@ -22,6 +22,15 @@ SCHEMA_DRIFT_MIN_ROWS = 50
 DATA_DOCS_VALIDATIONS_SHOWN = 200
 
 
+def chain_currency() -> str | None:
+    """`[chain] currency`: the one currency the chain's sources may report money in.
+
+    Unset, nothing says which code is the chain's, so no currency check is made (a chain that
+    trades in several is one Regulars does not model: its sums would add unlike units).
+    """
+    return load_chain().currency
+
+
 def chain_opened_at() -> pd.Timestamp:
     """The first instant a row of the chain can carry: `[chain] opened_on`, local midnight.
 

@@ -225,12 +225,14 @@ def landed_world(
     tmp_path_factory: pytest.TempPathFactory, tiny_world_files: Path
 ) -> Iterator[Settings]:
     """A tiny world with every source landed once, nothing promoted yet."""
-    from regulars.demo import demo_apis
+    from regulars.demo import SIMULATED_CHAIN, demo_apis
 
     root = tmp_path_factory.mktemp("planted")
     shutil.copytree(tiny_world_files, root / "data")
     with pytest.MonkeyPatch.context() as monkeypatch:
         settings = point_at(monkeypatch, root)
+        # The simulated chain's currency: the gate holds money in any other.
+        monkeypatch.setenv("CHAIN__CURRENCY", SIMULATED_CHAIN["currency"])
         with demo_apis(settings):
             for source_name in PLANTS:
                 source = SOURCES[source_name]

@@ -33,6 +33,12 @@ class SqliteLanded:
         return frame[frame[column].isin(values)].assign(_dlt_load_id="1")
 
 
+@pytest.fixture(autouse=True)
+def simulated_currency(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The simulated chain trades in rupiah: the gate holds money in any other currency."""
+    monkeypatch.setenv("CHAIN__CURRENCY", "IDR")
+
+
 def validate(table_name: str, frame: pd.DataFrame, settings: Settings | None = None, **options):
     suite = table_suites()[table_name]
     frame = suite.derive(frame.copy())
@@ -86,6 +92,27 @@ def test_each_kind_of_bad_order_is_caught_on_its_own_row(tiny_world: Settings):
         "expect_column_values_to_be_in_set(column=_items_minus_subtotal, value_set=[0])"
     )
     assert "column=placed_at" in reasons[8]
+
+
+@pytest.mark.parametrize(
+    ("chain_currency", "held"), [("USD", {0, 1, 2, 3, 5, 6, 7, 8, 9}), (None, set())]
+)
+def test_the_currency_a_chain_holds_is_any_but_its_own(
+    tiny_world: Settings, monkeypatch: pytest.MonkeyPatch, chain_currency, held
+):
+    """A dollar chain holds the rupiah orders; a chain that names no currency holds none."""
+    orders = read_table(tiny_world, "orders").head(10).reset_index(drop=True)
+    orders.loc[4, "currency"] = "USD"
+    if chain_currency:
+        monkeypatch.setenv("CHAIN__CURRENCY", chain_currency)
+    else:
+        monkeypatch.delenv("CHAIN__CURRENCY")
+
+    verdict = validate("orders", orders, tiny_world)
+
+    assert {
+        row for row, found in verdict.row_failures.items() if "column=currency" in " ".join(found)
+    } == held
 
 
 def test_a_batch_missing_a_required_column_is_rejected_whole(tiny_world: Settings):

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import great_expectations as gx
 import pandas as pd
 
-from expectations.settings import CLOCK_SKEW, chain_opened_at
+from expectations.settings import CLOCK_SKEW, chain_currency, chain_opened_at
 
 
 def keyed(primary_key: str) -> list:
@@ -47,6 +47,12 @@ def between(column: str, low=None, high=None) -> gx.expectations.Expectation:
     return gx.expectations.ExpectColumnValuesToBeBetween(
         column=column, min_value=low, max_value=high
     )
+
+
+def in_chain_currency(column: str) -> list:
+    """The chain's currency only: money in another would be summed as if it were the chain's."""
+    currency = chain_currency()
+    return [in_set(column, [currency])] if currency else []
 
 
 def timestamps_in_chain_lifetime(*columns: str) -> list:

@@ -8,6 +8,7 @@ from expectations.suites import TableSuite, VolumeRule
 from expectations.suites.common import (
     between,
     day_at,
+    in_chain_currency,
     in_set,
     keyed,
     not_null,
@@ -25,8 +26,6 @@ PUBLISHER_PLATFORMS = [
     "whatsapp",
 ]
 INSIGHT_COUNTS = ["impressions", "reach", "clicks", "purchases"]
-# The ad account bills in rupiah; insights in another currency would be summed as if they were.
-ACCOUNT_CURRENCIES = ["IDR"]
 # One ad's day on one platform above a billion rupiah is a currency or decimal-point slip.
 ABSURD_DAILY_SPEND_IDR = 1_000_000_000
 
@@ -84,7 +83,8 @@ def table_suites() -> dict[str, TableSuite]:
                 *not_null("date_start", "ad_id", "publisher_platform", "account_currency"),
                 *timestamps_in_chain_lifetime("_date_at"),
                 in_set("publisher_platform", PUBLISHER_PLATFORMS),
-                in_set("account_currency", ACCOUNT_CURRENCIES),
+                # An ad account billing in another currency than the chain's.
+                *in_chain_currency("account_currency"),
                 *(between(c, 0) for c in (*INSIGHT_COUNTS, "_purchase_value")),
                 between("_spend", 0, ABSURD_DAILY_SPEND_IDR),
                 in_set("_spend_without_campaign", [False]),

@@ -9,6 +9,7 @@ from expectations.suites import LandedTables, TableSuite
 from expectations.suites.common import (
     between,
     day_at,
+    in_chain_currency,
     in_set,
     keyed,
     not_null,
@@ -24,7 +25,6 @@ ORDER_STATUSES = ["placed", "preparing", "completed", "cancelled", "refunded"]
 PLATFORMS = ["app", "web"]
 FULFILMENT_TYPES = ["delivery", "pickup", "dine_in"]
 ACQUISITION_CHANNELS = ["organic", "instagram_ads", "google_search", "referral", "email_sms"]
-CURRENCIES = ["IDR"]  # the chain trades in rupiah only; a dollar order is a foreign test order
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 AUDIT_COLUMNS = ("created_at", "updated_at")
@@ -149,7 +149,8 @@ def table_suites() -> dict[str, TableSuite]:
                     in_set("status", ORDER_STATUSES),
                     in_set("platform", PLATFORMS),
                     in_set("fulfilment_type", FULFILMENT_TYPES),
-                    in_set("currency", CURRENCIES),
+                    # A dollar order at a rupiah chain is a foreign test order.
+                    *in_chain_currency("currency"),
                     _money("subtotal_idr", ABSURD_ORDER_IDR),
                     _money("discount_idr", ABSURD_ORDER_IDR),
                     _money("delivery_fee_idr", ABSURD_ORDER_IDR),
