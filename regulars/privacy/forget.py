@@ -75,7 +75,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from regulars.activation import retention as exports
 from regulars.privacy import suppression
 from regulars.privacy.hashing import normalise_email, normalise_phone, sha256_hex
 from regulars.settings import Settings, chain_phone_country_code
@@ -690,6 +689,10 @@ def forget(
             "forget supports the duckdb destination only (REGULARS_DESTINATION=duckdb): the "
             "filesystem lake's Parquet files cannot be rewritten row by row here."
         )
+    # Here, not at the top: regulars.activation's package imports its Meta client (and dlt),
+    # which `regulars forget` must not pay for before it has checked its arguments.
+    from regulars.activation import retention as exports
+
     kind = identifier_kind(identifier, kind)
     landing_root = local_root(settings.landing_url)
     exports_root = local_root(settings.order_history_url)
