@@ -37,7 +37,7 @@ from expectations.promote import promote
 from ingestion.pipelines import landing_pipeline, load_options
 from ingestion.registry import configured_sources
 from orchestration.dbt import dbt_executable
-from regulars.demo import demo_apis
+from regulars.cli.demo import demo_apis
 from regulars.settings import Settings, export_environment, load_settings
 from simulator import WorldConfig, build_world
 

@@ -20,11 +20,11 @@ from ingestion.ga4 import ga4_source
 from ingestion.ga4.settings import DEFAULT_BASE_URL as GA4_BASE_URL
 from ingestion.messaging import messaging_source
 from ingestion.meta_ads import meta_ads_source
-from ingestion.meta_ads.settings import DEFAULT_BASE_URL as META_BASE_URL
 from ingestion.order_history import order_history_source
 from ingestion.ordering import ordering_source
 from ingestion.ordering.helpers import missing_database
 from ingestion.telemetry import telemetry_source
+from regulars.apis.meta_graph import DEFAULT_BASE_URL as META_BASE_URL
 from regulars.privacy.extract import without_suppressed
 from regulars.settings import Settings
 

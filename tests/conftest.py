@@ -125,7 +125,7 @@ def materialize(settings: Settings, analytics: bool = True):
 
     from orchestration.dbt import ANALYTICS
     from orchestration.materialize import materialize_everything
-    from regulars.demo import demo_apis
+    from regulars.cli.demo import demo_apis
 
     with demo_apis(settings), dg.DagsterInstance.ephemeral() as instance:
         return materialize_everything(settings, instance, exclude=None if analytics else ANALYTICS)
@@ -182,7 +182,7 @@ def fresh_dbt_manifest(tmp_path_factory: pytest.TempPathFactory, worker_id: str)
         done = shared / "dbt_manifest.parsed"
         if not done.exists():
             # With the simulated chain's vars, as the runs of every world here pass them.
-            from regulars.demo import SIMULATED_CHAIN, environment
+            from regulars.cli.demo import SIMULATED_CHAIN, environment
 
             with environment({"CHAIN__TIMEZONE": SIMULATED_CHAIN["timezone"]}):
                 settings = load_settings()
@@ -272,7 +272,7 @@ def marts_world(tmp_path_factory: pytest.TempPathFactory, fresh_dbt_manifest) ->
     import dagster as dg
 
     from orchestration.materialize import materialize_everything
-    from regulars.demo import demo_apis
+    from regulars.cli.demo import demo_apis
     from simulator import WorldConfig, build_world
 
     root = tmp_path_factory.mktemp("marts_world")

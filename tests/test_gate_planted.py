@@ -225,7 +225,7 @@ def landed_world(
     tmp_path_factory: pytest.TempPathFactory, tiny_world_files: Path
 ) -> Iterator[Settings]:
     """A tiny world with every source landed once, nothing promoted yet."""
-    from regulars.demo import SIMULATED_CHAIN, demo_apis
+    from regulars.cli.demo import SIMULATED_CHAIN, demo_apis
 
     root = tmp_path_factory.mktemp("planted")
     shutil.copytree(tiny_world_files, root / "data")
@@ -388,7 +388,7 @@ def gate_planted_batch(settings: Settings, source_name: str) -> None:
 
 def materialize(settings: Settings) -> dg.ExecuteInProcessResult:
     from orchestration.definitions import EVERYTHING_JOB, build_definitions
-    from regulars.demo import demo_apis
+    from regulars.cli.demo import demo_apis
 
     with demo_apis(settings), dg.DagsterInstance.ephemeral() as instance:
         job = build_definitions(settings).resolve_job_def(EVERYTHING_JOB)

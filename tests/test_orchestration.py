@@ -26,7 +26,7 @@ def test_dagster_validates_the_code_location(regulars_env: Settings):
 def test_asset_graph_runs_from_the_ordering_db_to_the_marts(tiny_world: Settings):
     from ingestion.registry import configured_sources
     from orchestration.definitions import build_definitions
-    from regulars.demo import demo_apis
+    from regulars.cli.demo import demo_apis
 
     # A world with every channel (the API ones served by the demo fakes): each dbt source then
     # has the gate asset that loads it.
@@ -64,7 +64,7 @@ def test_the_graph_is_the_same_whichever_sources_a_chain_has(
 
     from ingestion.registry import SOURCES, configured_sources
     from orchestration.definitions import build_definitions
-    from regulars.demo import demo_apis
+    from regulars.cli.demo import demo_apis
 
     with demo_apis(tiny_world):
         assert len(configured_sources(tiny_world)) == len(SOURCES)

@@ -20,15 +20,11 @@ from typing import Any
 
 import dlt
 from dlt.sources import DltResource
-from dlt.sources.helpers.requests import Client
 from dlt.sources.helpers.rest_client import RESTClient
-from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
 from dlt.sources.helpers.rest_client.paginators import OffsetPaginator
-from requests import HTTPError
 
 from ingestion.ga4.helpers import (
     api_error,
-    as_date,
     check_report,
     primary_key,
     report_columns,
@@ -49,35 +45,10 @@ from ingestion.ga4.settings import (
     SCHEMA_CONTRACT,
     Report,
 )
+from regulars.apis.rest import as_date, bearer_client, explained, require_settings
 from regulars.settings import load_chain
 
 SOURCE_NAME = "ga4"
-
-
-def _client(
-    base_url: str,
-    access_token: str,
-    max_attempts: int,
-    backoff_factor: float,
-    max_retry_delay: float,
-    timeout: float,
-) -> RESTClient:
-    """A RESTClient whose session retries what `should_retry` says is worth retrying."""
-    session = Client(
-        request_timeout=timeout,
-        raise_for_status=False,
-        status_codes=(),  # no blanket 429 retry: a spent daily quota will not refill in a run
-        retry_condition=should_retry,
-        request_max_attempts=max_attempts,
-        request_backoff_factor=backoff_factor,
-        request_max_retry_delay=max_retry_delay,
-    ).session
-    return RESTClient(
-        base_url=base_url,
-        auth=BearerTokenAuth(token=access_token),
-        session=session,
-        data_selector="rows",
-    )
 
 
 def _report_resource(
@@ -107,15 +78,11 @@ def _report_resource(
             limit_body_path="limit",
             total_path="rowCount",
         )
-        try:
+        with explained(lambda response: api_error(property_id, response, max_attempts)):
             for page in client.paginate(
                 run_report_path(property_id), method="POST", json=body, paginator=paginator
             ):
                 yield typed_rows(report, page.response.json())
-        except HTTPError as error:
-            if error.response is None:
-                raise
-            raise api_error(property_id, error.response, max_attempts) from error
 
     return dlt.resource(
         report_rows,
@@ -150,26 +117,19 @@ def ga4_source(
     property's time zone. Revenue is asked for in the chain's currency; with none configured,
     GA4 reports it in the property's own.
     """
-    missing = [
-        key
-        for key, value in (("property_id", property_id), ("access_token", access_token))
-        if not str(value or "").strip()
-    ]
-    if missing:
-        raise ValueError(
-            "GA4: set "
-            + " and ".join(f"sources.ga4.{key}" for key in missing)
-            + " (.dlt/config.toml for the property id, .dlt/secrets.toml for the token, or "
-            "SOURCES__GA4__PROPERTY_ID / SOURCES__GA4__ACCESS_TOKEN)."
-        )
+    require_settings("GA4", SOURCE_NAME, {"property_id": property_id, "access_token": access_token})
     property_id = str(property_id).strip().removeprefix("properties/")
-    client = _client(
+    client = bearer_client(
         base_url,
         str(access_token).strip(),
-        request_max_attempts,
-        request_backoff_factor,
-        request_max_retry_delay,
-        request_timeout,
+        retry_condition=should_retry,
+        # No blanket 429 retry: a spent daily quota will not refill within a run.
+        retry_status_codes=(),
+        max_attempts=request_max_attempts,
+        backoff_factor=request_backoff_factor,
+        max_retry_delay=request_max_retry_delay,
+        timeout=request_timeout,
+        data_selector="rows",
     )
     end: date | str = as_date(today) if today else "today"
     currency_code = currency_code or load_chain().currency

@@ -45,15 +45,6 @@ def snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-def as_date(value: date | str) -> date:
-    """A config date (`2025-03-01`, or a date already) as a date."""
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value).strip())
-
-
 def run_report_path(property_id: str) -> str:
     return f"/{API_VERSION}/properties/{property_id}:runReport"
 

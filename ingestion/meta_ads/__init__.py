@@ -17,38 +17,30 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import date
 from typing import Any
 
 import dlt
 from dlt.sources import DltResource
-from dlt.sources.helpers.requests import Client
-from dlt.sources.helpers.rest_client import RESTClient
-from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
 from dlt.sources.helpers.rest_client.paginators import JSONLinkPaginator
-from requests import HTTPError
 
 from ingestion.meta_ads.helpers import (
     INSIGHT_KEY,
     account_node,
     api_error,
-    as_date,
     budget_offset,
     date_slices,
     has_budgets,
     insight_columns,
     insights_params,
-    is_rate_limited,
     object_columns,
     object_params,
     typed_insight,
     typed_object,
 )
 from ingestion.meta_ads.settings import (
-    DEFAULT_API_VERSION,
     DEFAULT_ATTRIBUTION_WINDOW_DAYS,
-    DEFAULT_BASE_URL,
     DEFAULT_INSIGHTS_DAYS_PER_REQUEST,
     DEFAULT_INSIGHTS_PAGE_SIZE,
     DEFAULT_PAGE_SIZE,
@@ -59,48 +51,15 @@ from ingestion.meta_ads.settings import (
     REQUEST_TIMEOUT,
     SCHEMA_CONTRACT,
 )
+from regulars.apis.meta_graph import (
+    DEFAULT_API_VERSION,
+    DEFAULT_BASE_URL,
+    is_rate_limited,
+    versioned_root,
+)
+from regulars.apis.rest import as_date, bearer_client, explained, require_settings
 
 SOURCE_NAME = "meta_ads"
-
-
-def _client(
-    base_url: str,
-    api_version: str,
-    access_token: str,
-    max_attempts: int,
-    backoff_factor: float,
-    max_retry_delay: float,
-    timeout: float,
-) -> RESTClient:
-    """A RESTClient on the versioned Graph root whose session also retries Meta's throttling."""
-    session = Client(
-        request_timeout=timeout,
-        raise_for_status=False,
-        retry_condition=is_rate_limited,  # beside the default 429 / 5xx / connection errors
-        request_max_attempts=max_attempts,
-        request_backoff_factor=backoff_factor,
-        request_max_retry_delay=max_retry_delay,
-    ).session
-    return RESTClient(
-        base_url=f"{base_url.rstrip('/')}/{api_version.strip('/')}",
-        # In the header, not the query: the token stays out of URLs (Meta still repeats it in
-        # `paging.next` links when it was sent in the query).
-        auth=BearerTokenAuth(token=access_token),
-        session=session,
-        paginator=JSONLinkPaginator(next_url_path="paging.next"),
-        data_selector="data",
-    )
-
-
-@contextmanager
-def _explained(ad_account_id: str, max_attempts: int) -> Iterator[None]:
-    """Turn an HTTP error from the Graph API into an error a person can act on."""
-    try:
-        yield
-    except HTTPError as error:
-        if error.response is None:
-            raise
-        raise api_error(ad_account_id, error.response, max_attempts) from error
 
 
 @dlt.source(name=SOURCE_NAME)
@@ -126,34 +85,33 @@ def meta_ads_source(
     `today` pins the last day of the insights range (tests; a backfill); unset, this machine's
     date.
     """
-    missing = [
-        key
-        for key, value in (("ad_account_id", ad_account_id), ("access_token", access_token))
-        if not str(value or "").strip()
-    ]
-    if missing:
-        raise ValueError(
-            "Meta ads: set "
-            + " and ".join(f"sources.meta_ads.{key}" for key in missing)
-            + " (.dlt/config.toml for the account id, .dlt/secrets.toml for the token, or "
-            "SOURCES__META_ADS__AD_ACCOUNT_ID / SOURCES__META_ADS__ACCESS_TOKEN)."
-        )
+    require_settings(
+        "Meta ads",
+        SOURCE_NAME,
+        {"ad_account_id": ad_account_id, "access_token": access_token},
+    )
     node = account_node(ad_account_id)
     max_attempts = int(request_max_attempts)
-    client = _client(
-        base_url,
-        api_version,
+    client = bearer_client(
+        versioned_root(base_url, api_version),
         str(access_token).strip(),
-        max_attempts,
-        request_backoff_factor,
-        request_max_retry_delay,
-        request_timeout,
+        # Beside dlt's default 429 / 5xx / connection errors: Meta throttles with a 400.
+        retry_condition=is_rate_limited,
+        max_attempts=max_attempts,
+        backoff_factor=request_backoff_factor,
+        max_retry_delay=request_max_retry_delay,
+        timeout=request_timeout,
+        paginator=JSONLinkPaginator(next_url_path="paging.next"),
+        data_selector="data",
     )
+
+    def explained_errors() -> AbstractContextManager[None]:
+        return explained(lambda response: api_error(node, response, max_attempts))
 
     @functools.cache
     def budget_unit() -> int:
         # The account's currency, asked once: Meta counts budgets in its offset unit.
-        with _explained(node, max_attempts):
+        with explained_errors():
             response = client.get(node, params={"fields": "currency"})
             response.raise_for_status()
         return budget_offset(response.json()["currency"])
@@ -161,7 +119,7 @@ def meta_ads_source(
     def object_resource(edge: str) -> DltResource:
         def objects() -> Iterator[list[dict[str, Any]]]:
             offset = budget_unit() if has_budgets(edge) else 1
-            with _explained(node, max_attempts):
+            with explained_errors():
                 for page in client.paginate(
                     f"{node}/{edge}", params=object_params(edge, page_size)
                 ):
@@ -196,7 +154,7 @@ def meta_ads_source(
     ) -> Iterator[list[dict[str, Any]]]:
         # With a lag, last_value is the newest loaded day minus the attribution window (never
         # before start_date).
-        with _explained(node, max_attempts):
+        with explained_errors():
             for since, until in date_slices(day.last_value, end, int(insights_days_per_request)):
                 params = insights_params(since, until, insights_page_size)
                 for page in client.paginate(f"{node}/insights", params=params):

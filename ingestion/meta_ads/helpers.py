@@ -23,10 +23,15 @@ from ingestion.meta_ads.settings import (
     MONEY_SCALE,
     OBJECT_FIELDS,
     PURCHASE_ACTION_TYPES,
-    RATE_LIMIT_CODES,
-    TOKEN_ERROR_CODES,
     WHOLE_UNIT_CURRENCIES,
 )
+from regulars.apis.meta_graph import (
+    TOKEN_ERROR_CODES,
+    graph_error,
+    is_rate_limited,
+    minutes_to_regain_access,
+)
+from regulars.apis.rest import as_date
 
 INSIGHT_ID = "insight_id"
 INSIGHT_KEY = ("date_start", "ad_id", INSIGHTS_BREAKDOWN)
@@ -45,14 +50,6 @@ class MetaAdsTokenError(MetaAdsError):
 
 class MetaAdsRateLimitError(MetaAdsError):
     """Still throttled after every retry."""
-
-
-def as_date(value: date | str) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value).strip())
 
 
 def account_node(ad_account_id: str) -> str:
@@ -228,39 +225,6 @@ def typed_insight(row: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- errors and retries -------------------------------------------------------------------------
-
-
-def graph_error(response: Response) -> dict[str, Any]:
-    """The `error` object of a Graph error body ({} if the body is not one)."""
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    error = body.get("error") if isinstance(body, dict) else None
-    return error if isinstance(error, dict) else {}
-
-
-def is_rate_limited(response: Response | None, exception: BaseException | None) -> bool:
-    """Meta throttles with HTTP 400 and a rate-limit code; the retry condition for the session."""
-    return (
-        response is not None
-        and response.status_code == 400
-        and graph_error(response).get("code") in RATE_LIMIT_CODES
-    )
-
-
-def minutes_to_regain_access(response: Response) -> int | None:
-    """Meta's own estimate, from `x-business-use-case-usage`, of when throttling lifts."""
-    try:
-        usage = json.loads(response.headers.get("x-business-use-case-usage", "{}"))
-        waits = [
-            int(entry.get("estimated_time_to_regain_access", 0))
-            for entries in usage.values()
-            for entry in entries
-        ]
-    except (ValueError, TypeError, AttributeError):
-        return None
-    return max(waits, default=0) or None
 
 
 def api_error(ad_account_id: str, response: Response, max_attempts: int) -> MetaAdsError:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-DEFAULT_BASE_URL = "https://graph.facebook.com"
-DEFAULT_API_VERSION = "v21.0"
+# Where the Graph API is, and its version: regulars/apis/meta_graph.py, shared with activation.
 
 # Meta attributes a purchase to the ad up to 7 days after the click (its default window), so a
 # day's figures keep changing for a week: every run re-pulls from the newest loaded day minus this.
@@ -23,12 +22,6 @@ REQUEST_MAX_ATTEMPTS = 6
 REQUEST_BACKOFF_FACTOR = 5.0
 REQUEST_MAX_RETRY_DELAY = 300.0
 REQUEST_TIMEOUT = 120.0
-
-# Graph error codes that mean "slow down": app (4), user/account (17), page (32), custom (613),
-# and the Business Use Case limits (80000-80014, e.g. 80000 ads insights, 80004 ads management).
-RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, *range(80000, 80015)})
-# An expired or invalid token (190, subcode 463 when expired) or none at all (104).
-TOKEN_ERROR_CODES = frozenset({190, 104})
 
 # Meta lists the same purchases under several overlapping action types, so they are never
 # summed: a row's purchases (and their value) are those of the first type here that it reports.

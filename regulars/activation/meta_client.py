@@ -19,14 +19,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import dlt
-from dlt.sources.helpers.requests import Client
-from dlt.sources.helpers.rest_client import RESTClient
-from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
 
-from ingestion.meta_ads.helpers import is_rate_limited
+from regulars.apis.meta_graph import (
+    DEFAULT_API_VERSION,
+    DEFAULT_BASE_URL,
+    graph_error,
+    is_rate_limited,
+    versioned_root,
+)
+from regulars.apis.rest import bearer_client
 
-DEFAULT_BASE_URL = "https://graph.facebook.com"
-DEFAULT_API_VERSION = "v21.0"
 MAX_ROWS_PER_REQUEST = 10_000  # Meta's documented limit for /{custom_audience_id}/users
 SCHEMA = ["EMAIL", "PHONE"]  # hashed values, in the order exporters.Record holds them
 REQUEST_MAX_ATTEMPTS, REQUEST_BACKOFF_FACTOR, REQUEST_TIMEOUT = 5, 5.0, 120.0
@@ -75,17 +77,13 @@ class MetaCustomAudiences:
         if not 1 <= batch_size <= MAX_ROWS_PER_REQUEST:
             raise ValueError(f"batch_size must be 1..{MAX_ROWS_PER_REQUEST}, got {batch_size}")
         self.batch_size = batch_size
-        session = Client(
-            request_timeout=REQUEST_TIMEOUT,
-            raise_for_status=False,
+        self.client = bearer_client(
+            versioned_root(base_url, api_version),
+            access_token,
             retry_condition=is_rate_limited,
-            request_max_attempts=REQUEST_MAX_ATTEMPTS,
-            request_backoff_factor=REQUEST_BACKOFF_FACTOR,
-        ).session
-        self.client = RESTClient(
-            base_url=f"{base_url.rstrip('/')}/{api_version.strip('/')}",
-            auth=BearerTokenAuth(token=access_token),
-            session=session,
+            max_attempts=REQUEST_MAX_ATTEMPTS,
+            backoff_factor=REQUEST_BACKOFF_FACTOR,
+            timeout=REQUEST_TIMEOUT,
         )
 
     @classmethod
@@ -121,7 +119,7 @@ class MetaCustomAudiences:
             response = self.client.request(f"/{audience_id}/users", method=method, json=body)
             status = response.status_code
             if status >= 400:
-                error = _graph_error(response)
+                error = graph_error(response) or {"message": response.text[:200]}
                 raise MetaSyncError(
                     f"Meta refused {method} /{audience_id}/users (batch {seq} of {len(batches)}): "
                     f"HTTP {status}, code {error.get('code')}: {error.get('message')}. Check the "
@@ -132,10 +130,3 @@ class MetaCustomAudiences:
             received += int(answer.get("num_received", 0))
             invalid += int(answer.get("num_invalid_entries", 0))
         return SyncResult(status, len(batches), received, invalid)
-
-
-def _graph_error(response: Any) -> dict[str, Any]:
-    try:
-        return response.json().get("error", {}) or {}
-    except ValueError:
-        return {"message": response.text[:200]}

@@ -98,7 +98,7 @@ def ingest(
     from ingestion.pipelines import finish_pending, landing_pipeline, load_options
     from ingestion.registry import SOURCES
     from ingestion.retyped_columns import restart_message, restart_retyped_tables
-    from regulars.demo import demo_apis
+    from regulars.cli.demo import demo_apis
 
     settings = load_settings()
     export_environment(settings)
@@ -161,7 +161,7 @@ def replay(
     from expectations.promote import SUITES_BY_SOURCE, promote
     from expectations.replay import render
     from expectations.replay import replay as replay_quarantine
-    from regulars.demo import demo_chain
+    from regulars.cli.demo import demo_chain
 
     settings = load_settings()
     export_environment(settings)
@@ -207,7 +207,7 @@ def forget(
         identifier_kind(identifier, kind)
     except ForgetError as error:
         raise typer.BadParameter(str(error), param_hint="IDENTIFIER / --kind") from None
-    from regulars.demo import demo_chain
+    from regulars.cli.demo import demo_chain
     from regulars.privacy.forget import forget as forget_guest
 
     settings = load_settings()
@@ -298,7 +298,7 @@ def _materialize_locked(settings: Settings):
     from ingestion.registry import SOURCES
     from orchestration.materialize import materialize_everything
     from orchestration.recovery import clear_crashed_runs, materialize_tags
-    from regulars.demo import demo_apis
+    from regulars.cli.demo import demo_apis
 
     # The demo's chain settings first: dbt parses with the vars the run will pass.
     with demo_apis(settings) as stand_ins:
@@ -328,7 +328,7 @@ def ui(port: int = typer.Option(3000, help="Port on 127.0.0.1.")) -> None:
     import subprocess
     import sys
 
-    from regulars.demo import demo_apis
+    from regulars.cli.demo import demo_apis
 
     prepare()
     settings = load_settings()
@@ -367,8 +367,7 @@ def collector(
 def summary() -> None:
     """Row counts of lake, quarantine and marts, and where to look next."""
     from expectations.gate import is_gate_table
-    from regulars.serving import describe, serving_path
-    from regulars.summary import (
+    from regulars.cli.summary import (
         held_batches,
         held_rows,
         latest_exports,
@@ -377,6 +376,7 @@ def summary() -> None:
         render_exports,
         render_held,
     )
+    from regulars.serving import describe, serving_path
 
     settings = load_settings()
     if not settings.warehouse_path.exists():
@@ -398,7 +398,3 @@ def summary() -> None:
     typer.echo(f"\nWarehouse: {settings.warehouse_path}")
     typer.echo(describe(serving_path(settings.warehouse_path)))
     typer.echo("Open the Dagster UI: make ui  (http://127.0.0.1:3000)")
-
-
-if __name__ == "__main__":
-    app()

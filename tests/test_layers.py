@@ -1,0 +1,68 @@
+"""The layers' import contracts ([tool.importlinter] in pyproject.toml) hold, and would catch a
+module that imports upwards."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+PACKAGES = ("regulars", "ingestion", "expectations", "orchestration", "simulator")
+
+
+def lint_imports(root: Path) -> subprocess.CompletedProcess:
+    command = [str(Path(sys.executable).parent / "lint-imports"), "--no-cache"]
+    # The root first on the path: the packages it holds are the ones analysed, not the install.
+    env = {"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}
+    return subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
+
+
+def test_the_checkout_keeps_every_contract() -> None:
+    done = lint_imports(CHECKOUT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Contracts: 4 kept, 0 broken." in done.stdout
+
+
+@pytest.fixture
+def copy_of_the_code(tmp_path: Path) -> Path:
+    for package in PACKAGES:
+        shutil.copytree(
+            CHECKOUT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    shutil.copy(CHECKOUT / "pyproject.toml", tmp_path)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("importer", "imported", "contract"),
+    [
+        # The base reaching up: settings would pull in Dagster for every collector process.
+        ("regulars/settings.py", "orchestration.pools", "The shared base"),
+        # Ingestion reaching up into the gate it feeds.
+        ("ingestion/pipelines.py", "expectations.gate", "Command line > orchestration"),
+        # Orchestration reaching into the command line (which imports orchestration).
+        ("orchestration/serving.py", "regulars.cli.summary", "Command line > orchestration"),
+        # A production path importing the simulator.
+        ("orchestration/pools.py", "simulator.world", "Only the command line's demo"),
+        # The simulator depending on the code it stands in for.
+        ("simulator/rand.py", "regulars.settings", "The simulator stands alone"),
+    ],
+)
+def test_an_upward_import_breaks_its_contract(
+    copy_of_the_code: Path, importer: str, imported: str, contract: str
+) -> None:
+    module = copy_of_the_code / importer
+    module.write_text(module.read_text() + f"\nimport {imported}  # planted\n")
+    done = lint_imports(copy_of_the_code)
+    assert done.returncode == 1, done.stdout
+    # One planted import may break more than its own contract: the base importing orchestration
+    # also lets ingestion reach orchestration through it.
+    assert " 0 broken." not in done.stdout
+    broken = done.stdout.split("Broken contracts", 1)[1]
+    assert contract in broken
+    importer_module = importer.removesuffix(".py").replace("/", ".")
+    assert f"{importer_module} -> {imported}" in broken
