@@ -36,9 +36,8 @@ import duckdb
 from expectations.promote import promote
 from ingestion.pipelines import landing_pipeline, load_options
 from ingestion.registry import configured_sources
-from orchestration.dbt import dbt_executable
 from regulars.cli.demo import demo_apis
-from regulars.settings import Settings, export_environment, load_settings
+from regulars.settings import Settings, beside_python, export_environment, load_settings
 from simulator import WorldConfig, build_world
 
 COUNTED_SCHEMAS = "table_schema like 'raw\\_%' escape '\\' or table_schema = 'marts'"
@@ -85,7 +84,7 @@ def directly(settings: Settings, trial: Path) -> dict[str, float]:
     # A fresh target path, as dagster-dbt gives each invocation: both sides parse the project.
     subprocess.run(
         [
-            dbt_executable(),
+            beside_python("dbt"),
             "build",
             # As the Dagster assets build (orchestration/dbt.py BUILD).
             "--exclude-resource-type",

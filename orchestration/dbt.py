@@ -3,11 +3,9 @@
 import json
 import os
 import shlex
-import shutil
 import sys
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -15,14 +13,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 
 from orchestration.analytics import with_model_metadata
 from orchestration.pools import WAREHOUSE_POOL, wait_for_the_warehouse
-from regulars.settings import Chain, Settings
-
-
-def dbt_executable() -> str:
-    """The venv's own dbt, so Dagster processes need no PATH set up by hand."""
-    beside_python = Path(sys.executable).parent / "dbt"
-    return str(beside_python) if beside_python.exists() else (shutil.which("dbt") or "dbt")
-
+from regulars.settings import Chain, Settings, beside_python
 
 # Runs in the launcher's interpreter, then becomes dbt (exec keeps the pid and the setting).
 # prctl(PR_SET_PDEATHSIG = 1): the kernel sends SIGKILL to this process when the thread that
@@ -40,19 +31,24 @@ os.execv(sys.argv[1], sys.argv[1:])
 
 
 def dbt_launcher(settings: Settings) -> str:
-    """dbt as Dagster runs it: on Linux a launcher in the state folder, so dbt dies with the
-    process that started it; elsewhere dbt itself.
+    """dbt as Dagster runs it: a launcher in the state folder that points dbt's profile at this
+    code location's warehouse and, on Linux, makes dbt die with the process that started it.
 
-    The launcher checks only for init as the new parent: a parent killed in the milliseconds
-    between its fork and the prctl, under a subreaper, leaves that one dbt running.
+    The warehouse is set here, not in this process's environment: loading the definitions
+    changes nothing around it. The launcher checks only for init as the new parent: a parent
+    killed in the milliseconds between its fork and the prctl, under a subreaper, leaves that
+    one dbt running.
     """
-    if not sys.platform.startswith("linux"):
-        return dbt_executable()
+    dbt = shlex.quote(beside_python("dbt"))
+    if sys.platform.startswith("linux"):
+        dbt = f"{shlex.quote(sys.executable)} -I -S -c {shlex.quote(_DIE_WITH_PARENT)} {dbt}"
     script = (
         "#!/bin/sh\n"
-        "# Written by Regulars (orchestration/dbt.py): dbt, killed when its parent dies.\n"
-        f"exec {shlex.quote(sys.executable)} -I -S -c {shlex.quote(_DIE_WITH_PARENT)} "
-        f'{shlex.quote(dbt_executable())} "$@"\n'
+        "# Written by Regulars (orchestration/dbt.py): dbt on this warehouse, killed when its\n"
+        "# parent dies.\n"
+        f"REGULARS_WAREHOUSE={shlex.quote(str(settings.warehouse_path))}\n"
+        "export REGULARS_WAREHOUSE\n"
+        f'exec {dbt} "$@"\n'
     )
     launcher = settings.state_dir / "bin" / "dbt"
     if not launcher.exists() or launcher.read_text() != script:

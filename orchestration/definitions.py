@@ -1,11 +1,15 @@
-"""Assembles the per-integration modules into the code location `dagster dev` loads."""
+"""Assembles the per-integration modules into the code location `dagster dev` loads.
+
+Loading it sets nothing around it: the command line (`regulars ui`, `regulars materialize`) and
+the Makefile set DAGSTER_HOME and the paths; dbt gets the warehouse from its launcher.
+"""
 
 from __future__ import annotations
 
 import dagster as dg
 
 from orchestration import activation, automation, dbt, ingestion, privacy, serving, validation
-from regulars.settings import Settings, export_environment, load_settings
+from regulars.settings import Settings, load_settings
 
 EVERYTHING_JOB = automation.EVERYTHING_JOB
 EVENT_DAYS_JOB = automation.EVENT_DAYS_JOB
@@ -13,7 +17,6 @@ ALL_DAYS_JOB = automation.ALL_DAYS_JOB
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
-    export_environment(settings)
     assets = dg.Definitions.merge(
         ingestion.definitions(settings),
         validation.definitions(settings),

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import sys
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -318,6 +319,14 @@ telemetry:
 """
 
 
+def prepare_dagster_home(dagster_home: Path) -> None:
+    """The instance folder, with Regulars' instance config the first time."""
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    instance_config = dagster_home / "dagster.yaml"
+    if not instance_config.exists():
+        instance_config.write_text(DAGSTER_INSTANCE_CONFIG)
+
+
 def export_environment(settings: Settings) -> None:
     """Pin the resolved paths into this process's environment.
 
@@ -325,12 +334,15 @@ def export_environment(settings: Settings) -> None:
     DAGSTER_HOME: both must see the same absolute paths as the Python code.
     """
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-    dagster_home = Path(os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home)))
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    instance_config = dagster_home / "dagster.yaml"
-    if not instance_config.exists():
-        instance_config.write_text(DAGSTER_INSTANCE_CONFIG)
+    prepare_dagster_home(Path(os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))))
     os.environ["REGULARS_WAREHOUSE"] = str(settings.warehouse_path)
-    venv_bin = str(Path(sys.executable).parent)
+    venv_bin = str(Path(beside_python("python")).parent)
     if venv_bin not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = venv_bin + os.pathsep + os.environ.get("PATH", "")
+
+
+def beside_python(program: str) -> str:
+    """The virtual environment's own `program` (dbt, dagster), so no process needs PATH set up
+    by hand; else whatever PATH finds."""
+    here = Path(sys.executable).parent / program
+    return str(here) if here.exists() else (shutil.which(program) or program)

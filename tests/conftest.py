@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from regulars.settings import Settings, load_settings
+from regulars.settings import Settings, load_settings, prepare_dagster_home
 
 # `customers` is the expected sign-ups over `acquisition_days`: about 140 guests, 270 orders.
 TINY_WORLD = {
@@ -111,7 +111,8 @@ def point_at(
         monkeypatch.delenv(inherited, raising=False)
     for name, value in layout_env(root, destination).items():
         monkeypatch.setenv(name, value)
-    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    # As the command line does: the code location itself sets nothing up.
+    prepare_dagster_home(Path(os.environ["DAGSTER_HOME"]))
     return load_settings()
 
 

@@ -3,6 +3,7 @@ module that imports upwards."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -66,3 +67,39 @@ def test_an_upward_import_breaks_its_contract(
     assert contract in broken
     importer_module = importer.removesuffix(".py").replace("/", ".")
     assert f"{importer_module} -> {imported}" in broken
+
+
+def test_loading_the_code_location_changes_nothing_around_it(tmp_path: Path) -> None:
+    """`dagster dev` and every run worker import orchestration.definitions: the import leaves
+    the environment and DAGSTER_HOME as it found them. (dlt still writes each pipeline's
+    working folder when Dagster builds the pipeline objects: that is dlt's state, not ours.)"""
+    root = tmp_path / "chain"
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "PYTHONPATH": str(CHECKOUT),
+        "REGULARS_DATA_DIR": str(root / "data"),
+        "REGULARS_WAREHOUSE": str(root / "warehouse" / "regulars.duckdb"),
+        "REGULARS_STATE_DIR": str(root / "var"),
+        "DAGSTER_HOME": str(root / "dagster_home"),
+    }
+    probe = (
+        "import json, os\n"
+        "before = dict(os.environ)\n"
+        "import orchestration.definitions as location\n"
+        "assert location.defs.resolve_asset_graph().get_all_asset_keys()\n"
+        "print(json.dumps({'before': before, 'after': dict(os.environ)}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=CHECKOUT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    changed = {
+        name
+        for name in set(seen["before"]) | set(seen["after"])
+        if seen["before"].get(name) != seen["after"].get(name)
+    }
+    # Dagster's own import marks itself; nothing of Regulars' paths may change.
+    assert not {name for name in changed if name.startswith(("REGULARS_", "DAGSTER_HOME", "PATH"))}
+    assert not (root / "dagster_home").exists()

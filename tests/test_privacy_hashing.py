@@ -11,7 +11,6 @@ import subprocess
 import duckdb
 import pytest
 
-from orchestration.dbt import dbt_executable
 from regulars.privacy.hashing import (
     hashed_email,
     hashed_phone,
@@ -19,7 +18,7 @@ from regulars.privacy.hashing import (
     normalise_phone,
     sha256_hex,
 )
-from regulars.settings import load_settings
+from regulars.settings import beside_python, load_settings
 
 META_PARAMETERS = (
     "https://developers.facebook.com/docs/marketing-api/conversions-api/parameters/"
@@ -159,7 +158,7 @@ def macro_sql(tmp_path_factory) -> str:
     env = os.environ | {"REGULARS_WAREHOUSE": str(scratch / "scratch.duckdb")}
     result = subprocess.run(
         [
-            dbt_executable(),
+            beside_python("dbt"),
             "compile",
             "--inline",
             query,

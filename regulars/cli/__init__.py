@@ -326,13 +326,13 @@ def _materialize_locked(settings: Settings):
 def ui(port: int = typer.Option(3000, help="Port on 127.0.0.1.")) -> None:
     """Dagster's UI (webserver and daemon) on 127.0.0.1, with the demo APIs when simulated."""
     import subprocess
-    import sys
 
     from regulars.cli.demo import demo_apis
+    from regulars.settings import beside_python
 
     prepare()
     settings = load_settings()
-    dagster = str(Path(sys.executable).parent / "dagster")
+    dagster = beside_python("dagster")
     with demo_apis(settings):
         command = [dagster, "dev", "--host", "127.0.0.1", "--port", str(port)]
         raise typer.Exit(subprocess.call(command, cwd=settings.project_dir))
