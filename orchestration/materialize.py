@@ -17,9 +17,10 @@ from dagster._core.storage.tags import (
 
 from ingestion.pipelines import lake_dataset, landing_dataset
 from ingestion.registry import SOURCES
-from orchestration.automation import ALL_DAYS_JOB
+from orchestration.automation import ALL_DAYS_JOB, EVERYTHING_JOB
 from orchestration.dbt import DAY_PARTITIONED_SOURCES, daily_partitions
 from orchestration.definitions import build_definitions
+from orchestration.privacy import FORGET_REQUEST_TAG, keys_to_rebuild
 from regulars.settings import Settings
 
 
@@ -96,3 +97,25 @@ def materialize_everything(
         tags={**(tags or {}), **every_day},
     )
     return Materialization(result, not_configured)
+
+
+def rebuild_after_forget(
+    settings: Settings,
+    instance: dg.DagsterInstance,
+    sources: list[str],
+    request_id: str,
+    tags: Mapping[str, str] | None = None,
+) -> Materialization | None:
+    """One run of what reads the lake sources forget erased rows from (None when nothing does):
+    the same selection the `marts_after_forget` sensor asks for after a `forget_guest` run."""
+    definitions = build_definitions(settings)
+    keys = keys_to_rebuild(definitions.resolve_asset_graph(), sources)
+    if not keys:
+        return None
+    result = definitions.resolve_job_def(EVERYTHING_JOB).execute_in_process(
+        instance=instance,
+        asset_selection=keys,
+        raise_on_error=False,
+        tags={**(tags or {}), FORGET_REQUEST_TAG: request_id},
+    )
+    return Materialization(result, {})

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+from orchestration.privacy import FORGET_REQUEST_TAG
 from regulars.activation import retention
 from regulars.privacy import suppression
 from regulars.privacy.forget import (
@@ -119,7 +120,7 @@ def test_forget_rewrites_the_warehouse_file_so_no_free_block_keeps_the_guest(
     target = b"citra.lestari@example.com"
     assert target in regulars_env.warehouse_path.read_bytes()
 
-    forget("1", regulars_env, rebuild=False)
+    forget("1", regulars_env)
 
     assert target not in regulars_env.warehouse_path.read_bytes()
     assert b"bayu.pratama@example.org" in regulars_env.warehouse_path.read_bytes()
@@ -215,6 +216,47 @@ def test_the_dagster_job_refuses_an_unknown_guest_and_changes_nothing(regulars_e
             "select count(*) from information_schema.schemata where schema_name = 'privacy'"
         ).fetchone()
     assert privacy == 0
+
+
+def test_a_forget_run_is_followed_by_one_run_of_what_reads_the_erased_rows(
+    regulars_env: Settings,
+):
+    """The `forget_guest` job tags its run with the lake sources it erased rows from, and the
+    `marts_after_forget` sensor asks once for everything downstream of them: marts and the
+    serving copy, not the day-partitioned facts nor the audience exports."""
+    from orchestration.definitions import build_definitions
+    from orchestration.privacy import AFFECTED_SOURCES_TAG, forget_job, marts_after_forget
+
+    # Importing the code location built its dlt pipelines, which made the warehouse's folder.
+    regulars_env.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(regulars_env.warehouse_path)) as connection:
+        connection.execute("create schema raw_ordering")
+        connection.execute(
+            "create table raw_ordering.customers as select * from (values "
+            "(1, 'citra.lestari@example.com'), (2, 'bayu.pratama@example.org')) "
+            "as t(customer_id, email)"
+        )
+    with dg.instance_for_test() as instance:
+        forgot = forget_job(regulars_env).execute_in_process(
+            run_config={"ops": {"forget_guest_everywhere": {"config": {"identifier": "1"}}}},
+            instance=instance,
+        )
+        assert instance.get_run_by_id(forgot.run_id).tags[AFFECTED_SOURCES_TAG] == "ordering"
+        repository = build_definitions(regulars_env).get_repository_def()
+        context = dg.build_sensor_context(instance=instance, repository_def=repository)
+        (request,) = marts_after_forget(context)
+        assert request.run_key == forgot.run_id
+        keys = {key.to_user_string() for key in request.asset_selection}
+        graph = repository.asset_graph
+        assert {"marts/dim_customers", "marts/kpi_scorecard", "serving/published"} <= keys
+        assert not {key for key in keys if key.startswith(("raw_", "landing_", "activation/"))}
+        assert not [key for key in request.asset_selection if graph.get(key).partitions_def]
+        # Read only from the events stream: not the ordering platform's to rebuild.
+        assert "staging/stg_events__messages" not in keys
+        answered = dg.build_sensor_context(
+            instance=instance, repository_def=repository, cursor=context.cursor
+        )
+        assert list(marts_after_forget(answered)) == []
 
 
 def pick_guest(settings: Settings) -> dict:
@@ -429,11 +471,23 @@ def test_a_forgotten_guest_leaves_no_trace_and_stays_out(materialized_world: Set
     done = CliRunner().invoke(app, ["forget", guest["email"].upper()])
     assert done.exit_code == 0, done.output
     assert "their future data is suppressed" in done.output
+    # What read the erased rows was rebuilt as a Dagster run: on record, with its checks.
+    with dg.DagsterInstance.get() as instance:
+        (rebuild,) = [run for run in instance.get_runs() if FORGET_REQUEST_TAG in run.tags]
+        rebuilt = {
+            key.to_user_string()
+            for key in instance.get_asset_keys()
+            if (event := instance.get_latest_materialization_event(key)) is not None
+            and event.run_id == rebuild.run_id
+        }
+    assert rebuild.status == dg.DagsterRunStatus.SUCCESS
+    assert f"in run {rebuild.run_id}" in done.output
+    assert {"marts/dim_customers", "marts/kpi_scorecard", "serving/published"} <= rebuilt
 
     assert traces_in_warehouse(settings, guest) == []
     for root in data_roots:
         assert traces_in_files(root, guest) == []
-    # The serving copy BI reads was published again from the erased marts, not left for the
+    # The serving copy BI reads was published again from the rebuilt marts, not left for the
     # next run.
     with duckdb.connect(str(serving_path(settings.warehouse_path)), read_only=True) as serving:
         (run_id,) = serving.execute("select run_id from published").fetchone()
@@ -441,7 +495,7 @@ def test_a_forgotten_guest_leaves_no_trace_and_stays_out(materialized_world: Set
             "select count(*) from marts.dim_customers where customer_id = ?",
             [guest["customer_id"]],
         ).fetchone()
-    assert run_id.startswith("forget-") and rows == 0
+    assert run_id == rebuild.run_id and rows == 0
     scanned, found = byte_traces(disk, guest, upstream)
     assert scanned > 500 and found == {kind: [] for kind in found}
     assert not [

@@ -212,26 +212,64 @@ def forget(
 
     settings = load_settings()
     export_environment(settings)
-    try:
-        # The chain's clock and country: its marts are rebuilt on its days, and a phone number
-        # written without a country code is read as the chain's.
-        with demo_chain(settings):
+    # The chain's clock and country: its marts are rebuilt on its days, and a phone number
+    # written without a country code is read as the chain's.
+    with demo_chain(settings):
+        try:
             result = forget_guest(identifier, settings, kind=kind, reason=reason)
-    except ForgetError as error:
-        typer.secho(str(error), fg="red", err=True)
-        raise typer.Exit(1) from None
-    typer.echo(
-        f"Forgot the guest (request {result.request_id}, by {result.identifier_kind}): "
-        f"{result.rows_removed} rows removed; their future data is suppressed."
+        except ForgetError as error:
+            typer.secho(str(error), fg="red", err=True)
+            raise typer.Exit(1) from None
+        typer.echo(
+            f"Forgot the guest (request {result.request_id}, by {result.identifier_kind}): "
+            f"{result.rows_removed} rows removed; their future data is suppressed."
+        )
+        for removal in result.removals:
+            if removal.location_kind == "dlt_load_files":
+                typer.echo(f"  {removal.location}: {removal.files} loaded-file copies deleted")
+            else:
+                files = f" in {removal.files} files" if removal.files else ""
+                typer.echo(f"  {removal.location}: {removal.rows} rows{files}")
+        if result.affected_sources:
+            _rebuild_after_forget(settings, result.affected_sources, result.request_id)
+
+
+def _rebuild_after_forget(settings: Settings, sources: list[str], request_id: str) -> None:
+    """What reads the erased rows, rebuilt as a Dagster run (on record with its checks), under
+    the same lock as `materialize`."""
+    import dagster as dg
+
+    from orchestration.materialize import rebuild_after_forget
+    from regulars.runlock import LockHeld, exclusive
+
+    retry = (
+        "Materialise the marts (`regulars materialize`, or the daily job in the UI) so that "
+        "aggregates no longer count the guest."
     )
-    for removal in result.removals:
-        if removal.location_kind == "dlt_load_files":
-            typer.echo(f"  {removal.location}: {removal.files} loaded-file copies deleted")
-        else:
-            files = f" in {removal.files} files" if removal.files else ""
-            typer.echo(f"  {removal.location}: {removal.rows} rows{files}")
-    if result.rebuilt_sources:
-        typer.echo(f"Marts rebuilt from: {', '.join(result.rebuilt_sources)}.")
+    try:
+        with (
+            exclusive(settings.state_dir / "materialize.lock", 600),
+            dg.DagsterInstance.get() as instance,
+        ):
+            rebuilt = rebuild_after_forget(settings, instance, sources, request_id)
+    except LockHeld as held:
+        typer.secho(
+            f"The guest is erased, but the marts were not rebuilt: {held} {retry}",
+            fg="red",
+            err=True,
+        )
+        raise typer.Exit(1) from None
+    if rebuilt is None:
+        return
+    if not rebuilt.success:
+        typer.secho(
+            f"The guest is erased, but the rebuild of the marts (run {rebuilt.run_id}) failed at "
+            f"{', '.join(rebuilt.failed_steps)}. {retry}",
+            fg="red",
+            err=True,
+        )
+        raise typer.Exit(1)
+    typer.echo(f"Marts rebuilt from {', '.join(sources)} in run {rebuilt.run_id}.")
 
 
 @app.command()

@@ -27,8 +27,10 @@
    extract`: a suppressed guest's new rows are dropped before dlt writes them), then copies the
    warehouse to a new file and renames it over the old one: DuckDB keeps deleted rows in free
    blocks of the file, readable with a byte search, until they are reused.
-6. Rebuilds the marts downstream of every lake source that lost rows (`dbt build --select
-   source:<source>+`), so aggregates no longer count the guest and the dbt tests run.
+6. Publishes the serving copy again from the erased warehouse, and returns the lake sources
+   that lost rows: the caller (`regulars forget`, or the `forget_guest` job's sensor) rebuilds
+   what reads them through Dagster (`orchestration.privacy`), so aggregates no longer count the
+   guest, their checks run, and both runs are on record in the instance.
 
 What is matched, by column name in every table (`suppression.GUEST_COLUMNS` and `JSON_PATHS`):
 customer_id, user_id, anonymous_id, previous_id, email, recipient, phone and their JSON
@@ -61,8 +63,6 @@ import json
 import os
 import re
 import struct
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -196,7 +196,9 @@ class ForgetResult:
     request_id: str
     identifier_kind: str
     removals: list[Removal]
-    rebuilt_sources: list[str]
+    # Lake sources that lost rows: what reads them is rebuilt by the caller, through Dagster
+    # (orchestration.privacy), so the runs and their checks are on record.
+    affected_sources: list[str]
 
     @property
     def rows_removed(self) -> int:
@@ -638,49 +640,11 @@ def delete_loaded_copies(settings: Settings) -> list[Removal]:
 # --- the whole request --------------------------------------------------------------------------
 
 
-def rebuild_marts(settings: Settings, sources: list[str]) -> None:
-    """`dbt build` of everything downstream of the lake sources that lost rows."""
-    if not sources:
-        return
-    dbt = Path(sys.executable).parent / "dbt"
-    target = settings.state_dir / "privacy" / "dbt"
-    command = [
-        str(dbt) if dbt.exists() else "dbt",
-        "build",
-        "--select",
-        *(f"source:{source}+" for source in sources),
-        # Unit tests check the SQL on fixed rows, not the data this rebuild changed.
-        "--exclude-resource-type",
-        "unit_test",
-        "--vars",
-        json.dumps(settings.chain.dbt_vars()),
-        "--project-dir",
-        str(settings.dbt_project_dir),
-        "--profiles-dir",
-        str(settings.dbt_project_dir),
-        "--target-path",
-        str(target / "target"),
-        "--log-path",
-        str(target / "logs"),
-    ]
-    environment = {**os.environ, "REGULARS_WAREHOUSE": str(settings.warehouse_path)}
-    done = subprocess.run(command, env=environment, capture_output=True, text=True)
-    if done.returncode != 0:
-        tail = "\n".join(done.stdout.strip().splitlines()[-15:])
-        raise ForgetError(
-            "The guest is erased from the lake, landing files and marts tables and is "
-            "suppressed, but rebuilding the marts failed, so aggregates may still count them. "
-            f"Fix the cause and run `{' '.join(command[: 2 + 1 + len(sources)])}` from "
-            f"{settings.dbt_project_dir} (or materialise the marts in Dagster).\n{tail}"
-        )
-
-
 def forget(
     identifier: str,
     settings: Settings,
     kind: str | None = None,
     reason: str = "erasure request",
-    rebuild: bool = True,
 ) -> ForgetResult:
     """Erase the guest `identifier` names from the warehouse, landing files and exports, and
     suppress their future data. Raises `ForgetError` (nothing changed) when it cannot."""
@@ -775,8 +739,6 @@ def forget(
             and not removal.location.split(".")[0].endswith("_staging")
         }
     )
-    if rebuild:
-        rebuild_marts(settings, sources)
     republish_serving(settings, request_id)
     return ForgetResult(request_id, kind, removals, sources)
 
