@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 
 from ingestion.ga4.helpers import GA4Error
 from ingestion.meta_ads.helpers import MetaAdsError
-from ingestion.registry import Source
+from ingestion.source_spec import Source
 from regulars.settings import Settings
 
 # Errors a source raises in words meant for the person running it, settings named.

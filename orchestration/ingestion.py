@@ -8,8 +8,9 @@ from dagster_dlt.translator import DltResourceTranslatorData
 
 from ingestion.failures import explain
 from ingestion.pipelines import finish_pending, landing_dataset, landing_pipeline, load_options
-from ingestion.registry import SOURCES, Source
+from ingestion.registry import SOURCES
 from ingestion.retyped_columns import restart_message, restart_retyped_tables
+from ingestion.source_spec import Source
 from orchestration.pools import WAREHOUSE_POOL, wait_for_the_warehouse
 from regulars.settings import Settings
 

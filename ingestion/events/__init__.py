@@ -18,6 +18,7 @@ from dlt.sources import DltSource
 
 from ingestion.events.settings import SEGMENT_FIELDS, STREAM, TIMESTAMP_FIELDS
 from ingestion.landing_zone import landing_table
+from ingestion.source_spec import landing_stream
 
 SOURCE_NAME = "events"
 
@@ -74,3 +75,11 @@ def events_source(bucket_url: str = dlt.config.value) -> DltSource:
     yield landing_table(
         bucket_url, STREAM, "messages", "message_id", SEGMENT_FIELDS, SELECT_SQL, JSON_COLUMNS
     )
+
+
+SOURCE = landing_stream(
+    SOURCE_NAME,
+    "App and web events: Segment batches in the landing zone.",
+    "segment",
+    events_source,
+)

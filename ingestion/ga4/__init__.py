@@ -45,6 +45,7 @@ from ingestion.ga4.settings import (
     SCHEMA_CONTRACT,
     Report,
 )
+from ingestion.source_spec import http_api
 from regulars.apis.rest import as_date, bearer_client, explained, require_settings
 from regulars.settings import load_chain
 
@@ -145,3 +146,13 @@ def ga4_source(
             int(request_max_attempts),
             currency_code,
         )
+
+
+SOURCE = http_api(
+    SOURCE_NAME,
+    "Google Analytics 4: the property's daily traffic report (Data API).",
+    "googleanalytics",
+    ga4_source,
+    account_key="property_id",  # pragma: allowlist secret
+    base_url=DEFAULT_BASE_URL,
+)

@@ -14,6 +14,7 @@ import dlt
 from dlt.sources import DltSource
 
 from ingestion.landing_zone import landing_table
+from ingestion.source_spec import landing_stream
 
 SOURCE_NAME = "messaging"
 STREAM = "messaging"
@@ -56,3 +57,11 @@ def messaging_source(bucket_url: str = dlt.config.value) -> DltSource:
         SELECT_SQL,
         {"data": {"data_type": "json"}},
     )
+
+
+SOURCE = landing_stream(
+    SOURCE_NAME,
+    "Email and SMS delivery events: the provider's webhooks, landed.",
+    "customerio",
+    messaging_source,
+)

@@ -51,6 +51,7 @@ from ingestion.meta_ads.settings import (
     REQUEST_TIMEOUT,
     SCHEMA_CONTRACT,
 )
+from ingestion.source_spec import http_api
 from regulars.apis.meta_graph import (
     DEFAULT_API_VERSION,
     DEFAULT_BASE_URL,
@@ -161,3 +162,13 @@ def meta_ads_source(
                     yield [typed_insight(row) for row in page]
 
     yield insights
+
+
+SOURCE = http_api(
+    SOURCE_NAME,
+    "Instagram Ads through the Meta Marketing API: objects and insights.",
+    "meta",
+    meta_ads_source,
+    account_key="ad_account_id",  # pragma: allowlist secret
+    base_url=DEFAULT_BASE_URL,
+)

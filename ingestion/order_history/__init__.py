@@ -39,7 +39,8 @@ from ingestion.order_history.helpers import (
     unreadable_rows,
 )
 from ingestion.order_history.settings import DEFAULT_FILE_GLOB, ISO8601, SCHEMA_CONTRACT
-from regulars.settings import load_chain
+from ingestion.source_spec import Source, folder_present
+from regulars.settings import Settings, load_chain
 
 SOURCE_NAME = "order_history"
 # DuckDB's names for a CSV line that is not a row, in words for the person fixing the file (its
@@ -172,3 +173,24 @@ def order_history_source(
             yield table
 
     yield files | orders
+
+
+def _missing_folder(settings: Settings) -> str | None:
+    url = settings.order_history_url
+    if folder_present(url):
+        return None
+    return (
+        f"No order-history folder at {url}: set sources.order_history.bucket_url "
+        "(.dlt/config.toml) or SOURCES__ORDER_HISTORY__BUCKET_URL to where the files are, or "
+        "build the demo world with `regulars simulate build`."
+    )
+
+
+SOURCE = Source(
+    name=SOURCE_NAME,
+    description="Order-history files from an earlier system (the old POS export).",
+    kinds=frozenset({"csv"}),
+    build=lambda settings: order_history_source(bucket_url=settings.order_history_url),
+    missing=_missing_folder,
+    address="sources.order_history.bucket_url (SOURCES__ORDER_HISTORY__BUCKET_URL)",
+)

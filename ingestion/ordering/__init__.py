@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from dlt.sources import DltSource
 from dlt.sources.sql_database import sql_database
 
+from ingestion.ordering.helpers import missing_database
 from ingestion.ordering.settings import (
     CURSOR_COLUMN,
     DEFAULT_CHUNK_SIZE,
@@ -22,6 +23,7 @@ from ingestion.ordering.settings import (
     SCHEMA_CONTRACT,
     TABLE_PRIMARY_KEYS,
 )
+from ingestion.source_spec import Source
 
 SOURCE_NAME = "ordering"
 
@@ -66,3 +68,20 @@ def ordering_source(
             schema_contract=SCHEMA_CONTRACT,
         )
         yield resource
+
+
+# Where a person sets the database, for errors that cannot reach it.
+ORDERING_URL_SETTING = (
+    "sources.ordering.credentials (.dlt/secrets.toml or SOURCES__ORDERING__CREDENTIALS), the "
+    "database URL"
+)
+
+SOURCE = Source(
+    name=SOURCE_NAME,
+    description="The chain's ordering-platform database (SQLite demo or PostgreSQL).",
+    kinds=frozenset({"sql"}),
+    build=lambda settings: ordering_source(credentials=settings.ordering_db_url),
+    missing=lambda settings: missing_database(settings.ordering_db_url),
+    address=ORDERING_URL_SETTING,
+    credentials=ORDERING_URL_SETTING,
+)

@@ -11,6 +11,7 @@ import dlt
 from dlt.sources import DltSource
 
 from ingestion.landing_zone import landing_table
+from ingestion.source_spec import landing_stream
 
 SOURCE_NAME = "telemetry"
 STREAM = "telemetry"
@@ -52,3 +53,8 @@ qualify row_number() over (partition by request_id order by _landing_file) = 1
 def telemetry_source(bucket_url: str = dlt.config.value) -> DltSource:
     """Every API-call record of the telemetry stream, once per request id."""
     yield landing_table(bucket_url, STREAM, "api_calls", "request_id", CALL_FIELDS, SELECT_SQL)
+
+
+SOURCE = landing_stream(
+    SOURCE_NAME, "App API-call records from the gateway, landed hourly.", "json", telemetry_source
+)

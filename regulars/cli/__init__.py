@@ -158,14 +158,14 @@ def replay(
 ) -> None:
     """Re-validate quarantined rows with the current suites; move those that now pass, once."""
     check_source(source)
-    from expectations.promote import SUITES_BY_SOURCE, promote
+    from expectations.promote import promote, suites_for
     from expectations.replay import render
     from expectations.replay import replay as replay_quarantine
     from regulars.cli.demo import demo_chain
 
     settings = load_settings()
     export_environment(settings)
-    tables = SUITES_BY_SOURCE[source]()
+    tables = suites_for(source)
     if table is not None and table not in tables:
         raise typer.BadParameter(
             f"{source} has no table {table!r} (its tables: {', '.join(tables)})",

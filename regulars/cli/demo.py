@@ -14,15 +14,15 @@ simulator.
 
 from __future__ import annotations
 
+import importlib
 import os
+import pkgutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import ModuleType
 
-from ingestion.registry import token_configured
+from ingestion.source_spec import token_configured
 from regulars.settings import Settings, chain_setting
-
-# The simulator's file behind each API fake: no file, no channel in this world, no fake.
-API_SOURCES = {"ga4": "ga4/sessions.parquet", "meta_ads": "meta/campaigns.json"}
 
 
 def is_simulated_world(settings: Settings) -> bool:
@@ -88,40 +88,42 @@ def demo_apis(settings: Settings) -> Iterator[dict[str, str]]:
         yield chain | apis
 
 
+def api_fakes() -> list[ModuleType]:
+    """The simulator's API fakes: each module of simulator/fakes that says which source it
+    stands in for, so a new API's fake needs no entry here."""
+    import simulator.fakes as package
+
+    modules = [
+        importlib.import_module(f"{package.__name__}.{module.name}")
+        for module in pkgutil.iter_modules(package.__path__)
+    ]
+    return [module for module in modules if hasattr(module, "STANDS_IN_FOR")]
+
+
 @contextmanager
 def _api_fakes(settings: Settings) -> Iterator[dict[str, str]]:
+    # No world file, no channel in this world, no fake; a configured token means the real API.
     wanted = [
-        name
-        for name, data_file in API_SOURCES.items()
-        if not token_configured(name) and (settings.data_dir / data_file).exists()
+        fake
+        for fake in api_fakes()
+        if not token_configured(fake.STANDS_IN_FOR)
+        and (settings.data_dir / fake.DATA_FILE).exists()
     ]
     if not wanted:
         yield {}
         return
     from simulator import read_state
-    from simulator.ads import ACCOUNT_ID
-    from simulator.fakes import FakeServer, ga4, meta
+    from simulator.fakes import FakeServer
 
     config, as_of = read_state(settings.data_dir)
-    fakes = [{"ga4": "ga4", "meta_ads": "meta"}[name] for name in wanted]
-    with FakeServer(settings.data_dir, fakes, today=as_of) as server:
-        start = config.start_date.isoformat()
-        env = {}
-        if "ga4" in wanted:
-            env |= {
-                "SOURCES__GA4__BASE_URL": server.base_url,
-                "SOURCES__GA4__ACCESS_TOKEN": ga4.DEFAULT_TOKEN,
-                "SOURCES__GA4__PROPERTY_ID": ga4.DEFAULT_PROPERTY_ID,
-                "SOURCES__GA4__START_DATE": start,
-                "SOURCES__GA4__TODAY": as_of.isoformat(),
-            }
-        if "meta_ads" in wanted:
-            env |= {
-                "SOURCES__META_ADS__BASE_URL": server.base_url,
-                "SOURCES__META_ADS__ACCESS_TOKEN": meta.DEFAULT_TOKEN,
-                "SOURCES__META_ADS__AD_ACCOUNT_ID": ACCOUNT_ID,
-                "SOURCES__META_ADS__START_DATE": start,
-                "SOURCES__META_ADS__TODAY": as_of.isoformat(),
-            }
+    names = [fake.__name__.rsplit(".", 1)[1] for fake in wanted]
+    with FakeServer(settings.data_dir, names, today=as_of) as server:
+        env = {
+            f"SOURCES__{fake.STANDS_IN_FOR.upper()}__{key.upper()}": value
+            for fake in wanted
+            for key, value in fake.client_settings(
+                server.base_url, config.start_date, as_of
+            ).items()
+        }
         with environment(env):
             yield env

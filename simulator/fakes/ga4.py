@@ -29,6 +29,23 @@ from simulator.fakes.common import (
 
 DEFAULT_TOKEN = "fake-ga4-token"
 DEFAULT_PROPERTY_ID = "123456789"
+
+# The client this fake stands in for, named as the client names itself (dlt's `sources.ga4`), the
+# world file it serves, and the settings that point that client here: how the demo finds it.
+STANDS_IN_FOR = "ga4"
+DATA_FILE = "ga4/sessions.parquet"
+
+
+def client_settings(base_url: str, start: date, today: date) -> dict[str, str]:
+    return {
+        "base_url": base_url,
+        "access_token": DEFAULT_TOKEN,
+        "property_id": DEFAULT_PROPERTY_ID,
+        "start_date": start.isoformat(),
+        "today": today.isoformat(),
+    }
+
+
 DEFAULT_LIMIT = 10_000
 MAX_LIMIT = 250_000
 MAX_DIMENSIONS, MAX_METRICS, MAX_DATE_RANGES = 9, 10, 4

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from simulator.ads import ACCOUNT_ID
 from simulator.fakes.common import (
     Faults,
     Request,
@@ -33,6 +34,23 @@ from simulator.fakes.common import (
 )
 
 DEFAULT_TOKEN = "fake-meta-token"
+
+# The client this fake stands in for (dlt's `sources.meta_ads`), the world file it serves, and the
+# settings that point that client here: how the demo finds it.
+STANDS_IN_FOR = "meta_ads"
+DATA_FILE = "meta/campaigns.json"
+
+
+def client_settings(base_url: str, start: date, today: date) -> dict[str, str]:
+    return {
+        "base_url": base_url,
+        "access_token": DEFAULT_TOKEN,
+        "ad_account_id": ACCOUNT_ID,
+        "start_date": start.isoformat(),
+        "today": today.isoformat(),
+    }
+
+
 DEFAULT_LIMIT = 25
 CURRENCY, TIME_ZONE = "IDR", "Asia/Jakarta"
 FAULT_KINDS = ("rate_limit", "account_rate_limit", "unavailable", "expired_token")
