@@ -67,9 +67,10 @@ ui: install  ## Open the Dagster UI on http://127.0.0.1:3000
 collector: install  ## Event collector (Segment HTTP API) on http://127.0.0.1:8088
 	$(BIN)/regulars collector
 
-lint: install  ## Lint Python (ruff) and the dbt SQL (sqlfluff)
+lint: install  ## Lint Python (ruff), the layers' import contracts and the dbt SQL (sqlfluff)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 	@# A process per core; its pool leaves a semaphore that Python's resource tracker warns about.
 	cd dbt_project && PYTHONWARNINGS=ignore::UserWarning \
 		../$(BIN)/sqlfluff lint models tests --disable-progress-bar --processes 0
