@@ -31,7 +31,7 @@ from ingestion.pipelines import lake_pipeline, landing_pipeline
 from regulars.settings import Settings, load_settings
 from simulator.fakes import FakeServer
 from simulator.fakes.ga4 import DEFAULT_PROPERTY_ID, DEFAULT_TOKEN
-from tests.test_simulator.fakes_helpers import FIRST_DAY, TODAY, write_sessions
+from tests.test_simulator.fakes_helpers import FIRST_DAY, TODAY, served_world, write_sessions
 
 RUN_REPORT = f"/v1beta/properties/{DEFAULT_PROPERTY_ID}:runReport"
 PAGE_SIZE = 40
@@ -86,17 +86,7 @@ class Fake:
         return [entry["status"] for entry in self.server.requests]
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data_dir = tmp_path_factory.mktemp("ga4_world")
-    write_sessions(data_dir)
-    return data_dir
-
-
-@pytest.fixture(scope="module")
-def server(data_dir: Path) -> Iterator[FakeServer]:
-    with FakeServer(data_dir, ["ga4"], today=TODAY) as server:
-        yield server
+data_dir, server = served_world("ga4", write_sessions)
 
 
 @pytest.fixture

@@ -32,7 +32,14 @@ from regulars.settings import Settings
 from simulator.fakes import FakeServer
 from simulator.fakes.meta import DEFAULT_TOKEN, PURCHASE_ACTION_TYPES
 from tests.conftest import run_dbt
-from tests.test_simulator.fakes_helpers import ACCOUNT, FIRST_DAY, SHARED_NAME, TODAY, write_meta
+from tests.test_simulator.fakes_helpers import (
+    ACCOUNT,
+    FIRST_DAY,
+    SHARED_NAME,
+    TODAY,
+    served_world,
+    write_meta,
+)
 
 API = f"/v21.0/act_{ACCOUNT}"
 PAGE_SIZE, INSIGHTS_PAGE_SIZE, DAYS_PER_REQUEST = 2, 25, 4
@@ -74,17 +81,7 @@ class Fake:
         return [(r["since"], r["until"]) for r in ranges]
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data_dir = tmp_path_factory.mktemp("meta_world")
-    write_meta(data_dir)
-    return data_dir
-
-
-@pytest.fixture(scope="module")
-def server(data_dir: Path) -> Iterator[FakeServer]:
-    with FakeServer(data_dir, ["meta"], today=TODAY) as server:
-        yield server
+data_dir, server = served_world("meta", write_meta)
 
 
 @pytest.fixture

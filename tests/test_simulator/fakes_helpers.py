@@ -1,17 +1,22 @@
-"""For the fakes' tests: small deterministic `ga4/` and `meta/` files in the shape the GA4 and Meta
-channels write (the channels' own generators are tested elsewhere), and a urllib JSON client."""
+"""For the fakes' tests and the sources' tests against them: small deterministic `ga4/` and `meta/`
+files in the shape the GA4 and Meta channels write (the channels' own generators are tested
+elsewhere), a module's fake server over them, and a urllib JSON client."""
 
 from __future__ import annotations
 
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
+
+from simulator.fakes import FakeServer
 
 FIRST_DAY = date(2025, 3, 1)
 DAYS = 10
@@ -20,6 +25,25 @@ ACCOUNT = "1000000001"
 OTHER_ACCOUNT = "1000000002"
 PLATFORMS = ("facebook", "instagram")
 SHARED_NAME = "Kedai Ramadan"  # two campaigns of ACCOUNT carry it
+
+
+def served_world(fake: str, write: Callable[[Path], None]):
+    """The module-scoped fixtures `data_dir` (a folder `write` fills) and `server` (the `fake`
+    API serving it on 127.0.0.1): `data_dir, server = served_world("ga4", write_sessions)`."""
+
+    @pytest.fixture(scope="module")
+    def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+        folder = tmp_path_factory.mktemp(f"{fake}_world")
+        write(folder)
+        return folder
+
+    @pytest.fixture(scope="module")
+    def server(data_dir: Path) -> Iterator[FakeServer]:
+        with FakeServer(data_dir, [fake], today=TODAY) as served:
+            yield served
+
+    return data_dir, server
+
 
 SESSIONS_SCHEMA = pa.schema(
     [

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from fakes_helpers import TODAY, http, write_sessions
+from fakes_helpers import http, served_world, write_sessions
 
 from simulator.fakes import FakeServer
 from simulator.fakes.ga4 import DEFAULT_PROPERTY_ID, DEFAULT_TOKEN
@@ -19,17 +19,7 @@ ALL_DAYS = {"startDate": "2025-03-01", "endDate": "2025-03-10"}
 Report = Callable[..., tuple[int, dict, dict]]
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data_dir = tmp_path_factory.mktemp("ga4_world")
-    write_sessions(data_dir)
-    return data_dir
-
-
-@pytest.fixture(scope="module")
-def server(data_dir: Path) -> Iterator[FakeServer]:
-    with FakeServer(data_dir, ["ga4"], today=TODAY) as server:
-        yield server
+data_dir, server = served_world("ga4", write_sessions)
 
 
 @pytest.fixture

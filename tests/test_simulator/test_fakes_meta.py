@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import duckdb
 import pytest
-from fakes_helpers import ACCOUNT, OTHER_ACCOUNT, TODAY, http, write_meta
+from fakes_helpers import ACCOUNT, OTHER_ACCOUNT, http, served_world, write_meta
 
 from simulator.fakes import FakeServer
 from simulator.fakes.meta import DEFAULT_TOKEN, PURCHASE_ACTION_TYPES
@@ -19,17 +19,7 @@ TOKEN = f"access_token={DEFAULT_TOKEN}"
 ALL_DAYS = quote(json.dumps({"since": "2025-03-01", "until": "2025-03-10"}))
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data_dir = tmp_path_factory.mktemp("meta_world")
-    write_meta(data_dir)
-    return data_dir
-
-
-@pytest.fixture(scope="module")
-def server(data_dir: Path) -> Iterator[FakeServer]:
-    with FakeServer(data_dir, ["meta"], today=TODAY) as server:
-        yield server
+data_dir, server = served_world("meta", write_meta)
 
 
 @pytest.fixture
