@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 from dlt.extract.resource import DltResource
 from dlt.sources import DltSource
 
-from expectations.factory import (
+from expectations.suite_runner import (
     MIN_BATCH_ROWS,
     MIN_NON_NULL_SHARE,
     ROW_NUMBER,

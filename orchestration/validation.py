@@ -6,9 +6,9 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from expectations.factory import docs_index
 from expectations.gate import TableGateReport
 from expectations.promote import promote, suites_for
+from expectations.suite_runner import docs_index
 from ingestion.pipelines import lake_dataset, landing_dataset
 from ingestion.registry import SOURCES
 from orchestration.pools import WAREHOUSE_POOL, wait_for_the_warehouse

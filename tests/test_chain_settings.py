@@ -11,7 +11,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from expectations.settings import chain_opened_at
+from expectations.bounds import chain_opened_at
 from orchestration.automation import todays_event_days
 from orchestration.dbt import daily_partitions
 from regulars.settings import Chain, ChainConfigError, load_chain

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from expectations.factory import ROW_NUMBER, SuiteRunner
 from expectations.gate import suite_expectations
 from expectations.promote import promote
 from expectations.replay import replay
+from expectations.suite_runner import ROW_NUMBER, SuiteRunner
 from expectations.suites.ga4 import table_suites
 from ingestion.ga4 import SOURCE_NAME, ga4_source
 from ingestion.ga4.helpers import (

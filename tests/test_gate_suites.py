@@ -13,9 +13,9 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from expectations.factory import ROW_NUMBER, SuiteRunner, describe, docs_index, rule_of
+from expectations.bounds import SCHEMA_DRIFT_MIN_ROWS
 from expectations.gate import HeldRows, suite_expectations
-from expectations.settings import SCHEMA_DRIFT_MIN_ROWS
+from expectations.suite_runner import ROW_NUMBER, SuiteRunner, describe, docs_index, rule_of
 from expectations.suites import TableSuite, VolumeRule
 from expectations.suites.common import between, in_set
 from expectations.suites.ordering import table_suites

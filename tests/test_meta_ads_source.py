@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from expectations.factory import ROW_NUMBER, SuiteRunner
 from expectations.gate import suite_expectations
 from expectations.promote import promote
+from expectations.suite_runner import ROW_NUMBER, SuiteRunner
 from expectations.suites.meta_ads import table_suites
 from ingestion.meta_ads import SOURCE_NAME, meta_ads_source
 from ingestion.meta_ads.helpers import (

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import great_expectations as gx
 import pandas as pd
 
-from expectations.settings import CLOCK_SKEW, chain_currency, chain_opened_at
+from expectations.bounds import CLOCK_SKEW, chain_currency, chain_opened_at
 
 
 def keyed(primary_key: str) -> list:

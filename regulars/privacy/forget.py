@@ -547,7 +547,7 @@ def rewrite_audience_exports(root: Path, guest: Guest, dry_run: bool = False) ->
 def scrub_data_docs(docs_dir: Path, guest: Guest) -> list[Removal]:
     """Delete the GX Data Docs files (stored results, pages) that name the guest.
 
-    The gate no longer stores row values in them (`expectations.factory`); pages rendered
+    The gate no longer stores row values in them (`expectations.suite_runner`); pages rendered
     before that may list failing values. A deleted page leaves a dead link in the index until
     the gate renders the next one, which is better than a guest's email on a static page.
     """

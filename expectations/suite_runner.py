@@ -1,4 +1,4 @@
-"""One small factory that wires a GX suite to a DataFrame and says which rows failed why.
+"""The suite runner: wires a GX suite to a DataFrame and says which rows failed why.
 
 Row-level expectations (column map expectations: they report the failing rows) send those rows to
 quarantine; any other failed expectation (table shape, row count) fails the whole batch.
@@ -30,7 +30,7 @@ from great_expectations.data_context.types.resource_identifiers import (
 from great_expectations.execution_engine import pandas_execution_engine
 from great_expectations.expectations.expectation import Expectation
 
-from expectations.settings import DATA_DOCS_VALIDATIONS_SHOWN, SCHEMA_DRIFT_MIN_ROWS
+from expectations.bounds import DATA_DOCS_VALIDATIONS_SHOWN, SCHEMA_DRIFT_MIN_ROWS
 
 # GX reports failing rows by the values of these columns. A row number rather than the primary
 # key: the key itself may be null or duplicated in exactly the rows we need to find.

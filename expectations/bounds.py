@@ -1,4 +1,4 @@
-"""The gate's own settings: bounds every suite shares, and why each has its value."""
+"""The bounds every suite of the gate shares, and why each has its value."""
 
 from __future__ import annotations
 
