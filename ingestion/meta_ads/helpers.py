@@ -17,6 +17,7 @@ from requests import Response
 from ingestion.meta_ads.settings import (
     EFFECTIVE_STATUSES,
     INSIGHT_FIELDS,
+    INSIGHT_TEXT_FIELDS,
     INSIGHTS_BREAKDOWN,
     INSIGHTS_LEVEL,
     MONEY_PRECISION,
@@ -162,17 +163,7 @@ def purchase_action_type(row: dict[str, Any]) -> str | None:
     return next((kind for kind in PURCHASE_ACTION_TYPES if kind in reported), None)
 
 
-INSIGHT_TEXT = (
-    "account_id",
-    "account_currency",
-    "campaign_id",
-    "campaign_name",
-    "adset_id",
-    "adset_name",
-    "ad_id",
-    "ad_name",
-    INSIGHTS_BREAKDOWN,
-)
+INSIGHT_TEXT = (*INSIGHT_TEXT_FIELDS, INSIGHTS_BREAKDOWN)
 INSIGHT_COUNTS = ("impressions", "reach", "clicks", "purchases")
 INSIGHT_MONEY = ("spend", "purchase_value")
 

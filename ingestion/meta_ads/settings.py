@@ -101,7 +101,9 @@ EFFECTIVE_STATUSES: dict[str, tuple[str, ...]] = {
 # Insights at ad level, one row per ad x day x publisher platform.
 INSIGHTS_LEVEL = "ad"
 INSIGHTS_BREAKDOWN = "publisher_platform"
-INSIGHT_FIELDS = (
+# The fields asked for: the ids and names that land as text, the delivery figures, and the action
+# lists purchases are read from (helpers.purchase_action_type).
+INSIGHT_TEXT_FIELDS = (
     "account_id",
     "account_currency",
     "campaign_id",
@@ -110,6 +112,9 @@ INSIGHT_FIELDS = (
     "adset_name",
     "ad_id",
     "ad_name",
+)
+INSIGHT_FIELDS = (
+    *INSIGHT_TEXT_FIELDS,
     "impressions",
     "reach",
     "clicks",

@@ -118,12 +118,17 @@ def _api_fakes(settings: Settings) -> Iterator[dict[str, str]]:
     config, as_of = read_state(settings.data_dir)
     names = [fake.__name__.rsplit(".", 1)[1] for fake in wanted]
     with FakeServer(settings.data_dir, names, today=as_of) as server:
-        env = {
-            f"SOURCES__{fake.STANDS_IN_FOR.upper()}__{key.upper()}": value
-            for fake in wanted
-            for key, value in fake.client_settings(
-                server.base_url, config.start_date, as_of
-            ).items()
-        }
+        env = {}
+        for fake in wanted:
+            account_key, account = fake.ACCOUNT_SETTING
+            settings_for_fake = {
+                "base_url": server.base_url,
+                "access_token": fake.DEFAULT_TOKEN,
+                account_key: account,
+                "start_date": config.start_date.isoformat(),
+                "today": as_of.isoformat(),
+            }
+            prefix = f"SOURCES__{fake.STANDS_IN_FOR.upper()}__"
+            env |= {prefix + key.upper(): value for key, value in settings_for_fake.items()}
         with environment(env):
             yield env

@@ -30,20 +30,12 @@ from simulator.fakes.common import (
 DEFAULT_TOKEN = "fake-ga4-token"
 DEFAULT_PROPERTY_ID = "123456789"
 
-# The client this fake stands in for, named as the client names itself (dlt's `sources.ga4`), the
-# world file it serves, and the settings that point that client here: how the demo finds it.
+# The client this fake stands in for, named as the client names itself (dlt's `sources.ga4`),
+# the world file it serves, and the account it answers for besides DEFAULT_TOKEN: how the demo
+# finds it and points that client here.
 STANDS_IN_FOR = "ga4"
 DATA_FILE = "ga4/sessions.parquet"
-
-
-def client_settings(base_url: str, start: date, today: date) -> dict[str, str]:
-    return {
-        "base_url": base_url,
-        "access_token": DEFAULT_TOKEN,
-        "property_id": DEFAULT_PROPERTY_ID,
-        "start_date": start.isoformat(),
-        "today": today.isoformat(),
-    }
+ACCOUNT_SETTING = ("property_id", DEFAULT_PROPERTY_ID)
 
 
 DEFAULT_LIMIT = 10_000

@@ -35,20 +35,12 @@ from simulator.fakes.common import (
 
 DEFAULT_TOKEN = "fake-meta-token"
 
-# The client this fake stands in for (dlt's `sources.meta_ads`), the world file it serves, and the
-# settings that point that client here: how the demo finds it.
+# The client this fake stands in for, named as the client names itself (dlt's `sources.meta_ads`),
+# the world file it serves, and the account it answers for besides DEFAULT_TOKEN: how the demo
+# finds it and points that client here.
 STANDS_IN_FOR = "meta_ads"
 DATA_FILE = "meta/campaigns.json"
-
-
-def client_settings(base_url: str, start: date, today: date) -> dict[str, str]:
-    return {
-        "base_url": base_url,
-        "access_token": DEFAULT_TOKEN,
-        "ad_account_id": ACCOUNT_ID,
-        "start_date": start.isoformat(),
-        "today": today.isoformat(),
-    }
+ACCOUNT_SETTING = ("ad_account_id", ACCOUNT_ID)
 
 
 DEFAULT_LIMIT = 25
