@@ -64,12 +64,12 @@ class LandingTranslator(DagsterDltTranslator):
 
 def landing_description(source_name: str, table: str) -> str:
     source = SOURCES.get(source_name)
-    system = source.description.rstrip(".") if source else f"`{source_name}`"
     return (
-        f"`{table}` as it arrives from {system}, loaded by dlt and not yet validated. The "
-        f"validation gate promotes the batches that pass their Great Expectations suite to "
-        f"`{lake_dataset(source_name)}.{table}` (quarantining failing rows), which dbt reads."
-    )
+        f"`{table}` from the `{source_name}` source, as dlt lands it: not yet validated. "
+        f"{source.description if source else ''} The validation gate promotes the batches that "
+        f"pass their Great Expectations suite to `{lake_dataset(source_name)}.{table}` "
+        "(quarantining failing rows), which dbt reads."
+    ).replace("  ", " ")
 
 
 def qualified(
