@@ -79,6 +79,13 @@ def audience_asset(
     return _audience
 
 
+def export_description(audience: Audience, channel: str) -> str:
+    return (
+        f"Audience `{audience.name}` exported to {channel}: {audience.description.strip()} "
+        f"Only its guests with {channel} consent are sent."
+    )
+
+
 def export_asset(
     settings: Settings, config: ActivationConfig, audience: Audience, channel: str
 ) -> dg.AssetsDefinition:
@@ -86,8 +93,14 @@ def export_asset(
         key=export_key(audience.name, channel),
         deps=[audience_key(audience.name), DIM_CUSTOMERS_KEY, CONTACTS_KEY],
         group_name=GROUP,
-        description=f"`{audience.name}` exported to {channel}: only guests with {channel} consent.",
+        # The graph labels an asset by its key's last part, the channel: the description, tags
+        # and metadata name the audience it sends.
+        description=export_description(audience, channel),
         kinds={"duckdb", "meta" if channel == "meta" else "file"},
+        # A tag value holds at most 63 characters; the metadata always names the audience.
+        tags={"channel": channel}
+        | ({"audience": audience.name} if len(audience.name) <= 63 else {}),
+        metadata={"audience": audience.name, "channel": channel},
         owners=OWNERS,
         pool=WAREHOUSE_POOL,
     )
@@ -109,6 +122,8 @@ def export_asset(
         )
         return dg.MaterializeResult(
             metadata={
+                "audience": audience.name,
+                "channel": channel,
                 "dagster/row_count": result.members,
                 "added": result.added,
                 "removed": result.removed,

@@ -4,12 +4,14 @@ import json
 import os
 import shlex
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import timedelta
 from typing import Any
 
 import dagster as dg
+import duckdb
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt.metadata_set import DbtMetadataSet
 
 from orchestration.analytics import with_model_metadata
 from orchestration.pools import WAREHOUSE_POOL, wait_for_the_warehouse
@@ -85,6 +87,36 @@ class RegularsDbtTranslator(DagsterDbtTranslator):
     def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str] | None:
         return ["team:analytics-engineering"]
 
+    def get_asset_check_spec(
+        self,
+        asset_spec: dg.AssetSpec,
+        manifest: Mapping[str, Any],
+        unique_id: str,
+        project: DbtProject | None,
+    ) -> dg.AssetCheckSpec | None:
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        if spec is None or spec.description:
+            return spec
+        return spec._replace(description=check_description(manifest["nodes"][unique_id]))
+
+
+def check_description(test: Mapping[str, Any]) -> str:
+    """What a dbt data test checks, in a line, for a test whose yml gives no description: its
+    generic test and arguments, or a singular test's file."""
+    if test.get("description"):
+        return test["description"]
+    severity = (test.get("config", {}).get("severity") or "error").lower()
+    outcome = "fails the build" if severity == "error" else "warns"
+    generic = test.get("test_metadata")
+    if not generic:
+        return f"Singular test `{test['original_file_path']}`: {outcome} on any row it returns."
+    kwargs = {k: v for k, v in generic.get("kwargs", {}).items() if k != "model"}
+    column = kwargs.pop("column_name", None)
+    name = ".".join(filter(None, [generic.get("namespace"), generic["name"]]))
+    on = f" on `{column}`" if column else ""
+    arguments = ", ".join(f"{key}={value}" for key, value in sorted(kwargs.items()))
+    return f"`{name}`{on}{f' ({arguments})' if arguments else ''}: {outcome} when it finds rows."
+
 
 # dbt unit tests check SQL logic against rows fixed in yml: their verdict depends on the code alone,
 # not on the data a run brings, so runs skip them and `tests/test_dbt_unit_tests.py` (CI) runs them.
@@ -152,6 +184,72 @@ def chain_vars(settings: Settings, context: dg.AssetExecutionContext | None = No
     return ["--vars", json.dumps(values)]
 
 
+# Materialisations that leave a table to count. A view's count would run its query (as
+# dagster-dbt's own `fetch_row_counts`, they are left out); an ephemeral model leaves nothing.
+COUNTED = frozenset({"table", "incremental", "seed", "snapshot"})
+
+
+def with_row_counts(
+    context: dg.AssetExecutionContext, events: Iterable[Any], warehouse: Path
+) -> Iterator[Any]:
+    """dbt's events, each table's materialisation with its `dagster/row_count`, sent once dbt
+    has exited.
+
+    dagster-dbt's `fetch_row_counts` queries while dbt runs, but dbt holds the DuckDB file (one
+    writer per file, and no reader beside it from another process): the counts are read here
+    once dbt has released it, so every event waits for the end of the build, in dbt's order.
+    """
+    held: list[Any] = []
+    try:
+        held.extend(events)
+    except Exception:
+        # dbt failed later in the build: what it did materialise is still reported, counted.
+        yield from _counted(context, held, warehouse)
+        raise
+    yield from _counted(context, held, warehouse)
+
+
+def _counted(context: dg.AssetExecutionContext, held: list[Any], warehouse: Path) -> Iterator[Any]:
+    tables = {i: table for i, event in enumerate(held) if (table := _counted_table(context, event))}
+    counts: dict[str, int] = {}
+    if tables:
+        try:
+            with duckdb.connect(str(warehouse), read_only=True) as conn:
+                for table in dict.fromkeys(tables.values()):
+                    try:
+                        counts[table] = conn.execute(f"select count(*) from {table}").fetchone()[0]
+                    except duckdb.Error as error:
+                        context.log.warning(f"no row count for {table}: {error}")
+        except duckdb.Error as error:
+            context.log.warning(f"no row counts for dbt's tables: {error}")
+    for i, event in enumerate(held):
+        table = tables.get(i)
+        if table in counts:
+            event = event.with_metadata({**event.metadata, "dagster/row_count": counts[table]})
+        yield event
+
+
+def _counted_table(context: dg.AssetExecutionContext, event: Any) -> str | None:
+    """The quoted `schema.table` a model's materialisation wrote, if it is a table to count."""
+    if isinstance(event, dg.Output):
+        key = context.asset_key_for_output(event.output_name)
+    elif isinstance(event, dg.AssetMaterialization):
+        key = event.asset_key
+    else:
+        return None
+    spec = context.assets_def.specs_by_key.get(key)
+    if spec is None or DbtMetadataSet.extract(spec.metadata).materialization_type not in COUNTED:
+        return None
+    table_name = spec.metadata.get("dagster/table_name")
+    if isinstance(table_name, dg.TextMetadataValue):
+        table_name = table_name.value
+    if not table_name:
+        return None
+    # `<database>.<schema>.<table>`: the database is the file's name, whichever it is now.
+    *_, schema, table = table_name.split(".")
+    return f'"{schema}"."{table}"'
+
+
 def definitions(settings: Settings) -> dg.Definitions:
     project = dbt_project(settings)
 
@@ -165,7 +263,8 @@ def definitions(settings: Settings) -> dg.Definitions:
     def regulars_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator:
         wait_for_the_warehouse(context, settings)
         events = dbt.cli([*BUILD, *chain_vars(settings)], context=context).stream()
-        yield from with_model_metadata(context, events, settings.warehouse_path)
+        events = with_model_metadata(context, events, settings.warehouse_path)
+        yield from with_row_counts(context, events, settings.warehouse_path)
 
     @dbt_assets(
         manifest=project.manifest_path,
@@ -180,7 +279,8 @@ def definitions(settings: Settings) -> dg.Definitions:
     )
     def regulars_dbt_daily(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator:
         wait_for_the_warehouse(context, settings)
-        yield from dbt.cli([*BUILD, *chain_vars(settings, context)], context=context).stream()
+        events = dbt.cli([*BUILD, *chain_vars(settings, context)], context=context).stream()
+        yield from with_row_counts(context, events, settings.warehouse_path)
 
     return dg.Definitions(
         assets=[regulars_dbt, regulars_dbt_daily],

@@ -1,13 +1,20 @@
 """dlt landing assets (dagster-dlt): one asset per dlt resource, fed by its source system."""
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import dagster as dg
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
 
 from ingestion.failures import explain
-from ingestion.pipelines import finish_pending, landing_dataset, landing_pipeline, load_options
+from ingestion.pipelines import (
+    finish_pending,
+    lake_dataset,
+    landing_dataset,
+    landing_pipeline,
+    load_options,
+)
 from ingestion.registry import SOURCES
 from ingestion.retyped_columns import restart_message, restart_retyped_tables
 from ingestion.source_spec import Source
@@ -19,21 +26,69 @@ def source_system_key(source_name: str) -> dg.AssetKey:
     return dg.AssetKey(["sources", source_name])
 
 
+def warehouse_table_name(settings: Settings, schema: str, table: str) -> str:
+    """A table of the warehouse as dagster-dbt names dbt's relations: `<database>.<schema>.<table>`,
+    the database being the DuckDB file's name (dbt-duckdb's catalog)."""
+    return f"{settings.warehouse_path.stem}.{schema}.{table}"
+
+
+def landing_table_name(settings: Settings, source_name: str, table: str) -> str:
+    """Where a landing table is: in the warehouse, or on the filesystem destination the folder of
+    its Parquet files. Qualified, so two sources' `orders` are two tables to Dagster."""
+    if settings.destination == "filesystem":
+        return f"{settings.lake_bucket_url.rstrip('/')}/{landing_dataset(source_name)}/{table}"
+    return warehouse_table_name(settings, landing_dataset(source_name), table)
+
+
+@dataclass
 class LandingTranslator(DagsterDltTranslator):
     """Keys are the relation each resource writes: `landing_<source>/<table>`."""
 
+    settings: Settings | None = None
+
     def get_asset_spec(self, data: DltResourceTranslatorData) -> dg.AssetSpec:
         source_name = data.resource.source_name
-        return (
-            super()
-            .get_asset_spec(data)
-            .replace_attributes(
-                key=dg.AssetKey([landing_dataset(source_name), data.resource.name]),
-                deps=[source_system_key(source_name)],
-                group_name="ingestion",
-                owners=["team:data-engineering"],
-            )
+        table = data.resource.name
+        spec = super().get_asset_spec(data)
+        metadata = dict(spec.metadata)
+        if self.settings is not None:
+            metadata["dagster/table_name"] = landing_table_name(self.settings, source_name, table)
+        return spec.replace_attributes(
+            key=dg.AssetKey([landing_dataset(source_name), table]),
+            deps=[source_system_key(source_name)],
+            group_name="ingestion",
+            owners=["team:data-engineering"],
+            description=landing_description(source_name, table),
+            metadata=metadata,
         )
+
+
+def landing_description(source_name: str, table: str) -> str:
+    source = SOURCES.get(source_name)
+    return (
+        f"`{table}` from the `{source_name}` source, as dlt lands it: not yet validated. "
+        f"{source.description if source else ''} The validation gate promotes the batches that "
+        f"pass their Great Expectations suite to `{lake_dataset(source_name)}.{table}` "
+        "(quarantining failing rows), which dbt reads."
+    ).replace("  ", " ")
+
+
+def qualified(
+    results: Iterator, settings: Settings, source_name: str
+) -> Iterator[dg.MaterializeResult]:
+    """dlt's materialisations with the table name the asset's definition gives, not dlt's
+    `<destination>.<dataset>.<table>`, which is neither the warehouse's nor the same per run."""
+    for result in results:
+        if isinstance(result, dg.MaterializeResult) and result.asset_key is not None:
+            name = landing_table_name(settings, source_name, result.asset_key.path[-1])
+            result = dg.MaterializeResult(
+                asset_key=result.asset_key,
+                metadata={**(result.metadata or {}), "dagster/table_name": name},
+                check_results=result.check_results,
+                data_version=result.data_version,
+                tags=result.tags,
+            )
+        yield result
 
 
 def source_systems(settings: Settings) -> list[dg.AssetSpec]:
@@ -75,7 +130,7 @@ def landing_assets(source: Source, settings: Settings) -> dg.AssetsDefinition:
         dlt_source=source.build(settings),
         dlt_pipeline=landing_pipeline(source.name, settings),
         name=f"{source.name}_landing",
-        dagster_dlt_translator=LandingTranslator(),
+        dagster_dlt_translator=LandingTranslator(settings=settings),
         pool=WAREHOUSE_POOL,
     )
     def landing(context: dg.AssetExecutionContext, dlt: DagsterDltResource) -> Iterator:
@@ -93,7 +148,8 @@ def landing_assets(source: Source, settings: Settings) -> dg.AssetsDefinition:
             retyped = restart_retyped_tables(source.name, fresh, settings)
             if retyped:
                 context.log.warning(restart_message(source.name, retyped))
-            yield from dlt.run(context=context, dlt_source=fresh, **load_options(settings))
+            loaded = dlt.run(context=context, dlt_source=fresh, **load_options(settings))
+            yield from qualified(loaded, settings, source.name)
         except Exception as error:
             # The step's error says what `regulars ingest` says: the source, the cause, what to
             # check. The chain stays attached for the run's logs.

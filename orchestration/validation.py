@@ -11,6 +11,7 @@ from expectations.promote import promote, suites_for
 from expectations.suite_runner import docs_index
 from ingestion.pipelines import lake_dataset, landing_dataset
 from ingestion.registry import SOURCES
+from orchestration.ingestion import warehouse_table_name
 from orchestration.pools import WAREHOUSE_POOL, wait_for_the_warehouse
 from regulars.settings import Settings
 
@@ -23,19 +24,39 @@ def lake_key(source_name: str, table_name: str) -> dg.AssetKey:
     return dg.AssetKey([lake_dataset(source_name), table_name])
 
 
-def _lake_row_count(settings: Settings, source_name: str, table_name: str) -> int | None:
+def _lake_table(
+    settings: Settings, source_name: str, table_name: str
+) -> tuple[int | None, dg.TableSchema | None]:
+    """The lake table's row count and columns as the warehouse has them (a view over Parquet
+    files on the filesystem destination); None for a table not there yet."""
     try:
         with duckdb.connect(str(settings.warehouse_path), read_only=True) as connection:
-            query = f'select count(*) from "{lake_dataset(source_name)}"."{table_name}"'
-            return connection.execute(query).fetchone()[0]
+            relation = f'"{lake_dataset(source_name)}"."{table_name}"'
+            rows = connection.execute(f"select count(*) from {relation}").fetchone()[0]
+            columns = connection.execute(f"describe {relation}").fetchall()
     except duckdb.CatalogException:
-        return None
+        return None, None
+    schema = dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                name=name,
+                type=type_,
+                constraints=dg.TableColumnConstraints(nullable=null == "YES"),
+            )
+            for name, type_, null, *_ in columns
+        ]
+    )
+    return rows, schema
 
 
 def _results(
-    key: dg.AssetKey, table: TableGateReport, lake_rows: int | None, docs: Path | None
+    key: dg.AssetKey,
+    table: TableGateReport,
+    lake: tuple[int | None, dg.TableSchema | None],
+    docs: Path | None,
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     reasons = dict(table.rows_by_reason.most_common())
+    lake_rows, columns = lake
     yield dg.MaterializeResult(
         asset_key=key,
         metadata={
@@ -45,6 +66,7 @@ def _results(
             "quarantined_rows": table.quarantined_rows,
             "already_held_rows": table.already_held_rows,
             "dagster/row_count": lake_rows if lake_rows is not None else 0,
+            **({"dagster/column_schema": columns} if columns is not None else {}),
             "quarantine_reasons": dg.MetadataValue.json(reasons),
             **({"gx_data_docs": dg.MetadataValue.path(str(docs))} if docs else {}),
         },
@@ -114,6 +136,13 @@ def gate_assets(source_name: str, settings: Settings) -> dg.AssetsDefinition:
             ),
             kinds={"duckdb", "great_expectations"},
             owners=["team:data-engineering"],
+            # The relation dbt's source reads: dagster-dbt would name the source the same.
+            metadata={
+                "dagster/table_name": warehouse_table_name(
+                    settings, lake_dataset(source_name), table_name
+                ),
+                "dagster/storage_kind": "duckdb",
+            },
         )
         for table_name in table_names
     ]
@@ -171,11 +200,10 @@ def gate_assets(source_name: str, settings: Settings) -> dg.AssetsDefinition:
                 table.already_held_rows,
                 f"; batch rejected: {table.batch_failure}" if table.batch_failure else "",
             )
-            lake_rows = _lake_row_count(settings, source_name, table_name)
             yield from _results(
                 lake_key(source_name, table_name),
                 table,
-                lake_rows,
+                _lake_table(settings, source_name, table_name),
                 docs_index(settings.data_docs_dir) if settings.data_docs_dir else None,
             )
 
