@@ -14,7 +14,7 @@ import duckdb
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 from dagster_dbt.metadata_set import DbtMetadataSet
 
-from orchestration.analytics import with_model_metadata
+from orchestration.fit_metadata import with_model_metadata
 from orchestration.pools import WAREHOUSE_POOL, wait_for_the_warehouse
 from regulars.settings import Chain, Settings, beside_python
 

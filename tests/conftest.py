@@ -289,7 +289,7 @@ def marts_world(tmp_path_factory: pytest.TempPathFactory, fresh_dbt_manifest) ->
 
 def _keep_model_metadata(instance, path: Path) -> None:
     """What Dagster recorded for the analytics models, kept for tests after the instance is gone."""
-    from orchestration.analytics import MODEL_METADATA
+    from orchestration.fit_metadata import MODEL_METADATA
 
     recorded = {}
     for key in MODEL_METADATA:
