@@ -19,7 +19,7 @@ key = dg.AssetKey
 
 def graph_of(settings: Settings):
     from orchestration.definitions import build_definitions
-    from regulars.demo import demo_apis
+    from regulars.cli.demo import demo_apis
 
     with demo_apis(settings):
         return build_definitions(settings).resolve_asset_graph()
@@ -112,7 +112,7 @@ def test_a_run_records_row_counts_table_names_and_column_schemas(materialized_wo
     """The ordering source through the gate to two marts, once more on the tiny world (about
     20 s: the day-partitioned facts, counted by the same code, would double it)."""
     from orchestration.materialize import materialize_everything
-    from regulars.demo import demo_apis
+    from regulars.cli.demo import demo_apis
 
     settings = materialized_world
     marts = [key(["marts", name]) for name in ("fct_orders", "dim_customers")]
