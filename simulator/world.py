@@ -11,14 +11,15 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from simulator import ops, web
-from simulator.clock import end_of_day_us
 from simulator.config import WorldConfig, WorldPaths
-from simulator.pos_export import pos_export_truth, write_pos_export
-from simulator.snapshot import Table, ordering_tables
-from simulator.sqlite_writer import apply_increment, table_counts, write_database
-from simulator.timeline import simulate
-from simulator.truth import truth
+from simulator.model import web
+from simulator.model.clock import end_of_day_us
+from simulator.model.snapshot import Table, ordering_tables
+from simulator.model.timeline import simulate
+from simulator.writers import ops
+from simulator.writers.pos_export import pos_export_truth, write_pos_export
+from simulator.writers.sqlite import apply_increment, table_counts, write_database
+from simulator.writers.truth import truth
 
 STATE_VERSION = 1
 

@@ -23,17 +23,23 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from simulator.accounts import EMAIL_CONSENT, PHONE, SMS_CONSENT, AccountEvents, simulate_accounts
-from simulator.catalog import MOBILE_PREFIXES
-from simulator.chain import last_per_key
-from simulator.clock import DAY_US, HOUR_US, MINUTE_US, NEVER, day_start_us, end_of_day_us
 from simulator.config import WorldConfig
-from simulator.population import Population, phone_numbers
-from simulator.purchases import DAY_KEY, Purchases, day_keys, settle_extra_purchases
-from simulator.rand import Stream, counter_uniform
+from simulator.model.accounts import (
+    EMAIL_CONSENT,
+    PHONE,
+    SMS_CONSENT,
+    AccountEvents,
+    simulate_accounts,
+)
+from simulator.model.catalog import MOBILE_PREFIXES
+from simulator.model.chain import last_per_key
+from simulator.model.clock import DAY_US, HOUR_US, MINUTE_US, NEVER, day_start_us, end_of_day_us
+from simulator.model.population import Population, phone_numbers
+from simulator.model.purchases import DAY_KEY, Purchases, day_keys, settle_extra_purchases
+from simulator.model.rand import Stream, counter_uniform
 
 if TYPE_CHECKING:
-    from simulator.timeline import Timeline
+    from simulator.model.timeline import Timeline
 
 EMAIL, SMS = range(2)
 CHANNEL_NAMES = ("email", "sms")

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.clock import MINUTE_US, day_start_us
-from simulator.rand import Stream, counter_uniform
-from simulator.sessions import (
+from simulator.model.clock import MINUTE_US, day_start_us
+from simulator.model.rand import Stream, counter_uniform
+from simulator.model.sessions import (
     BROWSE,
     EMAIL,
     PAID_SOCIAL,
@@ -27,7 +27,7 @@ from simulator.sessions import (
     VISITOR,
     Sessions,
 )
-from simulator.timeline import Timeline
+from simulator.model.timeline import Timeline
 
 P_ADD = 0.55  # a product view leads to adding the dish to the cart
 BOUNCE = 0.4  # sessions without an order that leave after the landing page

@@ -22,9 +22,9 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from simulator.clock import HOUR_US, MINUTE_US
-from simulator.devices import fixed_width_strings, keyed_128, uuid4_array
-from simulator.funnel import (
+from simulator.model.clock import HOUR_US, MINUTE_US
+from simulator.model.devices import fixed_width_strings, keyed_128, uuid4_array
+from simulator.model.funnel import (
     APP_OPENED,
     CHECKOUT_STARTED,
     DEEP_LINK,
@@ -37,7 +37,7 @@ from simulator.funnel import (
     SIGNED_UP,
     VIEW,
 )
-from simulator.rand import Stream, counter_uniform
+from simulator.model.rand import Stream, counter_uniform
 
 STREAM = "events"
 MAX_DELAY_US = 72 * HOUR_US  # nothing arrives more than 3 days after it happened

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from simulator.ads import (
+from simulator.model.ads import (
     ACCOUNT_ID,
     ACCOUNT_UTC_OFFSET_HOURS,
     OBJECTIVES,
@@ -28,13 +28,13 @@ from simulator.ads import (
     attribute_orders,
     deliver,
 )
-from simulator.catalog import PROVINCES
-from simulator.clock import DAY_US, HOUR_US, day_start_us
-from simulator.ga4 import GA4_REGIONS
+from simulator.model.catalog import PROVINCES
+from simulator.model.clock import DAY_US, HOUR_US, day_start_us
+from simulator.writers.ga4 import GA4_REGIONS
 
 if TYPE_CHECKING:
-    from simulator.timeline import Timeline
-    from simulator.web import WebWorld
+    from simulator.model.timeline import Timeline
+    from simulator.model.web import WebWorld
 
 REGION_KEYS = {  # Meta's geo region keys for Indonesian provinces
     "DKI Jakarta": "1739",

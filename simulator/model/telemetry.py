@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import pyarrow as pa
 
-from simulator.clock import (
+from simulator.model.clock import (
     DAY_US,
     HOUR_US,
     MINUTE_US,
@@ -23,11 +23,11 @@ from simulator.clock import (
     day_start_us,
     local_hours_to_us,
 )
-from simulator.messaging import digits, fixed, hex_chars, join, pieces, strings
-from simulator.rand import Stream, counter_uniform, keyed_rng
+from simulator.model.messaging import digits, fixed, hex_chars, join, pieces, strings
+from simulator.model.rand import Stream, counter_uniform, keyed_rng
 
 if TYPE_CHECKING:
-    from simulator.timeline import Timeline
+    from simulator.model.timeline import Timeline
 
 SERVICES = ("menu", "cart", "checkout", "payment", "auth", "loyalty")
 MENU, CART, CHECKOUT, PAYMENT, AUTH, LOYALTY = range(len(SERVICES))

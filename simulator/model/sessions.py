@@ -16,12 +16,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.ads import PUBLISHER_SHARE, AdPlan, pick_ads
-from simulator.catalog import PROVINCES
-from simulator.clock import DAY_US, HOUR_US, MINUTE_US, day_start_us
-from simulator.population import CHANNELS, Population, make_population, signup_rate
-from simulator.rand import Stream, counter_uniform, keyed_rng
-from simulator.timeline import Timeline
+from simulator.model.ads import PUBLISHER_SHARE, AdPlan, pick_ads
+from simulator.model.catalog import PROVINCES
+from simulator.model.clock import DAY_US, HOUR_US, MINUTE_US, day_start_us
+from simulator.model.population import CHANNELS, Population, make_population, signup_rate
+from simulator.model.rand import Stream, counter_uniform, keyed_rng
+from simulator.model.timeline import Timeline
 
 LOOKAHEAD_DAYS = 7  # guests browse anonymously up to a week before signing up
 PRESIGNUP_COUNT_SHARE = (0.35, 0.35, 0.20, 0.10)  # 0, 1, 2 or 3 anonymous sessions

@@ -18,18 +18,24 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from simulator.ads import PUBLISHER_PLATFORMS, AdPlan, make_plan
-from simulator.catalog import PROMOS
-from simulator.clock import DAY_US, HOUR_US, epoch_day
-from simulator.devices import (
+from simulator.model.ads import PUBLISHER_PLATFORMS, AdPlan, make_plan
+from simulator.model.catalog import PROMOS
+from simulator.model.clock import DAY_US, HOUR_US, epoch_day
+from simulator.model.devices import (
     APP_DEVICES,
     BROWSERS,
     OS_VERSIONS,
     Devices,
     make_devices,
 )
-from simulator.experiments import EXPERIMENTS, Exposures, add_rates, experiments_truth, exposures
-from simulator.funnel import (
+from simulator.model.experiments import (
+    EXPERIMENTS,
+    Exposures,
+    add_rates,
+    experiments_truth,
+    exposures,
+)
+from simulator.model.funnel import (
     EXPERIMENT_VIEWED,
     IDENTIFY,
     LOGIN,
@@ -42,9 +48,24 @@ from simulator.funnel import (
     session_bounds,
     settle_overlaps,
 )
-from simulator.population import Population
-from simulator.rand import Stream, counter_uniform
-from simulator.segment import (
+from simulator.model.population import Population
+from simulator.model.rand import Stream, counter_uniform
+from simulator.model.sessions import (
+    BROWSE,
+    GOOGLE_CPC,
+    KINDS,
+    ORDER,
+    PAID_SOCIAL,
+    PRESIGNUP,
+    SIGNUP,
+    SOURCES,
+    VISITOR,
+    Sessions,
+    future_population,
+    make_sessions,
+)
+from simulator.model.timeline import Timeline
+from simulator.writers.segment import (
     CHUNK_EVENTS,
     LIBRARIES,
     TRACK_EVENTS,
@@ -59,21 +80,6 @@ from simulator.segment import (
     render,
     write_compressed,
 )
-from simulator.sessions import (
-    BROWSE,
-    GOOGLE_CPC,
-    KINDS,
-    ORDER,
-    PAID_SOCIAL,
-    PRESIGNUP,
-    SIGNUP,
-    SOURCES,
-    VISITOR,
-    Sessions,
-    future_population,
-    make_sessions,
-)
-from simulator.timeline import Timeline
 
 SEARCH_CAMPAIGNS = (
     ("search_generic_makanan_delivery", "nasi goreng delivery"),
@@ -584,8 +590,8 @@ def experiment_figures(tl: Timeline, w: WebWorld, until_us: int) -> list[dict[st
 
 def emit(timeline: Timeline, out_dir: Path | str, since_us: int | None, until_us: int) -> dict:
     """Write the web channels' outputs and return their truth (see the module docstring)."""
-    from simulator.ga4 import write_ga4
-    from simulator.meta_export import write_meta
+    from simulator.writers.ga4 import write_ga4
+    from simulator.writers.meta import write_meta
 
     out_dir = Path(out_dir)
     if (until_us + 1) % HOUR_US or (since_us is not None and (since_us + 1) % HOUR_US):

@@ -17,9 +17,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from simulator.clock import DAY_US, HOUR_US, day_start_us
-from simulator.feedback import feedback_truth, order_feedback_table
-from simulator.messaging import (
+from simulator.model.clock import DAY_US, HOUR_US, day_start_us
+from simulator.model.feedback import feedback_truth, order_feedback_table
+from simulator.model.messaging import (
     delivery_counts,
     guest_pieces,
     messaging_truth,
@@ -27,10 +27,10 @@ from simulator.messaging import (
     webhook_deliveries,
     webhook_lines,
 )
-from simulator.telemetry import calls_lines, day_calls, telemetry_truth
+from simulator.model.telemetry import calls_lines, day_calls, telemetry_truth
 
 if TYPE_CHECKING:
-    from simulator.timeline import Timeline
+    from simulator.model.timeline import Timeline
 
 __all__ = ["emit", "order_feedback_table"]
 

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from simulator.clock import DAY_US, MINUTE_US, NEVER
-from simulator.ordering import DELIVERY
-from simulator.rand import Stream, counter_uniform
+from simulator.model.clock import DAY_US, MINUTE_US, NEVER
+from simulator.model.ordering import DELIVERY
+from simulator.model.rand import Stream, counter_uniform
 
 if TYPE_CHECKING:
-    from simulator.snapshot import Table
-    from simulator.timeline import Timeline
+    from simulator.model.snapshot import Table
+    from simulator.model.timeline import Timeline
 
 RESPONSE_SHARE = 0.15  # completed orders whose guest rates them
 PLANTED_ITEM = "Nasi Goreng Seafood"  # the dish guests like least ...
@@ -228,7 +228,7 @@ def _comments(
 def order_feedback_table(tl: Timeline, end_us: int) -> Table:
     """The order_feedback rows submitted by end_us (created_at), in feedback_id order; rows never
     change after they are created."""
-    from simulator.snapshot import Stamps, Table  # late: snapshot.ordering_tables imports us
+    from simulator.model.snapshot import Stamps, Table  # late: snapshot.ordering_tables imports us
 
     r = _responses(tl)
     n = int(np.searchsorted(r["created_us"], end_us, side="right"))

@@ -12,13 +12,13 @@ from datetime import date
 
 import numpy as np
 
-from simulator.accounts import EMAIL_CONSENT, NAME, PHONE, SMS_CONSENT
-from simulator.catalog import LAST_NAMES, MOBILE_PREFIXES, PROMOS
-from simulator.chain import last_per_key
-from simulator.clock import NEVER, end_of_day_us, format_timestamps
-from simulator.ordering import FULFILMENTS, PLATFORMS, Orders
-from simulator.population import CHANNELS, phone_numbers
-from simulator.timeline import Timeline
+from simulator.model.accounts import EMAIL_CONSENT, NAME, PHONE, SMS_CONSENT
+from simulator.model.catalog import LAST_NAMES, MOBILE_PREFIXES, PROMOS
+from simulator.model.chain import last_per_key
+from simulator.model.clock import NEVER, end_of_day_us, format_timestamps
+from simulator.model.ordering import FULFILMENTS, PLATFORMS, Orders
+from simulator.model.population import CHANNELS, phone_numbers
+from simulator.model.timeline import Timeline
 
 # Parents first.
 TABLE_ORDER = ("stores", "menu_items", "customers", "orders", "order_items", "order_feedback")
@@ -282,7 +282,9 @@ def ordering_tables(tl: Timeline, as_of: date) -> dict[str, Table]:
         raise ValueError(f"as_of {as_of} is beyond the generated horizon {tl.horizon}")
     end_us = end_of_day_us(as_of)
     orders = orders_table(tl, end_us)
-    from simulator.feedback import order_feedback_table  # feedback builds on this module's Table
+    from simulator.model.feedback import (
+        order_feedback_table,  # feedback builds on this module's Table
+    )
 
     tables = {
         "stores": stores_table(tl, end_us),

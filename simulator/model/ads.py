@@ -17,12 +17,12 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from simulator.catalog import SEASONAL
-from simulator.chain import SEASONAL_EVERY, SEASONAL_FIRST_DAY, Stores
-from simulator.clock import DAY_US, HOUR_US, MINUTE_US, day_start_us
 from simulator.config import WorldConfig
-from simulator.population import CHANNEL_SHARE, CHANNELS, signup_rate
-from simulator.rand import Stream, counter_uniform, keyed_rng
+from simulator.model.catalog import SEASONAL
+from simulator.model.chain import SEASONAL_EVERY, SEASONAL_FIRST_DAY, Stores
+from simulator.model.clock import DAY_US, HOUR_US, MINUTE_US, day_start_us
+from simulator.model.population import CHANNEL_SHARE, CHANNELS, signup_rate
+from simulator.model.rand import Stream, counter_uniform, keyed_rng
 
 ACCOUNT_ID = "1234567890"  # the ad account node is act_1234567890
 ACCOUNT_UTC_OFFSET_HOURS = 7  # the account reports in Asia/Jakarta

@@ -13,20 +13,20 @@ from datetime import timedelta
 
 import numpy as np
 
-from simulator.catalog import MENU, PROMOS
-from simulator.chain import Menu, Stores
-from simulator.clock import (
+from simulator.config import WorldConfig
+from simulator.model.catalog import MENU, PROMOS
+from simulator.model.chain import Menu, Stores
+from simulator.model.clock import (
     MINUTE_US,
     NEVER,
     day_part_hours,
     day_start_us,
     local_hours_to_us,
 )
-from simulator.config import WorldConfig
-from simulator.messaging import simulate_campaigns
-from simulator.population import Population
-from simulator.purchases import Purchases
-from simulator.rand import Stream, keyed_rng
+from simulator.model.messaging import simulate_campaigns
+from simulator.model.population import Population
+from simulator.model.purchases import Purchases
+from simulator.model.rand import Stream, keyed_rng
 
 PLATFORMS = ("app", "web")
 PLATFORM_LOYALTY = 0.85  # orders placed on the guest's preferred platform
