@@ -8,17 +8,14 @@ store are rated clearly worse.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from simulator.model.clock import DAY_US, MINUTE_US, NEVER
 from simulator.model.ordering import DELIVERY
 from simulator.model.rand import Stream, counter_uniform
-
-if TYPE_CHECKING:
-    from simulator.model.snapshot import Table
-    from simulator.model.timeline import Timeline
+from simulator.model.timeline import Timeline
 
 RESPONSE_SHARE = 0.15  # completed orders whose guest rates them
 PLANTED_ITEM = "Nasi Goreng Seafood"  # the dish guests like least ...
@@ -122,7 +119,7 @@ def _planted_store(tl: Timeline) -> int:
     return int(found[0]) if found.size else min(1, tl.stores.store_id.size - 1)
 
 
-def _responses(tl: Timeline) -> dict[str, np.ndarray]:
+def responses(tl: Timeline) -> dict[str, np.ndarray]:
     """Every feedback response of the timeline (submitted or not yet), in submission order."""
     o, lines, seed = tl.orders, tl.lines, tl.config.seed
     order_id = np.arange(1, o.placed_us.size + 1, dtype=np.int64)
@@ -225,40 +222,12 @@ def _comments(
     return out
 
 
-def order_feedback_table(tl: Timeline, end_us: int) -> Table:
-    """The order_feedback rows submitted by end_us (created_at), in feedback_id order; rows never
-    change after they are created."""
-    from simulator.model.snapshot import Stamps, Table  # late: snapshot.ordering_tables imports us
-
-    r = _responses(tl)
+def submitted(tl: Timeline, end_us: int) -> dict[str, np.ndarray]:
+    """The responses submitted by end_us (created_at), in feedback_id order; a response never
+    changes after it is submitted."""
+    r = responses(tl)
     n = int(np.searchsorted(r["created_us"], end_us, side="right"))
-    o = tl.orders
-    rows = r["order_row"][:n]
-    created = r["created_us"][:n]
-    stamp = Stamps(created)
-    menu_item = r["menu_item_id"][:n].astype(object)
-    menu_item[menu_item == -1] = None
-    return Table(
-        "order_feedback",
-        "feedback_id",
-        {
-            "feedback_id": np.arange(1, n + 1, dtype=np.int64),
-            "order_id": rows + 1,
-            "customer_id": tl.population.customer_id[o.customer_idx[rows]],
-            "store_id": tl.stores.store_id[o.store_idx[rows]],
-            "menu_item_id": menu_item,
-            "food_rating": r["food"][:n],
-            "price_rating": r["price"][:n],
-            "service_rating": r["service"][:n],
-            "nps_score": r["nps"][:n],
-            "comment": r["comment"][:n],
-            "submitted_at": Stamps(r["submitted_us"][:n]),
-            "created_at": stamp,
-            "updated_at": stamp,
-        },
-        created,
-        created,
-    )
+    return {name: values[:n] for name, values in r.items()}
 
 
 def _mean(values: np.ndarray) -> float | None:
@@ -267,10 +236,16 @@ def _mean(values: np.ndarray) -> float | None:
 
 def feedback_truth(tl: Timeline, end_us: int, min_responses: int = 30) -> dict[str, Any]:
     """What was planted and the mean ratings of the responses submitted by end_us."""
-    table = order_feedback_table(tl, end_us)
-    c = table.columns
-    n = len(table)
-    rows = c["order_id"] - 1
+    r = submitted(tl, end_us)
+    c = {
+        "food_rating": r["food"],
+        "price_rating": r["price"],
+        "service_rating": r["service"],
+        "nps_score": r["nps"],
+        "comment": r["comment"],
+    }
+    rows = r["order_row"]
+    n = rows.size
     item = _planted_item(tl)
     store = _planted_store(tl)
     has = np.zeros(tl.orders.placed_us.size, dtype=bool)

@@ -65,6 +65,18 @@ GAP_S = {
 }
 LATER_VIEW_GAP_S = {MENU: (3.0, 25.0), CHECKOUT: (5.0, 40.0)}
 
+# Segment's names of the track events (others are identify, page or screen calls).
+TRACK_EVENTS = {
+    APP_OPENED: "Application Opened",
+    DEEP_LINK: "Deep Link Opened",
+    EXPERIMENT_VIEWED: "Experiment Viewed",
+    PRODUCT_VIEWED: "Product Viewed",
+    PRODUCT_ADDED: "Product Added",
+    CHECKOUT_STARTED: "Checkout Started",
+    SIGNED_UP: "Signed Up",
+    ORDER_COMPLETED: "Order Completed",
+}
+
 
 @dataclass(frozen=True)
 class Events:

@@ -14,6 +14,7 @@ from datetime import timedelta
 import numpy as np
 
 from simulator.config import WorldConfig
+from simulator.model.campaigns import simulate_campaigns
 from simulator.model.catalog import MENU, PROMOS
 from simulator.model.chain import Menu, Stores
 from simulator.model.clock import (
@@ -23,7 +24,6 @@ from simulator.model.clock import (
     day_start_us,
     local_hours_to_us,
 )
-from simulator.model.messaging import simulate_campaigns
 from simulator.model.population import Population
 from simulator.model.purchases import Purchases
 from simulator.model.rand import Stream, keyed_rng

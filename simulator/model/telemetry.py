@@ -10,10 +10,9 @@ horizon. Planted: a 90-minute payment outage (503s and timeouts) and a slow loya
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
-import pyarrow as pa
 
 from simulator.model.clock import (
     DAY_US,
@@ -23,11 +22,8 @@ from simulator.model.clock import (
     day_start_us,
     local_hours_to_us,
 )
-from simulator.model.messaging import digits, fixed, hex_chars, join, pieces, strings
 from simulator.model.rand import Stream, counter_uniform, keyed_rng
-
-if TYPE_CHECKING:
-    from simulator.model.timeline import Timeline
+from simulator.model.timeline import Timeline
 
 SERVICES = ("menu", "cart", "checkout", "payment", "auth", "loyalty")
 MENU, CART, CHECKOUT, PAYMENT, AUTH, LOYALTY = range(len(SERVICES))
@@ -228,86 +224,6 @@ def day_calls(tl: Timeline, day: int) -> dict[str, np.ndarray]:
         + rng.integers(500_000, 8_000_000, size=m),
     )
     return calls
-
-
-def _uuid4(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
-    """Version-4 UUIDs from 128 random bits, as a (n, 36) character matrix."""
-    hi = (hi & ~np.uint64(0xF000)) | np.uint64(0x4000)
-    lo = (lo & ~(np.uint64(3) << np.uint64(62))) | (np.uint64(2) << np.uint64(62))
-    h = np.concatenate([hex_chars(hi, 16), hex_chars(lo, 16)], axis=1)
-    n = hi.size
-    return fixed(n, h[:, :8], "-", h[:, 8:12], "-", h[:, 12:16], "-", h[:, 16:20], "-", h[:, 20:])
-
-
-def iso_ms(us: np.ndarray) -> np.ndarray:
-    """'YYYY-MM-DDTHH:MM:SS.mmmZ' of UTC microseconds, as a (n, 24) character matrix."""
-    ms = us // 1000
-    day, in_day = np.divmod(ms, 86_400_000)
-    days, which = np.unique(day, return_inverse=True)
-    dates = np.datetime_as_string(days.astype("datetime64[D]")).astype("S10")
-    date_chars = dates.view(np.uint8).reshape(-1, 10)[which]
-    hour, rest = np.divmod(in_day, 3_600_000)
-    minute, rest = np.divmod(rest, 60_000)
-    second, milli = np.divmod(rest, 1000)
-    n = us.size
-    return fixed(
-        n,
-        date_chars,
-        "T",
-        digits(hour, 2),
-        ":",
-        digits(minute, 2),
-        ":",
-        digits(second, 2),
-        ".",
-        digits(milli, 3),
-        "Z",
-    )
-
-
-STATUS_CODES = np.unique(
-    [
-        -1,
-        *SERVER_ERRORS,
-        503,
-        *(e.ok_status for e in ENDPOINTS),
-        *(e.client_error for e in ENDPOINTS),
-    ]
-)
-
-
-def calls_lines(tl: Timeline, calls: dict[str, np.ndarray]) -> pa.Array:
-    """JSON lines of calls (numeric columns of day_calls, already filtered and ordered)."""
-    n = calls["endpoint"].size
-    head = fixed(
-        n,
-        '{"request_id":"',
-        _uuid4(calls["request_hi"], calls["request_lo"]),
-        '","occurred_at":"',
-        iso_ms(calls["occurred_us"]),
-        '","service":"',
-    )
-    present, labels = version_labels(tl, calls["version"])
-    latency = calls["latency_ms"]
-    line = join(
-        strings(head),
-        pieces(
-            calls["endpoint"],
-            [f'{SERVICES[e.service]}","endpoint":"{e.route}","platform":"' for e in ENDPOINTS],
-        ),
-        pieces(calls["platform"], [f'{p}","app_version":"' for p in PLATFORMS]),
-        pieces(np.searchsorted(present, calls["version"]), [f'{v}","store_id":' for v in labels]),
-        pieces(calls["store_id"], [str(i) for i in range(int(calls["store_id"].max()) + 1)]),
-        pieces(
-            np.searchsorted(STATUS_CODES, calls["status_code"]),
-            [f',"status_code":{c if c >= 0 else "null"},"latency_ms":' for c in STATUS_CODES],
-        ),
-        pieces(latency, [str(i) for i in range(int(latency.max()) + 1)]),
-        pieces(
-            calls["is_timeout"].astype(np.int64), [',"is_timeout":false}', ',"is_timeout":true}']
-        ),
-    )
-    return line.combine_chunks() if isinstance(line, pa.ChunkedArray) else line
 
 
 def telemetry_truth(tl: Timeline, end_us: int) -> dict[str, Any]:

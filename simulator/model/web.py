@@ -1,35 +1,26 @@
-"""The chain's digital channels in one call: app and web events (Segment), the GA4 property's
-sessions, and the Meta (Instagram) ads account, all drawn from the timeline.
+"""The chain's app and website traffic, drawn from the timeline: sessions on devices, the events
+inside them, experiment exposures, and when each event reaches the collector.
 
-`emit` writes the `events` landing stream incrementally (the arrival hours in (since, until]) and
-rewrites the GA4 and Meta report sources whole; it returns the truth of everything up to until.
+Everything up to the timeline's horizon is settled here; the writers turn it into Segment
+messages, the GA4 property's sessions and the Meta ads account.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from dataclasses import dataclass
-from datetime import date
-from pathlib import Path
 from typing import Any
 
-import duckdb
 import numpy as np
-import pyarrow as pa
 
 from simulator.model.ads import PUBLISHER_PLATFORMS, AdPlan, make_plan
-from simulator.model.catalog import PROMOS
-from simulator.model.clock import DAY_US, HOUR_US, epoch_day
+from simulator.model.clock import DAY_US, HOUR_US
+from simulator.model.delivery import Deliveries, deliveries
 from simulator.model.devices import (
-    APP_DEVICES,
-    BROWSERS,
-    OS_VERSIONS,
     Devices,
     make_devices,
 )
 from simulator.model.experiments import (
-    EXPERIMENTS,
     Exposures,
     add_rates,
     experiments_truth,
@@ -42,6 +33,7 @@ from simulator.model.funnel import (
     ORDER_COMPLETED,
     PRODUCT_ADDED,
     PRODUCT_VIEWED,
+    TRACK_EVENTS,
     VIEW,
     Events,
     build_events,
@@ -65,32 +57,12 @@ from simulator.model.sessions import (
     make_sessions,
 )
 from simulator.model.timeline import Timeline
-from simulator.writers.segment import (
-    CHUNK_EVENTS,
-    LIBRARIES,
-    TRACK_EVENTS,
-    Deliveries,
-    clear,
-    compress_hours,
-    deliveries,
-    iso_timestamps,
-    lookup_tables,
-    message_ids,
-    new_pool,
-    render,
-    write_compressed,
-)
 
 SEARCH_CAMPAIGNS = (
     ("search_generic_makanan_delivery", "nasi goreng delivery"),
     ("search_brand_kedai_nusantara", "kedai nusantara"),
 )
 EMAIL_CAMPAIGNS = ("weekly_newsletter", "partner_newsletter")
-APP_RELEASE_EPOCH = date(2024, 1, 1)  # the app ships a release every 4 weeks since then
-IP_PREFIXES = (  # Indonesian carrier and ISP ranges (first two octets)
-    (36, 72), (36, 80), (114, 124), (114, 125), (110, 136), (110, 137), (180, 241),
-    (180, 252), (182, 253), (103, 147), (139, 192), (120, 188),
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -204,42 +176,6 @@ def simulate_web(tl: Timeline) -> WebWorld:
                     ev_state, ex, dl)  # fmt: skip
 
 
-def _menu_table(tl: Timeline) -> pa.Table:
-    m = tl.menu
-    return pa.table(
-        {
-            "item": pa.array(np.arange(m.sku.size), pa.int64()),
-            "product_id": [str(i) for i in m.menu_item_id],
-            "sku": list(m.sku),
-            "name": list(m.name),
-            "category": list(m.category),
-        }
-    )
-
-
-def _experiments_table() -> pa.Table:
-    rows = [
-        (i, v, e.experiment_id, e.name, vid, vname)
-        for i, e in enumerate(EXPERIMENTS)
-        for v, (vid, vname) in enumerate(zip(e.variation_ids, e.variation_names, strict=True))
-    ]
-    cols = list(zip(*rows, strict=True))
-    return pa.table(
-        {
-            "exp": pa.array(cols[0], pa.int64()),
-            "variant": pa.array(cols[1], pa.int64()),
-            "experiment_id": list(cols[2]),
-            "experiment_name": list(cols[3]),
-            "variation_id": list(cols[4]),
-            "variation_name": list(cols[5]),
-        }
-    )
-
-
-def _obj(values) -> pa.Array:
-    return pa.array(np.asarray(values, dtype=object), pa.string())
-
-
 def utm_values(w: WebWorld, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """utm_campaign, utm_term and utm_content (the ad id) of sessions, None where absent."""
     s, plan = w.s, w.plan
@@ -269,244 +205,7 @@ def ad_platforms(w: WebWorld, rows: np.ndarray) -> np.ndarray:
     return np.where(platform >= 0, names[np.maximum(platform, 0)], None)
 
 
-def _sessions_table(tl: Timeline, w: WebWorld, rows: np.ndarray) -> pa.Table:
-    """What the render query needs to know about these sessions."""
-    seed = tl.config.seed
-    s, pop, d = w.s, w.pop, w.devices
-    dev = w.dev[rows]
-    model = d.model[dev]
-    is_app = s.is_app[rows]
-    app_model = np.where(is_app, model, 0)
-    os_name = np.take(np.array([m[0] for m in APP_DEVICES], dtype=object), app_model)
-    versions = np.where(
-        os_name == "iOS",
-        np.take(np.array(OS_VERSIONS["iOS"], dtype=object), np.minimum(d.os_version[dev], 2)),
-        np.take(np.array(OS_VERSIONS["Android"], dtype=object), d.os_version[dev]),
-    )
-    ios = os_name == "iOS"
-    lib_name = np.where(
-        is_app,
-        np.where(ios, LIBRARIES["iOS"][0], LIBRARIES["Android"][0]),
-        LIBRARIES["web"][0],
-    )
-    lib_version = np.where(
-        is_app,
-        np.where(ios, LIBRARIES["iOS"][1], LIBRARIES["Android"][1]),
-        LIBRARIES["web"][1],
-    )
-    day = s.day[rows]
-    lag = (counter_uniform(seed, Stream.WEB_DEVICES, s.device[rows], 5, 0) * 3).astype(np.int64)
-    release = np.maximum(
-        (epoch_day(tl.config.start_date) + day - epoch_day(APP_RELEASE_EPOCH)) // 28 - lag, 0
-    )
-    ip_u = counter_uniform(seed, Stream.WEB_SESSIONS, s.key[rows], 0, 50)
-    prefix = np.array(IP_PREFIXES)[(ip_u * len(IP_PREFIXES)).astype(np.int64)]
-    low = (counter_uniform(seed, Stream.WEB_SESSIONS, s.key[rows], 0, 51) * 65_534).astype(int)
-    ip = (prefix[:, 0] << 24) | (prefix[:, 1] << 16) | (low + 1)
-    campaign, term, content = utm_values(w, rows)
-    platform = ad_platforms(w, rows)
-    cust = s.cust[rows]
-    guest = np.maximum(cust, 0)
-    order_row = s.order_row[rows]
-    o = tl.orders
-    orow = np.maximum(order_row, 0)
-    has_order = order_row >= 0
-    codes = np.array([p.code for p in PROMOS] + [None], dtype=object)
-    coupon = np.where(has_order, codes[o.promo[orow]], None)
-    stores = tl.stores
-    has_guest = cust >= 0
-    return pa.table(
-        {
-            "sess": pa.array(rows, pa.int64()),
-            "anon": d.anonymous_id.take(pa.array(dev)),
-            "device_id": d.device_id.take(pa.array(dev)),
-            "user_id": pa.array(np.where(has_guest, pop.customer_id[guest], 0)).cast(pa.string()),
-            "is_app": pa.array(is_app),
-            "release": pa.array(release, pa.int64()),
-            "manufacturer": _obj(np.take([m[1] for m in APP_DEVICES], app_model)),
-            "model": _obj(np.take([m[2] for m in APP_DEVICES], app_model)),
-            "device_name": _obj(np.take([m[3] for m in APP_DEVICES], app_model)),
-            "os_name": _obj(os_name),
-            "os_version": _obj(versions),
-            "library_name": _obj(lib_name),
-            "library_version": _obj(lib_version),
-            "ip_number": pa.array(ip, pa.int64()),
-            "user_agent": _obj(np.take([b[3] for b in BROWSERS], np.where(is_app, 0, model))),
-            "source": pa.array(s.source[rows], pa.int64()),
-            "utm_campaign": _obj(campaign),
-            "utm_term": _obj(term),
-            "ad_id": _obj(content),
-            "landing": pa.array(
-                np.where(np.isin(s.source[rows], (PAID_SOCIAL, SOURCES.index("email"))), 1, 0),
-                pa.int64(),
-            ),
-            "cart_id": message_ids(seed, s.key[rows], np.full(rows.size, 3000)),
-            "order_id": pa.array(np.where(has_order, orow + 1, 0)).cast(pa.string()),
-            "total": pa.array(np.where(has_order, o.total[orow], 0), pa.int64()),
-            "revenue": pa.array(
-                np.where(has_order, o.total[orow] - o.delivery_fee[orow], 0), pa.int64()
-            ),
-            "shipping": pa.array(np.where(has_order, o.delivery_fee[orow], 0), pa.int64()),
-            "discount": pa.array(np.where(has_order, o.discount[orow], 0), pa.int64()),
-            "coupon": _obj(coupon),
-            "affiliation": _obj(np.where(has_order, stores.name[o.store_idx[orow]], None)),
-            "email": _obj(np.where(has_guest, pop.email[guest], None)),
-            "phone": _obj(np.where(has_guest, pop.phone[guest], None)),
-            "first_name": _obj(np.where(has_guest, pop.given_name[guest], None)),
-            "full_name": _obj(np.where(has_guest, pop.full_name[guest], None)),
-            "created_at": _obj(
-                np.where(
-                    has_guest,
-                    np.datetime_as_string(
-                        pop.signup_us[guest].astype("datetime64[us]").astype("datetime64[ms]")
-                    ).astype(object)
-                    + "Z",
-                    None,
-                )
-            ),
-            "accepts_email": pa.array(np.where(has_guest, pop.accepts_email[guest], False)),
-            "accepts_sms": pa.array(np.where(has_guest, pop.accepts_sms[guest], False)),
-            "utm_source": _obj(platform),
-            "referrer": _obj(_referrer(s.source[rows], platform)),
-            "referring_app": _obj(_referring_app(s.source[rows], platform, os_name)),
-        }
-    )
-
-
-# An ad click's referrer and the app it opens from, by publisher platform: Instagram's and
-# Facebook's link shims; Audience Network ads run in other publishers' apps, which send none.
-PLATFORM_REFERRER = {
-    "instagram": "https://l.instagram.com/",
-    "facebook": "https://l.facebook.com/",
-    "audience_network": "",
-}
-PLATFORM_APP = {  # platform: (Android package, iOS bundle id)
-    "instagram": ("com.instagram.android", "com.burbn.instagram"),
-    "facebook": ("com.facebook.katana", "com.facebook.Facebook"),
-    "audience_network": (None, None),
-}
-
-
-def _referrer(source: np.ndarray, platform: np.ndarray) -> np.ndarray:
-    by_source = np.array(
-        ["", "https://www.google.com/", "https://www.google.com/", "", "", ""], dtype=object
-    )
-    ad = np.array([PLATFORM_REFERRER.get(p, "") for p in platform], dtype=object)
-    return np.where(source == PAID_SOCIAL, ad, by_source[source])
-
-
-def _referring_app(source: np.ndarray, platform: np.ndarray, os_name: np.ndarray) -> np.ndarray:
-    android = np.array(
-        [None, None, "com.android.chrome", None, "com.google.android.gm", "com.whatsapp"],
-        dtype=object,
-    )
-    ios = np.array(
-        [None, None, "com.apple.mobilesafari", None, "com.apple.mobilemail",
-         "net.whatsapp.WhatsApp"], dtype=object)  # fmt: skip
-    ios_app = os_name == "iOS"
-    ad = np.array(
-        [PLATFORM_APP.get(p, (None, None))[int(i)] for p, i in zip(platform, ios_app, strict=True)],
-        dtype=object,
-    )
-    return np.where(source == PAID_SOCIAL, ad, np.where(ios_app, ios[source], android[source]))
-
-
-def _deliveries_table(w: WebWorld, rows: np.ndarray, mids: pa.Array, pos0: int) -> pa.Table:
-    ev, dl = w.ev, w.dl
-    e = dl.event[rows]
-    return pa.table(
-        {
-            "pos": pa.array(np.arange(pos0, pos0 + rows.size), pa.int64()),
-            "sess": pa.array(ev.sess[e], pa.int64()),
-            "kind": pa.array(ev.kind[e], pa.int64()),
-            "page": pa.array(ev.page[e], pa.int64()),
-            "item": pa.array(ev.item[e], pa.int64()),
-            "qty": pa.array(ev.qty[e], pa.int64()),
-            "price": pa.array(ev.price[e], pa.int64()),
-            "exp": pa.array(ev.exp[e], pa.int64()),
-            "variant": pa.array(ev.variant[e], pa.int64()),
-            "state": pa.array(w.ev_state[e], pa.int64()),
-            "known": pa.array(w.ev_known[e]),
-            "ts_text": iso_timestamps(ev.ts[e]),
-            "sent_text": iso_timestamps(dl.sent_us[rows]),
-            "recv_text": iso_timestamps(dl.recv_us[rows]),
-            "mid": mids,
-            "dup": pa.array(dl.dup[rows], pa.int64()),
-        }
-    )
-
-
-def _carts_table(w: WebWorld, add_rows: np.ndarray, sessions: np.ndarray) -> pa.Table:
-    """The Product Added events of these sessions (events are sorted by session)."""
-    ev = w.ev
-    add_sess = ev.sess[add_rows]
-    lo = np.searchsorted(add_sess, sessions)
-    n = np.searchsorted(add_sess, sessions, side="right") - lo
-    rows = add_rows[np.repeat(lo - np.cumsum(n) + n, n) + np.arange(n.sum())]
-    return pa.table(
-        {
-            "sess": pa.array(ev.sess[rows], pa.int64()),
-            "okey": pa.array(ev.okey[rows]),
-            "item": pa.array(ev.item[rows], pa.int64()),
-            "qty": pa.array(ev.qty[rows], pa.int64()),
-            "price": pa.array(ev.price[rows], pa.int64()),
-        }
-    )
-
-
-def emit_events(tl: Timeline, w: WebWorld, root: Path, since_us: int | None, until_us: int):
-    """Write the arrival hours in (since_us, until_us] of the events stream."""
-    seed = tl.config.seed
-    dl, ev = w.dl, w.ev
-    lo = -1 if since_us is None else since_us
-    rows = np.flatnonzero((dl.recv_us > lo) & (dl.recv_us <= until_us))
-    e = dl.event[rows]
-    # Arrival order; ties (rare) broken by stable per-message keys, never by row positions.
-    order = np.lexsort((dl.dup[rows], ev.ordinal[e], w.s.key[ev.sess[e]], dl.recv_us[rows]))
-    rows = rows[order]
-    if since_us is None:
-        clear(root)
-    con = duckdb.connect()
-    con.execute("SET threads = 2")
-    lookup_tables(con, _menu_table(tl), _experiments_table())
-    day = dl.recv_us[rows] // DAY_US
-    # Chunks of whole days of about CHUNK_EVENTS rows.
-    day_bounds = np.flatnonzero(np.r_[True, day[1:] != day[:-1]])
-    cuts = [0]
-    for b in day_bounds[1:]:
-        if b - cuts[-1] >= CHUNK_EVENTS:
-            cuts.append(int(b))
-    cuts.append(rows.size)
-    add_rows = np.flatnonzero(ev.kind == PRODUCT_ADDED)
-    pool = new_pool()
-    files = 0
-    pending: list = []  # (lines, jobs) compressing while the next chunk renders
-    try:
-        for a, b in itertools.pairwise(cuts):
-            if a == b:
-                continue
-            chunk = rows[a:b]
-            ce = dl.event[chunk]
-            mids = message_ids(seed, w.s.key[ev.sess[ce]], ev.ordinal[ce])
-            sessions = np.unique(ev.sess[ce])
-            lines = render(
-                con,
-                _deliveries_table(w, chunk, mids, a),
-                _sessions_table(tl, w, sessions),
-                _carts_table(w, add_rows, sessions),
-            )
-            while pending:
-                files += write_compressed(pending.pop(0)[1])
-            pending.append((lines, compress_hours(root, dl.recv_us[chunk], lines, pool)))
-        while pending:
-            files += write_compressed(pending.pop(0)[1])
-    finally:
-        pool.shutdown(wait=True)
-        con.close()
-    return files
-
-
-def truth(tl: Timeline, w: WebWorld, until_us: int, delivery_truth: dict) -> dict[str, Any]:
+def web_truth(tl: Timeline, w: WebWorld, until_us: int, delivery_truth: dict) -> dict[str, Any]:
     s, ev, dl = w.s, w.ev, w.dl
     happened = w.start <= until_us
     n_guests = len(tl.population)
@@ -586,28 +285,3 @@ def experiment_figures(tl: Timeline, w: WebWorld, until_us: int) -> list[dict[st
     adds = np.bincount(ev.sess[ev.kind == PRODUCT_ADDED], minlength=len(w.s))
     exposed_by = w.start[ex.sess] <= until_us
     return experiments_truth(tl.config.start_date, ex, exposed_by, views[ex.sess], adds[ex.sess])
-
-
-def emit(timeline: Timeline, out_dir: Path | str, since_us: int | None, until_us: int) -> dict:
-    """Write the web channels' outputs and return their truth (see the module docstring)."""
-    from simulator.writers.ga4 import write_ga4
-    from simulator.writers.meta import write_meta
-
-    out_dir = Path(out_dir)
-    if (until_us + 1) % HOUR_US or (since_us is not None and (since_us + 1) % HOUR_US):
-        raise ValueError("since_us and until_us must be the last microsecond of an hour")
-    w = simulate_web(timeline)
-    emit_events(timeline, w, out_dir / "landing" / "events", since_us, until_us)
-    ga4 = write_ga4(timeline, w, out_dir / "ga4", until_us)
-    meta = write_meta(timeline, w, out_dir / "meta", until_us)
-    result = truth(timeline, w, until_us, {"ga4": ga4, "ads": meta})
-    result["experiments"] = experiment_figures(timeline, w, until_us)
-    return _sorted(result)
-
-
-def _sorted(value):
-    if isinstance(value, dict):
-        return {k: _sorted(value[k]) for k in sorted(value)}
-    if isinstance(value, list):
-        return [_sorted(v) for v in value]
-    return value

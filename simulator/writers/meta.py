@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -30,11 +30,9 @@ from simulator.model.ads import (
 )
 from simulator.model.catalog import PROVINCES
 from simulator.model.clock import DAY_US, HOUR_US, day_start_us
+from simulator.model.timeline import Timeline
+from simulator.model.web import WebWorld
 from simulator.writers.ga4 import GA4_REGIONS
-
-if TYPE_CHECKING:
-    from simulator.model.timeline import Timeline
-    from simulator.model.web import WebWorld
 
 REGION_KEYS = {  # Meta's geo region keys for Indonesian provinces
     "DKI Jakarta": "1739",

@@ -14,7 +14,7 @@ from ops_helpers import OPS_WORLD, as_of, emit_world, stream_files, stream_lines
 
 from simulator.model.clock import end_of_day_us
 from simulator.model.timeline import simulate
-from simulator.writers.ops import emit
+from simulator.world import emit_ops as emit
 
 STREAMS = ("messaging", "telemetry")
 PATH = re.compile(

@@ -19,9 +19,8 @@ from simulator.model.feedback import (
     PLANTED_STORE,
     POSITIVE,
     feedback_truth,
-    order_feedback_table,
 )
-from simulator.model.snapshot import ordering_tables
+from simulator.model.snapshot import order_feedback_table, ordering_tables
 from simulator.model.timeline import simulate
 from simulator.writers.sqlite import apply_increment, write_database
 

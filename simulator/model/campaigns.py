@@ -14,14 +14,11 @@ needs the guest to be lapsed, judged on orders placed on days strictly before th
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from simulator.config import WorldConfig
 from simulator.model.accounts import (
@@ -37,9 +34,6 @@ from simulator.model.clock import DAY_US, HOUR_US, MINUTE_US, NEVER, day_start_u
 from simulator.model.population import Population, phone_numbers
 from simulator.model.purchases import DAY_KEY, Purchases, day_keys, settle_extra_purchases
 from simulator.model.rand import Stream, counter_uniform
-
-if TYPE_CHECKING:
-    from simulator.model.timeline import Timeline
 
 EMAIL, SMS = range(2)
 CHANNEL_NAMES = ("email", "sms")
@@ -222,7 +216,7 @@ def _normal(u1: np.ndarray, u2: np.ndarray) -> np.ndarray:
     return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
 
 
-def _between(u: np.ndarray, low_us: float, high_us: float) -> np.ndarray:
+def between_us(u: np.ndarray, low_us: float, high_us: float) -> np.ndarray:
     return (low_us + u * (high_us - low_us)).astype(np.int64)
 
 
@@ -348,7 +342,7 @@ def simulate_campaigns(
         never = np.full(m, NEVER, dtype=np.int64)
         failure = np.full(m, -1, dtype=np.int64)
         blast = EMAIL_BLAST_US if spec.channel == EMAIL else SMS_BLAST_US
-        start = send_us + _between(u(Stream.WEBHOOK, 0), 0, blast)
+        start = send_us + between_us(u(Stream.WEBHOOK, 0), 0, blast)
         link = 1 + (u(Stream.WEBHOOK, 9) * len(spec.links)).astype(np.int64)
         if spec.channel == EMAIL:
             recipient = pop.email[cust]
@@ -365,12 +359,12 @@ def simulate_campaigns(
             unsub = opened & (u(Stream.MESSAGE_OUTCOME, 5) < UNSUBSCRIBE_GIVEN_OPEN)
             sent_us = np.where(dropped, NEVER, start)
             delivered_us = np.where(
-                delivered, start + _between(u(Stream.WEBHOOK, 1), 1e6, 20e6), NEVER
+                delivered, start + between_us(u(Stream.WEBHOOK, 1), 1e6, 20e6), NEVER
             )
             bounce_delay = np.where(
                 hard,
-                _between(u(Stream.WEBHOOK, 5), 1e6, 30e6),
-                _between(u(Stream.WEBHOOK, 5), 10 * MINUTE_US, 8 * HOUR_US),
+                between_us(u(Stream.WEBHOOK, 5), 1e6, 30e6),
+                between_us(u(Stream.WEBHOOK, 5), 10 * MINUTE_US, 8 * HOUR_US),
             )
             bounced_us = np.where(hard | soft, start + bounce_delay, NEVER)
             opened_us = np.where(
@@ -385,7 +379,7 @@ def simulate_campaigns(
                 NEVER,
             )
             unsub_us = np.where(
-                unsub, opened_us + _between(u(Stream.WEBHOOK, 6), 20e6, 180e6), NEVER
+                unsub, opened_us + between_us(u(Stream.WEBHOOK, 6), 20e6, 180e6), NEVER
             )
             # The provider stops sending to hard-bounced and unsubscribed addresses.
             stop = np.minimum(np.where(hard, bounced_us, NEVER), unsub_us)
@@ -402,9 +396,9 @@ def simulate_campaigns(
             clicked = delivered & (u(Stream.MESSAGE_OUTCOME, 4) < spec.click_share)
             sent_us = start
             delivered_us = np.where(
-                delivered, start + _between(u(Stream.WEBHOOK, 1), 3e6, 30e6), NEVER
+                delivered, start + between_us(u(Stream.WEBHOOK, 1), 3e6, 30e6), NEVER
             )
-            failed_us = np.where(failed, start + _between(u(Stream.WEBHOOK, 5), 5e6, 90e6), NEVER)
+            failed_us = np.where(failed, start + between_us(u(Stream.WEBHOOK, 5), 5e6, 90e6), NEVER)
             clicked_us = np.where(
                 clicked,
                 delivered_us
@@ -474,370 +468,3 @@ _SEND_COLUMNS = (
     "failure",
     "link",
 )
-
-
-# --- Identifiers, encoded vectorised (no Python loop per event) -----------------------------
-
-_CROCKFORD = np.frombuffer(b"0123456789ABCDEFGHJKMNPQRSTVWXYZ", dtype=np.uint8)
-_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
-_U64 = np.uint64
-
-
-def random_bits(seed: int, stream: Stream, key: np.ndarray, index, lane: int) -> np.ndarray:
-    """64 keyed random bits per element (two counter draws of 53 bits each, mixed)."""
-    a = (counter_uniform(seed, stream, key, index, lane) * 2.0**53).astype(_U64)
-    b = (counter_uniform(seed, stream, key, index, lane + 1) * 2.0**53).astype(_U64)
-    return (a << _U64(11)) ^ b
-
-
-def strings(chars: np.ndarray) -> pa.Array:
-    """An (n, width) uint8 matrix of ASCII codes as an Arrow string array."""
-    width = chars.shape[1]
-    return pa.array(np.ascontiguousarray(chars).view(f"S{width}").ravel()).cast(pa.string())
-
-
-def fixed(n: int, *parts: np.ndarray | str) -> np.ndarray:
-    """Fixed-width text: (n, w) character matrices and constant strings, side by side."""
-    return np.concatenate(
-        [
-            np.broadcast_to(np.frombuffer(p.encode(), dtype=np.uint8), (n, len(p)))
-            if isinstance(p, str)
-            else p
-            for p in parts
-        ],
-        axis=1,
-    )
-
-
-_DIGITS4 = np.array([list(f"{i:04d}".encode()) for i in range(10_000)], dtype=np.uint8)
-_HEX_PAIRS = np.frombuffer("".join(f"{i:02x}" for i in range(256)).encode(), dtype=np.uint16)
-
-
-def digits(values: np.ndarray, width: int) -> np.ndarray:
-    """Zero-padded decimal digits of non-negative integers, as an (n, width) matrix."""
-    values = np.asarray(values, dtype=np.int64)
-    groups = []
-    for _ in range(-(-width // 4)):  # four digits at a time, from a lookup table
-        values, group = np.divmod(values, 10_000)
-        groups.append(_DIGITS4[group])
-    return np.concatenate(groups[::-1], axis=1)[:, -width:]
-
-
-def hex_chars(values: np.ndarray, n_chars: int) -> np.ndarray:
-    """Lower-case hex digits of the low 4 * n_chars bits (n_chars even), as an (n, n_chars)
-    matrix."""
-    octets = values.astype(">u8").view(np.uint8).reshape(-1, 8)
-    return _HEX_PAIRS[octets].view(np.uint8).reshape(-1, 16)[:, 16 - n_chars :]
-
-
-def ulid_chars(ms: np.ndarray, hi_bits: np.ndarray, lo_bits: np.ndarray) -> np.ndarray:
-    """ULIDs (Crockford base32, 26 characters): 48 bits of milliseconds, 80 random bits."""
-    hi = (ms.astype(_U64) << _U64(16)) | (hi_bits & _U64(0xFFFF))
-    lo = lo_bits.astype(_U64)
-    chars = np.empty((hi.size, 26), dtype=np.uint8)
-    for k in range(26):
-        shift = 125 - 5 * k  # lowest bit of the k-th 5-bit group of the 130-bit number
-        if shift >= 64:
-            group = hi >> _U64(shift - 64)
-        elif shift + 5 <= 64:
-            group = lo >> _U64(shift)
-        else:
-            group = (hi << _U64(64 - shift)) | (lo >> _U64(shift))
-        chars[:, k] = _CROCKFORD[(group & _U64(31)).astype(np.int64)]
-    return chars
-
-
-def base64_chars(words: list[np.ndarray]) -> np.ndarray:
-    """URL-safe base64 of the words' big-endian bytes (3 words: 32 characters)."""
-    raw = np.stack([w.astype(">u8") for w in words], axis=1).view(np.uint8)
-    encoded = base64.urlsafe_b64encode(raw.tobytes())
-    return np.frombuffer(encoded, dtype=np.uint8).reshape(raw.shape[0], -1)
-
-
-def pieces(index: np.ndarray, texts: list[str], mask: np.ndarray | None = None) -> pa.Array:
-    """texts[index] per row as an Arrow string array (null where mask is set)."""
-    return pa.DictionaryArray.from_arrays(
-        pa.array(index.astype(np.int32), mask=mask), pa.array(texts, pa.string())
-    ).cast(pa.string())
-
-
-def join(*columns: pa.Array) -> pa.Array:
-    """Row-wise concatenation; null columns are left out of their row."""
-    return pc.binary_join_element_wise(*columns, "", null_handling="skip")
-
-
-# --- The provider's reporting webhooks ----------------------------------------------------
-
-LATE_SHARE = 0.01  # events the webhook delivers late (a retry minutes to hours later)
-DUPLICATE_SHARE = 0.005  # events delivered twice (same event_id): a retry after a timeout
-_SEND_EVENTS = (
-    "sent_us",
-    "delivered_us",
-    "opened_us",
-    "clicked_us",
-    "bounced_us",
-    "dropped_us",
-    "unsubscribed_us",
-    "failed_us",
-)
-
-
-def _event_rows(tl: Timeline, run: CampaignRun) -> dict[str, np.ndarray]:
-    """Every webhook delivery of the run, numeric: one row per (event, copy); a retried event
-    appears twice with the same event key. Includes events after the horizon."""
-    seed, cid = tl.config.seed, tl.population.customer_id
-    parts = [
-        (np.flatnonzero(getattr(run, name) != NEVER), j) for j, name in enumerate(_SEND_EVENTS)
-    ]
-    send_row = np.concatenate([rows for rows, _ in parts])
-    metric = np.concatenate([np.full(rows.size, j, dtype=np.int64) for rows, j in parts])
-    occurred = np.concatenate([getattr(run, _SEND_EVENTS[j])[rows] for rows, j in parts])
-    key = cid[run.send_customer[send_row]]
-    index = run.campaigns.campaign_id[run.send_campaign[send_row]] * 16 + metric
-
-    def draw(lane: int) -> np.ndarray:
-        return counter_uniform(seed, Stream.WEBHOOK, key, index, lane=lane)
-
-    arrival = occurred + _between(draw(20), 1e6, 6e6)
-    late = draw(21) < LATE_SHARE
-    backoff = np.minimum(-40 * MINUTE_US * np.log(draw(22)), 12 * HOUR_US).astype(np.int64)
-    arrival = arrival + np.where(late, backoff, 0)
-    twice = np.flatnonzero(draw(23) < DUPLICATE_SHARE)
-    retry = (
-        arrival[twice] + 4_000_000 + (-30 * MINUTE_US * np.log(draw(24)[twice])).astype(np.int64)
-    )
-    event = np.concatenate([np.arange(send_row.size), twice])
-    return {
-        "send_row": send_row[event],
-        "metric": metric[event],
-        "occurred_us": occurred[event],
-        "key": key[event],
-        "index": index[event],
-        "copy": np.concatenate([np.zeros(send_row.size, np.int64), np.ones(twice.size, np.int64)]),
-        "arrival_us": np.concatenate([arrival, retry]),
-    }
-
-
-def guest_pieces(tl: Timeline) -> pa.Array:
-    """Per guest: the identity part of an event's data, up to the recipient's value."""
-    seed, cid = tl.config.seed, tl.population.customer_id
-    cio = hex_chars(random_bits(seed, Stream.WEBHOOK, cid, 0, lane=40), 12).view("S12").ravel()
-    texts = [
-        f'"customer_id":"{c}","identifiers":{{"id":"{c}","email":"{e}",'
-        f'"cio_id":"{i.decode()}"}},"recipient":"'
-        for c, e, i in zip(cid.tolist(), tl.population.email.tolist(), cio.tolist(), strict=True)
-    ]
-    return pa.array(texts, pa.string())
-
-
-def webhook_deliveries(
-    tl: Timeline, run: CampaignRun, since_us: int | None, until_us: int
-) -> dict[str, np.ndarray] | None:
-    """The webhook deliveries arriving in (since_us, until_us], numeric, in arrival order (a
-    retried event appears twice with the same event key); None if there are none."""
-    rows = _event_rows(tl, run)
-    keep = rows["arrival_us"] <= until_us
-    if since_us is not None:
-        keep &= rows["arrival_us"] > since_us
-    if not keep.any():
-        return None
-    seed = tl.config.seed
-    rows = {name: values[keep] for name, values in rows.items()}
-    rows["id_hi"] = random_bits(seed, Stream.WEBHOOK, rows["key"], rows["index"], lane=25)
-    rows["id_lo"] = random_bits(seed, Stream.WEBHOOK, rows["key"], rows["index"], lane=27)
-    order = np.lexsort((rows["copy"], rows["id_lo"], rows["arrival_us"]))
-    return {name: values[order] for name, values in rows.items()}
-
-
-def webhook_lines(
-    tl: Timeline, run: CampaignRun, rows: dict[str, np.ndarray], guests: pa.Array
-) -> pa.Array:
-    """JSON lines of webhook deliveries (rows from webhook_deliveries, any slice), shaped as
-    Customer.io's reporting webhooks send them: the fields a metric carries and no others.
-    `guests` is guest_pieces(tl)."""
-    seed, cal = tl.config.seed, run.campaigns
-    key, send_row, metric = rows["key"], rows["send_row"], rows["metric"]
-    n = send_row.size
-    campaign = run.send_campaign[send_row]
-    channel = cal.channel[campaign]
-    delivery = base64_chars(
-        [
-            random_bits(seed, Stream.WEBHOOK, key, cal.campaign_id[campaign], lane=30 + 2 * i)
-            for i in range(3)
-        ]
-    )
-    event_id = ulid_chars(rows["occurred_us"] // 1000, rows["id_hi"], rows["id_lo"])
-    kind = [
-        f'"object_type":"{CHANNEL_NAMES[c]}","metric":"{m}","timestamp":'
-        for c in range(len(CHANNEL_NAMES))
-        for m in METRICS
-    ]
-    newsletter = [f'{i},"delivery_id":"' for i in cal.campaign_id.tolist()]
-    subject = [
-        f'","subject":"{cal.subject[c]}"' if cal.channel[c] == EMAIL else '"'
-        for c in range(len(cal))
-    ]
-    # Email clicks say whether a machine (a link scanner) made them; SMS clicks do not.
-    links = [
-        f',"href":"{href}","link_id":{link_id}' + (',"machine":false' if email else "")
-        for href, link_id, email in zip(*_link_table(run), strict=True)
-    ]
-    link = run.link[send_row]
-    failure = run.failure[send_row]
-    reported = np.isin(metric, [METRICS.index(m) for m in ("bounced", "dropped", "failed")])
-    clicked = metric == METRICS.index("clicked")
-    cust = run.send_customer[send_row]
-    line = join(
-        strings(fixed(n, '{"event_id":"', event_id, '",')),
-        pieces(channel * len(METRICS) + metric, kind),
-        strings(
-            fixed(n, digits(rows["occurred_us"] // 1_000_000, 10), ',"data":{"newsletter_id":')
-        ),
-        pieces(campaign, newsletter),
-        strings(fixed(n, delivery, '",')),
-        guests.take(pa.array(cust)),
-        pa.array(run.recipient[send_row].tolist(), pa.string()),
-        pieces(campaign, subject),
-        pieces(campaign * _MAX_LINKS + np.maximum(link, 1) - 1, links, mask=~clicked),
-        pieces(
-            np.maximum(failure, 0),
-            [f',"failure_message":"{f}"' for f in FAILURES],
-            mask=~reported | (failure < 0),
-        ),
-        strings(fixed(n, "}}")),
-    )
-    return line.combine_chunks() if isinstance(line, pa.ChunkedArray) else line
-
-
-_MAX_LINKS = max(len(k.links) for k in KINDS)
-
-
-def _link_table(run: CampaignRun) -> tuple[list[str], list[int], list[bool]]:
-    """Tracked link URLs per (campaign, link_id), at index campaign * _MAX_LINKS + link_id - 1,
-    with the link id and whether the campaign is an email."""
-    cal = run.campaigns
-    hrefs, ids, emails = [], [], []
-    for c in range(len(cal)):
-        spec = KINDS[cal.kind[c]]
-        day = str(cal.name[c]).rsplit(" ", 1)[-1]
-        for link_id in range(1, _MAX_LINKS + 1):
-            path = spec.links[min(link_id, len(spec.links)) - 1]
-            if spec.channel == SMS:
-                hrefs.append(f"{SHORT_SITE}{path}/{cal.campaign_id[c]}")
-            else:
-                hrefs.append(
-                    f"{SITE}{path}?utm_source=customerio&utm_medium=email"
-                    f"&utm_campaign={spec.key}-{day}"
-                )
-            ids.append(link_id)
-            emails.append(spec.channel == EMAIL)
-    return hrefs, ids, emails
-
-
-def delivery_counts(tl: Timeline, run: CampaignRun, until_us: int) -> dict[str, Any]:
-    """Webhook deliveries that arrived by until_us: per metric (distinct events) and retries."""
-    rows = _event_rows(tl, run)
-    arrived = rows["arrival_us"] <= until_us
-    first = arrived & (rows["copy"] == 0)
-    counts = np.bincount(rows["metric"][first], minlength=len(METRICS))
-    return {
-        "deliveries": int(arrived.sum()),
-        "duplicate_deliveries": int((arrived & (rows["copy"] == 1)).sum()),
-        "events_by_metric": {m: int(c) for m, c in zip(METRICS, counts, strict=True)},
-    }
-
-
-# --- Truth ----------------------------------------------------------------------------------
-
-
-def _rate(values: np.ndarray) -> float | None:
-    return round(float(values.mean()), 6) if values.size else None
-
-
-def messaging_truth(tl: Timeline, run: CampaignRun, end_us: int) -> dict[str, Any]:
-    """Per campaign as of end_us: audience, holdout, provider outcomes that have happened, and
-    the orders placed within 7 days of the send by delivered guests and by the holdout."""
-    cal, orders = run.campaigns, tl.orders
-    n_orders = int(np.searchsorted(orders.placed_us, end_us, side="right"))
-    n_guests = len(tl.population)
-    pooled = {"treated": [0, 0], "holdout": [0, 0], "planted": 0.0}
-    campaigns = []
-    for c in np.flatnonzero(cal.send_us <= end_us):
-        spec = KINDS[cal.kind[c]]
-        mine = run.send_campaign == c
-        delivered = mine & (run.delivered_us != NEVER)
-        counts = {
-            name.removesuffix("_us"): int((getattr(run, name)[mine] <= end_us).sum())
-            for name in _SEND_EVENTS
-        }
-        entry = {
-            "campaign_id": int(cal.campaign_id[c]),
-            "name": str(cal.name[c]),
-            "kind": spec.key,
-            "channel": CHANNEL_NAMES[spec.channel],
-            "sent_at": str(np.datetime64(int(cal.send_us[c]), "us")) + "Z",
-            "subject": cal.subject[c],
-            "eligible": int(run.eligible[c]),
-            "holdout": int((run.holdout_campaign == c).sum()),
-            "messages": int(mine.sum()),
-            "events": counts,
-            "hard_bounced": int(((run.failure == HARD_BOUNCE) & mine).sum()),
-            "planted_uplift": spec.uplift,
-            "induced_orders": int((orders.campaign[:n_orders] == c).sum()),
-        }
-        window_end = int(cal.send_us[c]) + WINDOW_US
-        entry["window_closed"] = window_end <= end_us
-        if entry["window_closed"]:
-            lo, hi = np.searchsorted(orders.placed_us, [cal.send_us[c], window_end], side="right")
-            per_guest = np.bincount(orders.customer_idx[lo:hi], minlength=n_guests)
-            treated = per_guest[run.send_customer[delivered]]
-            held = per_guest[run.holdout_customer[run.holdout_campaign == c]]
-            entry["treated_guests"] = int(treated.size)
-            entry["treated_order_rate_7d"] = _rate(treated > 0)
-            entry["treated_orders_per_guest_7d"] = _rate(treated)
-            entry["holdout_order_rate_7d"] = _rate(held > 0)
-            entry["holdout_orders_per_guest_7d"] = _rate(held)
-            pooled["treated"][0] += int(treated.sum())
-            pooled["treated"][1] += int(treated.size)
-            pooled["holdout"][0] += int(held.sum())
-            pooled["holdout"][1] += int(held.size)
-            pooled["planted"] += spec.uplift * treated.size
-        campaigns.append(entry)
-    treated_n, holdout_n = pooled["treated"][1], pooled["holdout"][1]
-    summary = {
-        "campaigns_with_closed_window": sum(e["window_closed"] for e in campaigns),
-        "treated_guests": treated_n,
-        "holdout_guests": holdout_n,
-        "treated_orders_per_guest_7d": (
-            round(pooled["treated"][0] / treated_n, 6) if treated_n else None
-        ),
-        "holdout_orders_per_guest_7d": (
-            round(pooled["holdout"][0] / holdout_n, 6) if holdout_n else None
-        ),
-        "planted_uplift_weighted": round(pooled["planted"] / treated_n, 6) if treated_n else None,
-    }
-    return {
-        "planted": {
-            "provider": "Customer.io reporting webhooks",
-            "holdout_share": HOLDOUT_SHARE,
-            "uplift_window_days": UPLIFT_DAYS + 1,
-            "kinds": {
-                k.key: {
-                    "channel": CHANNEL_NAMES[k.channel],
-                    "uplift": k.uplift,
-                    "open_share": k.open_share,
-                    "click_share": k.click_share,
-                }
-                for k in KINDS
-            },
-            "bad_email_share": BAD_EMAIL_SHARE,
-            "soft_bounce_share": SOFT_BOUNCE_SHARE,
-            "bad_phone_share": BAD_PHONE_SHARE,
-            "sms_fail_share": SMS_FAIL_SHARE,
-            "unsubscribe_given_open": UNSUBSCRIBE_GIVEN_OPEN,
-            "late_share": LATE_SHARE,
-            "duplicate_share": DUPLICATE_SHARE,
-        },
-        "campaigns": campaigns,
-        "uplift": summary,
-    }
