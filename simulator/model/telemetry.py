@@ -132,21 +132,12 @@ def version_labels(tl: Timeline, ids: np.ndarray) -> tuple[np.ndarray, list[str]
     return present, labels
 
 
-def day_calls(tl: Timeline, day: int) -> dict[str, np.ndarray]:
-    """Every call made on `day`'s sessions (occurred may spill past midnight), unsorted."""
-    rng = keyed_rng(tl.config.seed, Stream.TELEMETRY, day)
-    o, pop, stores = tl.orders, tl.population, tl.stores
-    bounds = day_start_us(tl.config.start_date, np.array([day, day + 1]))
-    lo, hi = np.searchsorted(o.placed_us, bounds)
-    rows = np.arange(lo, hi)
-    n = rows.size
-    cust = o.customer_idx[rows]
-    ios = counter_uniform(tl.config.seed, Stream.TELEMETRY, pop.customer_id[cust], 0) < IOS_SHARE
-    platform = np.where(o.is_app[rows], np.where(ios, IOS, ANDROID), WEB)
-    store = o.store_idx[rows]
-    adoption = rng.exponential(ADOPTION_DAYS, size=n)
-
-    # Ordering sessions.
+def _session_calls(
+    rng: np.random.Generator, tl: Timeline, day: int, rows: np.ndarray, store: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The calls of each order's ordering session and of its browsing sessions at some other
+    time of the day: session (index into rows), endpoint and occurred_us."""
+    o, n = tl.orders, rows.size
     endpoints, offsets = (np.array(v) for v in zip(*ORDER_SESSION, strict=True))
     pace = rng.uniform(0.5, 2.0, size=n)
     k = endpoints.size
@@ -157,12 +148,11 @@ def day_calls(tl: Timeline, day: int) -> dict[str, np.ndarray]:
         "endpoint": np.tile(endpoints, n),
         "occurred_us": (o.placed_us[rows][:, None] + seconds * 1e6).astype(np.int64).ravel(),
     }
-    # Browsing sessions: a few calls at some other time of the day.
     n_browse = rng.poisson(BROWSE_SESSIONS_PER_ORDER, size=n)
     owner = np.repeat(np.arange(n), n_browse)
     hours = day_part_hours(rng, owner.size)
     begin = local_hours_to_us(
-        day_start_us(tl.config.start_date, day), hours, stores.utc_offset[store[owner]]
+        day_start_us(tl.config.start_date, day), hours, tl.stores.utc_offset[store[owner]]
     )
     endpoints, offsets = (np.array(v) for v in zip(*BROWSE_SESSION, strict=True))
     k = endpoints.size
@@ -174,38 +164,66 @@ def day_calls(tl: Timeline, day: int) -> dict[str, np.ndarray]:
     }
     calls = {name: np.concatenate([order_calls[name], browse_calls[name]]) for name in order_calls}
     calls["occurred_us"] = calls["occurred_us"] + rng.integers(0, 1000, size=calls["endpoint"].size)
-    m = calls["endpoint"].size
-    session = calls.pop("session")
-    service = _SERVICE_OF[calls["endpoint"]]
-    plat = platform[session]
+    return calls
+
+
+def _outcomes(
+    rng: np.random.Generator,
+    tl: Timeline,
+    endpoint: np.ndarray,
+    occurred_us: np.ndarray,
+    service: np.ndarray,
+    plat: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Latency (ms, before rounding), status code and client timeout of each call, with the
+    planted outage: most payment calls in its window fail fast with 503 or time out."""
+    m = endpoint.size
     latency = (
         np.take(MEDIAN_MS, service)
         * np.take(PLATFORM_LATENCY, plat)
         * np.exp(np.take(LOG_SD, service) * rng.standard_normal(m))
     )
-    status = np.take(_OK, calls["endpoint"])
+    status = np.take(_OK, endpoint)
     outcome = rng.random(m)
-    client = outcome < np.take(_CLIENT_SHARE, calls["endpoint"])
-    status = np.where(client, np.take(_CLIENT_ERROR, calls["endpoint"]), status)
+    client = outcome < np.take(_CLIENT_SHARE, endpoint)
+    status = np.where(client, np.take(_CLIENT_ERROR, endpoint), status)
     server = (outcome >= 0.5) & (outcome < 0.5 + SERVER_ERROR_SHARE)
     server_code = rng.choice(SERVER_ERRORS, size=m, p=SERVER_ERROR_WEIGHTS)
     status = np.where(server, server_code, status)
     timeout = rng.random(m) < TIMEOUT_SHARE
 
-    # Planted outage: most payment calls in the window fail fast with 503 or time out.
     start, end = outage_window_us(tl)
-    hit = (
-        (service == SERVICES.index(OUTAGE_SERVICE))
-        & (calls["occurred_us"] >= start)
-        & (calls["occurred_us"] < end)
-    )
+    hit = (service == SERVICES.index(OUTAGE_SERVICE)) & (occurred_us >= start) & (occurred_us < end)
     fate = rng.random(m)
     down = hit & (fate < OUTAGE_503_SHARE)
     status = np.where(down, 503, status)
     latency = np.where(down, rng.uniform(20, 80, size=m), latency)
     timeout |= hit & (fate >= OUTAGE_503_SHARE) & (fate < OUTAGE_503_SHARE + OUTAGE_TIMEOUT_SHARE)
     latency = np.where(hit & ~down, latency * 4, latency)
+    return latency, status, timeout
 
+
+def day_calls(tl: Timeline, day: int) -> dict[str, np.ndarray]:
+    """Every call made on `day`'s sessions (occurred may spill past midnight), unsorted. The
+    helpers draw from one generator in a fixed sequence: their call order is the stream."""
+    rng = keyed_rng(tl.config.seed, Stream.TELEMETRY, day)
+    o, pop, stores = tl.orders, tl.population, tl.stores
+    bounds = day_start_us(tl.config.start_date, np.array([day, day + 1]))
+    lo, hi = np.searchsorted(o.placed_us, bounds)
+    rows = np.arange(lo, hi)
+    cust = o.customer_idx[rows]
+    ios = counter_uniform(tl.config.seed, Stream.TELEMETRY, pop.customer_id[cust], 0) < IOS_SHARE
+    platform = np.where(o.is_app[rows], np.where(ios, IOS, ANDROID), WEB)
+    store = o.store_idx[rows]
+    adoption = rng.exponential(ADOPTION_DAYS, size=rows.size)
+    calls = _session_calls(rng, tl, day, rows, store)
+    m = calls["endpoint"].size
+    session = calls.pop("session")
+    service = _SERVICE_OF[calls["endpoint"]]
+    plat = platform[session]
+    latency, status, timeout = _outcomes(
+        rng, tl, calls["endpoint"], calls["occurred_us"], service, plat
+    )
     latency_ms = np.where(timeout, CLIENT_TIMEOUT_MS, np.maximum(np.rint(latency), 5))
     version = _versions(plat, day, np.floor(adoption[session]).astype(np.int64))
     raw = rng.bit_generator.random_raw(2 * m).reshape(2, m)
