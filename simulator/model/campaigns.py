@@ -268,6 +268,181 @@ def _last_order_day(
     return np.where(found, base_days[np.maximum(pos, 0)], -1)
 
 
+class _Guests:
+    """What every send needs to know about the guests, fixed for the whole run."""
+
+    def __init__(
+        self, config: WorldConfig, pop: Population, purchases: Purchases, accounts: AccountEvents
+    ):
+        self.seed, self.pop, self.accounts = config.seed, pop, accounts
+        self.last_day = purchases.last_day
+        cid = pop.customer_id
+        order = np.argsort(day_keys(purchases.customer_idx, purchases.day), kind="stable")
+        self.base_keys = day_keys(purchases.customer_idx, purchases.day)[order]
+        self.base_days = purchases.day[order]
+        first_day = int(day_start_us(config.start_date, 0))
+        self.closed_day = np.where(
+            accounts.closed_us == NEVER, NEVER, (accounts.closed_us - first_day) // DAY_US
+        )
+        guest_u = counter_uniform(self.seed, Stream.MESSAGE_OUTCOME, cid, 0, lane=0)
+        self.bad_email = guest_u < BAD_EMAIL_SHARE
+        self.bad_phone = (
+            counter_uniform(self.seed, Stream.MESSAGE_OUTCOME, cid, 0, lane=1) < BAD_PHONE_SHARE
+        )
+
+
+class _History:
+    """What carries from one send to the next: the provider's suppression list, and the orders
+    the sends brought so far (a win-back judges lapse on them too)."""
+
+    def __init__(self, n_guests: int):
+        self.suppressed_from = np.full(n_guests, NEVER, dtype=np.int64)  # email, at the provider
+        self.suppressed_why = np.full(n_guests, -1, dtype=np.int64)
+        self.extras: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.extra_keys = np.zeros(0, dtype=np.int64)
+
+
+def _audience(
+    g: _Guests, hist: _History, cal: Campaigns, c: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Who campaign c may reach (before the holdout), and for SMS the phone numbers then."""
+    pop, accounts, send_us, send_day = g.pop, g.accounts, int(cal.send_us[c]), int(cal.send_day[c])
+    n = int(np.searchsorted(pop.signup_us, send_us, side="left"))  # signed up before the send
+    ok = accounts.closed_us[:n] > send_us
+    phones = None
+    if KINDS[cal.kind[c]].channel == EMAIL:
+        ok &= _consent_at(pop.accepts_email, accounts, EMAIL_CONSENT, n, send_us)
+    else:
+        ok &= _consent_at(pop.accepts_sms, accounts, SMS_CONSENT, n, send_us)
+        phones = _phones_at(pop, accounts, n, send_us)
+        ok &= phones != None  # noqa: E711 (elementwise on an object array)
+    cust = np.flatnonzero(ok)
+    if cal.kind[c] == WINBACK:
+        last = _last_order_day(g.base_keys, g.base_days, cust, send_day)
+        if hist.extras:
+            e_cust = np.concatenate([e[0] for e in hist.extras])
+            e_day = np.concatenate([e[1] for e in hist.extras])
+            before = e_day < send_day
+            latest = np.full(len(pop), -1, dtype=np.int64)
+            np.maximum.at(latest, e_cust[before], e_day[before])
+            last = np.maximum(last, latest[cust])
+        lapsed = (
+            (last >= 0)
+            & (last >= send_day - LAPSED_WITHIN_DAYS)
+            & (last < send_day - LAPSED_AFTER_DAYS)
+        )
+        cust = cust[lapsed]
+    return cust, phones
+
+
+def _email_sends(
+    g: _Guests, hist: _History, spec: CampaignKind, u: _Draws, cust: np.ndarray, send_us: int
+) -> dict[str, np.ndarray]:
+    """What the provider reports for each email of a send; it stops sending to hard-bounced
+    and unsubscribed addresses, so each send updates the suppression list."""
+    start = send_us + between_us(u(Stream.WEBHOOK, 0), 0, EMAIL_BLAST_US)
+    failure = np.full(cust.size, -1, dtype=np.int64)
+    dropped = hist.suppressed_from[cust] <= send_us
+    failure[dropped] = np.where(
+        hist.suppressed_why[cust[dropped]] == UNSUBSCRIBED, UNSUBSCRIBED, SUPPRESSED
+    )
+    hard = ~dropped & g.bad_email[cust]
+    soft = ~dropped & ~hard & (u(Stream.MESSAGE_OUTCOME, 2) < SOFT_BOUNCE_SHARE)
+    failure[hard], failure[soft] = HARD_BOUNCE, SOFT_BOUNCE
+    delivered = ~dropped & ~hard & ~soft
+    opened = delivered & (u(Stream.MESSAGE_OUTCOME, 3) < spec.open_share)
+    clicked = opened & (u(Stream.MESSAGE_OUTCOME, 4) < spec.click_share)
+    unsub = opened & (u(Stream.MESSAGE_OUTCOME, 5) < UNSUBSCRIBE_GIVEN_OPEN)
+    delivered_us = np.where(delivered, start + between_us(u(Stream.WEBHOOK, 1), 1e6, 20e6), NEVER)
+    bounce_delay = np.where(
+        hard,
+        between_us(u(Stream.WEBHOOK, 5), 1e6, 30e6),
+        between_us(u(Stream.WEBHOOK, 5), 10 * MINUTE_US, 8 * HOUR_US),
+    )
+    bounced_us = np.where(hard | soft, start + bounce_delay, NEVER)
+    opened_us = np.where(
+        opened,
+        delivered_us
+        + _lognormal_us(u(Stream.WEBHOOK, 2), u(Stream.WEBHOOK, 3), 100 * MINUTE_US, 1.4),
+        NEVER,
+    )
+    clicked_us = np.where(
+        clicked,
+        opened_us + 5_000_000 - (90e6 * np.log(u(Stream.WEBHOOK, 4))).astype(np.int64),
+        NEVER,
+    )
+    unsub_us = np.where(unsub, opened_us + between_us(u(Stream.WEBHOOK, 6), 20e6, 180e6), NEVER)
+    stop = np.minimum(np.where(hard, bounced_us, NEVER), unsub_us)
+    newly = stop < hist.suppressed_from[cust]
+    hist.suppressed_from[cust[newly]] = stop[newly]
+    hist.suppressed_why[cust[newly]] = np.where(hard[newly], HARD_BOUNCE, UNSUBSCRIBED)
+    return {
+        "recipient": g.pop.email[cust],
+        "sent_us": np.where(dropped, NEVER, start),
+        "delivered_us": delivered_us,
+        "opened_us": opened_us,
+        "clicked_us": clicked_us,
+        "bounced_us": bounced_us,
+        "dropped_us": np.where(dropped, start, NEVER),
+        "unsubscribed_us": unsub_us,
+        "failed_us": np.full(cust.size, NEVER, dtype=np.int64),
+        "failure": failure,
+        "clicked": clicked,
+        "delivered": delivered,
+    }
+
+
+def _sms_sends(
+    g: _Guests, spec: CampaignKind, u: _Draws, cust: np.ndarray, phones: np.ndarray, send_us: int
+) -> dict[str, np.ndarray]:
+    """What the provider reports for each SMS of a send."""
+    start = send_us + between_us(u(Stream.WEBHOOK, 0), 0, SMS_BLAST_US)
+    never = np.full(cust.size, NEVER, dtype=np.int64)
+    failure = np.full(cust.size, -1, dtype=np.int64)
+    failed = g.bad_phone[cust] | (u(Stream.MESSAGE_OUTCOME, 2) < SMS_FAIL_SHARE)
+    failure[failed] = np.where(g.bad_phone[cust[failed]], BAD_NUMBER, UNREACHABLE)
+    delivered = ~failed
+    clicked = delivered & (u(Stream.MESSAGE_OUTCOME, 4) < spec.click_share)
+    delivered_us = np.where(delivered, start + between_us(u(Stream.WEBHOOK, 1), 3e6, 30e6), NEVER)
+    clicked_us = np.where(
+        clicked,
+        delivered_us
+        + _lognormal_us(u(Stream.WEBHOOK, 2), u(Stream.WEBHOOK, 3), 12 * MINUTE_US, 1.2),
+        NEVER,
+    )
+    return {
+        "recipient": phones[cust],
+        "sent_us": start,
+        "delivered_us": delivered_us,
+        "opened_us": never,
+        "clicked_us": clicked_us,
+        "bounced_us": never,
+        "dropped_us": never,
+        "unsubscribed_us": never,
+        "failed_us": np.where(failed, start + between_us(u(Stream.WEBHOOK, 5), 5e6, 90e6), NEVER),
+        "failure": failure,
+        "clicked": clicked,
+        "delivered": delivered,
+    }
+
+
+def _uplift(
+    g: _Guests, hist: _History, spec: CampaignKind, u: _Draws, cust, delivered, c: int, send_day
+) -> None:
+    """Planted: a delivered send brings an extra order with probability `uplift`, on a day the
+    guest has no other order and the account is still open."""
+    brings = delivered & (u(Stream.CAMPAIGN_UPLIFT, 0) < spec.uplift)
+    who = cust[brings]
+    offset = 1 + (u(Stream.CAMPAIGN_UPLIFT, 1)[brings] * UPLIFT_DAYS).astype(np.int64)
+    last_allowed = np.minimum(send_day + UPLIFT_DAYS, g.closed_day[who] - 1)
+    day = settle_extra_purchases(
+        [g.base_keys, hist.extra_keys], who, send_day + offset, last_allowed
+    )
+    placed = (day >= 0) & (day <= g.last_day)
+    hist.extras.append((who[placed], day[placed], np.full(int(placed.sum()), c, dtype=np.int64)))
+    hist.extra_keys = np.sort(np.concatenate([hist.extra_keys, day_keys(who[placed], day[placed])]))
+
+
 def simulate_campaigns(
     config: WorldConfig,
     pop: Population,
@@ -275,165 +450,49 @@ def simulate_campaigns(
     accounts: AccountEvents | None = None,
 ) -> CampaignRun:
     """Run the calendar up to the purchases' horizon, send by send in time order."""
-    last_day = purchases.last_day
     if accounts is None:
-        horizon = config.start_date + timedelta(days=last_day)
+        horizon = config.start_date + timedelta(days=purchases.last_day)
         accounts = simulate_accounts(config, pop, purchases, end_of_day_us(horizon))
-    cal = campaign_calendar(config, last_day)
-    seed, cid = config.seed, pop.customer_id
-    n_all = len(pop)
-    order = np.argsort(day_keys(purchases.customer_idx, purchases.day), kind="stable")
-    base_keys = day_keys(purchases.customer_idx, purchases.day)[order]
-    base_days = purchases.day[order]
-    first_day = int(day_start_us(config.start_date, 0))
-    closed_day = np.where(
-        accounts.closed_us == NEVER, NEVER, (accounts.closed_us - first_day) // DAY_US
-    )
-    guest_u = counter_uniform(seed, Stream.MESSAGE_OUTCOME, cid, 0, lane=0)
-    bad_email = guest_u < BAD_EMAIL_SHARE
-    bad_phone = counter_uniform(seed, Stream.MESSAGE_OUTCOME, cid, 0, lane=1) < BAD_PHONE_SHARE
-    suppressed_from = np.full(n_all, NEVER, dtype=np.int64)  # email, at the provider
-    suppressed_why = np.full(n_all, -1, dtype=np.int64)
+    cal = campaign_calendar(config, purchases.last_day)
+    g, hist = _Guests(config, pop, purchases, accounts), _History(len(pop))
+    cid = pop.customer_id
     sends: list[dict[str, np.ndarray]] = []
     holdouts: list[tuple[np.ndarray, np.ndarray]] = []
-    extras: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    extra_keys = np.zeros(0, dtype=np.int64)
     eligible_counts = np.zeros(len(cal), dtype=np.int64)
-
     for c in range(len(cal)):
-        spec = KINDS[cal.kind[c]]
-        send_us, send_day, campaign_id = (
-            int(cal.send_us[c]),
-            int(cal.send_day[c]),
-            cal.campaign_id[c],
-        )
-        n = int(np.searchsorted(pop.signup_us, send_us, side="left"))  # signed up before the send
-        ok = accounts.closed_us[:n] > send_us
-        if spec.channel == EMAIL:
-            ok &= _consent_at(pop.accepts_email, accounts, EMAIL_CONSENT, n, send_us)
-        else:
-            ok &= _consent_at(pop.accepts_sms, accounts, SMS_CONSENT, n, send_us)
-            phones = _phones_at(pop, accounts, n, send_us)
-            ok &= phones != None  # noqa: E711 (elementwise on an object array)
-        cust = np.flatnonzero(ok)
-        if cal.kind[c] == WINBACK:
-            last = _last_order_day(base_keys, base_days, cust, send_day)
-            if extras:
-                e_cust = np.concatenate([e[0] for e in extras])
-                e_day = np.concatenate([e[1] for e in extras])
-                before = e_day < send_day
-                latest = np.full(n_all, -1, dtype=np.int64)
-                np.maximum.at(latest, e_cust[before], e_day[before])
-                last = np.maximum(last, latest[cust])
-            lapsed = (
-                (last >= 0)
-                & (last >= send_day - LAPSED_WITHIN_DAYS)
-                & (last < send_day - LAPSED_AFTER_DAYS)
-            )
-            cust = cust[lapsed]
+        spec, campaign_id = KINDS[cal.kind[c]], cal.campaign_id[c]
+        cust, phones = _audience(g, hist, cal, c)
         eligible_counts[c] = cust.size
         held = (
-            counter_uniform(seed, Stream.CAMPAIGN_HOLDOUT, cid[cust], campaign_id) < HOLDOUT_SHARE
+            counter_uniform(config.seed, Stream.CAMPAIGN_HOLDOUT, cid[cust], campaign_id)
+            < HOLDOUT_SHARE
         )
         holdouts.append((np.full(int(held.sum()), c, dtype=np.int64), cust[held]))
         cust = cust[~held]
-        u = _Draws(seed, cid[cust], int(campaign_id))
-        m = cust.size
-        never = np.full(m, NEVER, dtype=np.int64)
-        failure = np.full(m, -1, dtype=np.int64)
-        blast = EMAIL_BLAST_US if spec.channel == EMAIL else SMS_BLAST_US
-        start = send_us + between_us(u(Stream.WEBHOOK, 0), 0, blast)
-        link = 1 + (u(Stream.WEBHOOK, 9) * len(spec.links)).astype(np.int64)
+        u = _Draws(config.seed, cid[cust], int(campaign_id))
+        send_us = int(cal.send_us[c])
         if spec.channel == EMAIL:
-            recipient = pop.email[cust]
-            dropped = suppressed_from[cust] <= send_us
-            failure[dropped] = np.where(
-                suppressed_why[cust[dropped]] == UNSUBSCRIBED, UNSUBSCRIBED, SUPPRESSED
-            )
-            hard = ~dropped & bad_email[cust]
-            soft = ~dropped & ~hard & (u(Stream.MESSAGE_OUTCOME, 2) < SOFT_BOUNCE_SHARE)
-            failure[hard], failure[soft] = HARD_BOUNCE, SOFT_BOUNCE
-            delivered = ~dropped & ~hard & ~soft
-            opened = delivered & (u(Stream.MESSAGE_OUTCOME, 3) < spec.open_share)
-            clicked = opened & (u(Stream.MESSAGE_OUTCOME, 4) < spec.click_share)
-            unsub = opened & (u(Stream.MESSAGE_OUTCOME, 5) < UNSUBSCRIBE_GIVEN_OPEN)
-            sent_us = np.where(dropped, NEVER, start)
-            delivered_us = np.where(
-                delivered, start + between_us(u(Stream.WEBHOOK, 1), 1e6, 20e6), NEVER
-            )
-            bounce_delay = np.where(
-                hard,
-                between_us(u(Stream.WEBHOOK, 5), 1e6, 30e6),
-                between_us(u(Stream.WEBHOOK, 5), 10 * MINUTE_US, 8 * HOUR_US),
-            )
-            bounced_us = np.where(hard | soft, start + bounce_delay, NEVER)
-            opened_us = np.where(
-                opened,
-                delivered_us
-                + _lognormal_us(u(Stream.WEBHOOK, 2), u(Stream.WEBHOOK, 3), 100 * MINUTE_US, 1.4),
-                NEVER,
-            )
-            clicked_us = np.where(
-                clicked,
-                opened_us + 5_000_000 - (90e6 * np.log(u(Stream.WEBHOOK, 4))).astype(np.int64),
-                NEVER,
-            )
-            unsub_us = np.where(
-                unsub, opened_us + between_us(u(Stream.WEBHOOK, 6), 20e6, 180e6), NEVER
-            )
-            # The provider stops sending to hard-bounced and unsubscribed addresses.
-            stop = np.minimum(np.where(hard, bounced_us, NEVER), unsub_us)
-            newly = stop < suppressed_from[cust]
-            suppressed_from[cust[newly]] = stop[newly]
-            suppressed_why[cust[newly]] = np.where(hard[newly], HARD_BOUNCE, UNSUBSCRIBED)
-            dropped_us = np.where(dropped, start, NEVER)
-            failed_us = never
+            out = _email_sends(g, hist, spec, u, cust, send_us)
         else:
-            recipient = phones[cust]
-            failed = bad_phone[cust] | (u(Stream.MESSAGE_OUTCOME, 2) < SMS_FAIL_SHARE)
-            failure[failed] = np.where(bad_phone[cust[failed]], BAD_NUMBER, UNREACHABLE)
-            delivered = ~failed
-            clicked = delivered & (u(Stream.MESSAGE_OUTCOME, 4) < spec.click_share)
-            sent_us = start
-            delivered_us = np.where(
-                delivered, start + between_us(u(Stream.WEBHOOK, 1), 3e6, 30e6), NEVER
-            )
-            failed_us = np.where(failed, start + between_us(u(Stream.WEBHOOK, 5), 5e6, 90e6), NEVER)
-            clicked_us = np.where(
-                clicked,
-                delivered_us
-                + _lognormal_us(u(Stream.WEBHOOK, 2), u(Stream.WEBHOOK, 3), 12 * MINUTE_US, 1.2),
-                NEVER,
-            )
-            opened_us = bounced_us = dropped_us = unsub_us = never
+            out = _sms_sends(g, spec, u, cust, phones, send_us)
+        clicked, delivered = out.pop("clicked"), out.pop("delivered")
+        link = 1 + (u(Stream.WEBHOOK, 9) * len(spec.links)).astype(np.int64)
         sends.append(
-            {
-                "send_campaign": np.full(m, c, dtype=np.int64),
-                "send_customer": cust,
-                "recipient": recipient,
-                "sent_us": sent_us,
-                "delivered_us": delivered_us,
-                "opened_us": opened_us,
-                "clicked_us": clicked_us,
-                "bounced_us": bounced_us,
-                "dropped_us": dropped_us,
-                "unsubscribed_us": unsub_us,
-                "failed_us": failed_us,
-                "failure": failure,
-                "link": np.where(clicked, link, 0),
-            }
+            {"send_campaign": np.full(cust.size, c, dtype=np.int64), "send_customer": cust}
+            | out
+            | {"link": np.where(clicked, link, 0)}
         )
+        _uplift(g, hist, spec, u, cust, delivered, c, int(cal.send_day[c]))
+    return _run(cal, eligible_counts, sends, holdouts, hist.extras)
 
-        # Planted uplift: a delivered send brings an extra order with probability `uplift`.
-        brings = delivered & (u(Stream.CAMPAIGN_UPLIFT, 0) < spec.uplift)
-        who = cust[brings]
-        offset = 1 + (u(Stream.CAMPAIGN_UPLIFT, 1)[brings] * UPLIFT_DAYS).astype(np.int64)
-        last_allowed = np.minimum(send_day + UPLIFT_DAYS, closed_day[who] - 1)
-        day = settle_extra_purchases([base_keys, extra_keys], who, send_day + offset, last_allowed)
-        placed = (day >= 0) & (day <= last_day)
-        extras.append((who[placed], day[placed], np.full(int(placed.sum()), c, dtype=np.int64)))
-        extra_keys = np.sort(np.concatenate([extra_keys, day_keys(who[placed], day[placed])]))
 
+def _run(
+    cal: Campaigns,
+    eligible: np.ndarray,
+    sends: list[dict[str, np.ndarray]],
+    holdouts: list[tuple[np.ndarray, np.ndarray]],
+    extras: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+) -> CampaignRun:
     cols = {
         name: np.concatenate([s[name] for s in sends]) if sends else np.zeros(0, np.int64)
         for name in (sends[0] if sends else _SEND_COLUMNS)
@@ -443,7 +502,7 @@ def simulate_campaigns(
     empty = np.zeros(0, dtype=np.int64)
     return CampaignRun(
         campaigns=cal,
-        eligible=eligible_counts,
+        eligible=eligible,
         holdout_campaign=np.concatenate([h[0] for h in holdouts]) if holdouts else empty,
         holdout_customer=np.concatenate([h[1] for h in holdouts]) if holdouts else empty,
         extra_customer=np.concatenate([e[0] for e in extras]) if extras else empty,
