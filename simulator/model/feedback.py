@@ -234,6 +234,55 @@ def _mean(values: np.ndarray) -> float | None:
     return round(float(values.mean()), 4) if values.size else None
 
 
+def _worst(
+    tl: Timeline, rows: np.ndarray, food: np.ndarray, service: np.ndarray, min_responses: int
+) -> tuple[int | None, int | None]:
+    """The dish with the lowest mean food rating over the orders holding it, and the store with
+    the lowest mean service rating, among those with at least min_responses responses."""
+    n = rows.size
+    line_rows = np.isin(tl.lines.order_row, rows)
+    feedback_of = np.full(tl.orders.placed_us.size, -1, dtype=np.int64)
+    feedback_of[rows] = np.arange(n)
+    line_fb = feedback_of[tl.lines.order_row[line_rows]]
+    dish = tl.lines.menu_idx[line_rows]
+    dish_count = np.bincount(dish, minlength=tl.menu.sku.size)
+    dish_sum = np.bincount(dish, weights=food[line_fb], minlength=tl.menu.sku.size)
+    supported = np.flatnonzero(dish_count >= min_responses)
+    worst_dish = (
+        int(supported[np.argmin(dish_sum[supported] / dish_count[supported])])
+        if supported.size
+        else None
+    )
+    store_idx = tl.orders.store_idx[rows]
+    store_count = np.bincount(store_idx, minlength=tl.stores.store_id.size)
+    store_sum = np.bincount(store_idx, weights=service, minlength=store_count.size)
+    supported = np.flatnonzero(store_count >= min_responses)
+    worst_store = (
+        int(supported[np.argmin(store_sum[supported] / store_count[supported])])
+        if supported.size
+        else None
+    )
+    return worst_dish, worst_store
+
+
+def _planted(tl: Timeline, item: int, store: int) -> dict[str, Any]:
+    return {
+        "response_share": RESPONSE_SHARE,
+        "worst_item": {
+            "name": PLANTED_ITEM,
+            "sku": str(tl.menu.sku[item]),
+            "menu_item_id": int(tl.menu.menu_item_id[item]),
+            "food_effect": PLANTED_ITEM_FOOD_EFFECT,
+        },
+        "worst_store": {
+            "store_code": str(tl.stores.store_code[store]),
+            "store_id": int(tl.stores.store_id[store]),
+            "service_effect": PLANTED_STORE_SERVICE_EFFECT,
+        },
+        "latent_mean": dict(zip(ASPECTS, BASE_MEAN, strict=True)),
+    }
+
+
 def feedback_truth(tl: Timeline, end_us: int, min_responses: int = 30) -> dict[str, Any]:
     """What was planted and the mean ratings of the responses submitted by end_us."""
     r = submitted(tl, end_us)
@@ -253,45 +302,9 @@ def feedback_truth(tl: Timeline, end_us: int, min_responses: int = 30) -> dict[s
     contains = has[rows]
     at_store = tl.orders.store_idx[rows] == store
 
-    # Mean food rating of the orders holding each dish, mean service rating at each store.
-    line_rows = np.isin(tl.lines.order_row, rows)
-    feedback_of = np.full(tl.orders.placed_us.size, -1, dtype=np.int64)
-    feedback_of[rows] = np.arange(n)
-    line_fb = feedback_of[tl.lines.order_row[line_rows]]
-    dish = tl.lines.menu_idx[line_rows]
-    dish_count = np.bincount(dish, minlength=tl.menu.sku.size)
-    dish_sum = np.bincount(dish, weights=c["food_rating"][line_fb], minlength=tl.menu.sku.size)
-    supported = np.flatnonzero(dish_count >= min_responses)
-    worst_dish = (
-        int(supported[np.argmin(dish_sum[supported] / dish_count[supported])])
-        if supported.size
-        else None
-    )
-    store_idx = tl.orders.store_idx[rows]
-    store_count = np.bincount(store_idx, minlength=tl.stores.store_id.size)
-    store_sum = np.bincount(store_idx, weights=c["service_rating"], minlength=store_count.size)
-    supported = np.flatnonzero(store_count >= min_responses)
-    worst_store = (
-        int(supported[np.argmin(store_sum[supported] / store_count[supported])])
-        if supported.size
-        else None
-    )
+    worst_dish, worst_store = _worst(tl, rows, c["food_rating"], c["service_rating"], min_responses)
     return {
-        "planted": {
-            "response_share": RESPONSE_SHARE,
-            "worst_item": {
-                "name": PLANTED_ITEM,
-                "sku": str(tl.menu.sku[item]),
-                "menu_item_id": int(tl.menu.menu_item_id[item]),
-                "food_effect": PLANTED_ITEM_FOOD_EFFECT,
-            },
-            "worst_store": {
-                "store_code": str(tl.stores.store_code[store]),
-                "store_id": int(tl.stores.store_id[store]),
-                "service_effect": PLANTED_STORE_SERVICE_EFFECT,
-            },
-            "latent_mean": dict(zip(ASPECTS, BASE_MEAN, strict=True)),
-        },
+        "planted": _planted(tl, item, store),
         "responses": n,
         "comments": int((c["comment"] != None).sum()),  # noqa: E711
         "mean_rating": {

@@ -237,6 +237,30 @@ def _rate(values: np.ndarray) -> float | None:
     return round(float(values.mean()), 6) if values.size else None
 
 
+def _planted() -> dict[str, Any]:
+    return {
+        "provider": "Customer.io reporting webhooks",
+        "holdout_share": HOLDOUT_SHARE,
+        "uplift_window_days": UPLIFT_DAYS + 1,
+        "kinds": {
+            k.key: {
+                "channel": CHANNEL_NAMES[k.channel],
+                "uplift": k.uplift,
+                "open_share": k.open_share,
+                "click_share": k.click_share,
+            }
+            for k in KINDS
+        },
+        "bad_email_share": BAD_EMAIL_SHARE,
+        "soft_bounce_share": SOFT_BOUNCE_SHARE,
+        "bad_phone_share": BAD_PHONE_SHARE,
+        "sms_fail_share": SMS_FAIL_SHARE,
+        "unsubscribe_given_open": UNSUBSCRIBE_GIVEN_OPEN,
+        "late_share": LATE_SHARE,
+        "duplicate_share": DUPLICATE_SHARE,
+    }
+
+
 def messaging_truth(tl: Timeline, run: CampaignRun, end_us: int) -> dict[str, Any]:
     """Per campaign as of end_us: audience, holdout, provider outcomes that have happened, and
     the orders placed within 7 days of the send by delivered guests and by the holdout."""
@@ -300,27 +324,7 @@ def messaging_truth(tl: Timeline, run: CampaignRun, end_us: int) -> dict[str, An
         "planted_uplift_weighted": round(pooled["planted"] / treated_n, 6) if treated_n else None,
     }
     return {
-        "planted": {
-            "provider": "Customer.io reporting webhooks",
-            "holdout_share": HOLDOUT_SHARE,
-            "uplift_window_days": UPLIFT_DAYS + 1,
-            "kinds": {
-                k.key: {
-                    "channel": CHANNEL_NAMES[k.channel],
-                    "uplift": k.uplift,
-                    "open_share": k.open_share,
-                    "click_share": k.click_share,
-                }
-                for k in KINDS
-            },
-            "bad_email_share": BAD_EMAIL_SHARE,
-            "soft_bounce_share": SOFT_BOUNCE_SHARE,
-            "bad_phone_share": BAD_PHONE_SHARE,
-            "sms_fail_share": SMS_FAIL_SHARE,
-            "unsubscribe_given_open": UNSUBSCRIBE_GIVEN_OPEN,
-            "late_share": LATE_SHARE,
-            "duplicate_share": DUPLICATE_SHARE,
-        },
+        "planted": _planted(),
         "campaigns": campaigns,
         "uplift": summary,
     }

@@ -16,6 +16,7 @@ import shutil
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -423,10 +424,13 @@ def _obj(values) -> pa.Array:
     return pa.array(np.asarray(values, dtype=object), pa.string())
 
 
-def _sessions_table(tl: Timeline, w: WebWorld, rows: np.ndarray) -> pa.Table:
-    """What the render query needs to know about these sessions."""
+def _device_columns(
+    tl: Timeline, w: WebWorld, rows: np.ndarray
+) -> tuple[dict[str, Any], np.ndarray]:
+    """The device, app release, library, IP and user agent of these sessions; and the app's OS
+    name (the referring app depends on it)."""
     seed = tl.config.seed
-    s, pop, d = w.s, w.pop, w.devices
+    s, d = w.s, w.devices
     dev = w.dev[rows]
     model = d.model[dev]
     is_app = s.is_app[rows]
@@ -438,16 +442,11 @@ def _sessions_table(tl: Timeline, w: WebWorld, rows: np.ndarray) -> pa.Table:
         np.take(np.array(OS_VERSIONS["Android"], dtype=object), d.os_version[dev]),
     )
     ios = os_name == "iOS"
-    lib_name = np.where(
-        is_app,
-        np.where(ios, LIBRARIES["iOS"][0], LIBRARIES["Android"][0]),
-        LIBRARIES["web"][0],
-    )
-    lib_version = np.where(
-        is_app,
-        np.where(ios, LIBRARIES["iOS"][1], LIBRARIES["Android"][1]),
-        LIBRARIES["web"][1],
-    )
+    library = [
+        np.where(is_app, np.where(ios, LIBRARIES["iOS"][i], LIBRARIES["Android"][i]),
+                 LIBRARIES["web"][i])
+        for i in (0, 1)
+    ]  # fmt: skip
     day = s.day[rows]
     lag = (counter_uniform(seed, Stream.WEB_DEVICES, s.device[rows], 5, 0) * 3).astype(np.int64)
     release = np.maximum(
@@ -457,74 +456,93 @@ def _sessions_table(tl: Timeline, w: WebWorld, rows: np.ndarray) -> pa.Table:
     prefix = np.array(IP_PREFIXES)[(ip_u * len(IP_PREFIXES)).astype(np.int64)]
     low = (counter_uniform(seed, Stream.WEB_SESSIONS, s.key[rows], 0, 51) * 65_534).astype(int)
     ip = (prefix[:, 0] << 24) | (prefix[:, 1] << 16) | (low + 1)
-    campaign, term, content = utm_values(w, rows)
-    platform = ad_platforms(w, rows)
-    cust = s.cust[rows]
-    guest = np.maximum(cust, 0)
-    order_row = s.order_row[rows]
+    return {
+        "anon": d.anonymous_id.take(pa.array(dev)),
+        "device_id": d.device_id.take(pa.array(dev)),
+        "is_app": pa.array(is_app),
+        "release": pa.array(release, pa.int64()),
+        "manufacturer": _obj(np.take([m[1] for m in APP_DEVICES], app_model)),
+        "model": _obj(np.take([m[2] for m in APP_DEVICES], app_model)),
+        "device_name": _obj(np.take([m[3] for m in APP_DEVICES], app_model)),
+        "os_name": _obj(os_name),
+        "os_version": _obj(versions),
+        "library_name": _obj(library[0]),
+        "library_version": _obj(library[1]),
+        "ip_number": pa.array(ip, pa.int64()),
+        "user_agent": _obj(np.take([b[3] for b in BROWSERS], np.where(is_app, 0, model))),
+    }, os_name
+
+
+def _order_columns(tl: Timeline, w: WebWorld, rows: np.ndarray) -> dict[str, Any]:
+    """The order a converting session ends in (zeros and nulls for the others)."""
     o = tl.orders
+    order_row = w.s.order_row[rows]
     orow = np.maximum(order_row, 0)
     has_order = order_row >= 0
     codes = np.array([p.code for p in PROMOS] + [None], dtype=object)
-    coupon = np.where(has_order, codes[o.promo[orow]], None)
-    stores = tl.stores
+    return {
+        "order_id": pa.array(np.where(has_order, orow + 1, 0)).cast(pa.string()),
+        "total": pa.array(np.where(has_order, o.total[orow], 0), pa.int64()),
+        "revenue": pa.array(
+            np.where(has_order, o.total[orow] - o.delivery_fee[orow], 0), pa.int64()
+        ),
+        "shipping": pa.array(np.where(has_order, o.delivery_fee[orow], 0), pa.int64()),
+        "discount": pa.array(np.where(has_order, o.discount[orow], 0), pa.int64()),
+        "coupon": _obj(np.where(has_order, codes[o.promo[orow]], None)),
+        "affiliation": _obj(np.where(has_order, tl.stores.name[o.store_idx[orow]], None)),
+    }
+
+
+def _guest_columns(w: WebWorld, rows: np.ndarray) -> dict[str, Any]:
+    """The identify traits of the session's guest (nulls for anonymous visitors)."""
+    pop = w.pop
+    cust = w.s.cust[rows]
+    guest = np.maximum(cust, 0)
     has_guest = cust >= 0
-    return pa.table(
-        {
-            "sess": pa.array(rows, pa.int64()),
-            "anon": d.anonymous_id.take(pa.array(dev)),
-            "device_id": d.device_id.take(pa.array(dev)),
-            "user_id": pa.array(np.where(has_guest, pop.customer_id[guest], 0)).cast(pa.string()),
-            "is_app": pa.array(is_app),
-            "release": pa.array(release, pa.int64()),
-            "manufacturer": _obj(np.take([m[1] for m in APP_DEVICES], app_model)),
-            "model": _obj(np.take([m[2] for m in APP_DEVICES], app_model)),
-            "device_name": _obj(np.take([m[3] for m in APP_DEVICES], app_model)),
-            "os_name": _obj(os_name),
-            "os_version": _obj(versions),
-            "library_name": _obj(lib_name),
-            "library_version": _obj(lib_version),
-            "ip_number": pa.array(ip, pa.int64()),
-            "user_agent": _obj(np.take([b[3] for b in BROWSERS], np.where(is_app, 0, model))),
-            "source": pa.array(s.source[rows], pa.int64()),
-            "utm_campaign": _obj(campaign),
-            "utm_term": _obj(term),
-            "ad_id": _obj(content),
-            "landing": pa.array(
-                np.where(np.isin(s.source[rows], (PAID_SOCIAL, SOURCES.index("email"))), 1, 0),
-                pa.int64(),
-            ),
-            "cart_id": message_ids(seed, s.key[rows], np.full(rows.size, 3000)),
-            "order_id": pa.array(np.where(has_order, orow + 1, 0)).cast(pa.string()),
-            "total": pa.array(np.where(has_order, o.total[orow], 0), pa.int64()),
-            "revenue": pa.array(
-                np.where(has_order, o.total[orow] - o.delivery_fee[orow], 0), pa.int64()
-            ),
-            "shipping": pa.array(np.where(has_order, o.delivery_fee[orow], 0), pa.int64()),
-            "discount": pa.array(np.where(has_order, o.discount[orow], 0), pa.int64()),
-            "coupon": _obj(coupon),
-            "affiliation": _obj(np.where(has_order, stores.name[o.store_idx[orow]], None)),
-            "email": _obj(np.where(has_guest, pop.email[guest], None)),
-            "phone": _obj(np.where(has_guest, pop.phone[guest], None)),
-            "first_name": _obj(np.where(has_guest, pop.given_name[guest], None)),
-            "full_name": _obj(np.where(has_guest, pop.full_name[guest], None)),
-            "created_at": _obj(
-                np.where(
-                    has_guest,
-                    np.datetime_as_string(
-                        pop.signup_us[guest].astype("datetime64[us]").astype("datetime64[ms]")
-                    ).astype(object)
-                    + "Z",
-                    None,
-                )
-            ),
-            "accepts_email": pa.array(np.where(has_guest, pop.accepts_email[guest], False)),
-            "accepts_sms": pa.array(np.where(has_guest, pop.accepts_sms[guest], False)),
-            "utm_source": _obj(platform),
-            "referrer": _obj(_referrer(s.source[rows], platform)),
-            "referring_app": _obj(_referring_app(s.source[rows], platform, os_name)),
-        }
-    )
+    signup_ms = pop.signup_us[guest].astype("datetime64[us]").astype("datetime64[ms]")
+    return {
+        "email": _obj(np.where(has_guest, pop.email[guest], None)),
+        "phone": _obj(np.where(has_guest, pop.phone[guest], None)),
+        "first_name": _obj(np.where(has_guest, pop.given_name[guest], None)),
+        "full_name": _obj(np.where(has_guest, pop.full_name[guest], None)),
+        "created_at": _obj(
+            np.where(has_guest, np.datetime_as_string(signup_ms).astype(object) + "Z", None)
+        ),
+        "accepts_email": pa.array(np.where(has_guest, pop.accepts_email[guest], False)),
+        "accepts_sms": pa.array(np.where(has_guest, pop.accepts_sms[guest], False)),
+    }
+
+
+def _sessions_table(tl: Timeline, w: WebWorld, rows: np.ndarray) -> pa.Table:
+    """What the render query needs to know about these sessions, in the query's column order."""
+    s = w.s
+    device, os_name = _device_columns(tl, w, rows)
+    campaign, term, content = utm_values(w, rows)
+    platform = ad_platforms(w, rows)
+    cust = s.cust[rows]
+    source = s.source[rows]
+    user_id = np.where(cust >= 0, w.pop.customer_id[np.maximum(cust, 0)], 0)
+    columns = {
+        "sess": pa.array(rows, pa.int64()),
+        "anon": device.pop("anon"),
+        "device_id": device.pop("device_id"),
+        "user_id": pa.array(user_id).cast(pa.string()),
+        **device,
+        "source": pa.array(source, pa.int64()),
+        "utm_campaign": _obj(campaign),
+        "utm_term": _obj(term),
+        "ad_id": _obj(content),
+        "landing": pa.array(
+            np.where(np.isin(source, (PAID_SOCIAL, SOURCES.index("email"))), 1, 0), pa.int64()
+        ),
+        "cart_id": message_ids(tl.config.seed, s.key[rows], np.full(rows.size, 3000)),
+        **_order_columns(tl, w, rows),
+        **_guest_columns(w, rows),
+        "utm_source": _obj(platform),
+        "referrer": _obj(_referrer(source, platform)),
+        "referring_app": _obj(_referring_app(source, platform, os_name)),
+    }
+    return pa.table(columns)
 
 
 # An ad click's referrer and the app it opens from, by publisher platform: Instagram's and
