@@ -1,7 +1,8 @@
 """Build a world into a directory, and move it forward day by day.
 
 The world is a pure function of (config, as_of): both entry points regenerate the timeline up to
-the as-of date and write what it implies. out_dir/world.json remembers the config and as-of date.
+the as-of date with simulator.model and hand it to simulator.writers, which write what it implies.
+out_dir/world.json remembers the config and as-of date.
 """
 
 from __future__ import annotations
