@@ -1,7 +1,7 @@
 """A deterministic simulated restaurant chain, standing in for its real systems.
 
-Today it produces the ordering platform's database (SQLite, from schema.sql) and a truth file of
-what was generated; more channels will read the same latent population.
+simulator.model draws what happens, simulator.writers write each system's files from it, and
+simulator.world runs the one and then the other; see README.md.
 """
 
 from simulator.config import WorldConfig, WorldPaths

@@ -8,9 +8,9 @@ from datetime import date
 from pathlib import Path
 
 from simulator.config import WorldConfig, WorldPaths
-from simulator.snapshot import TABLE_ORDER
-from simulator.sqlite_writer import table_counts
+from simulator.model.snapshot import TABLE_ORDER
 from simulator.world import advance_world, build_world, read_state
+from simulator.writers.sqlite import table_counts
 
 DEFAULTS = WorldConfig()
 

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from simulator.catalog import PROVINCES
+from simulator.model.catalog import PROVINCES
 
 
 @dataclass(frozen=True)

@@ -1,24 +1,35 @@
 """Build a world into a directory, and move it forward day by day.
 
 The world is a pure function of (config, as_of): both entry points regenerate the timeline up to
-the as-of date and write what it implies. out_dir/world.json remembers the config and as-of date.
+the as-of date with simulator.model and hand it to simulator.writers, which write what it implies.
+out_dir/world.json remembers the config and as-of date.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from simulator import ops, web
-from simulator.clock import end_of_day_us
 from simulator.config import WorldConfig, WorldPaths
-from simulator.pos_export import pos_export_truth, write_pos_export
-from simulator.snapshot import Table, ordering_tables
-from simulator.sqlite_writer import apply_increment, table_counts, write_database
-from simulator.timeline import simulate
-from simulator.truth import truth
+from simulator.model.campaigns import simulate_campaigns
+from simulator.model.clock import HOUR_US, end_of_day_us
+from simulator.model.feedback import feedback_truth
+from simulator.model.snapshot import Table, ordering_tables
+from simulator.model.telemetry import telemetry_truth
+from simulator.model.timeline import Timeline, simulate
+from simulator.model.web import experiment_figures, simulate_web, web_truth
+from simulator.writers.ga4 import write_ga4
+from simulator.writers.landing import HourFiles
+from simulator.writers.messaging import delivery_counts, messaging_truth, write_messaging
+from simulator.writers.meta import write_meta
+from simulator.writers.pos_export import pos_export_truth, write_pos_export
+from simulator.writers.segment import write_events
+from simulator.writers.sqlite import apply_increment, table_counts, write_database
+from simulator.writers.telemetry import write_telemetry
+from simulator.writers.truth import truth
 
 STATE_VERSION = 1
 
@@ -68,15 +79,77 @@ def snapshot_tables(config: WorldConfig, as_of: date) -> dict[str, Table]:
     return ordering_tables(simulate(config, as_of), as_of)
 
 
+def _check_hour_bounds(since_us: int | None, until_us: int) -> None:
+    # Landing files hold whole arrival hours, written once: a bound inside an hour would leave
+    # that hour's file incomplete.
+    for bound in (since_us, until_us):
+        if bound is not None and (bound + 1) % HOUR_US:
+            raise ValueError(f"{bound} is not the last microsecond of an hour")
+
+
+def emit_web(timeline: Timeline, out_dir: Path | str, since_us: int | None, until_us: int) -> dict:
+    """Write the app and web events arriving in (since_us, until_us] (since_us None: a fresh
+    build), rewrite the GA4 and Meta report sources whole, and return the truth of the digital
+    channels as of until_us."""
+    _check_hour_bounds(since_us, until_us)
+    out_dir = Path(out_dir)
+    w = simulate_web(timeline)
+    write_events(timeline, w, out_dir / "landing" / "events", since_us, until_us)
+    ga4 = write_ga4(timeline, w, out_dir / "ga4", until_us)
+    meta = write_meta(timeline, w, out_dir / "meta", until_us)
+    result = web_truth(timeline, w, until_us, {"ga4": ga4, "ads": meta})
+    result["experiments"] = experiment_figures(timeline, w, until_us)
+    return _sorted(result)
+
+
+def _sorted(value):
+    if isinstance(value, dict):
+        return {k: _sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(v) for v in value]
+    return value
+
+
+OPS_STREAMS = ("messaging", "telemetry")
+
+
+def emit_ops(timeline: Timeline, out_dir: Path | str, since_us: int | None, until_us: int) -> dict:
+    """Write the `messaging` and `telemetry` streams for everything arriving in
+    (since_us, until_us] (since_us None: a fresh build, after clearing both streams), and return
+    the truth of campaigns, telemetry and feedback as of until_us (JSON-able)."""
+    _check_hour_bounds(since_us, until_us)
+    out_dir = Path(out_dir)
+    if since_us is None:
+        for stream in OPS_STREAMS:
+            shutil.rmtree(out_dir / "landing" / stream, ignore_errors=True)
+    tl = timeline
+    run = simulate_campaigns(tl.config, tl.population, tl.purchases, tl.accounts)
+    files = HourFiles(out_dir)
+    try:
+        write_messaging(tl, run, files, since_us, until_us)
+        write_telemetry(tl, files, since_us, until_us)
+    finally:
+        files.close()
+    messaging: dict[str, Any] = messaging_truth(tl, run, until_us)
+    messaging["webhooks"] = delivery_counts(tl, run, until_us)
+    return {
+        "messaging": messaging,
+        "telemetry": telemetry_truth(tl, until_us),
+        "feedback": feedback_truth(tl, until_us),
+    }
+
+
 # Every channel beyond the ordering DB: each writes what arrives in (since_us, until_us] and
 # returns its part of the truth file (see README, "Channels").
-CHANNELS = (web, ops)
+CHANNELS = (emit_web, emit_ops)
 
 
-def _emit_channels(timeline, out_dir: Path, since_us: int | None, until_us: int) -> dict[str, Any]:
+def _emit_channels(
+    timeline: Timeline, out_dir: Path, since_us: int | None, until_us: int
+) -> dict[str, Any]:
     contributions: dict[str, Any] = {}
-    for channel in CHANNELS:
-        contributions |= channel.emit(timeline, out_dir, since_us, until_us)
+    for emit in CHANNELS:
+        contributions |= emit(timeline, out_dir, since_us, until_us)
     return contributions
 
 

@@ -23,10 +23,10 @@ from regulars.analytics.lifetime_value import (
     fit_warning,
     unscored,
 )
-from simulator.clock import NEVER
 from simulator.config import WorldConfig
-from simulator.pos_export import DATE_FORMAT, pos_orders
-from simulator.timeline import simulate
+from simulator.model.clock import NEVER
+from simulator.model.timeline import simulate
+from simulator.writers.pos_export import DATE_FORMAT, pos_orders
 
 # ~8,000 sign-ups over one year, ~7,100 of whom order: recovery needs a year of repeat history.
 WORLD = WorldConfig(

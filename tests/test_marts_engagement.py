@@ -44,10 +44,10 @@ def not_arrived(truth: dict) -> int:
 def device_owners(marts_world: Settings) -> dict:
     """The simulator's own answer: who owns each anonymousId, and which anonymousIds a guest
     identified on (signed up, logged in, or used signed in) by the as-of instant."""
-    from simulator.clock import end_of_day_us
-    from simulator.sessions import SIGNUP, VISITOR_DEVICE_BASE
-    from simulator.timeline import simulate
-    from simulator.web import simulate_web
+    from simulator.model.clock import end_of_day_us
+    from simulator.model.sessions import SIGNUP, VISITOR_DEVICE_BASE
+    from simulator.model.timeline import simulate
+    from simulator.model.web import simulate_web
     from simulator.world import read_state
 
     config, as_of = read_state(marts_world.data_dir)

@@ -184,8 +184,8 @@ def test_message_outcomes_per_campaign_equal_the_truth(warehouse, truth):
 
 def test_rebuilt_holdout_is_part_of_the_true_holdout(warehouse, marts_world, truth):
     """Every guest the mart calls held out was held out; most of the holdout is found."""
-    from simulator.messaging import simulate_campaigns
-    from simulator.timeline import simulate
+    from simulator.model.campaigns import simulate_campaigns
+    from simulator.model.timeline import simulate
     from simulator.world import read_state
 
     config, as_of = read_state(marts_world.data_dir)

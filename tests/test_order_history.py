@@ -18,7 +18,7 @@ from ingestion.order_history.helpers import ColumnMapping, OrderHistoryFileError
 from ingestion.pipelines import landing_pipeline
 from regulars.settings import Settings, load_chain
 from simulator import WorldConfig
-from simulator.pos_export import DATE_FORMAT, pos_orders, write_pos_export
+from simulator.writers.pos_export import DATE_FORMAT, pos_orders, write_pos_export
 
 POS_MAPPING = {
     "customer_id": "No HP",

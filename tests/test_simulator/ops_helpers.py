@@ -8,9 +8,9 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from simulator import WorldConfig
-from simulator.clock import end_of_day_us
-from simulator.ops import emit
-from simulator.timeline import Timeline, simulate
+from simulator.model.clock import end_of_day_us
+from simulator.model.timeline import Timeline, simulate
+from simulator.world import emit_ops as emit
 
 # About 800 guests over 60 days: enough campaign sends to see every kind of webhook event.
 OPS_WORLD = WorldConfig(seed=11, customers=800, days=60, acquisition_days=60)

@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 import pytest
 from ops_helpers import OPS_WORLD, as_of, emit_world, stream_files, stream_lines
 
-from simulator.clock import end_of_day_us
-from simulator.ops import emit
-from simulator.timeline import simulate
+from simulator.model.clock import end_of_day_us
+from simulator.model.timeline import simulate
+from simulator.world import emit_ops as emit
 
 STREAMS = ("messaging", "telemetry")
 PATH = re.compile(

@@ -11,19 +11,18 @@ import pytest
 from ops_helpers import OPS_WORLD, as_of
 
 from simulator import WorldConfig
-from simulator.clock import end_of_day_us
-from simulator.feedback import (
+from simulator.model.clock import end_of_day_us
+from simulator.model.feedback import (
     COMMENTS,
     NEGATIVE,
     PLANTED_ITEM,
     PLANTED_STORE,
     POSITIVE,
     feedback_truth,
-    order_feedback_table,
 )
-from simulator.snapshot import ordering_tables
-from simulator.sqlite_writer import apply_increment, write_database
-from simulator.timeline import simulate
+from simulator.model.snapshot import order_feedback_table, ordering_tables
+from simulator.model.timeline import simulate
+from simulator.writers.sqlite import apply_increment, write_database
 
 
 def _tables(config: WorldConfig, extra_days: int = 0) -> dict:

@@ -11,12 +11,12 @@ import pytest
 from ops_helpers import OPS_WORLD, as_of, emit_world, stream_lines
 
 from simulator import WorldConfig
-from simulator.catalog import FIRST_NAMES, LAST_NAMES
-from simulator.clock import DAY_US, NEVER, end_of_day_us
-from simulator.messaging import FAILURES, KINDS, METRICS, simulate_campaigns
-from simulator.purchases import day_keys, settle_extra_purchases
-from simulator.snapshot import customers_table, order_items_table, orders_table
-from simulator.timeline import simulate
+from simulator.model.campaigns import FAILURES, KINDS, METRICS, simulate_campaigns
+from simulator.model.catalog import FIRST_NAMES, LAST_NAMES
+from simulator.model.clock import DAY_US, NEVER, end_of_day_us
+from simulator.model.purchases import day_keys, settle_extra_purchases
+from simulator.model.snapshot import customers_table, order_items_table, orders_table
+from simulator.model.timeline import simulate
 
 ULID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
 EMAIL_METRICS = {"sent", "delivered", "opened", "clicked", "bounced", "dropped", "unsubscribed"}

@@ -11,7 +11,7 @@ import pytest
 from ops_helpers import emit_world, stream_lines
 
 from simulator import WorldConfig
-from simulator.telemetry import (
+from simulator.model.telemetry import (
     CLIENT_TIMEOUT_MS,
     ENDPOINTS,
     OUTAGE_DAY,

@@ -8,7 +8,7 @@ from datetime import date, datetime
 import pytest
 from sim_helpers import rows
 
-from simulator.catalog import PROMOS
+from simulator.model.catalog import PROMOS
 
 STATUSES = {"placed", "preparing", "completed", "cancelled", "refunded"}
 

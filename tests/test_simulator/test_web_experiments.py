@@ -11,7 +11,7 @@ import pytest
 from web_helpers import dedup, emit_world, parse_ts, read_events, sessionise
 
 from simulator import WorldConfig
-from simulator.experiments import EXPERIMENTS
+from simulator.model.experiments import EXPERIMENTS
 
 LIFT, NULL, SRM = (e.experiment_id for e in EXPERIMENTS)
 

@@ -22,8 +22,8 @@ from web_helpers import (
     sessionise,
 )
 
-from simulator.clock import end_of_day_us
-from simulator.snapshot import ordering_tables
+from simulator.model.clock import end_of_day_us
+from simulator.model.snapshot import ordering_tables
 
 TYPES = {"identify", "track", "page", "screen"}
 LIBRARIES = {"analytics.js", "analytics-kotlin", "analytics-swift"}

@@ -10,9 +10,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from simulator import WorldConfig
-from simulator.clock import end_of_day_us
-from simulator.timeline import simulate
-from simulator.web import emit
+from simulator.model.clock import end_of_day_us
+from simulator.model.timeline import simulate
+from simulator.world import emit_web as emit
 
 WEB_TINY = WorldConfig(seed=11, customers=150, days=60, acquisition_days=60)
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")

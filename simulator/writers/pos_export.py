@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simulator.chain import make_stores
-from simulator.clock import MINUTE_US, day_start_us
 from simulator.config import WorldConfig
-from simulator.population import make_population
-from simulator.rand import keyed_rng
+from simulator.model.chain import make_stores
+from simulator.model.clock import MINUTE_US, day_start_us
+from simulator.model.population import make_population
+from simulator.model.rand import keyed_rng
 
 HISTORY_DAYS = 365  # the export covers the year before the platform's start_date
 MOVED_OVER_DAYS = 30  # POS regulars are among the guests who signed up in the first 30 days

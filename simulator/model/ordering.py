@@ -13,20 +13,20 @@ from datetime import timedelta
 
 import numpy as np
 
-from simulator.catalog import MENU, PROMOS
-from simulator.chain import Menu, Stores
-from simulator.clock import (
+from simulator.config import WorldConfig
+from simulator.model.campaigns import simulate_campaigns
+from simulator.model.catalog import MENU, PROMOS
+from simulator.model.chain import Menu, Stores
+from simulator.model.clock import (
     MINUTE_US,
     NEVER,
     day_part_hours,
     day_start_us,
     local_hours_to_us,
 )
-from simulator.config import WorldConfig
-from simulator.messaging import simulate_campaigns
-from simulator.population import Population
-from simulator.purchases import Purchases
-from simulator.rand import Stream, keyed_rng
+from simulator.model.population import Population
+from simulator.model.purchases import Purchases
+from simulator.model.rand import Stream, keyed_rng
 
 PLATFORMS = ("app", "web")
 PLATFORM_LOYALTY = 0.85  # orders placed on the guest's preferred platform
@@ -88,39 +88,28 @@ def _minutes(rng: np.random.Generator, low: float, high: float, n: int) -> np.nd
     return np.rint(rng.uniform(low, high, size=n) * MINUTE_US).astype(np.int64)
 
 
-def _orders_of_day(
+def _where(
+    rng: np.random.Generator,
     config: WorldConfig,
     day: int,
     cust: np.ndarray,
     first: np.ndarray,
-    fixed_us: np.ndarray,
     pop: Population,
     stores: Stores,
-    menu: Menu,
-    unit_value: float,
-    stream: Stream = Stream.ORDERS,
-) -> tuple[dict, dict]:
-    """The orders placed on `day` (columns of Orders) and their lines (columns of OrderLines,
-    order_row local to the day), both in placement order. `first` marks each guest's first order."""
-    rng = keyed_rng(config.seed, stream, day)
-    n = cust.size
-
-    # Where: the home store, or (repeat orders only) another open store, mostly nearby.
+) -> np.ndarray:
+    """The home store, or (repeat orders only) another open store, mostly nearby."""
     home = pop.home_store[cust]
     open_idx = stores.open_on(day)
     nearby = stores.province_idx[open_idx][None, :] == stores.province_idx[home][:, None]
     pull = np.log(stores.weight[open_idx] * np.where(nearby, 3.0, 1.0))
     elsewhere = open_idx[np.argmax(pull + rng.gumbel(size=nearby.shape), axis=1)]
-    away = ~first & (rng.random(n) >= config.home_store_share)
-    store = np.where(away, elsewhere, home)
+    away = ~first & (rng.random(cust.size) >= config.home_store_share)
+    return np.where(away, elsewhere, home)
 
-    # When: a day part in the store's local time; same-day trial orders follow the sign-up.
-    placed = local_hours_to_us(
-        day_start_us(config.start_date, day), day_part_hours(rng, n), stores.utc_offset[store]
-    ) + rng.integers(0, 1_000_000, size=n)
-    placed = np.where(fixed_us != NEVER, fixed_us, placed)
 
-    # How.
+def _how(rng: np.random.Generator, cust: np.ndarray, pop: Population) -> tuple[np.ndarray, ...]:
+    """Platform, fulfilment and delivery fee."""
+    n = cust.size
     is_app = np.where(
         rng.random(n) < PLATFORM_LOYALTY, pop.prefers_app[cust], ~pop.prefers_app[cust]
     )
@@ -128,8 +117,21 @@ def _orders_of_day(
     fulfilment = (rng.random(n)[:, None] >= np.cumsum(share, axis=1)[:, :-1]).sum(axis=1)
     delivery = fulfilment == DELIVERY
     fee = np.where(delivery, rng.choice(DELIVERY_FEES_IDR, size=n, p=DELIVERY_FEE_SHARE), 0)
+    return is_app, fulfilment, delivery, fee
 
-    # What: a Gamma-Gamma order value sets the number of units; popular dishes are likelier.
+
+def _what(
+    rng: np.random.Generator,
+    config: WorldConfig,
+    day: int,
+    cust: np.ndarray,
+    pop: Population,
+    menu: Menu,
+    unit_value: float,
+) -> dict[str, np.ndarray]:
+    """A Gamma-Gamma order value sets the number of units; popular dishes are likelier. Lines
+    come as (row, col): the order and its line slot."""
+    n = cust.size
     value = rng.gamma(config.spend_p, 1 / pop.nu[cust])
     units = np.clip(np.rint(value / unit_value), 1, MAX_UNITS).astype(np.int64)
     lines = np.clip(units - rng.binomial(units - 1, SECOND_PORTION_SHARE), 1, MAX_LINES)
@@ -145,8 +147,28 @@ def _orders_of_day(
     unit_price = menu.prices_at(day_start_us(config.start_date, day + 1) - 1)[menu_idx]
     line_total = quantity * unit_price
     subtotal = np.add.reduceat(line_total, np.concatenate([[0], np.cumsum(lines)[:-1]]))
+    return {
+        "row": row,
+        "col": col,
+        "menu_idx": menu_idx,
+        "quantity": quantity,
+        "unit_price": unit_price,
+        "line_total": line_total,
+        "subtotal": subtotal,
+    }
 
-    # Promo codes: WELCOME20 on first orders, others now and then, more around payday.
+
+def _promos(
+    rng: np.random.Generator,
+    config: WorldConfig,
+    day: int,
+    first: np.ndarray,
+    delivery: np.ndarray,
+    subtotal: np.ndarray,
+    fee: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """WELCOME20 on first orders, other codes now and then, more around payday."""
+    n = first.size
     date_of_day = config.start_date + timedelta(days=int(day))
     payday = date_of_day.day >= 25 or date_of_day.day == 1
     use, pick = rng.random(n), rng.random(n)
@@ -157,8 +179,14 @@ def _orders_of_day(
     promo = np.where(subtotal >= _MIN_SUBTOTAL[promo], promo, -1)
     percent_off = (subtotal * _PERCENT[promo] // 100) // 100 * 100  # whole hundreds of rupiah
     discount = np.minimum(_CAP[promo], np.where(_PERCENT[promo] > 0, percent_off, fee))
+    return promo, discount
 
-    # Lifecycle: placed -> preparing -> completed, or cancelled; refunds after completion.
+
+def _lifecycle(
+    rng: np.random.Generator, config: WorldConfig, placed: np.ndarray, delivery: np.ndarray
+) -> dict[str, np.ndarray]:
+    """placed -> preparing -> completed, or cancelled; refunds after completion; fraud deleted."""
+    n = placed.size
     outcome = rng.random(n)
     cancelled = outcome < config.cancel_share
     refunded = ~cancelled & (outcome < config.cancel_share + config.refund_share)
@@ -173,7 +201,42 @@ def _orders_of_day(
     to_refunded = to_completed + _minutes(rng, 60, 72 * 60, n)
     deleted = rng.random(n) < config.fraud_share
     to_deleted = _minutes(rng, 60, 48 * 60, n)
+    return {
+        "preparing_us": np.where(cancelled & early, NEVER, placed + to_preparing),
+        "completed_us": np.where(cancelled, NEVER, placed + to_completed),
+        "cancelled_us": np.where(cancelled, placed + to_cancelled, NEVER),
+        "refunded_us": np.where(refunded, placed + to_refunded, NEVER),
+        "deleted_us": np.where(deleted, placed + to_deleted, NEVER),
+    }
 
+
+def _orders_of_day(
+    config: WorldConfig,
+    day: int,
+    cust: np.ndarray,
+    first: np.ndarray,
+    fixed_us: np.ndarray,
+    pop: Population,
+    stores: Stores,
+    menu: Menu,
+    unit_value: float,
+    stream: Stream = Stream.ORDERS,
+) -> tuple[dict, dict]:
+    """The orders placed on `day` (columns of Orders) and their lines (columns of OrderLines,
+    order_row local to the day), both in placement order. `first` marks each guest's first order.
+    The helpers draw from one generator in a fixed sequence: their call order is the stream."""
+    rng = keyed_rng(config.seed, stream, day)
+    n = cust.size
+    store = _where(rng, config, day, cust, first, pop, stores)
+    # When: a day part in the store's local time; same-day trial orders follow the sign-up.
+    placed = local_hours_to_us(
+        day_start_us(config.start_date, day), day_part_hours(rng, n), stores.utc_offset[store]
+    ) + rng.integers(0, 1_000_000, size=n)
+    placed = np.where(fixed_us != NEVER, fixed_us, placed)
+    is_app, fulfilment, delivery, fee = _how(rng, cust, pop)
+    basket = _what(rng, config, day, cust, pop, menu, unit_value)
+    subtotal = basket["subtotal"]
+    promo, discount = _promos(rng, config, day, first, delivery, subtotal, fee)
     orders = {
         "customer_idx": cust,
         "store_idx": store,
@@ -185,24 +248,18 @@ def _orders_of_day(
         "delivery_fee": fee,
         "total": subtotal - discount + fee,
         "placed_us": placed,
-        "preparing_us": np.where(cancelled & early, NEVER, placed + to_preparing),
-        "completed_us": np.where(cancelled, NEVER, placed + to_completed),
-        "cancelled_us": np.where(cancelled, placed + to_cancelled, NEVER),
-        "refunded_us": np.where(refunded, placed + to_refunded, NEVER),
-        "deleted_us": np.where(deleted, placed + to_deleted, NEVER),
+        **_lifecycle(rng, config, placed, delivery),
         "campaign": np.full(n, -1, dtype=np.int64),
     }
     # order_id follows placement time, as an autoincrement key would.
     order = np.lexsort((cust, placed))
     position = np.empty(n, dtype=np.int64)
     position[order] = np.arange(n)
+    row, col = basket["row"], basket["col"]
     line_order = np.lexsort((col, position[row]))
-    lines_out = {
-        "order_row": position[row][line_order],
-        "menu_idx": menu_idx[line_order],
-        "quantity": quantity[line_order],
-        "unit_price": unit_price[line_order],
-        "line_total": line_total[line_order],
+    lines_out = {"order_row": position[row][line_order]} | {
+        name: basket[name][line_order]
+        for name in ("menu_idx", "quantity", "unit_price", "line_total")
     }
     return {name: values[order] for name, values in orders.items()}, lines_out
 

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.ads import PUBLISHER_SHARE, AdPlan, pick_ads
-from simulator.catalog import PROVINCES
-from simulator.clock import DAY_US, HOUR_US, MINUTE_US, day_start_us
-from simulator.population import CHANNELS, Population, make_population, signup_rate
-from simulator.rand import Stream, counter_uniform, keyed_rng
-from simulator.timeline import Timeline
+from simulator.model.ads import PUBLISHER_SHARE, AdPlan, pick_ads
+from simulator.model.catalog import PROVINCES
+from simulator.model.clock import DAY_US, HOUR_US, MINUTE_US, day_start_us
+from simulator.model.population import CHANNELS, Population, make_population, signup_rate
+from simulator.model.rand import Stream, counter_uniform, keyed_rng
+from simulator.model.timeline import Timeline
 
 LOOKAHEAD_DAYS = 7  # guests browse anonymously up to a week before signing up
 PRESIGNUP_COUNT_SHARE = (0.35, 0.35, 0.20, 0.10)  # 0, 1, 2 or 3 anonymous sessions
@@ -140,37 +140,43 @@ def _same_day_orders(tl: Timeline, n_known: int) -> np.ndarray:
     return out
 
 
-def make_sessions(tl: Timeline, pop: Population, plan: AdPlan) -> Sessions:
-    """Every candidate session up to the horizon (see the module docstring)."""
-    cfg, stores, orders = tl.config, tl.stores, tl.orders
-    seed, start = cfg.seed, cfg.start_date
-    last_day = (tl.horizon - start).days
-    n_known = len(tl.population)
-    cid = pop.customer_id
-    home = pop.home_store
-    g_province = stores.province_idx[home]
-    g_offset = stores.utc_offset[home]
-    has_web2 = _u(seed, cid, 0, 1) < WEB2_SHARE
-    primary_slot = np.where(pop.prefers_app, APP_SLOT, WEB_SLOT)
-    parts: list[dict[str, np.ndarray]] = []
+class _GuestSessions:
+    """The guests' sessions as they are drawn, kind by kind, with what every kind needs to know
+    about the guests."""
 
-    def add(kind, key, cust, slot, is_app, day, anchor, order_row=None):
+    def __init__(self, tl: Timeline, pop: Population):
+        self.seed, self.start = tl.config.seed, tl.config.start_date
+        self.pop, self.cid = pop, pop.customer_id
+        home = pop.home_store
+        self.province = tl.stores.province_idx[home]
+        self.utc_offset = tl.stores.utc_offset[home]
+        self.has_web2 = _u(self.seed, self.cid, 0, 1) < WEB2_SHARE
+        self.primary_slot = np.where(pop.prefers_app, APP_SLOT, WEB_SLOT)
+        self.parts: list[dict[str, np.ndarray]] = []
+
+    def add(self, kind, key, cust, slot, is_app, day, anchor, order_row=None) -> None:
         n = key.size
-        parts.append(
+        self.parts.append(
             {
                 "key": key,
                 "kind": np.full(n, kind, dtype=np.int64),
                 "cust": cust,
-                "device": guest_device(cid[cust], slot),
+                "device": guest_device(self.cid[cust], slot),
                 "is_app": is_app,
                 "day": day,
                 "anchor_us": anchor,
                 "order_row": np.full(n, -1, dtype=np.int64) if order_row is None else order_row,
-                "province": g_province[cust],
+                "province": self.province[cust],
             }
         )
 
-    # 1. Anonymous browsing in the week before signing up, on distinct days.
+    def columns(self) -> dict[str, np.ndarray]:
+        return {name: np.concatenate([p[name] for p in self.parts]) for name in self.parts[0]}
+
+
+def _presignup(gs: _GuestSessions) -> None:
+    """Anonymous browsing in the week before signing up, on distinct days."""
+    seed, start, pop, cid = gs.seed, gs.start, gs.pop, gs.cid
     n_pre = _choice(_u(seed, cid, 0, 2), PRESIGNUP_COUNT_SHARE)
     lag_keys = _u(seed, np.repeat(cid, 7), np.tile(np.arange(7), cid.size), 3).reshape(-1, 7)
     lags = np.argsort(lag_keys, axis=1)[:, :3]
@@ -185,43 +191,52 @@ def make_sessions(tl: Timeline, pop: Population, plan: AdPlan) -> Sessions:
         room_hi = pop.signup_us[g] - 100 * MINUTE_US
         no_room = (lag == 0) & (room_hi - room_lo < 10 * MINUTE_US)
         day = np.where(no_room, day - 7, day)
-        anchor = browse_start_us(seed, key, start, day, g_offset[g])
+        anchor = browse_start_us(seed, key, start, day, gs.utc_offset[g])
         same_day = (lag == 0) & ~no_room
         squeezed = room_lo + (_u(seed, key, 0, 4) * (room_hi - room_lo)).astype(np.int64)
         anchor = np.where(same_day, squeezed, anchor)
         pick = _u(seed, key, 0, 5)
         other = np.where(pop.prefers_app[g], WEB_SLOT, APP_SLOT)
-        second = np.where(has_web2[g], WEB2_SLOT, other)
+        second = np.where(gs.has_web2[g], WEB2_SLOT, other)
         slot = np.where(
-            pick < PRESIGNUP_PRIMARY_DEVICE, primary_slot[g], np.where(pick < 0.9, other, second)
+            pick < PRESIGNUP_PRIMARY_DEVICE,
+            gs.primary_slot[g],
+            np.where(pick < 0.9, other, second),
         )
         keep = day >= 0
-        add(PRESIGNUP, key[keep], g[keep], slot[keep], slot[keep] == APP_SLOT, day[keep],
-            anchor[keep])  # fmt: skip
+        gs.add(PRESIGNUP, key[keep], g[keep], slot[keep], slot[keep] == APP_SLOT, day[keep],
+               anchor[keep])  # fmt: skip
 
-    # 2. Sign-up sessions, with the trial order when it follows within minutes.
-    g = np.arange(n_known)
-    same_day = _same_day_orders(tl, n_known)
+
+def _signups_and_orders(gs: _GuestSessions, tl: Timeline) -> None:
+    """Sign-up sessions (with the trial order when it follows within minutes), then one
+    converting session per other order."""
+    seed, pop, cid, orders = gs.seed, gs.pop, gs.cid, tl.orders
+    g = np.arange(len(tl.population))
+    same_day = _same_day_orders(tl, g.size)
     key = session_key(SIGNUP, cid[g], 0)
     is_app = np.where(same_day >= 0, orders.is_app[np.maximum(same_day, 0)], pop.prefers_app[g])
-    slot = np.where(is_app, APP_SLOT, _web_slot(seed, key, has_web2[g]))
-    add(SIGNUP, key, g, slot, is_app, pop.signup_day[g], pop.signup_us[g], same_day)
+    slot = np.where(is_app, APP_SLOT, _web_slot(seed, key, gs.has_web2[g]))
+    gs.add(SIGNUP, key, g, slot, is_app, pop.signup_day[g], pop.signup_us[g], same_day)
 
-    # 3. One converting session per order (the same-day trial orders are in sign-up sessions).
     rows = np.setdiff1d(np.arange(orders.placed_us.size), same_day[same_day >= 0])
     cust = orders.customer_idx[rows]
     key = session_key(ORDER, rows + 1, 0)
     is_app = orders.is_app[rows]
-    slot = np.where(is_app, APP_SLOT, _web_slot(seed, key, has_web2[cust]))
-    o_day = (orders.placed_us[rows] // DAY_US) - (day_start_us(start, 0) // DAY_US)
-    add(ORDER, key, cust, slot, is_app, o_day, orders.placed_us[rows], rows)
+    slot = np.where(is_app, APP_SLOT, _web_slot(seed, key, gs.has_web2[cust]))
+    o_day = (orders.placed_us[rows] // DAY_US) - (day_start_us(gs.start, 0) // DAY_US)
+    gs.add(ORDER, key, cust, slot, is_app, o_day, orders.placed_us[rows], rows)
 
-    # 4. Browsing after each sign-up and each order, on later days, until the account closes.
+
+def _browsing(gs: _GuestSessions, tl: Timeline, last_day: int) -> None:
+    """Browsing after each sign-up and each order, on later days, until the account closes."""
+    seed, start, pop, orders = gs.seed, gs.start, gs.pop, tl.orders
+    g = np.arange(len(tl.population))
     anchor_cust = np.concatenate([g, orders.customer_idx])
     anchor_day = np.concatenate(
         [pop.signup_day[g], (orders.placed_us // DAY_US) - (day_start_us(start, 0) // DAY_US)]
     )
-    anchor_id = np.concatenate([cid[g], np.arange(orders.placed_us.size) + 1 + (1 << 40)])
+    anchor_id = np.concatenate([gs.cid[g], np.arange(orders.placed_us.size) + 1 + (1 << 40)])
     u_n = _u(seed, anchor_id, 0, 6)
     poisson_cdf = np.cumsum([np.exp(-BROWSE_PER_VISIT) * BROWSE_PER_VISIT**k / np.prod(
         np.arange(1, k + 1)) for k in range(3)])  # fmt: skip
@@ -233,13 +248,21 @@ def make_sessions(tl: Timeline, pop: Population, plan: AdPlan) -> Sessions:
         cust = anchor_cust[a]
         day = anchor_day[a] + 1 + np.floor(-np.log(_u(seed, key, 0, 7)) * BROWSE_LAG_DAYS)
         day = day.astype(np.int64)
-        anchor = browse_start_us(seed, key, start, day, g_offset[cust])
+        anchor = browse_start_us(seed, key, start, day, gs.utc_offset[cust])
         is_app = _u(seed, key, 0, 8) < np.where(pop.prefers_app[cust], 0.85, 0.15)
-        slot = np.where(is_app, APP_SLOT, _web_slot(seed, key, has_web2[cust]))
+        slot = np.where(is_app, APP_SLOT, _web_slot(seed, key, gs.has_web2[cust]))
         keep = (anchor < closed[cust]) & (day <= last_day)
-        add(BROWSE, key[keep], cust[keep], slot[keep], is_app[keep], day[keep], anchor[keep])
+        gs.add(BROWSE, key[keep], cust[keep], slot[keep], is_app[keep], day[keep], anchor[keep])
 
-    guest = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+def make_sessions(tl: Timeline, pop: Population, plan: AdPlan) -> Sessions:
+    """Every candidate session up to the horizon (see the module docstring)."""
+    last_day = (tl.horizon - tl.config.start_date).days
+    gs = _GuestSessions(tl, pop)
+    _presignup(gs)
+    _signups_and_orders(gs, tl)
+    _browsing(gs, tl, last_day)
+    guest = gs.columns()
     guest["visitor_channel"] = np.full(guest["key"].size, -1, dtype=np.int64)
     visitors = _visitors(tl, last_day)
     cols = {name: np.concatenate([guest[name], visitors[name]]) for name in visitors}
@@ -247,7 +270,7 @@ def make_sessions(tl: Timeline, pop: Population, plan: AdPlan) -> Sessions:
     cols = {name: values[keep] for name, values in cols.items()}
     order = np.lexsort((cols["key"], cols["anchor_us"]))
     cols = {name: values[order] for name, values in cols.items()}
-    _sources(seed, cols, pop, plan)
+    _sources(tl.config.seed, cols, pop, plan)
     return Sessions(**cols)
 
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from simulator.accounts import AccountEvents, simulate_accounts
-from simulator.chain import Menu, Stores, make_menu, make_stores
-from simulator.clock import end_of_day_us
 from simulator.config import WorldConfig
-from simulator.ordering import OrderLines, Orders, simulate_orders
-from simulator.population import Population, make_population
-from simulator.purchases import Purchases, simulate_purchases
+from simulator.model.accounts import AccountEvents, simulate_accounts
+from simulator.model.chain import Menu, Stores, make_menu, make_stores
+from simulator.model.clock import end_of_day_us
+from simulator.model.ordering import OrderLines, Orders, simulate_orders
+from simulator.model.population import Population, make_population
+from simulator.model.purchases import Purchases, simulate_purchases
 
 
 @dataclass(frozen=True)

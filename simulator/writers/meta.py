@@ -11,30 +11,29 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from simulator.ads import (
+from simulator.model.ads import (
     ACCOUNT_ID,
     ACCOUNT_UTC_OFFSET_HOURS,
     OBJECTIVES,
     OPTIMIZATION_GOAL,
     PUBLISHER_PLATFORMS,
+    AdPlan,
     Delivery,
     account_day_us,
     attribute_orders,
     deliver,
 )
-from simulator.catalog import PROVINCES
-from simulator.clock import DAY_US, HOUR_US, day_start_us
-from simulator.ga4 import GA4_REGIONS
-
-if TYPE_CHECKING:
-    from simulator.timeline import Timeline
-    from simulator.web import WebWorld
+from simulator.model.catalog import PROVINCES
+from simulator.model.clock import DAY_US, HOUR_US, day_start_us
+from simulator.model.timeline import Timeline
+from simulator.model.web import WebWorld
+from simulator.writers.ga4 import GA4_REGIONS
 
 REGION_KEYS = {  # Meta's geo region keys for Indonesian provinces
     "DKI Jakarta": "1739",
@@ -91,81 +90,84 @@ def _status(ended: bool) -> tuple[str, str]:
     return ("PAUSED", "PAUSED") if ended else ("ACTIVE", "ACTIVE")
 
 
-def write_meta(tl: Timeline, w: WebWorld, out: Path, until_us: int) -> dict[str, Any]:
-    plan = w.plan
+def _campaign(plan: AdPlan, c: int, start_us: int, stop_us: int, ended: bool) -> dict[str, Any]:
+    status, effective = _status(ended)
+    updated = stop_us if ended else int(plan.created_us[c]) + 15 * 60_000_000
+    return {
+        "account_id": ACCOUNT_ID,
+        "buying_type": "AUCTION",
+        "created_time": graph_time(plan.created_us[c]),
+        "daily_budget": str(int(plan.daily_budget[c])),
+        "effective_status": effective,
+        "id": plan.campaign_id[c],
+        "name": plan.campaign_name[c],
+        "objective": OBJECTIVES[plan.audience[c]],
+        "start_time": graph_time(start_us),
+        "status": status,
+        "stop_time": graph_time(stop_us),
+        "updated_time": graph_time(updated),
+    }
+
+
+def _adset(plan: AdPlan, c: int, a: int, start_us: int, stop_us: int, effective: str) -> dict:
+    province = PROVINCES[plan.adset_province[a]].name
+    region = {"country": "ID", "key": REGION_KEYS[province], "name": GA4_REGIONS[province]}
+    return {
+        "account_id": ACCOUNT_ID,
+        "billing_event": "IMPRESSIONS",
+        "campaign_id": plan.campaign_id[c],
+        "created_time": graph_time(plan.adset_created_us[a]),
+        "effective_status": effective,
+        "end_time": graph_time(stop_us),
+        "id": plan.adset_id[a],
+        "name": plan.adset_name[a],
+        "optimization_goal": OPTIMIZATION_GOAL[plan.audience[c]],
+        "start_time": graph_time(start_us),
+        "status": "ACTIVE",
+        "targeting": {
+            "age_max": 44,
+            "age_min": 18,
+            "geo_locations": {"regions": [region]},
+            "publisher_platforms": list(PUBLISHER_PLATFORMS),
+        },
+        "updated_time": graph_time(plan.adset_created_us[a]),
+    }
+
+
+def _ad(plan: AdPlan, c: int, a: int, ad: int, effective: str) -> dict[str, Any]:
+    return {
+        "account_id": ACCOUNT_ID,
+        "adset_id": plan.adset_id[a],
+        "campaign_id": plan.campaign_id[c],
+        "created_time": graph_time(plan.ad_created_us[ad]),
+        "creative": {"id": str(int(plan.ad_id[ad]) + 7)},
+        "effective_status": effective,
+        "id": plan.ad_id[ad],
+        "name": plan.ad_name[ad],
+        "status": "ACTIVE",
+        "updated_time": graph_time(plan.ad_created_us[ad]),
+    }
+
+
+def graph_objects(tl: Timeline, plan: AdPlan, until_us: int) -> tuple[list, list, list]:
+    """The campaigns, ad sets and ads created by until_us, as the Graph API returns them."""
     start = tl.config.start_date
     c_start_us = account_day_us(start, plan.start_day)
     c_stop_us = account_day_us(start, plan.stop_day)
-    visible = np.flatnonzero(plan.created_us <= until_us)
     ended = c_stop_us <= until_us + 1
     campaigns, adsets, ads = [], [], []
-    for c in visible:
-        status, effective = _status(bool(ended[c]))
-        updated = int(c_stop_us[c]) if ended[c] else int(plan.created_us[c]) + 15 * 60_000_000
-        campaigns.append(
-            {
-                "account_id": ACCOUNT_ID,
-                "buying_type": "AUCTION",
-                "created_time": graph_time(plan.created_us[c]),
-                "daily_budget": str(int(plan.daily_budget[c])),
-                "effective_status": effective,
-                "id": plan.campaign_id[c],
-                "name": plan.campaign_name[c],
-                "objective": OBJECTIVES[plan.audience[c]],
-                "start_time": graph_time(c_start_us[c]),
-                "status": status,
-                "stop_time": graph_time(c_stop_us[c]),
-                "updated_time": graph_time(updated),
-            }
-        )
+    for c in np.flatnonzero(plan.created_us <= until_us):
+        span = int(c_start_us[c]), int(c_stop_us[c])
+        campaigns.append(_campaign(plan, c, *span, bool(ended[c])))
         for a in np.flatnonzero(plan.adset_campaign == c):
-            province = PROVINCES[plan.adset_province[a]].name
-            adset_effective = "CAMPAIGN_PAUSED" if ended[c] else "ACTIVE"
-            adsets.append(
-                {
-                    "account_id": ACCOUNT_ID,
-                    "billing_event": "IMPRESSIONS",
-                    "campaign_id": plan.campaign_id[c],
-                    "created_time": graph_time(plan.adset_created_us[a]),
-                    "effective_status": adset_effective,
-                    "end_time": graph_time(c_stop_us[c]),
-                    "id": plan.adset_id[a],
-                    "name": plan.adset_name[a],
-                    "optimization_goal": OPTIMIZATION_GOAL[plan.audience[c]],
-                    "start_time": graph_time(c_start_us[c]),
-                    "status": "ACTIVE",
-                    "targeting": {
-                        "age_max": 44,
-                        "age_min": 18,
-                        "geo_locations": {
-                            "regions": [
-                                {
-                                    "country": "ID",
-                                    "key": REGION_KEYS[province],
-                                    "name": GA4_REGIONS[province],
-                                }
-                            ]
-                        },
-                        "publisher_platforms": list(PUBLISHER_PLATFORMS),
-                    },
-                    "updated_time": graph_time(plan.adset_created_us[a]),
-                }
-            )
-            for ad in np.flatnonzero(plan.ad_adset == a):
-                ads.append(
-                    {
-                        "account_id": ACCOUNT_ID,
-                        "adset_id": plan.adset_id[a],
-                        "campaign_id": plan.campaign_id[c],
-                        "created_time": graph_time(plan.ad_created_us[ad]),
-                        "creative": {"id": str(int(plan.ad_id[ad]) + 7)},
-                        "effective_status": adset_effective,
-                        "id": plan.ad_id[ad],
-                        "name": plan.ad_name[ad],
-                        "status": "ACTIVE",
-                        "updated_time": graph_time(plan.ad_created_us[ad]),
-                    }
-                )
+            effective = "CAMPAIGN_PAUSED" if ended[c] else "ACTIVE"
+            adsets.append(_adset(plan, c, a, *span, effective))
+            ads.extend(_ad(plan, c, a, ad, effective) for ad in np.flatnonzero(plan.ad_adset == a))
+    return campaigns, adsets, ads
+
+
+def write_meta(tl: Timeline, w: WebWorld, out: Path, until_us: int) -> dict[str, Any]:
+    campaigns, adsets, ads = graph_objects(tl, w.plan, until_us)
     out.mkdir(parents=True, exist_ok=True)
     for name, rows in (("campaigns", campaigns), ("adsets", adsets), ("ads", ads)):
         tmp = out / f"{name}.json.tmp"

@@ -12,17 +12,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.catalog import (
+from simulator.config import WorldConfig
+from simulator.model.catalog import (
     EMAIL_DOMAIN_SHARE,
     EMAIL_DOMAINS,
     FIRST_NAMES,
     LAST_NAMES,
     MOBILE_PREFIXES,
 )
-from simulator.chain import Stores
-from simulator.clock import DAY_US, MINUTE_US, day_part_hours, day_start_us, local_hours_to_us
-from simulator.config import WorldConfig
-from simulator.rand import Stream, keyed_rng
+from simulator.model.chain import Stores
+from simulator.model.clock import DAY_US, MINUTE_US, day_part_hours, day_start_us, local_hours_to_us
+from simulator.model.rand import Stream, keyed_rng
 
 CHANNELS = ("organic", "instagram_ads", "google_search", "referral", "email_sms")
 CHANNEL_SHARE = (0.35, 0.25, 0.15, 0.15, 0.10)

@@ -2,10 +2,8 @@
 
 Each event becomes an identify / track / page / screen message with the Spec's common fields
 (anonymousId, userId once known, messageId, timestamp, originalTimestamp, sentAt, receivedAt,
-context) and E-commerce v2 properties. Delivery mimics the SDKs: analytics.js sends at once; the
-mobile libraries batch (up to 30 s), and an offline phone flushes its queue minutes to days later
-(at most 3 days). About 1% of messages are delivered twice with the same messageId (retries).
-Files are partitioned by arrival (receivedAt) hour; each hour's file is written once, complete,
+context) and E-commerce v2 properties, at the instants model/delivery.py draws. Files are
+partitioned by arrival (receivedAt) hour; each hour's file is written once, complete,
 with its lines in receivedAt order, gzip with mtime 0: byte-identical on rebuild.
 JSON is built by DuckDB (one query per chunk of days), compressed in two threads.
 """
@@ -13,18 +11,31 @@ JSON is built by DuckDB (one query per chunk of days), compressed in two threads
 from __future__ import annotations
 
 import gzip
+import itertools
 import shutil
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 
-from simulator.clock import HOUR_US, MINUTE_US
-from simulator.devices import fixed_width_strings, keyed_128, uuid4_array
-from simulator.funnel import (
+from simulator.model.catalog import PROMOS
+from simulator.model.clock import DAY_US, HOUR_US, epoch_day
+from simulator.model.devices import (
+    APP_DEVICES,
+    BROWSERS,
+    OS_VERSIONS,
+    fixed_width_strings,
+    keyed_128,
+    uuid4_array,
+)
+from simulator.model.experiments import (
+    EXPERIMENTS,
+)
+from simulator.model.funnel import (
     APP_OPENED,
     CHECKOUT_STARTED,
     DEEP_LINK,
@@ -35,17 +46,19 @@ from simulator.funnel import (
     PRODUCT_ADDED,
     PRODUCT_VIEWED,
     SIGNED_UP,
+    TRACK_EVENTS,
     VIEW,
 )
-from simulator.rand import Stream, counter_uniform
+from simulator.model.rand import Stream, counter_uniform
+from simulator.model.sessions import (
+    PAID_SOCIAL,
+    SOURCES,
+)
+from simulator.model.timeline import Timeline
+from simulator.model.web import WebWorld, ad_platforms, utm_values
 
 STREAM = "events"
-MAX_DELAY_US = 72 * HOUR_US  # nothing arrives more than 3 days after it happened
-OFFLINE_SHARE = 0.10  # app sessions whose phone was offline when they ended
-DUPLICATE_SHARE = 0.01  # messages delivered twice (client retries)
-APP_BATCH_US = 30 * 1_000_000  # the mobile libraries flush every 30 s
 GZIP_LEVEL = 1
-DELIVERY_SLICE = 2_000_000  # events whose arrival is drawn at a time
 CHUNK_EVENTS = 120_000  # rows rendered per DuckDB query (whole days at a time)
 SITE = "https://pesan.kedainusantara.co.id"
 APP_NAME = "Kedai Nusantara"
@@ -60,26 +73,6 @@ PAGES = (  # (web path, web title, app screen name)
     ("/menu", "Menu | Kedai Nusantara", "Menu"),
     ("/checkout", "Checkout | Kedai Nusantara", "Checkout"),
 )
-TRACK_EVENTS = {
-    APP_OPENED: "Application Opened",
-    DEEP_LINK: "Deep Link Opened",
-    EXPERIMENT_VIEWED: "Experiment Viewed",
-    PRODUCT_VIEWED: "Product Viewed",
-    PRODUCT_ADDED: "Product Added",
-    CHECKOUT_STARTED: "Checkout Started",
-    SIGNED_UP: "Signed Up",
-    ORDER_COMPLETED: "Order Completed",
-}
-
-
-@dataclass(frozen=True)
-class Deliveries:
-    """Every delivery of every event (a retried event is delivered twice), unsorted."""
-
-    event: np.ndarray  # row in Events
-    dup: np.ndarray  # 0 first delivery, 1 the retry
-    sent_us: np.ndarray
-    recv_us: np.ndarray
 
 
 _DIGITS2 = np.array([[48 + i // 10, 48 + i % 10] for i in range(100)], dtype=np.uint8)
@@ -109,70 +102,6 @@ def iso_timestamps(us: np.ndarray) -> pa.Array:
 def message_ids(seed: int, session_key: np.ndarray, ordinal: np.ndarray) -> pa.Array:
     hi, lo = keyed_128(seed, Stream.WEB_DELIVERY, session_key, ordinal, 20)
     return uuid4_array(hi, lo)
-
-
-def deliveries(
-    seed: int,
-    session_key: np.ndarray,
-    is_app: np.ndarray,
-    session_end: np.ndarray,
-    ev_sess: np.ndarray,
-    ev_ordinal: np.ndarray,
-    ev_ts: np.ndarray,
-) -> Deliveries:
-    """When each event reaches the collector: sentAt and receivedAt, plus retried duplicates.
-    Every draw is keyed by (session, event ordinal); events are taken a slice at a time."""
-    su = lambda lane: counter_uniform(seed, Stream.WEB_DELIVERY, session_key, 0, lane)  # noqa: E731
-    # Offline phones flush the whole session's queue later: minutes (60%), hours (30%), days.
-    offline = is_app & (su(1) < OFFLINE_SHARE)
-    band = su(2)
-    v = su(3)
-    delay = np.where(
-        band < 0.6,
-        MINUTE_US + v * 59 * MINUTE_US,
-        np.where(band < 0.9, HOUR_US + v * 23 * HOUR_US, 24 * HOUR_US + v * 47 * HOUR_US),
-    ).astype(np.int64)
-    flush = np.where(offline, session_end + delay, -1)
-    n = ev_ts.size
-    sent = np.empty(n, dtype=np.int64)
-    recv = np.empty(n, dtype=np.int64)
-    dup_parts = [(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64))]
-    for lo in range(0, n, DELIVERY_SLICE):
-        hi = min(lo + DELIVERY_SLICE, n)
-        sess, ordinal, ts = ev_sess[lo:hi], ev_ordinal[lo:hi], ev_ts[lo:hi]
-        key = session_key[sess]
-        u = lambda lane, k=key, o=ordinal: counter_uniform(  # noqa: E731
-            seed, Stream.WEB_DELIVERY, k, o, lane
-        )
-        app = is_app[sess]
-        u1 = u(1)
-        batch = (u1 * APP_BATCH_US).astype(np.int64)
-        web_send = (20_000 + u1 * 1_480_000).astype(np.int64)
-        queued = flush[sess]
-        s_ = np.where(app, np.where(queued >= 0, queued, ts + batch), ts + web_send)
-        u2 = u(2)
-        network = np.where(app, 100_000 + u2 * 1_900_000, 30_000 + u2 * 370_000).astype(np.int64)
-        r_ = np.minimum(s_ + network, ts + MAX_DELAY_US)
-        sent[lo:hi] = np.minimum(s_, r_)
-        recv[lo:hi] = r_
-        # Retries: the same message again, seconds to hours later.
-        twice = np.flatnonzero(u(3) < DUPLICATE_SHARE)
-        k2, o2 = key[twice], ordinal[twice]
-        u4 = counter_uniform(seed, Stream.WEB_DELIVERY, k2, o2, 4)
-        u5 = counter_uniform(seed, Stream.WEB_DELIVERY, k2, o2, 5)
-        retry = np.where(
-            u4 < 0.7, 1_000_000 + u5 * 299e6, 5 * MINUTE_US + u5 * 355 * MINUTE_US
-        ).astype(np.int64)
-        recv2 = np.minimum(r_[twice] + retry, ts[twice] + MAX_DELAY_US)
-        sent2 = np.maximum(recv2 - network[twice], sent[lo:hi][twice])
-        dup_parts.append((twice + lo, sent2, recv2))
-    d_event, d_sent, d_recv = (np.concatenate(p) for p in zip(*dup_parts, strict=True))
-    return Deliveries(
-        event=np.concatenate([np.arange(n), d_event]).astype(np.int32),
-        dup=np.concatenate([np.zeros(n, np.int8), np.ones(d_event.size, np.int8)]),
-        sent_us=np.concatenate([sent, d_sent]),
-        recv_us=np.concatenate([recv, d_recv]),
-    )
 
 
 # The message JSON, built by DuckDB. `e` holds one row per delivery, `s` one per session; the
@@ -450,3 +379,300 @@ def clear(root: Path) -> None:
 
 def new_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=2)
+
+
+APP_RELEASE_EPOCH = date(2024, 1, 1)  # the app ships a release every 4 weeks since then
+IP_PREFIXES = (  # Indonesian carrier and ISP ranges (first two octets)
+    (36, 72), (36, 80), (114, 124), (114, 125), (110, 136), (110, 137), (180, 241),
+    (180, 252), (182, 253), (103, 147), (139, 192), (120, 188),
+)  # fmt: skip
+
+
+def _menu_table(tl: Timeline) -> pa.Table:
+    m = tl.menu
+    return pa.table(
+        {
+            "item": pa.array(np.arange(m.sku.size), pa.int64()),
+            "product_id": [str(i) for i in m.menu_item_id],
+            "sku": list(m.sku),
+            "name": list(m.name),
+            "category": list(m.category),
+        }
+    )
+
+
+def _experiments_table() -> pa.Table:
+    rows = [
+        (i, v, e.experiment_id, e.name, vid, vname)
+        for i, e in enumerate(EXPERIMENTS)
+        for v, (vid, vname) in enumerate(zip(e.variation_ids, e.variation_names, strict=True))
+    ]
+    cols = list(zip(*rows, strict=True))
+    return pa.table(
+        {
+            "exp": pa.array(cols[0], pa.int64()),
+            "variant": pa.array(cols[1], pa.int64()),
+            "experiment_id": list(cols[2]),
+            "experiment_name": list(cols[3]),
+            "variation_id": list(cols[4]),
+            "variation_name": list(cols[5]),
+        }
+    )
+
+
+def _obj(values) -> pa.Array:
+    return pa.array(np.asarray(values, dtype=object), pa.string())
+
+
+def _device_columns(
+    tl: Timeline, w: WebWorld, rows: np.ndarray
+) -> tuple[dict[str, Any], np.ndarray]:
+    """The device, app release, library, IP and user agent of these sessions; and the app's OS
+    name (the referring app depends on it)."""
+    seed = tl.config.seed
+    s, d = w.s, w.devices
+    dev = w.dev[rows]
+    model = d.model[dev]
+    is_app = s.is_app[rows]
+    app_model = np.where(is_app, model, 0)
+    os_name = np.take(np.array([m[0] for m in APP_DEVICES], dtype=object), app_model)
+    versions = np.where(
+        os_name == "iOS",
+        np.take(np.array(OS_VERSIONS["iOS"], dtype=object), np.minimum(d.os_version[dev], 2)),
+        np.take(np.array(OS_VERSIONS["Android"], dtype=object), d.os_version[dev]),
+    )
+    ios = os_name == "iOS"
+    library = [
+        np.where(is_app, np.where(ios, LIBRARIES["iOS"][i], LIBRARIES["Android"][i]),
+                 LIBRARIES["web"][i])
+        for i in (0, 1)
+    ]  # fmt: skip
+    day = s.day[rows]
+    lag = (counter_uniform(seed, Stream.WEB_DEVICES, s.device[rows], 5, 0) * 3).astype(np.int64)
+    release = np.maximum(
+        (epoch_day(tl.config.start_date) + day - epoch_day(APP_RELEASE_EPOCH)) // 28 - lag, 0
+    )
+    ip_u = counter_uniform(seed, Stream.WEB_SESSIONS, s.key[rows], 0, 50)
+    prefix = np.array(IP_PREFIXES)[(ip_u * len(IP_PREFIXES)).astype(np.int64)]
+    low = (counter_uniform(seed, Stream.WEB_SESSIONS, s.key[rows], 0, 51) * 65_534).astype(int)
+    ip = (prefix[:, 0] << 24) | (prefix[:, 1] << 16) | (low + 1)
+    return {
+        "anon": d.anonymous_id.take(pa.array(dev)),
+        "device_id": d.device_id.take(pa.array(dev)),
+        "is_app": pa.array(is_app),
+        "release": pa.array(release, pa.int64()),
+        "manufacturer": _obj(np.take([m[1] for m in APP_DEVICES], app_model)),
+        "model": _obj(np.take([m[2] for m in APP_DEVICES], app_model)),
+        "device_name": _obj(np.take([m[3] for m in APP_DEVICES], app_model)),
+        "os_name": _obj(os_name),
+        "os_version": _obj(versions),
+        "library_name": _obj(library[0]),
+        "library_version": _obj(library[1]),
+        "ip_number": pa.array(ip, pa.int64()),
+        "user_agent": _obj(np.take([b[3] for b in BROWSERS], np.where(is_app, 0, model))),
+    }, os_name
+
+
+def _order_columns(tl: Timeline, w: WebWorld, rows: np.ndarray) -> dict[str, Any]:
+    """The order a converting session ends in (zeros and nulls for the others)."""
+    o = tl.orders
+    order_row = w.s.order_row[rows]
+    orow = np.maximum(order_row, 0)
+    has_order = order_row >= 0
+    codes = np.array([p.code for p in PROMOS] + [None], dtype=object)
+    return {
+        "order_id": pa.array(np.where(has_order, orow + 1, 0)).cast(pa.string()),
+        "total": pa.array(np.where(has_order, o.total[orow], 0), pa.int64()),
+        "revenue": pa.array(
+            np.where(has_order, o.total[orow] - o.delivery_fee[orow], 0), pa.int64()
+        ),
+        "shipping": pa.array(np.where(has_order, o.delivery_fee[orow], 0), pa.int64()),
+        "discount": pa.array(np.where(has_order, o.discount[orow], 0), pa.int64()),
+        "coupon": _obj(np.where(has_order, codes[o.promo[orow]], None)),
+        "affiliation": _obj(np.where(has_order, tl.stores.name[o.store_idx[orow]], None)),
+    }
+
+
+def _guest_columns(w: WebWorld, rows: np.ndarray) -> dict[str, Any]:
+    """The identify traits of the session's guest (nulls for anonymous visitors)."""
+    pop = w.pop
+    cust = w.s.cust[rows]
+    guest = np.maximum(cust, 0)
+    has_guest = cust >= 0
+    signup_ms = pop.signup_us[guest].astype("datetime64[us]").astype("datetime64[ms]")
+    return {
+        "email": _obj(np.where(has_guest, pop.email[guest], None)),
+        "phone": _obj(np.where(has_guest, pop.phone[guest], None)),
+        "first_name": _obj(np.where(has_guest, pop.given_name[guest], None)),
+        "full_name": _obj(np.where(has_guest, pop.full_name[guest], None)),
+        "created_at": _obj(
+            np.where(has_guest, np.datetime_as_string(signup_ms).astype(object) + "Z", None)
+        ),
+        "accepts_email": pa.array(np.where(has_guest, pop.accepts_email[guest], False)),
+        "accepts_sms": pa.array(np.where(has_guest, pop.accepts_sms[guest], False)),
+    }
+
+
+def _sessions_table(tl: Timeline, w: WebWorld, rows: np.ndarray) -> pa.Table:
+    """What the render query needs to know about these sessions, in the query's column order."""
+    s = w.s
+    device, os_name = _device_columns(tl, w, rows)
+    campaign, term, content = utm_values(w, rows)
+    platform = ad_platforms(w, rows)
+    cust = s.cust[rows]
+    source = s.source[rows]
+    user_id = np.where(cust >= 0, w.pop.customer_id[np.maximum(cust, 0)], 0)
+    columns = {
+        "sess": pa.array(rows, pa.int64()),
+        "anon": device.pop("anon"),
+        "device_id": device.pop("device_id"),
+        "user_id": pa.array(user_id).cast(pa.string()),
+        **device,
+        "source": pa.array(source, pa.int64()),
+        "utm_campaign": _obj(campaign),
+        "utm_term": _obj(term),
+        "ad_id": _obj(content),
+        "landing": pa.array(
+            np.where(np.isin(source, (PAID_SOCIAL, SOURCES.index("email"))), 1, 0), pa.int64()
+        ),
+        "cart_id": message_ids(tl.config.seed, s.key[rows], np.full(rows.size, 3000)),
+        **_order_columns(tl, w, rows),
+        **_guest_columns(w, rows),
+        "utm_source": _obj(platform),
+        "referrer": _obj(_referrer(source, platform)),
+        "referring_app": _obj(_referring_app(source, platform, os_name)),
+    }
+    return pa.table(columns)
+
+
+# An ad click's referrer and the app it opens from, by publisher platform: Instagram's and
+# Facebook's link shims; Audience Network ads run in other publishers' apps, which send none.
+PLATFORM_REFERRER = {
+    "instagram": "https://l.instagram.com/",
+    "facebook": "https://l.facebook.com/",
+    "audience_network": "",
+}
+PLATFORM_APP = {  # platform: (Android package, iOS bundle id)
+    "instagram": ("com.instagram.android", "com.burbn.instagram"),
+    "facebook": ("com.facebook.katana", "com.facebook.Facebook"),
+    "audience_network": (None, None),
+}
+
+
+def _referrer(source: np.ndarray, platform: np.ndarray) -> np.ndarray:
+    by_source = np.array(
+        ["", "https://www.google.com/", "https://www.google.com/", "", "", ""], dtype=object
+    )
+    ad = np.array([PLATFORM_REFERRER.get(p, "") for p in platform], dtype=object)
+    return np.where(source == PAID_SOCIAL, ad, by_source[source])
+
+
+def _referring_app(source: np.ndarray, platform: np.ndarray, os_name: np.ndarray) -> np.ndarray:
+    android = np.array(
+        [None, None, "com.android.chrome", None, "com.google.android.gm", "com.whatsapp"],
+        dtype=object,
+    )
+    ios = np.array(
+        [None, None, "com.apple.mobilesafari", None, "com.apple.mobilemail",
+         "net.whatsapp.WhatsApp"], dtype=object)  # fmt: skip
+    ios_app = os_name == "iOS"
+    ad = np.array(
+        [PLATFORM_APP.get(p, (None, None))[int(i)] for p, i in zip(platform, ios_app, strict=True)],
+        dtype=object,
+    )
+    return np.where(source == PAID_SOCIAL, ad, np.where(ios_app, ios[source], android[source]))
+
+
+def _deliveries_table(w: WebWorld, rows: np.ndarray, mids: pa.Array, pos0: int) -> pa.Table:
+    ev, dl = w.ev, w.dl
+    e = dl.event[rows]
+    return pa.table(
+        {
+            "pos": pa.array(np.arange(pos0, pos0 + rows.size), pa.int64()),
+            "sess": pa.array(ev.sess[e], pa.int64()),
+            "kind": pa.array(ev.kind[e], pa.int64()),
+            "page": pa.array(ev.page[e], pa.int64()),
+            "item": pa.array(ev.item[e], pa.int64()),
+            "qty": pa.array(ev.qty[e], pa.int64()),
+            "price": pa.array(ev.price[e], pa.int64()),
+            "exp": pa.array(ev.exp[e], pa.int64()),
+            "variant": pa.array(ev.variant[e], pa.int64()),
+            "state": pa.array(w.ev_state[e], pa.int64()),
+            "known": pa.array(w.ev_known[e]),
+            "ts_text": iso_timestamps(ev.ts[e]),
+            "sent_text": iso_timestamps(dl.sent_us[rows]),
+            "recv_text": iso_timestamps(dl.recv_us[rows]),
+            "mid": mids,
+            "dup": pa.array(dl.dup[rows], pa.int64()),
+        }
+    )
+
+
+def _carts_table(w: WebWorld, add_rows: np.ndarray, sessions: np.ndarray) -> pa.Table:
+    """The Product Added events of these sessions (events are sorted by session)."""
+    ev = w.ev
+    add_sess = ev.sess[add_rows]
+    lo = np.searchsorted(add_sess, sessions)
+    n = np.searchsorted(add_sess, sessions, side="right") - lo
+    rows = add_rows[np.repeat(lo - np.cumsum(n) + n, n) + np.arange(n.sum())]
+    return pa.table(
+        {
+            "sess": pa.array(ev.sess[rows], pa.int64()),
+            "okey": pa.array(ev.okey[rows]),
+            "item": pa.array(ev.item[rows], pa.int64()),
+            "qty": pa.array(ev.qty[rows], pa.int64()),
+            "price": pa.array(ev.price[rows], pa.int64()),
+        }
+    )
+
+
+def write_events(tl: Timeline, w: WebWorld, root: Path, since_us: int | None, until_us: int):
+    """Write the arrival hours in (since_us, until_us] of the events stream."""
+    seed = tl.config.seed
+    dl, ev = w.dl, w.ev
+    lo = -1 if since_us is None else since_us
+    rows = np.flatnonzero((dl.recv_us > lo) & (dl.recv_us <= until_us))
+    e = dl.event[rows]
+    # Arrival order; ties (rare) broken by stable per-message keys, never by row positions.
+    order = np.lexsort((dl.dup[rows], ev.ordinal[e], w.s.key[ev.sess[e]], dl.recv_us[rows]))
+    rows = rows[order]
+    if since_us is None:
+        clear(root)
+    con = duckdb.connect()
+    con.execute("SET threads = 2")
+    lookup_tables(con, _menu_table(tl), _experiments_table())
+    day = dl.recv_us[rows] // DAY_US
+    # Chunks of whole days of about CHUNK_EVENTS rows.
+    day_bounds = np.flatnonzero(np.r_[True, day[1:] != day[:-1]])
+    cuts = [0]
+    for b in day_bounds[1:]:
+        if b - cuts[-1] >= CHUNK_EVENTS:
+            cuts.append(int(b))
+    cuts.append(rows.size)
+    add_rows = np.flatnonzero(ev.kind == PRODUCT_ADDED)
+    pool = new_pool()
+    files = 0
+    pending: list = []  # (lines, jobs) compressing while the next chunk renders
+    try:
+        for a, b in itertools.pairwise(cuts):
+            if a == b:
+                continue
+            chunk = rows[a:b]
+            ce = dl.event[chunk]
+            mids = message_ids(seed, w.s.key[ev.sess[ce]], ev.ordinal[ce])
+            sessions = np.unique(ev.sess[ce])
+            lines = render(
+                con,
+                _deliveries_table(w, chunk, mids, a),
+                _sessions_table(tl, w, sessions),
+                _carts_table(w, add_rows, sessions),
+            )
+            while pending:
+                files += write_compressed(pending.pop(0)[1])
+            pending.append((lines, compress_hours(root, dl.recv_us[chunk], lines, pool)))
+        while pending:
+            files += write_compressed(pending.pop(0)[1])
+    finally:
+        pool.shutdown(wait=True)
+        con.close()
+    return files

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from simulator.snapshot import Table
+from simulator.model.snapshot import Table
 
-SCHEMA = Path(__file__).with_name("schema.sql")
+SCHEMA = Path(__file__).parents[1] / "schema.sql"
 
 
 @contextmanager

@@ -10,22 +10,20 @@ property's time zone (Asia/Jakarta). A fake GA4 Data API aggregates this file fo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from simulator.catalog import PROVINCES
-from simulator.clock import HOUR_US
-from simulator.devices import APP_DEVICES, BROWSERS
-from simulator.funnel import VIEW
-from simulator.rand import Stream, counter_uniform
-from simulator.sessions import DIRECT, EMAIL, GOOGLE_CPC, ORGANIC, PAID_SOCIAL, REFERRAL
-
-if TYPE_CHECKING:
-    from simulator.timeline import Timeline
-    from simulator.web import WebWorld
+from simulator.model.catalog import PROVINCES
+from simulator.model.clock import HOUR_US
+from simulator.model.devices import APP_DEVICES, BROWSERS
+from simulator.model.funnel import VIEW
+from simulator.model.rand import Stream, counter_uniform
+from simulator.model.sessions import DIRECT, EMAIL, GOOGLE_CPC, ORGANIC, PAID_SOCIAL, REFERRAL
+from simulator.model.timeline import Timeline
+from simulator.model.web import WebWorld, ad_platforms, utm_values
 
 PROPERTY_UTC_OFFSET_HOURS = 7  # Asia/Jakarta
 ENGAGED_SECONDS = 10.0
@@ -55,8 +53,6 @@ FILE = "sessions.parquet"
 
 
 def ga4_table(tl: Timeline, w: WebWorld, until_us: int) -> pa.Table:
-    from simulator.web import ad_platforms, utm_values
-
     s, d = w.s, w.devices
     rows = np.flatnonzero(w.start <= until_us)
     rows = rows[np.lexsort((s.key[rows], w.start[rows]))]

@@ -10,12 +10,11 @@ horizon. Planted: a 90-minute payment outage (503s and timeouts) and a slow loya
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
-import pyarrow as pa
 
-from simulator.clock import (
+from simulator.model.clock import (
     DAY_US,
     HOUR_US,
     MINUTE_US,
@@ -23,11 +22,8 @@ from simulator.clock import (
     day_start_us,
     local_hours_to_us,
 )
-from simulator.messaging import digits, fixed, hex_chars, join, pieces, strings
-from simulator.rand import Stream, counter_uniform, keyed_rng
-
-if TYPE_CHECKING:
-    from simulator.timeline import Timeline
+from simulator.model.rand import Stream, counter_uniform, keyed_rng
+from simulator.model.timeline import Timeline
 
 SERVICES = ("menu", "cart", "checkout", "payment", "auth", "loyalty")
 MENU, CART, CHECKOUT, PAYMENT, AUTH, LOYALTY = range(len(SERVICES))
@@ -136,21 +132,12 @@ def version_labels(tl: Timeline, ids: np.ndarray) -> tuple[np.ndarray, list[str]
     return present, labels
 
 
-def day_calls(tl: Timeline, day: int) -> dict[str, np.ndarray]:
-    """Every call made on `day`'s sessions (occurred may spill past midnight), unsorted."""
-    rng = keyed_rng(tl.config.seed, Stream.TELEMETRY, day)
-    o, pop, stores = tl.orders, tl.population, tl.stores
-    bounds = day_start_us(tl.config.start_date, np.array([day, day + 1]))
-    lo, hi = np.searchsorted(o.placed_us, bounds)
-    rows = np.arange(lo, hi)
-    n = rows.size
-    cust = o.customer_idx[rows]
-    ios = counter_uniform(tl.config.seed, Stream.TELEMETRY, pop.customer_id[cust], 0) < IOS_SHARE
-    platform = np.where(o.is_app[rows], np.where(ios, IOS, ANDROID), WEB)
-    store = o.store_idx[rows]
-    adoption = rng.exponential(ADOPTION_DAYS, size=n)
-
-    # Ordering sessions.
+def _session_calls(
+    rng: np.random.Generator, tl: Timeline, day: int, rows: np.ndarray, store: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The calls of each order's ordering session and of its browsing sessions at some other
+    time of the day: session (index into rows), endpoint and occurred_us."""
+    o, n = tl.orders, rows.size
     endpoints, offsets = (np.array(v) for v in zip(*ORDER_SESSION, strict=True))
     pace = rng.uniform(0.5, 2.0, size=n)
     k = endpoints.size
@@ -161,12 +148,11 @@ def day_calls(tl: Timeline, day: int) -> dict[str, np.ndarray]:
         "endpoint": np.tile(endpoints, n),
         "occurred_us": (o.placed_us[rows][:, None] + seconds * 1e6).astype(np.int64).ravel(),
     }
-    # Browsing sessions: a few calls at some other time of the day.
     n_browse = rng.poisson(BROWSE_SESSIONS_PER_ORDER, size=n)
     owner = np.repeat(np.arange(n), n_browse)
     hours = day_part_hours(rng, owner.size)
     begin = local_hours_to_us(
-        day_start_us(tl.config.start_date, day), hours, stores.utc_offset[store[owner]]
+        day_start_us(tl.config.start_date, day), hours, tl.stores.utc_offset[store[owner]]
     )
     endpoints, offsets = (np.array(v) for v in zip(*BROWSE_SESSION, strict=True))
     k = endpoints.size
@@ -178,38 +164,66 @@ def day_calls(tl: Timeline, day: int) -> dict[str, np.ndarray]:
     }
     calls = {name: np.concatenate([order_calls[name], browse_calls[name]]) for name in order_calls}
     calls["occurred_us"] = calls["occurred_us"] + rng.integers(0, 1000, size=calls["endpoint"].size)
-    m = calls["endpoint"].size
-    session = calls.pop("session")
-    service = _SERVICE_OF[calls["endpoint"]]
-    plat = platform[session]
+    return calls
+
+
+def _outcomes(
+    rng: np.random.Generator,
+    tl: Timeline,
+    endpoint: np.ndarray,
+    occurred_us: np.ndarray,
+    service: np.ndarray,
+    plat: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Latency (ms, before rounding), status code and client timeout of each call, with the
+    planted outage: most payment calls in its window fail fast with 503 or time out."""
+    m = endpoint.size
     latency = (
         np.take(MEDIAN_MS, service)
         * np.take(PLATFORM_LATENCY, plat)
         * np.exp(np.take(LOG_SD, service) * rng.standard_normal(m))
     )
-    status = np.take(_OK, calls["endpoint"])
+    status = np.take(_OK, endpoint)
     outcome = rng.random(m)
-    client = outcome < np.take(_CLIENT_SHARE, calls["endpoint"])
-    status = np.where(client, np.take(_CLIENT_ERROR, calls["endpoint"]), status)
+    client = outcome < np.take(_CLIENT_SHARE, endpoint)
+    status = np.where(client, np.take(_CLIENT_ERROR, endpoint), status)
     server = (outcome >= 0.5) & (outcome < 0.5 + SERVER_ERROR_SHARE)
     server_code = rng.choice(SERVER_ERRORS, size=m, p=SERVER_ERROR_WEIGHTS)
     status = np.where(server, server_code, status)
     timeout = rng.random(m) < TIMEOUT_SHARE
 
-    # Planted outage: most payment calls in the window fail fast with 503 or time out.
     start, end = outage_window_us(tl)
-    hit = (
-        (service == SERVICES.index(OUTAGE_SERVICE))
-        & (calls["occurred_us"] >= start)
-        & (calls["occurred_us"] < end)
-    )
+    hit = (service == SERVICES.index(OUTAGE_SERVICE)) & (occurred_us >= start) & (occurred_us < end)
     fate = rng.random(m)
     down = hit & (fate < OUTAGE_503_SHARE)
     status = np.where(down, 503, status)
     latency = np.where(down, rng.uniform(20, 80, size=m), latency)
     timeout |= hit & (fate >= OUTAGE_503_SHARE) & (fate < OUTAGE_503_SHARE + OUTAGE_TIMEOUT_SHARE)
     latency = np.where(hit & ~down, latency * 4, latency)
+    return latency, status, timeout
 
+
+def day_calls(tl: Timeline, day: int) -> dict[str, np.ndarray]:
+    """Every call made on `day`'s sessions (occurred may spill past midnight), unsorted. The
+    helpers draw from one generator in a fixed sequence: their call order is the stream."""
+    rng = keyed_rng(tl.config.seed, Stream.TELEMETRY, day)
+    o, pop, stores = tl.orders, tl.population, tl.stores
+    bounds = day_start_us(tl.config.start_date, np.array([day, day + 1]))
+    lo, hi = np.searchsorted(o.placed_us, bounds)
+    rows = np.arange(lo, hi)
+    cust = o.customer_idx[rows]
+    ios = counter_uniform(tl.config.seed, Stream.TELEMETRY, pop.customer_id[cust], 0) < IOS_SHARE
+    platform = np.where(o.is_app[rows], np.where(ios, IOS, ANDROID), WEB)
+    store = o.store_idx[rows]
+    adoption = rng.exponential(ADOPTION_DAYS, size=rows.size)
+    calls = _session_calls(rng, tl, day, rows, store)
+    m = calls["endpoint"].size
+    session = calls.pop("session")
+    service = _SERVICE_OF[calls["endpoint"]]
+    plat = platform[session]
+    latency, status, timeout = _outcomes(
+        rng, tl, calls["endpoint"], calls["occurred_us"], service, plat
+    )
     latency_ms = np.where(timeout, CLIENT_TIMEOUT_MS, np.maximum(np.rint(latency), 5))
     version = _versions(plat, day, np.floor(adoption[session]).astype(np.int64))
     raw = rng.bit_generator.random_raw(2 * m).reshape(2, m)
@@ -228,86 +242,6 @@ def day_calls(tl: Timeline, day: int) -> dict[str, np.ndarray]:
         + rng.integers(500_000, 8_000_000, size=m),
     )
     return calls
-
-
-def _uuid4(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
-    """Version-4 UUIDs from 128 random bits, as a (n, 36) character matrix."""
-    hi = (hi & ~np.uint64(0xF000)) | np.uint64(0x4000)
-    lo = (lo & ~(np.uint64(3) << np.uint64(62))) | (np.uint64(2) << np.uint64(62))
-    h = np.concatenate([hex_chars(hi, 16), hex_chars(lo, 16)], axis=1)
-    n = hi.size
-    return fixed(n, h[:, :8], "-", h[:, 8:12], "-", h[:, 12:16], "-", h[:, 16:20], "-", h[:, 20:])
-
-
-def iso_ms(us: np.ndarray) -> np.ndarray:
-    """'YYYY-MM-DDTHH:MM:SS.mmmZ' of UTC microseconds, as a (n, 24) character matrix."""
-    ms = us // 1000
-    day, in_day = np.divmod(ms, 86_400_000)
-    days, which = np.unique(day, return_inverse=True)
-    dates = np.datetime_as_string(days.astype("datetime64[D]")).astype("S10")
-    date_chars = dates.view(np.uint8).reshape(-1, 10)[which]
-    hour, rest = np.divmod(in_day, 3_600_000)
-    minute, rest = np.divmod(rest, 60_000)
-    second, milli = np.divmod(rest, 1000)
-    n = us.size
-    return fixed(
-        n,
-        date_chars,
-        "T",
-        digits(hour, 2),
-        ":",
-        digits(minute, 2),
-        ":",
-        digits(second, 2),
-        ".",
-        digits(milli, 3),
-        "Z",
-    )
-
-
-STATUS_CODES = np.unique(
-    [
-        -1,
-        *SERVER_ERRORS,
-        503,
-        *(e.ok_status for e in ENDPOINTS),
-        *(e.client_error for e in ENDPOINTS),
-    ]
-)
-
-
-def calls_lines(tl: Timeline, calls: dict[str, np.ndarray]) -> pa.Array:
-    """JSON lines of calls (numeric columns of day_calls, already filtered and ordered)."""
-    n = calls["endpoint"].size
-    head = fixed(
-        n,
-        '{"request_id":"',
-        _uuid4(calls["request_hi"], calls["request_lo"]),
-        '","occurred_at":"',
-        iso_ms(calls["occurred_us"]),
-        '","service":"',
-    )
-    present, labels = version_labels(tl, calls["version"])
-    latency = calls["latency_ms"]
-    line = join(
-        strings(head),
-        pieces(
-            calls["endpoint"],
-            [f'{SERVICES[e.service]}","endpoint":"{e.route}","platform":"' for e in ENDPOINTS],
-        ),
-        pieces(calls["platform"], [f'{p}","app_version":"' for p in PLATFORMS]),
-        pieces(np.searchsorted(present, calls["version"]), [f'{v}","store_id":' for v in labels]),
-        pieces(calls["store_id"], [str(i) for i in range(int(calls["store_id"].max()) + 1)]),
-        pieces(
-            np.searchsorted(STATUS_CODES, calls["status_code"]),
-            [f',"status_code":{c if c >= 0 else "null"},"latency_ms":' for c in STATUS_CODES],
-        ),
-        pieces(latency, [str(i) for i in range(int(latency.max()) + 1)]),
-        pieces(
-            calls["is_timeout"].astype(np.int64), [',"is_timeout":false}', ',"is_timeout":true}']
-        ),
-    )
-    return line.combine_chunks() if isinstance(line, pa.ChunkedArray) else line
 
 
 def telemetry_truth(tl: Timeline, end_us: int) -> dict[str, Any]:

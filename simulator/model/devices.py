@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from simulator.rand import Stream, counter_uniform
+from simulator.model.rand import Stream, counter_uniform
 
 # (OS, manufacturer, model, marketing name, weight, GA4 device category)
 APP_DEVICES = (

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from simulator.funnel import P_ADD
-from simulator.rand import Stream, counter_uniform
-from simulator.sessions import Sessions
+from simulator.model.funnel import P_ADD
+from simulator.model.rand import Stream, counter_uniform
+from simulator.model.sessions import Sessions
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.clock import NEVER
-from simulator.population import Population
-from simulator.rand import Stream, counter_uniform
+from simulator.model.clock import NEVER
+from simulator.model.population import Population
+from simulator.model.rand import Stream, counter_uniform
 
 
 @dataclass(frozen=True)

@@ -8,17 +8,14 @@ store are rated clearly worse.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from simulator.clock import DAY_US, MINUTE_US, NEVER
-from simulator.ordering import DELIVERY
-from simulator.rand import Stream, counter_uniform
-
-if TYPE_CHECKING:
-    from simulator.snapshot import Table
-    from simulator.timeline import Timeline
+from simulator.model.clock import DAY_US, MINUTE_US, NEVER
+from simulator.model.ordering import DELIVERY
+from simulator.model.rand import Stream, counter_uniform
+from simulator.model.timeline import Timeline
 
 RESPONSE_SHARE = 0.15  # completed orders whose guest rates them
 PLANTED_ITEM = "Nasi Goreng Seafood"  # the dish guests like least ...
@@ -122,7 +119,7 @@ def _planted_store(tl: Timeline) -> int:
     return int(found[0]) if found.size else min(1, tl.stores.store_id.size - 1)
 
 
-def _responses(tl: Timeline) -> dict[str, np.ndarray]:
+def responses(tl: Timeline) -> dict[str, np.ndarray]:
     """Every feedback response of the timeline (submitted or not yet), in submission order."""
     o, lines, seed = tl.orders, tl.lines, tl.config.seed
     order_id = np.arange(1, o.placed_us.size + 1, dtype=np.int64)
@@ -225,67 +222,31 @@ def _comments(
     return out
 
 
-def order_feedback_table(tl: Timeline, end_us: int) -> Table:
-    """The order_feedback rows submitted by end_us (created_at), in feedback_id order; rows never
-    change after they are created."""
-    from simulator.snapshot import Stamps, Table  # late: snapshot.ordering_tables imports us
-
-    r = _responses(tl)
+def submitted(tl: Timeline, end_us: int) -> dict[str, np.ndarray]:
+    """The responses submitted by end_us (created_at), in feedback_id order; a response never
+    changes after it is submitted."""
+    r = responses(tl)
     n = int(np.searchsorted(r["created_us"], end_us, side="right"))
-    o = tl.orders
-    rows = r["order_row"][:n]
-    created = r["created_us"][:n]
-    stamp = Stamps(created)
-    menu_item = r["menu_item_id"][:n].astype(object)
-    menu_item[menu_item == -1] = None
-    return Table(
-        "order_feedback",
-        "feedback_id",
-        {
-            "feedback_id": np.arange(1, n + 1, dtype=np.int64),
-            "order_id": rows + 1,
-            "customer_id": tl.population.customer_id[o.customer_idx[rows]],
-            "store_id": tl.stores.store_id[o.store_idx[rows]],
-            "menu_item_id": menu_item,
-            "food_rating": r["food"][:n],
-            "price_rating": r["price"][:n],
-            "service_rating": r["service"][:n],
-            "nps_score": r["nps"][:n],
-            "comment": r["comment"][:n],
-            "submitted_at": Stamps(r["submitted_us"][:n]),
-            "created_at": stamp,
-            "updated_at": stamp,
-        },
-        created,
-        created,
-    )
+    return {name: values[:n] for name, values in r.items()}
 
 
 def _mean(values: np.ndarray) -> float | None:
     return round(float(values.mean()), 4) if values.size else None
 
 
-def feedback_truth(tl: Timeline, end_us: int, min_responses: int = 30) -> dict[str, Any]:
-    """What was planted and the mean ratings of the responses submitted by end_us."""
-    table = order_feedback_table(tl, end_us)
-    c = table.columns
-    n = len(table)
-    rows = c["order_id"] - 1
-    item = _planted_item(tl)
-    store = _planted_store(tl)
-    has = np.zeros(tl.orders.placed_us.size, dtype=bool)
-    has[tl.lines.order_row[tl.lines.menu_idx == item]] = True
-    contains = has[rows]
-    at_store = tl.orders.store_idx[rows] == store
-
-    # Mean food rating of the orders holding each dish, mean service rating at each store.
+def _worst(
+    tl: Timeline, rows: np.ndarray, food: np.ndarray, service: np.ndarray, min_responses: int
+) -> tuple[int | None, int | None]:
+    """The dish with the lowest mean food rating over the orders holding it, and the store with
+    the lowest mean service rating, among those with at least min_responses responses."""
+    n = rows.size
     line_rows = np.isin(tl.lines.order_row, rows)
     feedback_of = np.full(tl.orders.placed_us.size, -1, dtype=np.int64)
     feedback_of[rows] = np.arange(n)
     line_fb = feedback_of[tl.lines.order_row[line_rows]]
     dish = tl.lines.menu_idx[line_rows]
     dish_count = np.bincount(dish, minlength=tl.menu.sku.size)
-    dish_sum = np.bincount(dish, weights=c["food_rating"][line_fb], minlength=tl.menu.sku.size)
+    dish_sum = np.bincount(dish, weights=food[line_fb], minlength=tl.menu.sku.size)
     supported = np.flatnonzero(dish_count >= min_responses)
     worst_dish = (
         int(supported[np.argmin(dish_sum[supported] / dish_count[supported])])
@@ -294,29 +255,56 @@ def feedback_truth(tl: Timeline, end_us: int, min_responses: int = 30) -> dict[s
     )
     store_idx = tl.orders.store_idx[rows]
     store_count = np.bincount(store_idx, minlength=tl.stores.store_id.size)
-    store_sum = np.bincount(store_idx, weights=c["service_rating"], minlength=store_count.size)
+    store_sum = np.bincount(store_idx, weights=service, minlength=store_count.size)
     supported = np.flatnonzero(store_count >= min_responses)
     worst_store = (
         int(supported[np.argmin(store_sum[supported] / store_count[supported])])
         if supported.size
         else None
     )
+    return worst_dish, worst_store
+
+
+def _planted(tl: Timeline, item: int, store: int) -> dict[str, Any]:
     return {
-        "planted": {
-            "response_share": RESPONSE_SHARE,
-            "worst_item": {
-                "name": PLANTED_ITEM,
-                "sku": str(tl.menu.sku[item]),
-                "menu_item_id": int(tl.menu.menu_item_id[item]),
-                "food_effect": PLANTED_ITEM_FOOD_EFFECT,
-            },
-            "worst_store": {
-                "store_code": str(tl.stores.store_code[store]),
-                "store_id": int(tl.stores.store_id[store]),
-                "service_effect": PLANTED_STORE_SERVICE_EFFECT,
-            },
-            "latent_mean": dict(zip(ASPECTS, BASE_MEAN, strict=True)),
+        "response_share": RESPONSE_SHARE,
+        "worst_item": {
+            "name": PLANTED_ITEM,
+            "sku": str(tl.menu.sku[item]),
+            "menu_item_id": int(tl.menu.menu_item_id[item]),
+            "food_effect": PLANTED_ITEM_FOOD_EFFECT,
         },
+        "worst_store": {
+            "store_code": str(tl.stores.store_code[store]),
+            "store_id": int(tl.stores.store_id[store]),
+            "service_effect": PLANTED_STORE_SERVICE_EFFECT,
+        },
+        "latent_mean": dict(zip(ASPECTS, BASE_MEAN, strict=True)),
+    }
+
+
+def feedback_truth(tl: Timeline, end_us: int, min_responses: int = 30) -> dict[str, Any]:
+    """What was planted and the mean ratings of the responses submitted by end_us."""
+    r = submitted(tl, end_us)
+    c = {
+        "food_rating": r["food"],
+        "price_rating": r["price"],
+        "service_rating": r["service"],
+        "nps_score": r["nps"],
+        "comment": r["comment"],
+    }
+    rows = r["order_row"]
+    n = rows.size
+    item = _planted_item(tl)
+    store = _planted_store(tl)
+    has = np.zeros(tl.orders.placed_us.size, dtype=bool)
+    has[tl.lines.order_row[tl.lines.menu_idx == item]] = True
+    contains = has[rows]
+    at_store = tl.orders.store_idx[rows] == store
+
+    worst_dish, worst_store = _worst(tl, rows, c["food_rating"], c["service_rating"], min_responses)
+    return {
+        "planted": _planted(tl, item, store),
         "responses": n,
         "comments": int((c["comment"] != None).sum()),  # noqa: E711
         "mean_rating": {

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.clock import DAY_US, NEVER, day_start_us
 from simulator.config import WorldConfig
-from simulator.population import Population
-from simulator.purchases import Purchases
-from simulator.rand import Stream, counter_uniform
+from simulator.model.clock import DAY_US, NEVER, day_start_us
+from simulator.model.population import Population
+from simulator.model.purchases import Purchases
+from simulator.model.rand import Stream, counter_uniform
 
 EDIT_KINDS = ("email_consent", "sms_consent", "phone", "name")
 EDIT_SHARE = (0.35, 0.25, 0.25, 0.15)

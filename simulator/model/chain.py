@@ -10,10 +10,10 @@ from datetime import date
 
 import numpy as np
 
-from simulator.catalog import BRAND, CATEGORY_SKU_PREFIX, MENU, SEASONAL
-from simulator.clock import HOUR_US, MINUTE_US, NEVER, day_start_us, epoch_day, format_dates
 from simulator.config import WorldConfig
-from simulator.rand import Stream, keyed_rng
+from simulator.model.catalog import BRAND, CATEGORY_SKU_PREFIX, MENU, SEASONAL
+from simulator.model.clock import HOUR_US, MINUTE_US, NEVER, day_start_us, epoch_day, format_dates
+from simulator.model.rand import Stream, keyed_rng
 
 LATE_OPENING_FIRST_DAY = 20  # the first store opened during the period opens around day 20-34
 LATE_OPENING_EVERY = 50

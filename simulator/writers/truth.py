@@ -8,24 +8,24 @@ from typing import Any
 
 import numpy as np
 
-from simulator.accounts import EDIT_KINDS, EDIT_SHARE
-from simulator.catalog import PROMOS
-from simulator.chain import (
+from simulator.model.accounts import EDIT_KINDS, EDIT_SHARE
+from simulator.model.catalog import PROMOS
+from simulator.model.chain import (
     PRICE_REVIEW_EVERY,
     PRICE_REVIEW_FIRST_DAY,
     SEASONAL_AVAILABLE_DAYS,
     SEASONAL_DELETED_AFTER_DAYS,
 )
-from simulator.clock import DAY_PARTS, day_start_us, end_of_day_us
-from simulator.ordering import FULFILMENT_SHARE, PLATFORM_LOYALTY
-from simulator.population import (
+from simulator.model.clock import DAY_PARTS, day_start_us, end_of_day_us
+from simulator.model.ordering import FULFILMENT_SHARE, PLATFORM_LOYALTY
+from simulator.model.population import (
     CHANNEL_DROPOUT_MULTIPLIER,
     CHANNEL_RATE_MULTIPLIER,
     CHANNEL_SHARE,
     CHANNELS,
 )
-from simulator.snapshot import Table
-from simulator.timeline import Timeline
+from simulator.model.snapshot import Table
+from simulator.model.timeline import Timeline
 
 
 def _counts(labels: np.ndarray) -> dict[str, int]:

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.clock import MINUTE_US, day_start_us
-from simulator.rand import Stream, counter_uniform
-from simulator.sessions import (
+from simulator.model.clock import MINUTE_US, day_start_us
+from simulator.model.rand import Stream, counter_uniform
+from simulator.model.sessions import (
     BROWSE,
     EMAIL,
     PAID_SOCIAL,
@@ -27,7 +27,7 @@ from simulator.sessions import (
     VISITOR,
     Sessions,
 )
-from simulator.timeline import Timeline
+from simulator.model.timeline import Timeline
 
 P_ADD = 0.55  # a product view leads to adding the dish to the cart
 BOUNCE = 0.4  # sessions without an order that leave after the landing page
@@ -64,6 +64,18 @@ GAP_S = {
     ORDER_COMPLETED: (20.0, 180.0),
 }
 LATER_VIEW_GAP_S = {MENU: (3.0, 25.0), CHECKOUT: (5.0, 40.0)}
+
+# Segment's names of the track events (others are identify, page or screen calls).
+TRACK_EVENTS = {
+    APP_OPENED: "Application Opened",
+    DEEP_LINK: "Deep Link Opened",
+    EXPERIMENT_VIEWED: "Experiment Viewed",
+    PRODUCT_VIEWED: "Product Viewed",
+    PRODUCT_ADDED: "Product Added",
+    CHECKOUT_STARTED: "Checkout Started",
+    SIGNED_UP: "Signed Up",
+    ORDER_COMPLETED: "Order Completed",
+}
 
 
 @dataclass(frozen=True)
@@ -135,20 +147,15 @@ def build_events(tl: Timeline, s: Sessions, p_add: np.ndarray) -> Events:
     )
 
 
-def _build_range(tl: Timeline, s: Sessions, p_add: np.ndarray) -> Events:
-    seed = tl.config.seed
+def _views(tl: Timeline, s: Sessions, p_add: np.ndarray) -> dict[str, np.ndarray]:
+    """Per session, how its cart fills: the order's lines, or a sign-up's dishes, or adds drawn
+    view by view; and every product view with its dish and whether it was added."""
+    seed, key, lines = tl.config.seed, s.key, tl.lines
     n = len(s)
-    lines, orders = tl.lines, tl.orders
-    key = s.key
     converting = s.order_row >= 0
     signup = s.kind == SIGNUP
     free = ~converting & ~signup
-    bounce = free & (_u(seed, key, 0, 1) < BOUNCE)
-    browsing = ~bounce
-    landing_menu = np.isin(s.source, (PAID_SOCIAL, EMAIL))
-    campaign = s.source != 0
-
-    # The cart: the order's lines, or a sign-up's dishes, or adds drawn view by view.
+    browsing = ~(free & (_u(seed, key, 0, 1) < BOUNCE))
     line_lo = np.searchsorted(lines.order_row, np.maximum(s.order_row, 0))
     line_hi = np.searchsorted(lines.order_row, np.maximum(s.order_row, 0), side="right")
     n_lines = np.where(converting, line_hi - line_lo, 0)
@@ -171,19 +178,31 @@ def _build_range(tl: Timeline, s: Sessions, p_add: np.ndarray) -> Events:
     v_idx = np.arange(v_sess.size) - np.repeat(np.cumsum(n_views) - n_views, n_views)
     v_key = key[v_sess]
     is_line = v_idx < n_lines[v_sess]
-    is_cart = v_idx < target[v_sess]
     random_item, random_price = _random_items(tl, s.day[v_sess], _u(seed, v_key, v_idx, 5))
     line_row = line_lo[v_sess] + np.where(is_line, v_idx, 0)
     line_row = np.minimum(line_row, max(lines.order_row.size - 1, 0))
-    item = np.where(is_line, lines.menu_idx[line_row], random_item)
-    price = np.where(is_line, lines.unit_price[line_row], random_price)
     two = _u(seed, v_key, v_idx, 6) < SECOND_PORTION
-    qty = np.where(is_line, lines.quantity[line_row], np.where(two, 2, 1))
-    added = np.where(free[v_sess], _u(seed, v_key, v_idx, 7) < p_add[v_sess], is_cart)
-    v_okey = 10.0 + _u(seed, v_key, v_idx, 8)
+    added = np.where(
+        free[v_sess], _u(seed, v_key, v_idx, 7) < p_add[v_sess], v_idx < target[v_sess]
+    )
     has_cart = np.bincount(v_sess[added], minlength=n) > 0
-    checkout = converting | signup | (free & has_cart & (_u(seed, key, 0, 9) < CHECKOUT_SHARE))
+    return {
+        "browsing": browsing,
+        "checkout": converting
+        | signup
+        | (free & has_cart & (_u(seed, key, 0, 9) < CHECKOUT_SHARE)),
+        "v_sess": v_sess,
+        "item": np.where(is_line, lines.menu_idx[line_row], random_item),
+        "price": np.where(is_line, lines.unit_price[line_row], random_price),
+        "qty": np.where(is_line, lines.quantity[line_row], np.where(two, 2, 1)),
+        "added": added,
+        "v_okey": 10.0 + _u(seed, v_key, v_idx, 8),
+    }
 
+
+def _sequence(s: Sessions, v: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """Every event of the sessions as (sess, kind, okey, page, item, qty, price) columns, sorted
+    by session and then okey, the event's place in the session."""
     parts = []
 
     def add(sess, kind, okey, page=-1, item=-1, qty=0, price=0):
@@ -200,35 +219,38 @@ def _build_range(tl: Timeline, s: Sessions, p_add: np.ndarray) -> Events:
             )
         )
 
-    all_s = np.arange(n)
+    landing_menu = np.isin(s.source, (PAID_SOCIAL, EMAIL))
+    campaign = s.source != 0
+    v_sess, item, qty, price, v_okey = (v[k] for k in ("v_sess", "item", "qty", "price", "v_okey"))
     add(np.flatnonzero(s.is_app), APP_OPENED, 0.0)
     add(np.flatnonzero(s.is_app & campaign), DEEP_LINK, 1.0)
-    add(all_s, VIEW, 2.0, np.where(landing_menu, MENU, HOME))
-    add(np.flatnonzero(browsing & ~landing_menu), VIEW, 3.0, MENU)
+    add(np.arange(len(s)), VIEW, 2.0, np.where(landing_menu, MENU, HOME))
+    add(np.flatnonzero(v["browsing"] & ~landing_menu), VIEW, 3.0, MENU)
     add(v_sess, PRODUCT_VIEWED, v_okey, -1, item, qty, price)
-    a = np.flatnonzero(added)
+    a = np.flatnonzero(v["added"])
     add(v_sess[a], PRODUCT_ADDED, v_okey[a] + 1e-6, -1, item[a], qty[a], price[a])
-    c = np.flatnonzero(checkout)
+    c = np.flatnonzero(v["checkout"])
     add(c, VIEW, 20.0, CHECKOUT)
     add(c, CHECKOUT_STARTED, 21.0)
-    g = np.flatnonzero(signup)
+    g = np.flatnonzero(s.kind == SIGNUP)
     add(g, IDENTIFY, 22.0)
     add(g, SIGNED_UP, 23.0)
-    add(np.flatnonzero(converting), ORDER_COMPLETED, 24.0)
-    sess, kind, okey, page, item, qty, price = (
-        np.concatenate([np.asarray(p[i]) for p in parts]) for i in range(7)
-    )
-    order = np.lexsort((okey, sess))
-    sess, kind, okey, page, item, qty, price = (
-        x[order] for x in (sess, kind, okey, page, item, qty, price)
-    )
-    m = sess.size
+    add(np.flatnonzero(s.order_row >= 0), ORDER_COMPLETED, 24.0)
+    columns = [np.concatenate([np.asarray(p[i]) for p in parts]) for i in range(7)]
+    order = np.lexsort((columns[2], columns[0]))
+    return [x[order] for x in columns]
+
+
+def _timestamps(
+    tl: Timeline, s: Sessions, sess: np.ndarray, kind: np.ndarray, okey, page
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each event's ordinal in its session and its time: gaps from the previous event, then
+    times anchored per kind of session (the start, the identify, or the end at the order)."""
+    n, m = len(s), sess.size
     first = np.r_[True, sess[1:] != sess[:-1]]
     starts = np.flatnonzero(first)
     ordinal = np.arange(m) - np.repeat(starts, np.diff(np.append(starts, m)))
-
-    # Gaps from the previous event, then times anchored per kind of session.
-    u = _u(seed, key[sess], ordinal, 10)
+    u = _u(tl.config.seed, s.key[sess], ordinal, 10)
     lo = np.zeros(m)
     hi = np.zeros(m)
     for k, (a_lo, a_hi) in GAP_S.items():
@@ -253,8 +275,14 @@ def _build_range(tl: Timeline, s: Sessions, p_add: np.ndarray) -> Events:
             anchor - (duration[sess] - offset),
         ),
     )
-    placed = orders.placed_us[np.maximum(s.order_row[sess], 0)]
-    ts = np.where(kind == ORDER_COMPLETED, placed, ts)
+    placed = tl.orders.placed_us[np.maximum(s.order_row[sess], 0)]
+    return ordinal, np.where(kind == ORDER_COMPLETED, placed, ts)
+
+
+def _build_range(tl: Timeline, s: Sessions, p_add: np.ndarray) -> Events:
+    sess, kind, okey, page, item, qty, price = _sequence(s, _views(tl, s, p_add))
+    ordinal, ts = _timestamps(tl, s, sess, kind, okey, page)
+    m = sess.size
     return Events(
         sess=sess.astype(np.int32),
         kind=kind.astype(np.int8),

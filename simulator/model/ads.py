@@ -17,12 +17,12 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from simulator.catalog import SEASONAL
-from simulator.chain import SEASONAL_EVERY, SEASONAL_FIRST_DAY, Stores
-from simulator.clock import DAY_US, HOUR_US, MINUTE_US, day_start_us
 from simulator.config import WorldConfig
-from simulator.population import CHANNEL_SHARE, CHANNELS, signup_rate
-from simulator.rand import Stream, counter_uniform, keyed_rng
+from simulator.model.catalog import SEASONAL
+from simulator.model.chain import SEASONAL_EVERY, SEASONAL_FIRST_DAY, Stores
+from simulator.model.clock import DAY_US, HOUR_US, MINUTE_US, day_start_us
+from simulator.model.population import CHANNEL_SHARE, CHANNELS, signup_rate
+from simulator.model.rand import Stream, counter_uniform, keyed_rng
 
 ACCOUNT_ID = "1234567890"  # the ad account node is act_1234567890
 ACCOUNT_UTC_OFFSET_HOURS = 7  # the account reports in Asia/Jakarta
@@ -131,6 +131,45 @@ def _calendar(config: WorldConfig) -> list[tuple[str, int, date, date, float, st
     return sorted(out, key=lambda c: (c[2], c[0]))
 
 
+def _budgets(
+    config: WorldConfig,
+    stores: Stores,
+    c_start: np.ndarray,
+    c_stop: np.ndarray,
+    weight: np.ndarray,
+    audience: np.ndarray,
+) -> list[int]:
+    """Each campaign's daily budget: the plan's expected daily clicks at the typical cost per
+    click, with headroom."""
+    span = int(c_stop.max()) + 1
+    rate = signup_rate(config, stores, span)
+    insta = CHANNEL_SHARE[CHANNELS.index("instagram_ads")]
+    daily_clicks = rate * (insta + 0.3 * VISITOR_RATIO_FOR_BUDGET) / np.mean(LANDING_RATE)
+    budgets = []
+    for i in range(c_start.size):
+        lo, hi = max(c_start[i], 0), max(c_stop[i], 1)
+        expected = daily_clicks[lo:hi].mean() * weight[i] / 2.0
+        # Headroom so the mean day spends under budget (retargeting reaches past guests too).
+        headroom = BUDGET_HEADROOM[audience[i]]
+        budgets.append(
+            max(50_000, int(np.ceil(expected * np.mean(CPC_IDR) * headroom / 10_000)) * 10_000)
+        )
+    return budgets
+
+
+def _structure(config: WorldConfig, cal: list) -> tuple[list, list]:
+    """One ad set per (campaign, province), named for the province; its ads, one per creative."""
+    adset_rows, ad_rows = [], []
+    for c in range(len(cal)):
+        creatives = CREATIVES[cal[c][5]]
+        for p, province in enumerate(config.chosen_provinces):
+            a = len(adset_rows)
+            adset_rows.append((c, p, f"{province.code}_18-44_{cal[c][5]}"))
+            for creative in creatives:
+                ad_rows.append((a, f"{creative}_{province.code}"))
+    return adset_rows, ad_rows
+
+
 def make_plan(config: WorldConfig, stores: Stores) -> AdPlan:
     """The account's whole calendar of campaigns, ad sets and ads (horizon-independent)."""
     seed = config.seed
@@ -147,30 +186,9 @@ def make_plan(config: WorldConfig, stores: Stores) -> AdPlan:
     office = (2 + 7 * counter_uniform(seed, Stream.WEB_ADS, keys, 0, lane=2)) * HOUR_US
     created_us = day_start_us(start, c_start - lead_days.astype(np.int64)) + office.astype(np.int64)
 
-    # Budget: the plan's expected daily clicks at the typical cost per click, with headroom.
-    span = int(c_stop.max()) + 1
-    rate = signup_rate(config, stores, span)
-    insta = CHANNEL_SHARE[CHANNELS.index("instagram_ads")]
-    daily_clicks = rate * (insta + 0.3 * VISITOR_RATIO_FOR_BUDGET) / np.mean(LANDING_RATE)
-    budgets = []
-    for i in range(n_c):
-        lo, hi = max(c_start[i], 0), max(c_stop[i], 1)
-        expected = daily_clicks[lo:hi].mean() * weight[i] / 2.0
-        # Headroom so the mean day spends under budget (retargeting reaches past guests too).
-        headroom = BUDGET_HEADROOM[audience[i]]
-        budgets.append(
-            max(50_000, int(np.ceil(expected * np.mean(CPC_IDR) * headroom / 10_000)) * 10_000)
-        )
-
+    budgets = _budgets(config, stores, c_start, c_stop, weight, audience)
     provinces = config.chosen_provinces
-    adset_rows, ad_rows = [], []
-    for c in range(n_c):
-        creatives = CREATIVES[cal[c][5]]
-        for p, province in enumerate(provinces):
-            a = len(adset_rows)
-            adset_rows.append((c, p, f"{province.code}_18-44_{cal[c][5]}"))
-            for creative in creatives:
-                ad_rows.append((a, f"{creative}_{province.code}"))
+    adset_rows, ad_rows = _structure(config, cal)
     adset_campaign = np.array([r[0] for r in adset_rows], dtype=np.int64)
     adset_province = np.array([r[1] for r in adset_rows], dtype=np.int64)
     ad_adset = np.array([r[0] for r in ad_rows], dtype=np.int64)
@@ -297,6 +315,50 @@ def attribute_orders(
     )
 
 
+def _day_delivery(
+    rng: np.random.Generator,
+    plan: AdPlan,
+    day: int,
+    ads: np.ndarray,
+    cell,
+    landed: np.ndarray,
+    purchases: np.ndarray,
+    value: np.ndarray,
+) -> tuple[np.ndarray, ...]:
+    """One day's delivery of the running ads, per publisher platform, in Delivery's columns."""
+    n_pf = len(PUBLISHER_PLATFORMS)
+    ad = np.repeat(ads, n_pf)
+    pf = np.tile(np.arange(n_pf), ads.size)
+    cells = cell(ad, day, pf)
+    got = landed[cells]
+    rate = plan.ad_landing_rate[ad]
+    # Clicks that bounced: failures before `got` landings, plus a trickle on quiet days.
+    share = np.take(PUBLISHER_SHARE, pf)
+    bounced = rng.negative_binomial(got + 0.2 * share, rate)
+    clicks = got + bounced
+    ctr = np.take(CTR, pf) * np.exp(rng.normal(0, 0.15, size=ad.size))
+    # Impressions that drew no click yet follow the platform's share too: Meta spreads an
+    # ad's budget over its placements, so a quiet day shows it mostly on Instagram.
+    impressions = np.rint((clicks + share * rng.random(ad.size)) / ctr).astype(np.int64)
+    freq = np.take(FREQUENCY, pf) * np.exp(rng.normal(0, 0.1, size=ad.size))
+    reach = np.maximum(np.minimum(impressions, np.rint(impressions / freq)), 0)
+    cpm_part = impressions * 2.5  # a little spend for impressions without clicks
+    spend = np.rint(clicks * plan.ad_cpc[ad] * np.exp(rng.normal(0, 0.1, size=ad.size)))
+    spend = spend + np.rint(cpm_part)
+    return (
+        ad,
+        np.full(ad.size, day),
+        pf,
+        impressions,
+        reach.astype(np.int64),
+        clicks,
+        got,
+        spend,
+        purchases[cells],
+        value[cells],
+    )
+
+
 def deliver(
     config: WorldConfig,
     plan: AdPlan,
@@ -339,38 +401,7 @@ def deliver(
         if ads.size == 0:
             continue
         rng = keyed_rng(config.seed, Stream.WEB_ADS, day)
-        ad = np.repeat(ads, n_pf)
-        pf = np.tile(np.arange(n_pf), ads.size)
-        cells = cell(ad, day, pf)
-        got = landed[cells]
-        rate = plan.ad_landing_rate[ad]
-        # Clicks that bounced: failures before `got` landings, plus a trickle on quiet days.
-        share = np.take(PUBLISHER_SHARE, pf)
-        bounced = rng.negative_binomial(got + 0.2 * share, rate)
-        clicks = got + bounced
-        ctr = np.take(CTR, pf) * np.exp(rng.normal(0, 0.15, size=ad.size))
-        # Impressions that drew no click yet follow the platform's share too: Meta spreads an
-        # ad's budget over its placements, so a quiet day shows it mostly on Instagram.
-        impressions = np.rint((clicks + share * rng.random(ad.size)) / ctr).astype(np.int64)
-        freq = np.take(FREQUENCY, pf) * np.exp(rng.normal(0, 0.1, size=ad.size))
-        reach = np.maximum(np.minimum(impressions, np.rint(impressions / freq)), 0)
-        cpm_part = impressions * 2.5  # a little spend for impressions without clicks
-        spend = np.rint(clicks * plan.ad_cpc[ad] * np.exp(rng.normal(0, 0.1, size=ad.size)))
-        spend = spend + np.rint(cpm_part)
-        parts.append(
-            (
-                ad,
-                np.full(ad.size, day),
-                pf,
-                impressions,
-                reach.astype(np.int64),
-                clicks,
-                got,
-                spend,
-                purchases[cells],
-                value[cells],
-            )
-        )
+        parts.append(_day_delivery(rng, plan, day, ads, cell, landed, purchases, value))
     if not parts:
         z = np.zeros(0, dtype=np.int64)
         return Delivery(z, z, z, z, z, z, z, z.astype(float), z, z.astype(float))

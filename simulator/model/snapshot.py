@@ -12,13 +12,14 @@ from datetime import date
 
 import numpy as np
 
-from simulator.accounts import EMAIL_CONSENT, NAME, PHONE, SMS_CONSENT
-from simulator.catalog import LAST_NAMES, MOBILE_PREFIXES, PROMOS
-from simulator.chain import last_per_key
-from simulator.clock import NEVER, end_of_day_us, format_timestamps
-from simulator.ordering import FULFILMENTS, PLATFORMS, Orders
-from simulator.population import CHANNELS, phone_numbers
-from simulator.timeline import Timeline
+from simulator.model.accounts import EMAIL_CONSENT, NAME, PHONE, SMS_CONSENT
+from simulator.model.catalog import LAST_NAMES, MOBILE_PREFIXES, PROMOS
+from simulator.model.chain import last_per_key
+from simulator.model.clock import NEVER, end_of_day_us, format_timestamps
+from simulator.model.feedback import submitted
+from simulator.model.ordering import FULFILMENTS, PLATFORMS, Orders
+from simulator.model.population import CHANNELS, phone_numbers
+from simulator.model.timeline import Timeline
 
 # Parents first.
 TABLE_ORDER = ("stores", "menu_items", "customers", "orders", "order_items", "order_feedback")
@@ -276,14 +277,46 @@ def order_items_table(tl: Timeline, end_us: int, n_orders: int) -> Table:
     )
 
 
+def order_feedback_table(tl: Timeline, end_us: int) -> Table:
+    """The order_feedback rows submitted by end_us (created_at), in feedback_id order; rows never
+    change after they are created."""
+    r = submitted(tl, end_us)
+    n = r["order_row"].size
+    o = tl.orders
+    rows = r["order_row"]
+    created = r["created_us"]
+    stamp = Stamps(created)
+    menu_item = r["menu_item_id"].astype(object)
+    menu_item[menu_item == -1] = None
+    return Table(
+        "order_feedback",
+        "feedback_id",
+        {
+            "feedback_id": np.arange(1, n + 1, dtype=np.int64),
+            "order_id": rows + 1,
+            "customer_id": tl.population.customer_id[o.customer_idx[rows]],
+            "store_id": tl.stores.store_id[o.store_idx[rows]],
+            "menu_item_id": menu_item,
+            "food_rating": r["food"],
+            "price_rating": r["price"],
+            "service_rating": r["service"],
+            "nps_score": r["nps"],
+            "comment": r["comment"],
+            "submitted_at": Stamps(r["submitted_us"]),
+            "created_at": stamp,
+            "updated_at": stamp,
+        },
+        created,
+        created,
+    )
+
+
 def ordering_tables(tl: Timeline, as_of: date) -> dict[str, Table]:
     """All ordering tables as of the end of `as_of` (UTC), parents first."""
     if as_of > tl.horizon:
         raise ValueError(f"as_of {as_of} is beyond the generated horizon {tl.horizon}")
     end_us = end_of_day_us(as_of)
     orders = orders_table(tl, end_us)
-    from simulator.feedback import order_feedback_table  # feedback builds on this module's Table
-
     tables = {
         "stores": stores_table(tl, end_us),
         "menu_items": menu_items_table(tl, end_us),

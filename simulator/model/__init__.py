@@ -1,0 +1,1 @@
+"""What happens in the simulated chain, as arrays and tables; nothing here touches a file."""
