@@ -9,7 +9,7 @@ with
 
 orders as (
 
-    select * from {{ ref('stg_ordering__orders') }}
+    select * from {{ ref('int_orders_live') }}
 
 ),
 
@@ -19,8 +19,7 @@ sessions as (
 
 ),
 
--- The same grain and revenue rule as fct_orders: soft-deleted (test or
--- fraud) orders are left out, and only completed orders carry net revenue.
+-- fct_orders' grain and revenue rule (int_orders_live), in this model's names.
 live_orders as (
 
     select
@@ -31,13 +30,12 @@ live_orders as (
         fulfilment_type,
         status,
         promo_code,
-        status = 'completed' as is_completed,
-        {{ net_revenue('status', 'total') }} as net_revenue,
+        is_completed,
+        net_revenue,
         total as order_total,
         placed_at,
         placed_date as order_date
     from orders
-    where not is_deleted
 
 ),
 
