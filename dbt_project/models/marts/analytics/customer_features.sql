@@ -73,8 +73,7 @@ feedback as (
 
 as_of as (
 
-    select max(placed_date) as as_of_date
-    from orders
+    select as_of_date from {{ ref('int_as_of') }}
 
 ),
 

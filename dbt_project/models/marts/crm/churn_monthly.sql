@@ -63,8 +63,7 @@ stores as (
 
 as_of as (
 
-    select max(placed_date) as as_of_date
-    from orders
+    select as_of_date from {{ ref('int_as_of') }}
 
 ),
 

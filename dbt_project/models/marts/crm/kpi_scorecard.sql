@@ -63,8 +63,7 @@ lifetime_values as (
 -- The same as-of as churn_monthly: the latest order placed in the data.
 as_of as (
 
-    select max(placed_date) as as_of_date
-    from orders
+    select as_of_date from {{ ref('int_as_of') }}
 
 ),
 

@@ -40,10 +40,10 @@ orders as (
 as_of as (
 
     select
-        max(placed_date) as as_of_date,
-        cast({{ dbt.date_trunc('month', 'max(placed_date)') }} as date) as as_of_month
+        as_of_date,
+        as_of_month
 
-    from orders
+    from {{ ref('int_as_of') }}
 
 ),
 

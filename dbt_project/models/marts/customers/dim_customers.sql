@@ -100,8 +100,7 @@ clusters as (
 
 as_of as (
 
-    select max(placed_at) as as_of_at
-    from orders
+    select as_of_at from {{ ref('int_as_of') }}
 
 ),
 
