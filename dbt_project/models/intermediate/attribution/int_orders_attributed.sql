@@ -7,7 +7,8 @@
 -#}
 with
 
-orders as (
+-- fct_orders' grain and revenue rule.
+live_orders as (
 
     select * from {{ ref('int_orders_live') }}
 
@@ -16,26 +17,6 @@ orders as (
 sessions as (
 
     select * from {{ ref('int_sessions_sessionised') }}
-
-),
-
--- fct_orders' grain and revenue rule (int_orders_live), in this model's names.
-live_orders as (
-
-    select
-        order_id,
-        customer_id,
-        store_id,
-        platform,
-        fulfilment_type,
-        status,
-        promo_code,
-        is_completed,
-        net_revenue,
-        total as order_total,
-        placed_at,
-        placed_date as order_date
-    from orders
 
 ),
 
@@ -119,9 +100,9 @@ final as (
         live_orders.promo_code,
         live_orders.is_completed,
         live_orders.net_revenue,
-        live_orders.order_total,
+        live_orders.total as order_total,
         live_orders.placed_at,
-        live_orders.order_date,
+        live_orders.placed_date as order_date,
         converting_sessions.converting_session_id,
         first_touches.session_id as first_touch_session_id,
         first_touches.session_started_at as first_touch_at,
