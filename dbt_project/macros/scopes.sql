@@ -58,3 +58,14 @@
         {% if not loop.last %}union all{% endif %}
     {%- endfor %}
 {%- endmacro %}
+
+
+{#-
+    Whether two rows are of the same scope (a join condition): the same grain
+    and keys, a null key matching only a null key. The month is the caller's.
+-#}
+{% macro same_scope(left, right) -%}
+    {{ left }}.grain = {{ right }}.grain
+    and coalesce({{ left }}.province, '') = coalesce({{ right }}.province, '')
+    and coalesce({{ left }}.store_id, -1) = coalesce({{ right }}.store_id, -1)
+{%- endmacro %}

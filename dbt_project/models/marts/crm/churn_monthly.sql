@@ -188,10 +188,8 @@ filled as (
     from spine
     left join flows
         on
-            spine.grain = flows.grain
-            and spine.activity_month = flows.activity_month
-            and coalesce(spine.province, '') = coalesce(flows.province, '')
-            and coalesce(spine.store_id, -1) = coalesce(flows.store_id, -1)
+            spine.activity_month = flows.activity_month
+            and {{ same_scope('spine', 'flows') }}
 
 ),
 

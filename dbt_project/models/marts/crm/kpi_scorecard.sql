@@ -277,10 +277,8 @@ joined as (
     from churn
     left join measures
         on
-            churn.grain = measures.grain
-            and churn.activity_month = measures.activity_month
-            and coalesce(churn.province, '') = coalesce(measures.province, '')
-            and coalesce(churn.store_id, -1) = coalesce(measures.store_id, -1)
+            churn.activity_month = measures.activity_month
+            and {{ same_scope('churn', 'measures') }}
 
 ),
 
