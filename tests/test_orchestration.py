@@ -40,6 +40,7 @@ def test_asset_graph_runs_from_the_ordering_db_to_the_marts(tiny_world: Settings
         key(["landing_ordering", "orders"]),
         key(["raw_ordering", "orders"]),
         key(["staging", "stg_ordering__orders"]),
+        key(["intermediate", "int_orders_live"]),
         key(["marts", "fct_orders"]),
     ]
     for upstream, downstream in itertools.pairwise(lineage):

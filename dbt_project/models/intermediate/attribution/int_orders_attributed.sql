@@ -7,37 +7,16 @@
 -#}
 with
 
-orders as (
+-- fct_orders' grain and revenue rule.
+live_orders as (
 
-    select * from {{ ref('stg_ordering__orders') }}
+    select * from {{ ref('int_orders_live') }}
 
 ),
 
 sessions as (
 
     select * from {{ ref('int_sessions_sessionised') }}
-
-),
-
--- The same grain and revenue rule as fct_orders: soft-deleted (test or
--- fraud) orders are left out, and only completed orders carry net revenue.
-live_orders as (
-
-    select
-        order_id,
-        customer_id,
-        store_id,
-        platform,
-        fulfilment_type,
-        status,
-        promo_code,
-        status = 'completed' as is_completed,
-        {{ net_revenue('status', 'total') }} as net_revenue,
-        total as order_total,
-        placed_at,
-        placed_date as order_date
-    from orders
-    where not is_deleted
 
 ),
 
@@ -121,9 +100,9 @@ final as (
         live_orders.promo_code,
         live_orders.is_completed,
         live_orders.net_revenue,
-        live_orders.order_total,
+        live_orders.total as order_total,
         live_orders.placed_at,
-        live_orders.order_date,
+        live_orders.placed_date as order_date,
         converting_sessions.converting_session_id,
         first_touches.session_id as first_touch_session_id,
         first_touches.session_started_at as first_touch_at,

@@ -60,8 +60,7 @@ anonymous_first_link as (
         customer_id,
         stitch_rule,
         occurred_at as linked_at,
-        min(customer_id) over (partition by anonymous_id)
-        != max(customer_id) over (partition by anonymous_id) as has_conflict
+        {{ names_several_customers('customer_id', 'anonymous_id') }} as has_conflict
     from anonymous_links
     qualify row_number() over (
             partition by anonymous_id order by occurred_at asc, message_id asc
@@ -98,9 +97,9 @@ device_first_link as (
     select
         device_anonymous_ids.device_id,
         anonymous_first_link.customer_id,
-        min(anonymous_first_link.customer_id) over (partition by device_anonymous_ids.device_id)
-        != max(anonymous_first_link.customer_id) over (partition by device_anonymous_ids.device_id)
-            as has_conflict
+        {{ names_several_customers(
+            'anonymous_first_link.customer_id', 'device_anonymous_ids.device_id'
+        ) }} as has_conflict
     from device_anonymous_ids
     inner join anonymous_first_link
         on device_anonymous_ids.anonymous_id = anonymous_first_link.anonymous_id
@@ -129,9 +128,9 @@ anonymous_via_device as (
     select
         device_anonymous_ids.anonymous_id,
         device_first_link.customer_id,
-        min(device_first_link.customer_id) over (partition by device_anonymous_ids.anonymous_id)
-        != max(device_first_link.customer_id) over (partition by device_anonymous_ids.anonymous_id)
-            as has_conflict
+        {{ names_several_customers(
+            'device_first_link.customer_id', 'device_anonymous_ids.anonymous_id'
+        ) }} as has_conflict
     from device_anonymous_ids
     inner join device_first_link
         on device_anonymous_ids.device_id = device_first_link.device_id
@@ -217,7 +216,7 @@ click_ids as (
             when min(anonymous_ids.customer_id) is not null then 'click_anonymous_id'
             else 'unidentified'
         end as stitch_rule,
-        coalesce(min(anonymous_ids.customer_id) != max(anonymous_ids.customer_id), false)
+        coalesce({{ names_several_customers('anonymous_ids.customer_id') }}, false)
             as has_conflict,
         min(clicks.occurred_at) as first_seen_at,
         max(clicks.occurred_at) as last_seen_at
@@ -281,8 +280,7 @@ member_matches as (
         members.member_ref,
         phone_candidates.customer_id,
         phone_candidates.stitch_rule,
-        min(phone_candidates.customer_id) over (partition by members.member_ref)
-        != max(phone_candidates.customer_id) over (partition by members.member_ref)
+        {{ names_several_customers('phone_candidates.customer_id', 'members.member_ref') }}
             as has_conflict
     from members
     inner join phone_candidates

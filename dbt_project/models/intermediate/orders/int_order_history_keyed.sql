@@ -32,8 +32,7 @@ stores as (
 
 platform_orders as (
 
-    select * from {{ ref('stg_ordering__orders') }}
-    where not is_deleted
+    select * from {{ ref('int_orders_live') }}
 
 ),
 

@@ -35,6 +35,8 @@
     {%- endfor -%}
     {{ " else " ~ (var('local_utc_offset_hours', 7) | int) }} end
 {%- endset %}
+{#- The menu's categories, each with an item count and share (the yml lists the columns). #}
+{%- set menu_categories = ['mains', 'rice_bowls', 'noodles', 'snacks', 'drinks', 'desserts'] %}
 
 with
 
@@ -73,8 +75,7 @@ feedback as (
 
 as_of as (
 
-    select max(placed_date) as as_of_date
-    from orders
+    select as_of_date from {{ ref('int_as_of') }}
 
 ),
 
@@ -143,19 +144,15 @@ item_mix as (
 
     select
         order_items.customer_id,
-        sum(order_items.quantity) as items,
-        sum(case when order_items.category = 'mains' then order_items.quantity else 0 end)
-            as mains_items,
-        sum(case when order_items.category = 'rice_bowls' then order_items.quantity else 0 end)
-            as rice_bowls_items,
-        sum(case when order_items.category = 'noodles' then order_items.quantity else 0 end)
-            as noodles_items,
-        sum(case when order_items.category = 'snacks' then order_items.quantity else 0 end)
-            as snacks_items,
-        sum(case when order_items.category = 'drinks' then order_items.quantity else 0 end)
-            as drinks_items,
-        sum(case when order_items.category = 'desserts' then order_items.quantity else 0 end)
-            as desserts_items
+        {%- for category in menu_categories %}
+            sum(
+                case
+                    when order_items.category = '{{ category }}' then order_items.quantity
+                    else 0
+                end
+            ) as {{ category }}_items,
+        {%- endfor %}
+        sum(order_items.quantity) as items
 
     from order_items
     inner join completed_orders
@@ -207,30 +204,12 @@ final as (
 
         -- order mix: items by menu category
         cast(coalesce(item_mix.items, 0) as {{ dbt.type_bigint() }}) as items,
-        cast(
-            coalesce(item_mix.mains_items / nullif(item_mix.items, 0), 0)
-            as {{ dbt.type_float() }}
-        ) as mains_item_share,
-        cast(
-            coalesce(item_mix.rice_bowls_items / nullif(item_mix.items, 0), 0)
-            as {{ dbt.type_float() }}
-        ) as rice_bowls_item_share,
-        cast(
-            coalesce(item_mix.noodles_items / nullif(item_mix.items, 0), 0)
-            as {{ dbt.type_float() }}
-        ) as noodles_item_share,
-        cast(
-            coalesce(item_mix.snacks_items / nullif(item_mix.items, 0), 0)
-            as {{ dbt.type_float() }}
-        ) as snacks_item_share,
-        cast(
-            coalesce(item_mix.drinks_items / nullif(item_mix.items, 0), 0)
-            as {{ dbt.type_float() }}
-        ) as drinks_item_share,
-        cast(
-            coalesce(item_mix.desserts_items / nullif(item_mix.items, 0), 0)
-            as {{ dbt.type_float() }}
-        ) as desserts_item_share,
+        {%- for category in menu_categories %}
+            cast(
+                coalesce(item_mix.{{ category }}_items / nullif(item_mix.items, 0), 0)
+                as {{ dbt.type_float() }}
+            ) as {{ category }}_item_share,
+        {%- endfor %}
 
         -- order mix: fulfilment, platform, day-part, marketing touch; promo use
         cast(order_summary.delivery_order_share as {{ dbt.type_float() }}) as delivery_order_share,

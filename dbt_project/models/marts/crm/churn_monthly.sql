@@ -35,11 +35,6 @@
         'day', churn_inactivity_days, dbt.last_day('measured.activity_month', 'month')
     ) }} < as_of.as_of_date
 {%- endset -%}
-{%- set grains = {
-    'chain': [],
-    'province': ['province'],
-    'store': ['province', 'store_id'],
-} -%}
 
 with
 
@@ -49,9 +44,9 @@ orders as (
 
 ),
 
-customers as (
+customer_homes as (
 
-    select * from {{ ref('int_customers_unioned') }}
+    select * from {{ ref('int_customer_home_stores') }}
 
 ),
 
@@ -63,8 +58,7 @@ stores as (
 
 as_of as (
 
-    select max(placed_date) as as_of_date
-    from orders
+    select as_of_date from {{ ref('int_as_of') }}
 
 ),
 
@@ -121,8 +115,8 @@ customer_months as (
     select
         order_events.customer_id,
         order_events.activity_month,
-        customers.home_store_id as store_id,
-        stores.province,
+        customer_homes.home_store_id as store_id,
+        customer_homes.home_province as province,
         max(case when order_events.is_first_order then 1 else 0 end) as is_new,
         max(case when order_events.is_reactivation then 1 else 0 end) as is_reactivated,
         max(case when order_events.is_lapse_start then 1 else 0 end) as is_churned,
@@ -131,15 +125,13 @@ customer_months as (
         ) as is_churned_repeat
 
     from order_events
-    inner join customers
-        on order_events.customer_id = customers.customer_id
-    left join stores
-        on customers.home_store_id = stores.store_id
+    inner join customer_homes
+        on order_events.customer_id = customer_homes.customer_id
     group by
         order_events.customer_id,
         order_events.activity_month,
-        customers.home_store_id,
-        stores.province
+        customer_homes.home_store_id,
+        customer_homes.home_province
 
 ),
 
@@ -150,30 +142,10 @@ months as (
 
 ),
 
+-- The chain, each province and each store (macros/scopes.sql).
 scopes as (
 
-    select
-        'chain' as grain,
-        cast(null as {{ dbt.type_string() }}) as province,
-        cast(null as {{ dbt.type_bigint() }}) as store_id
-
-    union all
-
-    select distinct
-        'province' as grain,
-        province,
-        cast(null as {{ dbt.type_bigint() }}) as store_id
-
-    from stores
-
-    union all
-
-    select
-        'store' as grain,
-        province,
-        store_id
-
-    from stores
+    {{ scopes_of_stores('stores') }}
 
 ),
 
@@ -192,23 +164,12 @@ spine as (
 
 flows as (
 
-    {% for grain, keys in grains.items() %}
-        select
-            '{{ grain }}' as grain,
-            {{ 'province' if 'province' in keys else 'cast(null as ' ~ dbt.type_string() ~ ')' }}
-                as province,
-            {{ 'store_id' if 'store_id' in keys else 'cast(null as ' ~ dbt.type_bigint() ~ ')' }}
-                as store_id,
-            activity_month,
-            sum(is_new) as new_customers,
-            sum(is_reactivated) as reactivated_customers,
-            sum(is_churned) as churned_customers,
-            sum(is_churned_repeat) as churned_repeat_customers
-
-        from customer_months
-        group by {% for key in keys %}{{ key }}, {% endfor %}activity_month
-        {% if not loop.last %}union all{% endif %}
-    {% endfor %}
+    {{ sum_by_scope('customer_months', {
+        'new_customers': 'is_new',
+        'reactivated_customers': 'is_reactivated',
+        'churned_customers': 'is_churned',
+        'churned_repeat_customers': 'is_churned_repeat',
+    }) }}
 
 ),
 
@@ -227,10 +188,8 @@ filled as (
     from spine
     left join flows
         on
-            spine.grain = flows.grain
-            and spine.activity_month = flows.activity_month
-            and coalesce(spine.province, '') = coalesce(flows.province, '')
-            and coalesce(spine.store_id, -1) = coalesce(flows.store_id, -1)
+            spine.activity_month = flows.activity_month
+            and {{ same_scope('spine', 'flows') }}
 
 ),
 

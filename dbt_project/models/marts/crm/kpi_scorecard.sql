@@ -22,11 +22,6 @@
 
 {%- set retention_target = var('retention_target') | float -%}
 {%- set monthly_churn_target = var('monthly_churn_target') | float -%}
-{%- set grains = {
-    'chain': [],
-    'province': ['province'],
-    'store': ['province', 'store_id'],
-} -%}
 
 with
 
@@ -48,6 +43,12 @@ customers as (
 
 ),
 
+homes as (
+
+    select * from {{ ref('int_customer_home_stores') }}
+
+),
+
 stores as (
 
     select * from {{ ref('dim_stores') }}
@@ -63,8 +64,7 @@ lifetime_values as (
 -- The same as-of as churn_monthly: the latest order placed in the data.
 as_of as (
 
-    select max(placed_date) as as_of_date
-    from orders
+    select as_of_date from {{ ref('int_as_of') }}
 
 ),
 
@@ -72,44 +72,55 @@ customer_homes as (
 
     select
         customers.customer_id,
-        customers.home_store_id as store_id,
-        stores.province,
+        homes.home_store_id as store_id,
+        homes.home_province as province,
         cast(
             {{ dbt.date_trunc('month', utc_to_local_date('customers.acquired_at')) }} as date
         ) as signup_month
 
     from customers
-    left join stores
-        on customers.home_store_id = stores.store_id
+    left join homes
+        on customers.customer_id = homes.customer_id
+
+),
+
+-- Completed orders only (fct_orders' revenue rule), in their month.
+completed_orders as (
+
+    select
+        customer_id,
+        store_id,
+        cast({{ dbt.date_trunc('month', 'placed_date') }} as date) as activity_month
+
+    from orders
+    where is_completed
 
 ),
 
 served_orders as (
 
     select
-        orders.store_id,
+        completed_orders.store_id,
         stores.province,
-        cast({{ dbt.date_trunc('month', 'orders.placed_date') }} as date) as activity_month
+        completed_orders.activity_month
 
-    from orders
+    from completed_orders
     left join stores
-        on orders.store_id = stores.store_id
-    where orders.is_completed
+        on completed_orders.store_id = stores.store_id
 
 ),
 
 ordering_months as (
 
     select distinct
-        orders.customer_id,
+        completed_orders.customer_id,
         customer_homes.store_id,
         customer_homes.province,
-        cast({{ dbt.date_trunc('month', 'orders.placed_date') }} as date) as activity_month
+        completed_orders.activity_month
 
-    from orders
+    from completed_orders
     inner join customer_homes
-        on orders.customer_id = customer_homes.customer_id
-    where orders.is_completed
+        on completed_orders.customer_id = customer_homes.customer_id
 
 ),
 
@@ -228,27 +239,17 @@ measure_rows as (
 
 ),
 
+-- churn_monthly's scopes (macros/scopes.sql).
 measures as (
 
-    {% for grain, keys in grains.items() %}
-        select
-            '{{ grain }}' as grain,
-            {{ 'province' if 'province' in keys else 'cast(null as ' ~ dbt.type_string() ~ ')' }}
-                as province,
-            {{ 'store_id' if 'store_id' in keys else 'cast(null as ' ~ dbt.type_bigint() ~ ')' }}
-                as store_id,
-            activity_month,
-            sum(customers_acquired) as customers_acquired,
-            sum(completed_orders) as completed_orders,
-            sum(open_stores) as open_stores,
-            sum(previous_month_customers) as previous_month_customers,
-            sum(retained_customers) as retained_customers,
-            sum(expected_revenue_at_risk) as expected_revenue_at_risk
-
-        from measure_rows
-        group by {% for key in keys %}{{ key }}, {% endfor %}activity_month
-        {% if not loop.last %}union all{% endif %}
-    {% endfor %}
+    {{ sum_by_scope('measure_rows', {
+        'customers_acquired': 'customers_acquired',
+        'completed_orders': 'completed_orders',
+        'open_stores': 'open_stores',
+        'previous_month_customers': 'previous_month_customers',
+        'retained_customers': 'retained_customers',
+        'expected_revenue_at_risk': 'expected_revenue_at_risk',
+    }) }}
 
 ),
 
@@ -276,10 +277,8 @@ joined as (
     from churn
     left join measures
         on
-            churn.grain = measures.grain
-            and churn.activity_month = measures.activity_month
-            and coalesce(churn.province, '') = coalesce(measures.province, '')
-            and coalesce(churn.store_id, -1) = coalesce(measures.store_id, -1)
+            churn.activity_month = measures.activity_month
+            and {{ same_scope('churn', 'measures') }}
 
 ),
 

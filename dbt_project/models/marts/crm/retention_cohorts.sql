@@ -25,9 +25,9 @@ customers as (
 
 ),
 
-stores as (
+customer_homes as (
 
-    select * from {{ ref('dim_stores') }}
+    select * from {{ ref('int_customer_home_stores') }}
 
 ),
 
@@ -40,10 +40,10 @@ orders as (
 as_of as (
 
     select
-        max(placed_date) as as_of_date,
-        cast({{ dbt.date_trunc('month', 'max(placed_date)') }} as date) as as_of_month
+        as_of_date,
+        as_of_month
 
-    from orders
+    from {{ ref('int_as_of') }}
 
 ),
 
@@ -54,13 +54,13 @@ members as (
         cast(
             {{ dbt.date_trunc('month', utc_to_local_date('customers.acquired_at')) }} as date
         ) as cohort_month,
-        stores.province,
+        customer_homes.home_province as province,
         -- A member known only from an import has no platform: the import is theirs.
         coalesce(customers.preferred_platform, customers.source_system) as platform
 
     from customers
-    left join stores
-        on customers.home_store_id = stores.store_id
+    left join customer_homes
+        on customers.customer_id = customer_homes.customer_id
 
 ),
 

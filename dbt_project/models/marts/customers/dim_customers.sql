@@ -56,9 +56,9 @@ customers as (
 
 ),
 
-stores as (
+customer_homes as (
 
-    select * from {{ ref('stg_ordering__stores') }}
+    select * from {{ ref('int_customer_home_stores') }}
 
 ),
 
@@ -100,8 +100,7 @@ clusters as (
 
 as_of as (
 
-    select max(placed_at) as as_of_at
-    from orders
+    select as_of_at from {{ ref('int_as_of') }}
 
 ),
 
@@ -191,7 +190,7 @@ customers_with_orders as (
         customers.customer_id,
         customers.source_system,
         customers.home_store_id,
-        stores.province as home_province,
+        customer_homes.home_province,
         customers.preferred_platform,
         customers.acquisition_channel,
         customers.signed_up_at,
@@ -220,8 +219,8 @@ customers_with_orders as (
         coalesce(stitched.stitched_identifiers, 0) as stitched_identifiers
 
     from customers
-    left join stores
-        on customers.home_store_id = stores.store_id
+    left join customer_homes
+        on customers.customer_id = customer_homes.customer_id
     left join customer_orders
         on customers.customer_id = customer_orders.customer_id
     left join latest_feedback

@@ -17,9 +17,9 @@
 
 with
 
-orders as (
+live_orders as (
 
-    select * from {{ ref('stg_ordering__orders') }}
+    select * from {{ ref('int_orders_live') }}
 
 ),
 
@@ -45,13 +45,6 @@ imported_orders as (
 
     select * from {{ ref('int_order_history_keyed') }}
     where duplicate_of_order_id is null
-
-),
-
-live_orders as (
-
-    select * from orders
-    where not is_deleted
 
 ),
 
@@ -83,7 +76,7 @@ platform_orders as (
         live_orders.promo_code,
 
         -- flags
-        live_orders.status = 'completed' as is_completed,
+        live_orders.is_completed,
         live_orders.promo_code is not null as has_promo,
         -- Orders outlive their customer's row: the account may be soft-deleted,
         -- or its row held back by the lake gate. Keep the revenue, flag the order.
@@ -94,7 +87,7 @@ platform_orders as (
         live_orders.subtotal as gross_revenue,
         live_orders.discount,
         live_orders.delivery_fee,
-        {{ net_revenue('live_orders.status', 'live_orders.total') }} as net_revenue,
+        live_orders.net_revenue,
         live_orders.total as order_total,
 
         -- quantities
