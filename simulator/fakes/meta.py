@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from simulator.ads import ACCOUNT_ID
 from simulator.fakes.common import (
     Faults,
     Request,
@@ -32,6 +31,7 @@ from simulator.fakes.common import (
     parquet_sql,
     world_today,
 )
+from simulator.model.ads import ACCOUNT_ID
 
 DEFAULT_TOKEN = "fake-meta-token"
 
