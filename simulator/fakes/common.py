@@ -12,6 +12,8 @@ from typing import Any
 
 import duckdb
 
+from simulator.world import read_state
+
 
 @dataclass
 class Request:
@@ -129,8 +131,6 @@ def world_today(data_dir: Path, fallback_sql: str | None = None) -> date:
     """The world's as-of date: world.json in data_dir if there is one, else the latest date in the
     data (`fallback_sql` returns it as a DATE), else the real today."""
     try:
-        from simulator.world import read_state
-
         return read_state(data_dir)[1]
     except (FileNotFoundError, ValueError, KeyError, TypeError):
         pass
