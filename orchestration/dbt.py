@@ -14,7 +14,7 @@ import duckdb
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 from dagster_dbt.metadata_set import DbtMetadataSet
 
-from orchestration.fit_metadata import with_model_metadata
+from orchestration.fit_metadata import fit_metadata
 from orchestration.pools import WAREHOUSE_POOL, wait_for_the_warehouse
 from regulars.settings import Chain, Settings, beside_python
 
@@ -190,54 +190,73 @@ def chain_vars(settings: Settings, context: dg.AssetExecutionContext | None = No
 COUNTED = frozenset({"table", "incremental", "seed", "snapshot"})
 
 
-def with_row_counts(
+def after_dbt(
     context: dg.AssetExecutionContext, events: Iterable[Any], warehouse: Path
 ) -> Iterator[Any]:
-    """dbt's events, each table's materialisation with its `dagster/row_count`, sent once dbt
-    has exited.
+    """dbt's events, sent once dbt has exited: each table's materialisation with its
+    `dagster/row_count`, each fit's with its figures (orchestration.fit_metadata).
 
     dagster-dbt's `fetch_row_counts` queries while dbt runs, but dbt holds the DuckDB file (one
-    writer per file, and no reader beside it from another process): the counts are read here
+    writer per file, and no reader beside it from another process): the warehouse is read here
     once dbt has released it, so every event waits for the end of the build, in dbt's order.
     """
     held: list[Any] = []
     try:
         held.extend(events)
     except Exception:
-        # dbt failed later in the build: what it did materialise is still reported, counted.
-        yield from _counted(context, held, warehouse)
+        # dbt failed later in the build: what it did materialise is still reported.
+        yield from _with_figures(context, held, warehouse)
         raise
-    yield from _counted(context, held, warehouse)
+    yield from _with_figures(context, held, warehouse)
 
 
-def _counted(context: dg.AssetExecutionContext, held: list[Any], warehouse: Path) -> Iterator[Any]:
-    tables = {i: table for i, event in enumerate(held) if (table := _counted_table(context, event))}
-    counts: dict[str, int] = {}
-    if tables:
-        try:
-            with duckdb.connect(str(warehouse), read_only=True) as conn:
-                for table in dict.fromkeys(tables.values()):
-                    try:
-                        counts[table] = conn.execute(f"select count(*) from {table}").fetchone()[0]
-                    except duckdb.Error as error:
-                        context.log.warning(f"no row count for {table}: {error}")
-        except duckdb.Error as error:
-            context.log.warning(f"no row counts for dbt's tables: {error}")
-    for i, event in enumerate(held):
-        table = tables.get(i)
-        if table in counts:
-            event = event.with_metadata({**event.metadata, "dagster/row_count": counts[table]})
-        yield event
+def _with_figures(
+    context: dg.AssetExecutionContext, held: list[Any], warehouse: Path
+) -> Iterator[Any]:
+    if not held:
+        return
+    try:
+        conn = duckdb.connect(str(warehouse), read_only=True)
+    except duckdb.Error as error:
+        context.log.warning(f"no row counts or fit figures for dbt's tables: {error}")
+        yield from held
+        return
+    counts: dict[str, int | None] = {}
+    with conn:
+        for event in held:
+            key = _materialised_key(context, event)
+            if key is None:
+                yield event
+                continue
+            figures = fit_metadata(context, key, conn)
+            if (table := _counted_table(context, key)) is not None:
+                if table not in counts:
+                    counts[table] = _row_count(context, conn, table)
+                if counts[table] is not None:
+                    figures["dagster/row_count"] = counts[table]
+            yield event.with_metadata({**event.metadata, **figures}) if figures else event
 
 
-def _counted_table(context: dg.AssetExecutionContext, event: Any) -> str | None:
-    """The quoted `schema.table` a model's materialisation wrote, if it is a table to count."""
-    if isinstance(event, dg.Output):
-        key = context.asset_key_for_output(event.output_name)
-    elif isinstance(event, dg.AssetMaterialization):
-        key = event.asset_key
-    else:
+def _row_count(
+    context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnection, table: str
+) -> int | None:
+    try:
+        return conn.execute(f"select count(*) from {table}").fetchone()[0]
+    except duckdb.Error as error:
+        context.log.warning(f"no row count for {table}: {error}")
         return None
+
+
+def _materialised_key(context: dg.AssetExecutionContext, event: Any) -> dg.AssetKey | None:
+    if isinstance(event, dg.Output):
+        return context.asset_key_for_output(event.output_name)
+    if isinstance(event, dg.AssetMaterialization):
+        return event.asset_key
+    return None
+
+
+def _counted_table(context: dg.AssetExecutionContext, key: dg.AssetKey) -> str | None:
+    """The quoted `schema.table` a model's materialisation wrote, if it is a table to count."""
     spec = context.assets_def.specs_by_key.get(key)
     if spec is None or DbtMetadataSet.extract(spec.metadata).materialization_type not in COUNTED:
         return None
@@ -264,8 +283,7 @@ def definitions(settings: Settings) -> dg.Definitions:
     def regulars_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator:
         wait_for_the_warehouse(context, settings)
         events = dbt.cli([*BUILD, *chain_vars(settings)], context=context).stream()
-        events = with_model_metadata(context, events, settings.warehouse_path)
-        yield from with_row_counts(context, events, settings.warehouse_path)
+        yield from after_dbt(context, events, settings.warehouse_path)
 
     @dbt_assets(
         manifest=project.manifest_path,
@@ -281,7 +299,7 @@ def definitions(settings: Settings) -> dg.Definitions:
     def regulars_dbt_daily(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator:
         wait_for_the_warehouse(context, settings)
         events = dbt.cli([*BUILD, *chain_vars(settings, context)], context=context).stream()
-        yield from with_row_counts(context, events, settings.warehouse_path)
+        yield from after_dbt(context, events, settings.warehouse_path)
 
     return dg.Definitions(
         assets=[regulars_dbt, regulars_dbt_daily],

@@ -2,15 +2,13 @@
 
 The fits run inside dbt, so their figures (fitted parameters, hold-out error, clusters chosen,
 experiment verdicts) live in the warehouse tables they write. dbt holds the DuckDB file's write
-lock until its invocation ends, so the materialisations of these models (and, to keep Dagster's
-order, every event after them) are held back and sent once dbt has exited, carrying those
-figures as metadata.
+lock until its invocation ends: orchestration.dbt holds dbt's events until then and adds these
+figures to the fits' materialisations, beside every table's row count.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from pathlib import Path
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import dagster as dg
@@ -142,47 +140,16 @@ MODEL_METADATA: Mapping[dg.AssetKey, Callable[[duckdb.DuckDBPyConnection], dict[
 }
 
 
-def with_model_metadata(
-    context: dg.AssetExecutionContext, events: Iterable[Any], warehouse: Path
-) -> Iterator[Any]:
-    """Pass dbt's events through; from the first analytics model on, hold them until dbt exits.
-
-    Dagster needs an asset's materialisation before its dependents' (dim_customers reads the
-    lifetime values), so everything after the first analytics output waits with it, in order.
-    """
-    held: list[Any] = []
+def fit_metadata(
+    context: dg.AssetExecutionContext, key: dg.AssetKey, conn: duckdb.DuckDBPyConnection
+) -> dict[str, Any]:
+    """The figures a fit wrote, for its materialisation; {} for any other asset, or with a
+    warning when its tables cannot be read."""
+    read = MODEL_METADATA.get(key)
+    if read is None:
+        return {}
     try:
-        for event in events:
-            if not held and not _is_model_output(context, event):
-                yield event
-            else:
-                held.append(event)
-    except Exception:
-        # dbt failed later in the build: what it did materialise is still reported.
-        yield from _release(context, held, warehouse)
-        raise
-    yield from _release(context, held, warehouse)
-
-
-def _is_model_output(context: dg.AssetExecutionContext, event: Any) -> bool:
-    return (
-        isinstance(event, dg.Output)
-        and context.asset_key_for_output(event.output_name) in MODEL_METADATA
-    )
-
-
-def _release(context: dg.AssetExecutionContext, held: list[Any], warehouse: Path) -> Iterator[Any]:
-    if not held:
-        return
-    with duckdb.connect(str(warehouse), read_only=True) as conn:
-        for event in held:
-            if not _is_model_output(context, event):
-                yield event
-                continue
-            read = MODEL_METADATA[context.asset_key_for_output(event.output_name)]
-            try:
-                extra = read(conn)
-            except duckdb.Error as error:
-                context.log.warning(f"no model metadata for {event.output_name}: {error}")
-                extra = {}
-            yield event.with_metadata({**event.metadata, **extra})
+        return read(conn)
+    except duckdb.Error as error:
+        context.log.warning(f"no model metadata for {key.to_user_string()}: {error}")
+        return {}

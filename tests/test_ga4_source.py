@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -31,7 +30,13 @@ from ingestion.pipelines import lake_pipeline, landing_pipeline
 from regulars.settings import Settings, load_settings
 from simulator.fakes import FakeServer
 from simulator.fakes.ga4 import DEFAULT_PROPERTY_ID, DEFAULT_TOKEN
-from tests.test_simulator.fakes_helpers import FIRST_DAY, TODAY, served_world, write_sessions
+from tests.test_simulator.fakes_helpers import (
+    FIRST_DAY,
+    TODAY,
+    recorded,
+    served_world,
+    write_sessions,
+)
 
 RUN_REPORT = f"/v1beta/properties/{DEFAULT_PROPERTY_ID}:runReport"
 PAGE_SIZE = 40
@@ -89,12 +94,7 @@ class Fake:
 data_dir, server = served_world("ga4", write_sessions)
 
 
-@pytest.fixture
-def fake(server: FakeServer) -> Iterator[Fake]:
-    fake = Fake(server)
-    fake.reset()
-    yield fake
-    fake.reset()
+fake = recorded(Fake)
 
 
 def load(settings: Settings, fake: Fake, **overrides):

@@ -50,7 +50,7 @@ def copy_of_the_code(tmp_path: Path) -> Path:
         # A production path importing the simulator.
         ("orchestration/pools.py", "simulator.world", "Only the command line's demo"),
         # The simulator depending on the code it stands in for.
-        ("simulator/rand.py", "regulars.settings", "The simulator stands alone"),
+        ("simulator/model/rand.py", "regulars.settings", "The simulator stands alone"),
     ],
 )
 def test_an_upward_import_breaks_its_contract(

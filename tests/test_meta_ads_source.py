@@ -4,7 +4,6 @@ DuckDB."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -37,6 +36,7 @@ from tests.test_simulator.fakes_helpers import (
     FIRST_DAY,
     SHARED_NAME,
     TODAY,
+    recorded,
     served_world,
     write_meta,
 )
@@ -84,12 +84,7 @@ class Fake:
 data_dir, server = served_world("meta", write_meta)
 
 
-@pytest.fixture
-def fake(server: FakeServer) -> Iterator[Fake]:
-    fake = Fake(server)
-    fake.reset()
-    yield fake
-    fake.reset()
+fake = recorded(Fake)
 
 
 def load(settings: Settings, fake: Fake, **overrides):

@@ -10,6 +10,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -43,6 +44,20 @@ def served_world(fake: str, write: Callable[[Path], None]):
             yield served
 
     return data_dir, server
+
+
+def recorded(recorder: Callable[[FakeServer], Any]):
+    """The fixture `fake`: `recorder(server)` (a class that records what the fake was sent),
+    reset before and after each test: `fake = recorded(Fake)`."""
+
+    @pytest.fixture
+    def fake(server: FakeServer) -> Iterator[Any]:
+        made = recorder(server)
+        made.reset()
+        yield made
+        made.reset()
+
+    return fake
 
 
 SESSIONS_SCHEMA = pa.schema(
