@@ -108,6 +108,8 @@ def profile_run(instance: dg.DagsterInstance, run_id: str) -> dict[str, Step]:
     """Each step's seconds (start to end, from the event log) and the rows it reported."""
     started: dict[str, float] = {}
     steps: dict[str, Step] = defaultdict(Step)
+    # A day-partitioned asset reports its whole table once per day: counted once.
+    rows: dict[str, dict[dg.AssetKey, int]] = defaultdict(dict)
     for entry in instance.all_logs(run_id):
         event = entry.dagster_event
         if event is None or event.step_key is None:
@@ -123,7 +125,9 @@ def profile_run(instance: dg.DagsterInstance, run_id: str) -> dict[str, Step]:
             metadata = event.step_materialization_data.materialization.metadata
             value = next((metadata[key] for key in ROW_KEYS if key in metadata), None)
             if value is not None and isinstance(value.value, int):
-                steps[event.step_key].rows += value.value
+                rows[event.step_key][event.asset_key] = value.value
+    for step_key, per_asset in rows.items():
+        steps[step_key].rows = sum(per_asset.values())
     return dict(steps)
 
 
