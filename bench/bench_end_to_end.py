@@ -26,13 +26,11 @@ from pathlib import Path
 
 import dagster as dg
 
+from orchestration.progress import ROW_KEYS
 from regulars.cli.demo import demo_apis
 from regulars.settings import Settings, export_environment, load_settings
 from simulator import WorldConfig, advance_world, build_world
 
-# What a step's materialisations say they wrote: dlt's rows loaded (landing), the table's rows
-# (lake, dbt), the audience's rows (exports).
-ROW_KEYS = ("rows_loaded", "dagster/row_count")
 PAGE = 4096
 
 
@@ -132,9 +130,13 @@ def profile_run(instance: dg.DagsterInstance, run_id: str) -> dict[str, Step]:
 
 
 def materialise(settings: Settings, instance: dg.DagsterInstance) -> RunProfile:
+    from orchestration import dbt
     from orchestration.materialize import materialize_everything
 
     started = time.perf_counter()
+    # As `regulars materialize` does: dbt's graph is the SQL as it is now, parsed with the run's
+    # vars (a manifest left by another checkout or chain names tests this run does not have).
+    dbt.prepare(dbt.dbt_project(settings), settings)
     with PeakMemory() as memory:
         result = materialize_everything(settings, instance, raise_on_error=False)
     wall = time.perf_counter() - started

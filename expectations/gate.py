@@ -98,7 +98,13 @@ def gate_rows(rows: list[dict], table_name: str):
     """Quarantine or audit rows for `table_name`, as typed Arrow (the lake's file format on every
     destination, and no column left untyped because a batch happened to have it all null)."""
     columns = AUDIT_COLUMNS if table_name == AUDIT_TABLE else QUARANTINE_COLUMNS
-    schema = pa.schema([(name, ARROW_TYPES[hint["data_type"]]) for name, hint in columns.items()])
+    # Nullability as the hints say, or dlt warns on every batch that the two differ.
+    schema = pa.schema(
+        [
+            pa.field(name, ARROW_TYPES[hint["data_type"]], nullable=hint.get("nullable", True))
+            for name, hint in columns.items()
+        ]
+    )
     return dlt.mark.with_table_name(pa.Table.from_pylist(rows, schema=schema), table_name)
 
 

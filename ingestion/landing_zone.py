@@ -8,11 +8,12 @@ name and rename it, so a reader never sees half a file.
 from __future__ import annotations
 
 import gzip
+import logging
 import tempfile
 import zlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import dlt
 import duckdb
@@ -244,6 +245,41 @@ def landing_table(
     )
     def rows(items: list[FileItemDict]) -> Iterator[pa.Table]:
         for table in read_ndjson(items, select_sql, fields, key):
-            yield first_seen(table)
+            yield key_not_null(first_seen(table), key)
 
+    if any(hints.get("data_type") == "json" for hints in (columns or {}).values()):
+        _DeclaredJsonFromText.add(table_name)
     return new_files(bucket_url, stream) | rows
+
+
+def key_not_null(table: pa.Table, key: str) -> pa.Table:
+    """The key field as dlt's schema has it (a primary key is not null), so dlt does not warn on
+    every page that the Arrow schema says otherwise. A page with a null key is left as read."""
+    index = table.schema.get_field_index(key)
+    if index < 0 or table.column(index).null_count:
+        return table
+    return table.cast(table.schema.set(index, table.schema.field(index).with_nullable(False)))
+
+
+class _DeclaredJsonFromText(logging.Filter):
+    """Drops dlt's per-page warning that a declared `json` column arrives as Arrow text.
+
+    DuckDB hands the JSON fields over as strings and Arrow has no JSON type dlt reads, so Arrow
+    always says text; declaring `json` is how the lake column becomes JSON, which is what dlt's
+    warning ("dlt schema hints were kept") says happens. Other resources' warnings pass.
+    """
+
+    resources: ClassVar[set[str]] = set()
+
+    @classmethod
+    def add(cls, resource: str) -> None:
+        if not cls.resources:
+            logging.getLogger("dlt").addFilter(cls())
+        cls.resources.add(resource)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(
+            message.startswith(f"In resource: {name}, when merging arrow schema with dlt schema")
+            for name in self.resources
+        )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TextIO
 
 import dagster as dg
 from dagster._core.storage.tags import (
@@ -21,6 +22,13 @@ from orchestration.automation import ALL_DAYS_JOB, EVERYTHING_JOB
 from orchestration.dbt import DAY_PARTITIONED_SOURCES, daily_partitions
 from orchestration.definitions import build_definitions
 from orchestration.privacy import FORGET_REQUEST_TAG, keys_to_rebuild
+from orchestration.progress import (
+    PROGRESS_RUN_CONFIG,
+    StepProgress,
+    last_step_seconds,
+    step_count,
+    with_progress,
+)
 from regulars.settings import Settings
 
 
@@ -62,9 +70,11 @@ def materialize_everything(
     raise_on_error: bool = True,
     exclude: dg.AssetSelection | None = None,
     tags: Mapping[str, str] | None = None,
+    progress: TextIO | None = None,
 ) -> Materialization:
     """Every asset in one run; `exclude` leaves some out (their tables stay as they are), `tags`
-    go on the run.
+    go on the run; `progress` gets a line per step (orchestration.progress) instead of Dagster's
+    console log.
 
     The landing and lake assets of sources this chain has not set up are left out too: dbt
     reads an empty table for each (macros/lake_source.sql).
@@ -89,13 +99,25 @@ def materialize_everything(
         # from today's partition, not planned and checked day by day over the chain's history.
         days = days[-1:]
     every_day = {ASSET_PARTITION_RANGE_START_TAG: days[0], ASSET_PARTITION_RANGE_END_TAG: days[-1]}
-    result = job.execute_in_process(
-        instance=instance,
-        run_config=run_config,
-        raise_on_error=raise_on_error,
-        asset_selection=selection,
-        tags={**(tags or {}), **every_day},
-    )
+    run_tags = {**(tags or {}), **every_day}
+    handler = None
+    if progress is not None:
+        handler = StepProgress(
+            progress, step_count(job, selection, run_tags), last_step_seconds(instance, job.name)
+        )
+        job = with_progress(job, handler)
+        run_config = {**(run_config or {}), **PROGRESS_RUN_CONFIG}
+    try:
+        result = job.execute_in_process(
+            instance=instance,
+            run_config=run_config,
+            raise_on_error=raise_on_error,
+            asset_selection=selection,
+            tags=run_tags,
+        )
+    finally:
+        if handler is not None:
+            handler.close()
     return Materialization(result, not_configured)
 
 

@@ -30,6 +30,7 @@ from dlt.sources import DltSource
 from dlt.sources.filesystem import FileItemDict, filesystem
 
 from ingestion.files_read import unread_files
+from ingestion.landing_zone import key_not_null
 from ingestion.order_history.helpers import (
     ColumnMapping,
     Separators,
@@ -170,7 +171,7 @@ def order_history_source(
                 rejected = unreadable_rows(name, read.rejected, table.schema)
                 table = pa.concat_tables([table, rejected])
             reconcile(name, read.table.num_rows + len(read.rejected), table)
-            yield table
+            yield key_not_null(table, "import_row_id")
 
     yield files | orders
 

@@ -318,7 +318,7 @@ def materialize(
         typer.secho(
             f"Run {result.run_id} failed at "
             f"{', '.join(result.failed_steps) or 'an unknown step'}. "
-            "Its logs are above; `make ui` shows the run with each step's error.",
+            "`make ui` shows the run with each step's error; its whole log is named above.",
             fg="red",
             err=True,
         )
@@ -337,6 +337,7 @@ def _materialize_locked(settings: Settings):
     from orchestration.materialize import materialize_everything
     from orchestration.recovery import clear_crashed_runs, materialize_tags
     from regulars.cli.demo import demo_apis
+    from regulars.cli.output import everything_else_to, run_log_path
 
     # The demo's chain settings first: dbt parses with the vars the run will pass.
     with demo_apis(settings) as stand_ins:
@@ -351,13 +352,19 @@ def _materialize_locked(settings: Settings):
             for source in SOURCES.values():
                 if missing := source.missing(settings):
                     typer.echo(f"{source.name}: not configured, skipped. {missing}")
-            return materialize_everything(
-                settings,
-                instance,
-                run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-                raise_on_error=False,
-                tags=materialize_tags(),
-            )
+            log_path = run_log_path(settings.state_dir, "materialize")
+            typer.echo(f"Each step as it ends; dbt's, dlt's and Dagster's own lines: {log_path}")
+            with everything_else_to(log_path) as console:
+                result = materialize_everything(
+                    settings,
+                    instance,
+                    raise_on_error=False,
+                    tags=materialize_tags(),
+                    progress=console,
+                )
+            if not result.success:
+                typer.secho(f"The whole log of the run: {log_path}", fg="red", err=True)
+            return result
 
 
 @app.command()
