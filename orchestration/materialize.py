@@ -98,6 +98,12 @@ def materialize_everything(
         # Nothing this chain has feeds the day-partitioned facts: their tables are built empty
         # from today's partition, not planned and checked day by day over the chain's history.
         days = days[-1:]
+    else:
+        graph = definitions.resolve_asset_graph()
+        by_day = [
+            key for key in job.asset_layer.selected_asset_keys if graph.get(key).partitions_def
+        ]
+        days = days_to_build(days, [instance.get_materialized_partitions(key) for key in by_day])
     every_day = {ASSET_PARTITION_RANGE_START_TAG: days[0], ASSET_PARTITION_RANGE_END_TAG: days[-1]}
     run_tags = {**(tags or {}), **every_day}
     handler = None
@@ -119,6 +125,22 @@ def materialize_everything(
         if handler is not None:
             handler.close()
     return Materialization(result, not_configured)
+
+
+def days_to_build(days: list[str], materialized: list[set[str]]) -> list[str]:
+    """The days a run rebuilds: from the last day every partitioned asset has (it may have been
+    built while it still filled) or the first day one of them lacks, whichever is earlier.
+
+    Earlier days need no window of their own: a window run also rewrites any older day whose
+    sessions or calls changed since (late events, a sign-up re-owning old sessions; see
+    fct_sessions.sql), so the table ends as a full rebuild would leave it.
+    """
+    start = len(days) - 1
+    for built in materialized:
+        missing = next((index for index, day in enumerate(days) if day not in built), None)
+        last_built = max((index for index, day in enumerate(days) if day in built), default=0)
+        start = min(start, last_built if missing is None else min(missing, last_built))
+    return days[start:] if materialized else days
 
 
 def rebuild_after_forget(

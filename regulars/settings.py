@@ -28,6 +28,8 @@ import functools
 import os
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -325,6 +327,21 @@ def prepare_dagster_home(dagster_home: Path) -> None:
     instance_config = dagster_home / "dagster.yaml"
     if not instance_config.exists():
         instance_config.write_text(DAGSTER_INSTANCE_CONFIG)
+
+
+@contextmanager
+def environment(env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """`env` set in this process (and the processes it starts) for the length of the block."""
+    previous = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        yield env
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def export_environment(settings: Settings) -> None:

@@ -116,11 +116,13 @@ def point_at(
     return load_settings()
 
 
-def materialize(settings: Settings, analytics: bool = True):
+def materialize(settings: Settings, analytics: bool = True, keep_history: bool = False):
     """Every asset through Dagster (demo APIs up, ephemeral instance).
 
     `analytics=False` leaves the statistical fits out, for tests of plumbing that do not read
-    them: their tables keep what the world's first materialisation wrote.
+    them: their tables keep what the world's first materialisation wrote. `keep_history` runs on
+    the world's own instance (its DAGSTER_HOME), as `regulars materialize` does, so a later run
+    there builds only the days since (orchestration.materialize.days_to_build).
     """
     import dagster as dg
 
@@ -128,7 +130,8 @@ def materialize(settings: Settings, analytics: bool = True):
     from orchestration.materialize import materialize_everything
     from regulars.cli.demo import demo_apis
 
-    with demo_apis(settings), dg.DagsterInstance.ephemeral() as instance:
+    instance = dg.DagsterInstance.get() if keep_history else dg.DagsterInstance.ephemeral()
+    with demo_apis(settings), instance:
         return materialize_everything(settings, instance, exclude=None if analytics else ANALYTICS)
 
 
@@ -183,7 +186,8 @@ def fresh_dbt_manifest(tmp_path_factory: pytest.TempPathFactory, worker_id: str)
         done = shared / "dbt_manifest.parsed"
         if not done.exists():
             # With the simulated chain's vars, as the runs of every world here pass them.
-            from regulars.cli.demo import SIMULATED_CHAIN, environment
+            from regulars.cli.demo import SIMULATED_CHAIN
+            from regulars.settings import environment
 
             with environment({"CHAIN__TIMEZONE": SIMULATED_CHAIN["timezone"]}):
                 settings = load_settings()
@@ -242,7 +246,7 @@ def saved_worlds(
             shutil.copytree(tiny_world_files, live / "data")
             with pytest.MonkeyPatch.context() as monkeypatch:
                 settings = point_at(monkeypatch, live, destination)
-                result = materialize(settings)
+                result = materialize(settings, keep_history=True)
                 assert result.success, f"materialising the tiny world on {destination} failed"
             shutil.copytree(live, keep, symlinks=True)
             saved[destination] = SavedWorld(live=live, saved=keep, destination=destination)

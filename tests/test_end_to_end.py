@@ -13,21 +13,29 @@ them.
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG as PARTITION_RANGE_END,
+)
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_START_TAG as PARTITION_RANGE_START,
+)
 
 from regulars.serving import serving_path
 from regulars.settings import Settings
 from tests import processes
-from tests.conftest import DESTINATIONS, materialize, point_at
+from tests.conftest import DESTINATIONS, TINY_WORLD, materialize, point_at
 from tests.serving_reader import INTERVAL_SECONDS
 
 SOURCE_REVENUE_SQL = """
@@ -290,6 +298,37 @@ def published_run(settings: Settings) -> str:
         return serving.execute("select run_id from published").fetchone()[0]
 
 
+def day_partitioned_difference(settings: Settings, folder: Path) -> dict[str, tuple[int, int]]:
+    """Per day-partitioned fact, (rows only in the warehouse, rows only in a full refresh): the
+    same facts rebuilt from scratch by dbt on a copy of the warehouse, with the run's vars."""
+    from orchestration.dbt import chain_vars
+    from regulars.cli.demo import demo_chain
+    from regulars.settings import load_settings
+    from tests.conftest import run_dbt
+
+    copy = folder / settings.warehouse_path.name  # DuckDB names the catalog after the file
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(settings.warehouse_path, copy)
+    with demo_chain(settings):
+        run_vars = chain_vars(load_settings())
+    selection = ("--select", "tag:day_partitioned")
+    run_dbt(copy, folder / "target", "run", "--full-refresh", *selection, *run_vars)
+    differences = {}
+    with duckdb.connect(str(copy), read_only=True) as full:
+        full.execute(f"attach '{settings.warehouse_path}' as built (read_only)")
+        catalog = copy.stem
+        for table in ("fct_sessions", "service_levels"):
+            only = [
+                full.execute(
+                    f"select count(*) from (select * from {a}.marts.{table} "
+                    f"except all select * from {b}.marts.{table})"
+                ).fetchone()[0]
+                for a, b in (("built", catalog), (catalog, "built"))
+            ]
+            differences[table] = (only[0], only[1])
+    return differences
+
+
 @dataclass(frozen=True)
 class Scenario:
     destination: str
@@ -298,6 +337,9 @@ class Scenario:
     advanced: Figures  # after three simulated days (late events, retries, edits) and a run
     held: HeldOrders  # the two new orders broken before that run
     serving: ServingReads  # a BI tool's reads during that run
+    advanced_days: tuple[str, str]  # the first and last day the run after the advance rebuilt
+    # Day-partitioned fact -> (rows only as the increment left it, only in a full refresh).
+    increment_vs_full_refresh: dict[str, tuple[int, int]]
 
 
 @pytest.fixture(scope="session")
@@ -313,7 +355,9 @@ def scenarios(saved_worlds) -> Callable[[str], Scenario]:
         with pytest.MonkeyPatch.context() as monkeypatch:
             settings = point_at(monkeypatch, world.live, world.destination)
             first = figures(settings)
-            rerun = figures(settings, materialize(settings, analytics=False).success)
+            rerun = figures(
+                settings, materialize(settings, analytics=False, keep_history=True).success
+            )
             ((landed_before,),) = warehouse_query(
                 settings, "select max(order_id) from raw_ordering.orders"
             )
@@ -321,11 +365,23 @@ def scenarios(saved_worlds) -> Callable[[str], Scenario]:
             broken = break_two_new_orders(settings, landed_before)
             before = published_run(settings)
             with bi_reader(settings, world.live.parent) as reads:
-                run = materialize(settings, analytics=False)
+                run = materialize(settings, analytics=False, keep_history=True)
             advanced = figures(settings, run.success, held=broken)
             held = held_orders(settings, *broken)
             serving = ServingReads(before, run.run_id, reads, serving_tables(settings))
-        return Scenario(destination, first, rerun, advanced, held, serving)
+            tags = run.result.dagster_run.tags
+            advanced_days = (tags[PARTITION_RANGE_START], tags[PARTITION_RANGE_END])
+            difference = day_partitioned_difference(settings, world.live.parent / "full_refresh")
+        return Scenario(
+            destination,
+            first,
+            rerun,
+            advanced,
+            held,
+            serving,
+            advanced_days,
+            difference,
+        )
 
     def get(destination: str) -> Scenario:
         if destination not in played:
@@ -411,3 +467,18 @@ def test_bi_reads_the_serving_copy_while_the_marts_change(scenario: Scenario):
     assert {name: copy for name, (copy, _) in scenario.serving.tables.items()} == {
         name: warehouse for name, (_, warehouse) in scenario.serving.tables.items()
     }
+
+
+def test_a_run_after_three_new_days_rebuilds_those_days_and_leaves_what_a_full_refresh_would(
+    scenario: Scenario,
+):
+    """`regulars materialize` after `simulate advance --days 3`, on the instance that built the
+    world: the day-partitioned facts are rebuilt from the last day built, not over every day, and
+    end as a full refresh leaves them (late events, re-owned sessions on older days included)."""
+    last_built = TINY_WORLD["start_date"] + timedelta(days=TINY_WORLD["days"] - 1)
+    # The last day built (it was built while it filled), then the three new days.
+    assert scenario.advanced_days == (
+        last_built.isoformat(),
+        (last_built + timedelta(days=3)).isoformat(),
+    )
+    assert scenario.increment_vs_full_refresh == {"fct_sessions": (0, 0), "service_levels": (0, 0)}

@@ -8,7 +8,6 @@ have not arrived is not in the lake yet, so it can be missing, never extra.
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -285,14 +284,18 @@ def incremental_runs(marts_world: Settings, truth: dict, tmp_path_factory) -> In
     with duckdb.connect(str(base)) as con:
         con.execute("create table held_back.before as select * from marts.fct_sessions")
         con.execute("insert into raw_events.messages select * from held_back.messages")
+    # As Dagster passes a partition's days (orchestration.dbt.partition_window).
     window = {
-        "window_start": cutoff,
-        "window_end": str(np.datetime64(as_of) + np.timedelta64(1, "D")),
+        "REGULARS_WINDOW_START": cutoff,
+        "REGULARS_WINDOW_END": str(np.datetime64(as_of) + np.timedelta64(1, "D")),
     }
-    variants = {"lookback": [], "dagster_partition": ["--vars", json.dumps(window)]}
-    for name, extra in variants.items():
+    variants = {"lookback": {}, "dagster_partition": window}
+    for name, environment in variants.items():
         copy = warehouse_copy(name, base)
-        run_dbt(copy, root / "target", "run", *extra, *selection)
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            for variable, value in environment.items():
+                monkeypatch.setenv(variable, value)
+            run_dbt(copy, root / "target", "run", *selection)
         with duckdb.connect(str(base)) as con:
             con.execute(f"attach '{copy}' as {name} (read_only)")
             con.execute(f"create table held_back.{name} as select * from {name}.marts.fct_sessions")

@@ -45,3 +45,22 @@ def test_a_one_day_partition_run_touches_only_that_day(materialized_world: Setti
     assert {day: n for day, n in after.items() if day not in days} == {
         day: n for day, n in before.items() if day not in days
     }
+
+
+DAYS = ["2025-03-01", "2025-03-02", "2025-03-03", "2025-03-04", "2025-03-05"]
+
+
+def test_a_run_rebuilds_from_the_last_day_built_or_the_first_day_missing():
+    from orchestration.materialize import days_to_build
+
+    # Nothing built yet (a first run, or a new partitioned asset): every day.
+    assert days_to_build(DAYS, [set(), set()]) == DAYS
+    # Built up to the 3rd: the 3rd again (it may have been built while it filled) and the rest.
+    assert days_to_build(DAYS, [set(DAYS[:3]), set(DAYS[:3])]) == DAYS[2:]
+    # Everything built (a re-run with nothing new): today's partition only.
+    assert days_to_build(DAYS, [set(DAYS), set(DAYS)]) == DAYS[-1:]
+    # One asset behind the other, or a day missing in the middle: from the earliest gap.
+    assert days_to_build(DAYS, [set(DAYS), set(DAYS[:2])]) == DAYS[1:]
+    assert days_to_build(DAYS, [set(DAYS) - {DAYS[1]}, set(DAYS)]) == DAYS[1:]
+    # No partitioned asset in the run: the range is every day, as before.
+    assert days_to_build(DAYS, []) == DAYS

@@ -1,18 +1,26 @@
 {#-
     The days a partitioned run of an incremental model rewrites.
 
-    Dagster runs the incremental (day-partitioned) models with
-    `--vars '{window_start: 2025-03-01, window_end: 2025-03-02}'`: the
-    partition's days, end exclusive; a backfill passes its whole range at
-    once. Without those vars (a plain `dbt build`) a model falls back to its
-    own lookback rule.
+    Dagster runs the incremental (day-partitioned) models with the
+    partition's days in REGULARS_WINDOW_START and REGULARS_WINDOW_END (end
+    exclusive; a backfill passes its whole range at once). Environment, not
+    `--vars`: dbt parses the whole project again whenever the vars change,
+    while a changed environment variable re-parses only the files that read
+    it. `--vars '{window_start: 2025-03-01, window_end: 2025-03-02}'` still
+    works by hand and wins. Without either (a plain `dbt build`) a model
+    falls back to its own lookback rule.
 -#}
+{% macro partition_window_bound(name) -%}
+    {{ return(var(name, env_var('REGULARS_' ~ name | upper, '')) or none) }}
+{%- endmacro %}
+
+
 {% macro has_partition_window() -%}
-    {{ return(var('window_start', none) is not none) }}
+    {{ return(partition_window_bound('window_start') is not none) }}
 {%- endmacro %}
 
 
 {% macro in_partition_window(date_expression) -%}
-    ({{ date_expression }} >= cast('{{ var("window_start") }}' as date)
-    and {{ date_expression }} < cast('{{ var("window_end") }}' as date))
+    ({{ date_expression }} >= cast('{{ partition_window_bound("window_start") }}' as date)
+    and {{ date_expression }} < cast('{{ partition_window_bound("window_end") }}' as date))
 {%- endmacro %}

@@ -15,14 +15,13 @@ simulator.
 from __future__ import annotations
 
 import importlib
-import os
 import pkgutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import ModuleType
 
 from ingestion.source_spec import token_configured
-from regulars.settings import Settings, chain_setting
+from regulars.settings import Settings, chain_setting, environment
 
 
 def is_simulated_world(settings: Settings) -> bool:
@@ -51,21 +50,6 @@ def simulated_chain(settings: Settings) -> dict[str, str]:
     return {
         f"CHAIN__{key.upper()}": value for key, value in own.items() if chain_setting(key) is None
     }
-
-
-@contextmanager
-def environment(env: dict[str, str]) -> Iterator[dict[str, str]]:
-    """`env` set in this process (and the processes it starts) for the length of the block."""
-    previous = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
-    try:
-        yield env
-    finally:
-        for name, value in previous.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 @contextmanager

@@ -1,7 +1,7 @@
 {#-
     Incremental, delete+insert by session_date: a run rewrites whole days.
-    Which days: a Dagster partition run its window's days (vars window_start,
-    window_end), a plain run the last event_lookback_days before the newest
+    Which days: a Dagster partition run its window's days (macros/
+    partition_window.sql), a plain run the last event_lookback_days before the newest
     day already in the table (app events arrive up to three days late); and
     either, when the table exists, any older day where a stored session no
     longer matches its recomputed self (its stitched customer, its calls, its
@@ -91,7 +91,7 @@ enriched as (
         {% if has_window %}
             -- A partition run heals the days before its window, never later ones.
             and coalesce(enriched.session_date, existing.session_date)
-            < cast('{{ var("window_end") }}' as date)
+            < cast('{{ partition_window_bound("window_end") }}' as date)
         {% endif %}
 
     ),

@@ -12,8 +12,8 @@
                       latency is the client's cap, not a measurement.
 
     Incremental on the call date (delete+insert replaces whole days): a
-    Dagster partition run rewrites its window's days (vars window_start,
-    window_end); a plain run recomputes from event_lookback_days before the
+    Dagster partition run rewrites its window's days (macros/
+    partition_window.sql); a plain run recomputes from event_lookback_days before the
     newest day already built, so calls that arrive late still land in their
     day. Either way a full refresh gives the same rows.
 -#}
