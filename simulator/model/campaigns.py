@@ -512,10 +512,9 @@ def _run(
     )
 
 
-_SEND_COLUMNS = (
-    "send_campaign",
-    "send_customer",
-    "recipient",
+# What can happen to a send, each a column of send times (NEVER when it did not happen), in the
+# order the webhook writer numbers them.
+SEND_EVENTS = (
     "sent_us",
     "delivered_us",
     "opened_us",
@@ -524,6 +523,5 @@ _SEND_COLUMNS = (
     "dropped_us",
     "unsubscribed_us",
     "failed_us",
-    "failure",
-    "link",
 )
+_SEND_COLUMNS = ("send_campaign", "send_customer", "recipient", *SEND_EVENTS, "failure", "link")

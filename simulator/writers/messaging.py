@@ -21,6 +21,7 @@ from simulator.model.campaigns import (
     HOLDOUT_SHARE,
     KINDS,
     METRICS,
+    SEND_EVENTS,
     SHORT_SITE,
     SITE,
     SMS,
@@ -53,28 +54,16 @@ from simulator.writers.text import (
 CHUNK_DAYS = 7  # a week of arrivals at a time keeps a year of JSON text out of memory
 LATE_SHARE = 0.01  # events the webhook delivers late (a retry minutes to hours later)
 DUPLICATE_SHARE = 0.005  # events delivered twice (same event_id): a retry after a timeout
-_SEND_EVENTS = (
-    "sent_us",
-    "delivered_us",
-    "opened_us",
-    "clicked_us",
-    "bounced_us",
-    "dropped_us",
-    "unsubscribed_us",
-    "failed_us",
-)
 
 
 def _event_rows(tl: Timeline, run: CampaignRun) -> dict[str, np.ndarray]:
     """Every webhook delivery of the run, numeric: one row per (event, copy); a retried event
     appears twice with the same event key. Includes events after the horizon."""
     seed, cid = tl.config.seed, tl.population.customer_id
-    parts = [
-        (np.flatnonzero(getattr(run, name) != NEVER), j) for j, name in enumerate(_SEND_EVENTS)
-    ]
+    parts = [(np.flatnonzero(getattr(run, name) != NEVER), j) for j, name in enumerate(SEND_EVENTS)]
     send_row = np.concatenate([rows for rows, _ in parts])
     metric = np.concatenate([np.full(rows.size, j, dtype=np.int64) for rows, j in parts])
-    occurred = np.concatenate([getattr(run, _SEND_EVENTS[j])[rows] for rows, j in parts])
+    occurred = np.concatenate([getattr(run, SEND_EVENTS[j])[rows] for rows, j in parts])
     key = cid[run.send_customer[send_row]]
     index = run.campaigns.campaign_id[run.send_campaign[send_row]] * 16 + metric
 
@@ -275,7 +264,7 @@ def messaging_truth(tl: Timeline, run: CampaignRun, end_us: int) -> dict[str, An
         delivered = mine & (run.delivered_us != NEVER)
         counts = {
             name.removesuffix("_us"): int((getattr(run, name)[mine] <= end_us).sum())
-            for name in _SEND_EVENTS
+            for name in SEND_EVENTS
         }
         entry = {
             "campaign_id": int(cal.campaign_id[c]),
