@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -153,17 +154,43 @@ def _emit_channels(
     return contributions
 
 
-def build_world(config: WorldConfig, out_dir: Path | str) -> WorldPaths:
-    """Write the world as of start_date + days - 1 into out_dir, replacing any world there."""
+# The stages of a build, in order, as `build_world` reports them to its `stage` callback.
+BUILD_STAGES = (
+    "guests, orders and events",
+    "ordering database",
+    "POS export",
+    *(f"{emit.__name__.removeprefix('emit_')} channels" for emit in CHANNELS),
+    "truth file",
+)
+
+
+def _no_report(_stage: str) -> None:
+    pass
+
+
+def build_world(
+    config: WorldConfig, out_dir: Path | str, stage: Callable[[str], None] = _no_report
+) -> WorldPaths:
+    """Write the world as of start_date + days - 1 into out_dir, replacing any world there.
+
+    `stage` is called with each of BUILD_STAGES as it starts (a progress bar's hook).
+    """
     paths = WorldPaths.under(out_dir)
     paths.out_dir.mkdir(parents=True, exist_ok=True)
     as_of = config.first_as_of
+    stage(BUILD_STAGES[0])
     timeline = simulate(config, as_of)
     tables = ordering_tables(timeline, as_of)
     paths.state.unlink(missing_ok=True)  # a half-replaced world must not look valid
+    stage(BUILD_STAGES[1])
     write_database(paths.ordering_db, tables)
+    stage(BUILD_STAGES[2])
     pos_truth = write_pos_export(config, paths.out_dir)
-    channel_truth = _emit_channels(timeline, paths.out_dir, None, end_of_day_us(as_of))
+    channel_truth: dict[str, Any] = {}
+    for emit, name in zip(CHANNELS, BUILD_STAGES[3:-1], strict=True):
+        stage(name)
+        channel_truth |= emit(timeline, paths.out_dir, None, end_of_day_us(as_of))
+    stage(BUILD_STAGES[-1])
     _write_json(paths.truth, {**truth(timeline, tables, as_of), **pos_truth, **channel_truth})
     _write_state(paths, config, as_of)
     return paths

@@ -49,8 +49,9 @@ def simulate_build(
     force: bool = typer.Option(False, help="Rebuild even if this world is already there."),
 ) -> None:
     """Build a world: the ordering DB and its truth file."""
+    from regulars.cli.output import stage_bar
     from simulator import WorldConfig, build_world, read_state
-    from simulator.world import load_world_config
+    from simulator.world import BUILD_STAGES, load_world_config
 
     out_dir = out or load_settings().data_dir
     config = WorldConfig(
@@ -68,7 +69,10 @@ def simulate_build(
         )
         return
     started = time.perf_counter()
-    paths = build_world(config, out_dir)
+    with stage_bar(
+        f"Building a {days}-day world of about {customers:,} guests", BUILD_STAGES
+    ) as stage:
+        paths = build_world(config, out_dir, stage=stage)
     elapsed = time.perf_counter() - started
     typer.echo(f"Built a {days}-day world in {elapsed:.1f}s (seed {seed}):")
     typer.echo(f"  ordering DB: {paths.ordering_db}\n  truth:       {paths.truth}")

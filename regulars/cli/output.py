@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO
@@ -60,3 +60,33 @@ def _writes_to_fd(stream: TextIO, fd: int) -> bool:
         return stream.fileno() == fd
     except (AttributeError, OSError, ValueError):
         return False
+
+
+@contextlib.contextmanager
+def stage_bar(title: str, stages: Sequence[str]) -> Iterator[Callable[[str], None]]:
+    """A bar over `stages` while the block runs; the callback it yields starts each stage.
+
+    On a terminal it redraws in place with each stage's elapsed time; elsewhere (CI, a pipe) rich
+    prints the finished bar once, so logs get one line, not a line per redraw.
+    """
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[stage]}"),
+    )
+    with Progress(*columns, transient=False) as bar:
+        task = bar.add_task(title, total=len(stages), stage="")
+        started: list[str] = []
+
+        def stage(name: str) -> None:
+            if started:
+                bar.advance(task)
+            started.append(name)
+            bar.update(task, stage=name)
+
+        yield stage
+        bar.update(task, completed=len(stages), stage="done")
