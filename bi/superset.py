@@ -95,21 +95,34 @@ def export(home: Path, dashboards: Path = DASHBOARDS) -> None:
     inside(superset_python(), home, "export-inside", str(dashboards))
 
 
-def inside(python: Path, home: Path, *args: str) -> None:
+class SetupFailed(RuntimeError):
+    """A step inside Superset failed; the message ends with its log."""
+
+
+def inside(python: Path, home: Path, step: str, *args: str) -> None:
+    """`step` of this module run by Superset's python, its log in `home`/<step>.log."""
+    log = home / f"{step}.log"
     # -P: the folder of this file (bi/, with superset.py in it) must not shadow Superset.
-    command = [str(python), "-P", __file__, *args]
-    subprocess.run(command, env=environment(home), cwd=home, check=True)
+    command = [str(python), "-P", __file__, step, *args]
+    with log.open("w") as out:
+        done = subprocess.run(
+            command, env=environment(home), cwd=home, stdout=out, stderr=subprocess.STDOUT
+        )
+    if done.returncode != 0:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+        raise SetupFailed(f"Superset's {step} failed (exit {done.returncode}), {log}:\n{tail}")
 
 
 def server_command(port: int = PORT) -> list[str]:
     """Superset's web server (gunicorn) on 127.0.0.1:`port`, run with `environment(home)`.
 
     One worker process, with threads for a dashboard's charts, which load in parallel; long
-    request lines, because Superset puts chart forms in URLs.
+    request lines, because Superset puts chart forms in URLs; no control socket, which gunicorn
+    would otherwise keep in the home directory.
     """
     return [
         str(VENV / "bin" / "gunicorn"),
-        *("--bind", f"127.0.0.1:{port}"),
+        *("--bind", f"127.0.0.1:{port}", "--no-control-socket"),
         *("--workers", "1", "--worker-class", "gthread", "--threads", "8"),
         *("--timeout", "120", "--limit-request-line", "0", "--limit-request-field_size", "0"),
         "superset.app:create_app()",
@@ -119,6 +132,7 @@ def server_command(port: int = PORT) -> list[str]:
 def serve(port: int) -> None:
     """What `make bi` runs: set up, then become the web server until Ctrl-C."""
     home, serving = default_home(), default_serving()
+    print(f"Setting Superset up in {home}, dashboards from {DASHBOARDS}", flush=True)
     setup(home, serving)
     print(
         f"Superset on http://127.0.0.1:{port} (log in as {ADMIN_USER} / {ADMIN_PASSWORD}), "
@@ -239,8 +253,8 @@ def main(argv: list[str] | None = None) -> None:
             setup_inside(args.dashboards, args.uri)
         else:
             export_inside(args.dashboards)
-    except NotReady as missing:
-        raise SystemExit(str(missing)) from None
+    except (NotReady, SetupFailed) as failed:
+        raise SystemExit(str(failed)) from None
 
 
 if __name__ == "__main__":
