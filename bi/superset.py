@@ -87,11 +87,15 @@ def setup(home: Path, serving: Path, dashboards: Path = DASHBOARDS) -> None:
     if not key.exists():
         key.touch(mode=0o600)
         key.write_text(secrets.token_urlsafe(48) + "\n")
-    inside(python, home, "setup", str(dashboards), serving_uri(serving))
+    print(f"Setting Superset up in {home} with {dashboards}", flush=True)
+    inside(python, home, "setup-inside", str(dashboards), serving_uri(serving))
 
 
 def export(home: Path, dashboards: Path = DASHBOARDS) -> None:
-    """Every dashboard, chart, dataset and connection of the running Superset into `dashboards`."""
+    """Every dashboard, chart, dataset and connection Superset keeps in `home`, into `dashboards`.
+
+    It reads the metadata database, so Superset may be running or not.
+    """
     inside(superset_python(), home, "export-inside", str(dashboards))
 
 
@@ -132,7 +136,6 @@ def server_command(port: int = PORT) -> list[str]:
 def serve(port: int) -> None:
     """What `make bi` runs: set up, then become the web server until Ctrl-C."""
     home, serving = default_home(), default_serving()
-    print(f"Setting Superset up in {home}, dashboards from {DASHBOARDS}", flush=True)
     setup(home, serving)
     print(
         f"Superset on http://127.0.0.1:{port} (log in as {ADMIN_USER} / {ADMIN_PASSWORD}), "
@@ -236,9 +239,9 @@ def main(argv: list[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     served = commands.add_parser("serve", help="set up and serve Superset (make bi)")
     served.add_argument("--port", type=int, default=PORT)
-    commands.add_parser("export", help="write the running Superset's dashboards to dashboards/")
+    commands.add_parser("export", help="write what Superset holds back to dashboards/")
     # Run by the two commands above, in Superset's venv.
-    inner_setup = commands.add_parser("setup")
+    inner_setup = commands.add_parser("setup-inside")
     inner_setup.add_argument("dashboards", type=Path)
     inner_setup.add_argument("uri")
     inner_export = commands.add_parser("export-inside")
@@ -249,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
             serve(args.port)
         elif args.command == "export":
             export(default_home())
-        elif args.command == "setup":
+        elif args.command == "setup-inside":
             setup_inside(args.dashboards, args.uri)
         else:
             export_inside(args.dashboards)
