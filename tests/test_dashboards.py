@@ -44,6 +44,26 @@ LOADING = "[data-test='loading-indicator']"
 FAILED = ".ant-alert, .ant-empty"
 
 
+def _missing() -> str | None:
+    if not CHROMIUM.exists():
+        return f"No Chromium at {CHROMIUM}: `make browser` installs Debian's chromium."
+    try:
+        superset.superset_python()
+    except superset.NotReady as missing:
+        return str(missing)
+    return None
+
+
+MISSING = _missing()
+
+
+def in_the_browser(test):
+    """A test that drives Superset in Chromium: skipped when either is missing, before any
+    fixture runs, so a skip builds no world. The marts world is one of its fixtures (through
+    superset_server), so it runs beside the other tests that read that world."""
+    return pytest.mark.skipif(MISSING is not None, reason=MISSING or "")(pytest.mark.browser(test))
+
+
 @dataclass(frozen=True)
 class Dashboard:
     title: str
@@ -117,19 +137,11 @@ def wait_until_healthy(server: Superset, process: subprocess.Popen) -> None:
 
 @pytest.fixture(scope="module")
 def superset_server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    marts_world: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Superset]:
     """Superset on the marts world, set up from the repository's YAML, stopped at the end."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"No Chromium at {CHROMIUM}: `make browser` installs Debian's chromium.")
-    try:
-        superset.superset_python()
-    except superset.NotReady as missing:
-        pytest.skip(str(missing))
-    # Asked for only now, so a skip above does not build the world first.
-    world: Settings = request.getfixturevalue("marts_world")
     home = tmp_path_factory.mktemp("superset")
-    serving = serving_path(world.warehouse_path)
+    serving = serving_path(marts_world.warehouse_path)
     superset.setup(home, serving)
     server = Superset(f"http://127.0.0.1:{free_port()}", serving, home / "gunicorn.log")
     with server.log.open("w") as log:
@@ -243,7 +255,7 @@ def same_rows(shown: list[tuple], expected: list[tuple]) -> bool:
     )
 
 
-@pytest.mark.browser
+@in_the_browser
 @pytest.mark.parametrize("dashboard", repository_dashboards(), ids=lambda d: d.slug)
 def test_every_chart_renders_with_data(
     dashboard: Dashboard, superset_server: Superset, page
@@ -263,7 +275,7 @@ def test_every_chart_renders_with_data(
         if set(received) >= set(ids) and not on_page.locator(LOADING).count():
             break
         page.wait_for_timeout(250)
-    page.wait_for_timeout(500)  # the last chart draws after its data arrives
+    page.wait_for_timeout(1_500)  # ECharts grows each chart into place over a second
     SCREENSHOTS_KEPT.mkdir(parents=True, exist_ok=True)
     shot = SCREENSHOTS_KEPT / f"superset_{dashboard.slug}.png"
     page.screenshot(path=str(shot), full_page=True)
@@ -298,7 +310,7 @@ def test_every_chart_renders_with_data(
             )
 
 
-@pytest.mark.browser
+@in_the_browser
 def test_superset_reads_the_serving_copy_read_only(superset_server: Superset, page) -> None:
     databases = page.request.get(f"{superset_server.url}/api/v1/database/").json()["result"]
     assert [database["database_name"] for database in databases] == ["Regulars serving copy"]
