@@ -32,7 +32,7 @@ CONFIG = Path(__file__).resolve().parent / "superset_config.py"
 
 PORT = 8089
 # For the local demo on 127.0.0.1 only; README.md says so.
-ADMIN_USER, ADMIN_PASSWORD = "admin", "admin"
+ADMIN_USER, ADMIN_PASSWORD = "admin", "admin"  # pragma: allowlist secret
 
 # The connection as dashboards/ keeps it: the default serving copy, relative to the checkout.
 # `setup` puts the absolute path of the copy in its place, `export` puts it back.
