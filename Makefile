@@ -12,7 +12,7 @@ CUSTOMERS ?= 2000
 DAYS      ?= 180
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test browser postgres ui collector lint format clean
+.PHONY: help install run test browser postgres superset bi ui collector lint format clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,7 +32,7 @@ run: install  ## Build the demo world and materialize every asset through Dagste
 
 # One worker per core (pyproject.toml addopts). --durations: every run, CI's included, ends with
 # its slowest tests, so growth shows where it is.
-test: install browser postgres  ## Run the test suite (unit, dbt, Dagster, end to end)
+test: install browser postgres superset  ## Run the test suite (unit, dbt, Dagster, end to end)
 	$(BIN)/pytest --durations=25
 
 # The browser test drives Debian's chromium (Playwright cannot download its own browser offline).
@@ -60,6 +60,20 @@ postgres:  ## Install the PostgreSQL server for the serving copy's tests (Debian
 	else \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
 	fi
+
+# Superset has its own venv: its pins (SQLAlchemy 1.4, its Flask stack) cannot share .venv's.
+SUPERSET_VENV := var/superset/venv
+
+$(SUPERSET_VENV)/bin/superset: bi/requirements.txt bi/constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "Needs $(PYTHON): install Python 3.11 or run make PYTHON=python3"; exit 1; }
+	test -d $(SUPERSET_VENV) || $(PYTHON) -m venv $(SUPERSET_VENV)
+	$(SUPERSET_VENV)/bin/python -m pip install --quiet -r bi/requirements.txt -c bi/constraints.txt
+	@touch $@
+
+superset: $(SUPERSET_VENV)/bin/superset  ## Install Apache Superset into var/superset/venv (re-used when present)
+
+bi: install superset  ## Superset with the dashboards on http://127.0.0.1:8089, read-only on the serving copy
+	$(BIN)/python -m bi.superset serve --port 8089
 
 ui: install  ## Open the Dagster UI on http://127.0.0.1:3000
 	$(BIN)/regulars ui --port 3000
