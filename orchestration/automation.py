@@ -59,7 +59,8 @@ def jobs(asset_graph) -> list[dg.UnresolvedAssetJobDefinition]:
         dg.define_asset_job(
             EVENTS_JOB,
             # Audiences go out with the daily run, not every hour an event arrives.
-            selection=events_selection().downstream()
+            # Materializable: the dashboards downstream are Superset's, not a run's.
+            selection=events_selection().downstream().materializable()
             - by_day
             - dg.AssetSelection.groups("activation"),
             description="New app and web events through the gate to the marts built from them.",

@@ -8,7 +8,16 @@ from __future__ import annotations
 
 import dagster as dg
 
-from orchestration import activation, automation, dbt, ingestion, privacy, serving, validation
+from orchestration import (
+    activation,
+    automation,
+    dashboards,
+    dbt,
+    ingestion,
+    privacy,
+    serving,
+    validation,
+)
 from regulars.settings import Settings, load_settings
 
 EVERYTHING_JOB = automation.EVERYTHING_JOB
@@ -23,6 +32,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         dbt.definitions(settings),
         activation.definitions(settings),
         serving.definitions(settings),
+        dashboards.definitions(settings),
     )
     return dg.Definitions.merge(
         assets,

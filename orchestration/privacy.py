@@ -34,7 +34,9 @@ def rebuild_selection(sources: list[str]) -> dg.AssetSelection:
     exports: the guest left them with the erasure, and they go out with the next daily run.
     """
     lake = dg.AssetSelection.key_prefixes(*([lake_dataset(source)] for source in sources))
-    return lake.downstream() - lake - dg.AssetSelection.groups("activation")
+    # Materializable: the dashboards downstream are Superset's, not a run's.
+    rebuilt = lake.downstream().materializable()
+    return rebuilt - lake - dg.AssetSelection.groups("activation")
 
 
 def keys_to_rebuild(asset_graph, sources: list[str]) -> list[dg.AssetKey]:

@@ -79,3 +79,36 @@ def test_the_graph_is_the_same_whichever_sources_a_chain_has(
 
     assert nothing.get_all_asset_keys() == everything.get_all_asset_keys()
     assert nothing.asset_check_keys == everything.asset_check_keys
+
+
+def test_each_dashboard_is_an_asset_downstream_of_the_serving_copy_and_its_marts(
+    regulars_env: Settings,
+):
+    """The lineage ends at the dashboards: one external asset per dbt dashboard exposure, with
+    the serving copy and every mart the exposure lists upstream, and its URL."""
+    import json
+
+    import yaml
+
+    from orchestration.dbt import dbt_project
+    from orchestration.definitions import build_definitions
+    from orchestration.serving import SERVING_KEY
+
+    graph = build_definitions(regulars_env).resolve_asset_graph()
+    exposures = yaml.safe_load(
+        (regulars_env.dbt_project_dir / "models/marts/_marts__exposures.yml").read_text()
+    )["exposures"]
+    dashboards = {
+        key: graph.get(key) for key in graph.get_all_asset_keys() if key.path[0] == "dashboards"
+    }
+    assert sorted(key.path[1] for key in dashboards) == sorted(e["name"] for e in exposures)
+    manifest = json.loads(dbt_project(regulars_env).manifest_path.read_text())
+    for exposure in exposures:
+        node = dashboards[dg.AssetKey(["dashboards", exposure["name"]])]
+        marts = {ref.split("'")[1] for ref in exposure["depends_on"]}
+        assert node.parent_keys == {SERVING_KEY} | {dg.AssetKey(["marts", m]) for m in marts}
+        assert not node.is_executable  # Superset reads the copy; no run builds a dashboard
+        assert node.metadata["url"].value == exposure["url"]
+        assert (
+            manifest["exposures"][f"exposure.regulars.{exposure['name']}"]["url"] == exposure["url"]
+        )
