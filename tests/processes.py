@@ -11,7 +11,12 @@ from __future__ import annotations
 import contextlib
 import signal
 import subprocess
-from collections.abc import Iterator, Sequence
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+
+import pytest
 
 STOP_SECONDS = 15
 
@@ -53,3 +58,27 @@ def running(command: Sequence[str], **popen) -> Iterator[subprocess.Popen]:
         yield process
     finally:
         stop(process)
+
+
+def wait_until_answers(
+    url: str,
+    process: subprocess.Popen,
+    timeout: float,
+    what: str,
+    log_tail: Callable[[], str],
+    every: float = 0.5,
+) -> None:
+    """Poll `url` until it answers 200; fail, with the end of the server's log, when `process`
+    exits first or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"{what} exited with {process.returncode}:\n{log_tail()}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(every)
+    pytest.fail(f"{what} did not answer within {timeout:.0f}s:\n{log_tail()}")

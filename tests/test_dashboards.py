@@ -120,21 +120,6 @@ class Superset:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
 
-def wait_until_healthy(server: Superset, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"Superset exited with {process.returncode}:\n{server.log_tail()}")
-        try:
-            with urllib.request.urlopen(f"{server.url}/health", timeout=5) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"Superset did not answer within {START_TIMEOUT_S}s:\n{server.log_tail()}")
-
-
 @pytest.fixture(scope="module")
 def superset_server(
     marts_world: Settings, tmp_path_factory: pytest.TempPathFactory
@@ -153,7 +138,9 @@ def superset_server(
             stderr=subprocess.STDOUT,
         )
     try:
-        wait_until_healthy(server, process)
+        processes.wait_until_answers(
+            f"{server.url}/health", process, START_TIMEOUT_S, "Superset", server.log_tail
+        )
         yield server
     finally:
         processes.stop(process)

@@ -18,8 +18,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -133,21 +131,6 @@ def stop_process_tree(process: subprocess.Popen) -> None:
     process.wait(timeout=SHUTDOWN_GRACE_S)
 
 
-def wait_until_serving(url: str, process: subprocess.Popen, ui: RunningUI) -> None:
-    deadline = time.monotonic() + UI_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"`regulars ui` exited with {process.returncode}:\n{ui.log_tail()}")
-        try:
-            with urllib.request.urlopen(f"{url}/server_info", timeout=5) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(2)
-    pytest.fail(f"The Dagster UI did not answer within {UI_START_TIMEOUT_S}s:\n{ui.log_tail()}")
-
-
 @pytest.fixture(scope="module")
 def dagster_ui(
     tmp_path_factory: pytest.TempPathFactory, tiny_world_files: Path
@@ -173,7 +156,9 @@ def dagster_ui(
             start_new_session=True,  # its own process group, so teardown reaches every child
         )
     try:
-        wait_until_serving(url, process, ui)
+        processes.wait_until_answers(
+            f"{url}/server_info", process, UI_START_TIMEOUT_S, "`regulars ui`", ui.log_tail, every=2
+        )
         yield ui
     finally:
         stop_process_tree(process)
