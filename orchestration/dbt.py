@@ -3,7 +3,9 @@
 import json
 import os
 import shlex
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import timedelta
@@ -138,12 +140,32 @@ def dbt_project(settings: Settings) -> DbtProject:
     return project
 
 
+# What a parse leaves that the next parse and the code location read.
+PARSE_ARTIFACTS = ("partial_parse.msgpack", "manifest.json")
+
+
 def prepare(project: DbtProject, settings: Settings) -> None:
     """Parse the project with the vars the runs pass: dbt keeps its partial parse only while
-    they stay the same, and every run would otherwise parse the whole project again."""
-    DbtCliResource(project_dir=project, dbt_executable=dbt_launcher(settings)).cli(
-        ["parse", "--quiet", *chain_vars(settings)], target_path=project.target_path
-    ).wait()
+    they stay the same, and every run would otherwise parse the whole project again.
+
+    dbt writes the manifest in place, and another process (the UI's code server, a second
+    command) loading the code location meanwhile reads half a file. So the parse writes to a
+    folder of its own, seeded with the last partial parse, and its artifacts are renamed into
+    the target folder: a reader gets the previous manifest or the new one.
+    """
+    target = Path(project.project_dir) / project.target_path
+    target.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".parse-", dir=target))
+    try:
+        if (target / PARSE_ARTIFACTS[0]).exists():
+            shutil.copy2(target / PARSE_ARTIFACTS[0], scratch / PARSE_ARTIFACTS[0])
+        DbtCliResource(project_dir=project, dbt_executable=dbt_launcher(settings)).cli(
+            ["parse", "--quiet", *chain_vars(settings)], target_path=scratch
+        ).wait()
+        for name in PARSE_ARTIFACTS:
+            os.replace(scratch / name, target / name)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 # The event-heavy incremental facts are tagged `day_partitioned` and rebuilt by day partition; the

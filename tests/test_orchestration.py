@@ -112,3 +112,38 @@ def test_each_dashboard_is_an_asset_downstream_of_the_serving_copy_and_its_marts
         assert (
             manifest["exposures"][f"exposure.regulars.{exposure['name']}"]["url"] == exposure["url"]
         )
+
+
+def test_a_reader_never_sees_half_a_manifest_while_dbt_parses(regulars_env: Settings):
+    """The code location reads dbt's manifest whenever it loads (the UI's code server, a second
+    command); `prepare` renames a finished manifest into place rather than letting dbt write it
+    where readers are."""
+    import json
+    import threading
+
+    from orchestration import dbt
+    from regulars.cli.demo import SIMULATED_CHAIN
+    from regulars.settings import environment, load_settings
+
+    # With the vars every other test's manifest has (tests/conftest.py, fresh_dbt_manifest).
+    with environment({"CHAIN__TIMEZONE": SIMULATED_CHAIN["timezone"]}):
+        settings = load_settings()
+        project = dbt.dbt_project(settings)
+        stop, reads, broken = threading.Event(), [], []
+
+        def read_continuously() -> None:
+            while not stop.is_set():
+                try:
+                    reads.append(len(json.loads(project.manifest_path.read_text())["nodes"]))
+                except json.JSONDecodeError as error:
+                    broken.append(str(error))
+
+        reader = threading.Thread(target=read_continuously)
+        reader.start()
+        try:
+            dbt.prepare(project, settings)
+        finally:
+            stop.set()
+            reader.join()
+    assert broken == []
+    assert len(reads) > 20 and min(reads) > 500
