@@ -26,7 +26,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from orchestration.progress import ROW_KEYS
+from orchestration.progress import reported_rows
 from regulars.cli.demo import demo_apis
 from regulars.settings import Settings, export_environment, load_settings
 from simulator import WorldConfig, advance_world, build_world
@@ -120,10 +120,9 @@ def profile_run(instance: dg.DagsterInstance, run_id: str) -> dict[str, Step]:
         ):
             steps[event.step_key].seconds += entry.timestamp - started.pop(event.step_key)
         elif event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
-            metadata = event.step_materialization_data.materialization.metadata
-            value = next((metadata[key] for key in ROW_KEYS if key in metadata), None)
-            if value is not None and isinstance(value.value, int):
-                rows[event.step_key][event.asset_key] = value.value
+            value = reported_rows(event.step_materialization_data.materialization)
+            if value is not None:
+                rows[event.step_key][event.asset_key] = value
     for step_key, per_asset in rows.items():
         steps[step_key].rows = sum(per_asset.values())
     return dict(steps)

@@ -23,6 +23,13 @@ from dagster._core.execution.api import create_execution_plan
 ROW_KEYS = ("rows_loaded", "dagster/row_count")
 
 
+def reported_rows(materialization: dg.AssetMaterialization) -> int | None:
+    """The rows a materialisation says it wrote, if it says."""
+    metadata = materialization.metadata
+    value = next((metadata[key].value for key in ROW_KEYS if key in metadata), None)
+    return value if isinstance(value, int) else None
+
+
 def _clock(seconds: float) -> str:
     minutes, seconds = divmod(round(seconds), 60)
     if minutes >= 60:
@@ -72,9 +79,8 @@ class StepProgress(logging.Handler):
         elif kind in (dg.DagsterEventType.RUN_SUCCESS, dg.DagsterEventType.RUN_FAILURE):
             self._run_over.set()
         elif kind == dg.DagsterEventType.ASSET_MATERIALIZATION:
-            metadata = event.step_materialization_data.materialization.metadata
-            value = next((metadata[key].value for key in ROW_KEYS if key in metadata), None)
-            if isinstance(value, int):
+            value = reported_rows(event.step_materialization_data.materialization)
+            if value is not None:
                 # A day-partitioned asset reports its whole table once per day: counted once.
                 self.rows[step][event.asset_key.to_user_string()] = value
         elif kind in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE):

@@ -145,27 +145,36 @@ def emit_ops(timeline: Timeline, out_dir: Path | str, since_us: int | None, unti
 CHANNELS = (emit_web, emit_ops)
 
 
-def _emit_channels(
-    timeline: Timeline, out_dir: Path, since_us: int | None, until_us: int
-) -> dict[str, Any]:
-    contributions: dict[str, Any] = {}
-    for emit in CHANNELS:
-        contributions |= emit(timeline, out_dir, since_us, until_us)
-    return contributions
-
-
 # The stages of a build, in order, as `build_world` reports them to its `stage` callback.
+def _channel_stage(emit: Callable) -> str:
+    return f"{emit.__name__.removeprefix('emit_')} channels"
+
+
 BUILD_STAGES = (
     "guests, orders and events",
     "ordering database",
     "POS export",
-    *(f"{emit.__name__.removeprefix('emit_')} channels" for emit in CHANNELS),
+    *(_channel_stage(emit) for emit in CHANNELS),
     "truth file",
 )
 
 
 def _no_report(_stage: str) -> None:
     pass
+
+
+def _emit_channels(
+    timeline: Timeline,
+    out_dir: Path,
+    since_us: int | None,
+    until_us: int,
+    stage: Callable[[str], None] = _no_report,
+) -> dict[str, Any]:
+    contributions: dict[str, Any] = {}
+    for emit in CHANNELS:
+        stage(_channel_stage(emit))
+        contributions |= emit(timeline, out_dir, since_us, until_us)
+    return contributions
 
 
 def build_world(
@@ -186,10 +195,7 @@ def build_world(
     write_database(paths.ordering_db, tables)
     stage(BUILD_STAGES[2])
     pos_truth = write_pos_export(config, paths.out_dir)
-    channel_truth: dict[str, Any] = {}
-    for emit, name in zip(CHANNELS, BUILD_STAGES[3:-1], strict=True):
-        stage(name)
-        channel_truth |= emit(timeline, paths.out_dir, None, end_of_day_us(as_of))
+    channel_truth = _emit_channels(timeline, paths.out_dir, None, end_of_day_us(as_of), stage)
     stage(BUILD_STAGES[-1])
     _write_json(paths.truth, {**truth(timeline, tables, as_of), **pos_truth, **channel_truth})
     _write_state(paths, config, as_of)

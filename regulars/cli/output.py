@@ -2,7 +2,7 @@
 
 A materialisation's tools each write their own lines (dbt a line per node, dlt its counters and
 warnings, Dagster an event per line): about 1,500 for the demo. People read the progress lines;
-everything else is kept, whole, in a log file the last line names.
+everything else is kept, whole, in a log file named before the run starts.
 """
 
 from __future__ import annotations
