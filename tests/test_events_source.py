@@ -319,3 +319,34 @@ def test_a_telemetry_record_of_the_wrong_type_is_held_and_its_file_lands(
         "telemetry-20250301T10-0000.ndjson.gz, line 2: wrong type in field(s) store_id "
         "(expected BIGINT)"
     )
+
+
+def test_a_key_repeated_in_a_later_page_of_the_same_run_lands_once():
+    """Pages of one run share no SQL; the run's own record of keys keeps the first row of each."""
+    import pyarrow as pa
+
+    from ingestion.landing_zone import FirstSeen
+
+    first_seen = FirstSeen("message_id")
+    schema = pa.schema([("message_id", pa.string()), ("amount", pa.int64())])
+    pages = [
+        pa.table({"message_id": ["a", "b", None], "amount": [1, 2, 3]}, schema=schema),
+        pa.table({"message_id": ["b", "c", None], "amount": [20, 30, 40]}, schema=schema),
+        pa.table({"message_id": ["a", "c", "d"], "amount": [100, 300, 400]}, schema=schema),
+    ]
+    kept = [first_seen(page) for page in pages]
+
+    assert [page.schema for page in kept] == [schema] * 3
+    # A null key is never a repeat: the gate quarantines such rows, each one.
+    assert [sorted(page.to_pylist(), key=str) for page in kept] == [
+        sorted(
+            [
+                {"message_id": "a", "amount": 1},
+                {"message_id": "b", "amount": 2},
+                {"message_id": None, "amount": 3},
+            ],
+            key=str,
+        ),
+        sorted([{"message_id": "c", "amount": 30}, {"message_id": None, "amount": 40}], key=str),
+        [{"message_id": "d", "amount": 400}],
+    ]
