@@ -32,7 +32,13 @@ def warehouse_destination(settings: Settings):
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     if settings.destination == "filesystem":
         return dlt.destinations.filesystem(bucket_url=settings.lake_bucket_url)
-    return dlt.destinations.duckdb(credentials=str(settings.warehouse_path))
+    from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+
+    # dlt applies `global_config` with SET GLOBAL after connecting, as regulars.warehouse does.
+    credentials = DuckDbCredentials(
+        str(settings.warehouse_path), global_config=settings.duckdb_config
+    )
+    return dlt.destinations.duckdb(credentials=credentials)
 
 
 def load_options(settings: Settings) -> dict:

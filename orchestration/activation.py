@@ -15,6 +15,7 @@ import dagster as dg
 import duckdb
 
 from orchestration.pools import WAREHOUSE_POOL, wait_for_the_warehouse
+from regulars import warehouse
 from regulars.activation.config import ActivationConfig, Audience, load_config
 from regulars.activation.export import export_channel
 from regulars.activation.meta_client import MetaCustomAudiences
@@ -37,7 +38,7 @@ def export_key(audience: str, channel: str) -> dg.AssetKey:
 
 @contextmanager
 def _warehouse(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
-    conn = duckdb.connect(str(settings.warehouse_path))
+    conn = warehouse.connect(settings)
     try:
         yield conn
     finally:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import sys
 from collections.abc import Iterator
@@ -39,6 +40,12 @@ import phonenumbers
 
 CHECKOUT_DIR = Path(__file__).resolve().parent.parent
 DESTINATIONS = ("duckdb", "filesystem")
+
+# Each DuckDB database a step opens (the warehouse under dlt, dbt, the gate, the serving copy)
+# holds at most this much before it spills to REGULARS_DUCKDB_TEMP_DIRECTORY. DuckDB's own default
+# is 80% of the machine's memory, which two processes at once (dbt and Dagster's) can exceed.
+DEFAULT_DUCKDB_MEMORY_LIMIT = "4GB"
+_MEMORY_AMOUNT = re.compile(r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.IGNORECASE)
 
 
 # No row predates this unless the chain says it opened earlier: older values are zero dates, epochs
@@ -209,6 +216,32 @@ class Settings:
         return self.project_dir / "dbt_project"
 
     @property
+    def duckdb_memory_limit(self) -> str:
+        """REGULARS_DUCKDB_MEMORY_LIMIT, as DuckDB writes amounts ("4GB", "1.5GiB")."""
+        limit = os.environ.get("REGULARS_DUCKDB_MEMORY_LIMIT", DEFAULT_DUCKDB_MEMORY_LIMIT)
+        if not _MEMORY_AMOUNT.match(limit):
+            raise ValueError(
+                f"REGULARS_DUCKDB_MEMORY_LIMIT={limit!r} is not an amount DuckDB reads: "
+                "write a number and a unit, such as 4GB or 1500MiB."
+            )
+        return limit.strip()
+
+    @property
+    def duckdb_temp_directory(self) -> Path:
+        """Where DuckDB spills what exceeds its memory limit (REGULARS_DUCKDB_TEMP_DIRECTORY)."""
+        configured = os.environ.get("REGULARS_DUCKDB_TEMP_DIRECTORY")
+        return Path(configured).resolve() if configured else self.state_dir / "duckdb_spill"
+
+    @property
+    def duckdb_config(self) -> dict[str, str]:
+        """The settings every DuckDB connection of Regulars applies (`SET` at runtime, so that
+        connections of one process to one file never disagree on their opening config)."""
+        return {
+            "memory_limit": self.duckdb_memory_limit,
+            "temp_directory": str(self.duckdb_temp_directory),
+        }
+
+    @property
     def dlt_pipelines_dir(self) -> Path:
         return self.state_dir / "dlt_pipelines"
 
@@ -347,12 +380,15 @@ def environment(env: dict[str, str]) -> Iterator[dict[str, str]]:
 def export_environment(settings: Settings) -> None:
     """Pin the resolved paths into this process's environment.
 
-    dbt (a subprocess of dagster-dbt) reads REGULARS_WAREHOUSE from its profile, and Dagster reads
-    DAGSTER_HOME: both must see the same absolute paths as the Python code.
+    dbt (a subprocess of dagster-dbt) reads REGULARS_WAREHOUSE and DuckDB's limits from its
+    profile, and Dagster reads DAGSTER_HOME: both must see the same values as the Python code.
     """
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     prepare_dagster_home(Path(os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))))
     os.environ["REGULARS_WAREHOUSE"] = str(settings.warehouse_path)
+    # dbt's profile reads these: the memory bound is the same in dbt as in the Python steps.
+    os.environ["REGULARS_DUCKDB_MEMORY_LIMIT"] = settings.duckdb_memory_limit
+    os.environ["REGULARS_DUCKDB_TEMP_DIRECTORY"] = str(settings.duckdb_temp_directory)
     venv_bin = str(Path(beside_python("python")).parent)
     if venv_bin not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = venv_bin + os.pathsep + os.environ.get("PATH", "")

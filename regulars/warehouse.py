@@ -17,6 +17,8 @@ from pathlib import Path
 
 import duckdb
 
+from regulars.settings import Settings
+
 # 1 + 2 + 4 + 8 + 16 + 30 + 30 s: a minute and a half, long enough for a dashboard's query or a
 # short script to finish, short enough that a forgotten notebook is reported within a run.
 ATTEMPTS = 8
@@ -79,6 +81,27 @@ def wait_for_warehouse(
                 log(f"The warehouse is locked by {held_by}; trying again in {delay:.0f} s.")
             time.sleep(delay)
             delay = min(delay * 2, MAX_DELAY_SECONDS)
+
+
+def connect(settings: Settings, path: Path | None = None, read_only: bool = False):
+    """A DuckDB connection to the warehouse (or `path`) within the run's memory bound.
+
+    The settings are SET after connecting, not passed to `duckdb.connect`: DuckDB refuses a second
+    connection of one process to a file opened with another config (dlt opens it without).
+    """
+    connection = duckdb.connect(str(path or settings.warehouse_path), read_only=read_only)
+    try:
+        connection.execute(f"set memory_limit = '{settings.duckdb_memory_limit}'")
+        spill = str(settings.duckdb_temp_directory)
+        (current,) = connection.execute("select current_setting('temp_directory')").fetchone()
+        # DuckDB cannot switch once the database has spilled, even to the same folder.
+        if current != spill:
+            settings.duckdb_temp_directory.mkdir(parents=True, exist_ok=True)
+            connection.execute("set temp_directory = '" + spill.replace("'", "''") + "'")
+    except BaseException:
+        connection.close()
+        raise
+    return connection
 
 
 def _waited(first_delay: float, attempts: int) -> float:

@@ -67,3 +67,35 @@ def test_other_errors_are_not_taken_for_a_lock(tmp_path: Path):
     not_duckdb.write_text("this is not a database")
     with pytest.raises(duckdb.Error):
         wait_for_warehouse(not_duckdb, attempts=2, first_delay=0.1)
+
+
+def test_connections_hold_the_memory_bound_and_spill_where_settings_say(
+    regulars_env, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    from ingestion.pipelines import warehouse_destination
+    from regulars import warehouse
+
+    monkeypatch.setenv("REGULARS_DUCKDB_MEMORY_LIMIT", "100MB")
+    monkeypatch.setenv("REGULARS_DUCKDB_TEMP_DIRECTORY", str(tmp_path / "spill"))
+    regulars_env.warehouse_path.parent.mkdir(parents=True)
+    with warehouse.connect(regulars_env) as connection:
+        limit, spill = connection.execute(
+            "select current_setting('memory_limit'), current_setting('temp_directory')"
+        ).fetchone()
+        # A sort twice the limit finishes by spilling, not by growing past it.
+        connection.execute(
+            "create table sorted as select md5(i::varchar) as digest, repeat('x', 150) as pad "
+            "from range(1000000) t(i) order by digest"
+        )
+        # A second connection of this process, after the spill: DuckDB refuses to set the folder
+        # again, even to the same one, so the connection leaves it as it is.
+        with warehouse.connect(regulars_env) as again:
+            assert again.execute("select count(*) from sorted").fetchone() == (1_000_000,)
+    assert (limit, spill) == ("95.3 MiB", str(tmp_path / "spill"))
+
+    credentials = warehouse_destination(regulars_env).config_params["credentials"]
+    assert credentials.global_config["memory_limit"] == "100MB"
+
+    monkeypatch.setenv("REGULARS_DUCKDB_MEMORY_LIMIT", "4 gigs")
+    with pytest.raises(ValueError, match=r"REGULARS_DUCKDB_MEMORY_LIMIT='4 gigs'.*4GB or 1500MiB"):
+        warehouse.connect(regulars_env)

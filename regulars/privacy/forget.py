@@ -75,6 +75,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from regulars import warehouse
 from regulars.privacy import suppression
 from regulars.privacy.hashing import normalise_email, normalise_phone, sha256_hex
 from regulars.settings import Settings, chain_phone_country_code
@@ -214,7 +215,7 @@ def warehouse_writer(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
     if not settings.warehouse_path.exists():
         raise ForgetError(f"No warehouse at {settings.warehouse_path}: there is nothing to erase.")
     try:
-        connection = duckdb.connect(str(settings.warehouse_path))
+        connection = warehouse.connect(settings)
     except duckdb.IOException as error:
         raise WarehouseBusy(
             f"The warehouse {settings.warehouse_path} is in use by another process "

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import duckdb
 
+from regulars import warehouse
 from regulars.privacy.hashing import normalise_email, normalise_phone, sha256_hex
 from regulars.settings import Settings
 
@@ -388,7 +389,7 @@ def purge(settings: Settings, source_name: str, table_names: Iterable[str]) -> d
         return {}
     landing, lake = f"landing_{source_name}", f"raw_{source_name}"
     dropped: dict[str, int] = {}
-    with duckdb.connect(str(settings.warehouse_path)) as connection:
+    with warehouse.connect(settings) as connection:
         if not suppression_keys(connection):
             return {}
         taken = _take_extract_drops(settings, source_name)
