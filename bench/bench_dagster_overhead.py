@@ -36,6 +36,7 @@ import duckdb
 from expectations.promote import promote
 from ingestion.pipelines import landing_pipeline, load_options
 from ingestion.registry import configured_sources
+from orchestration.dbt import chain_vars
 from regulars.cli.demo import demo_apis
 from regulars.settings import Settings, beside_python, export_environment, load_settings
 from simulator import WorldConfig, build_world
@@ -89,6 +90,8 @@ def directly(settings: Settings, trial: Path) -> dict[str, float]:
             # As the Dagster assets build (orchestration/dbt.py BUILD).
             "--exclude-resource-type",
             "unit_test",
+            # The chain's day, time zone and currency, as every Dagster dbt step passes them.
+            *chain_vars(settings),
             "--quiet",
             "--target-path",
             str(trial / "dbt_target"),

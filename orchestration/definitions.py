@@ -1,7 +1,9 @@
 """Assembles the per-integration modules into the code location `dagster dev` loads.
 
-Loading it sets nothing around it: the command line (`regulars ui`, `regulars materialize`) and
-the Makefile set DAGSTER_HOME and the paths; dbt gets the warehouse from its launcher.
+Loading it sets no paths: the command line (`regulars ui`, `regulars materialize`) and the
+Makefile set DAGSTER_HOME and the paths; dbt gets the warehouse from its launcher. Building the
+definitions does relax how this process writes the Dagster home's SQLite files
+(orchestration.instance_storage): every process that runs Regulars' assets builds them.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from orchestration import (
     serving,
     validation,
 )
+from orchestration.instance_storage import relax_instance_storage
 from regulars.settings import Settings, load_settings
 
 EVERYTHING_JOB = automation.EVERYTHING_JOB
@@ -26,6 +29,7 @@ ALL_DAYS_JOB = automation.ALL_DAYS_JOB
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
+    relax_instance_storage()
     assets = dg.Definitions.merge(
         ingestion.definitions(settings),
         validation.definitions(settings),
