@@ -204,9 +204,11 @@ class SuiteRunner:
         data_source = context.data_sources.add_or_update_pandas(f"{suite_name}_source")
         asset = data_source.add_dataframe_asset(name=suite_name)
         batch_definition = asset.add_batch_definition_whole_dataframe(f"{suite_name}_batch")
-        suite = context.suites.add_or_update(gx.ExpectationSuite(name=suite_name))
-        for expectation in expectations:
-            suite.add_expectation(expectation)
+        # The whole suite in one store write: adding to a stored suite one expectation at a time
+        # writes it back after each (175 writes, 5 s, for the ordering source's six tables).
+        suite = context.suites.add_or_update(
+            gx.ExpectationSuite(name=suite_name, expectations=list(expectations))
+        )
         validation = context.validation_definitions.add_or_update(
             gx.ValidationDefinition(name=suite_name, data=batch_definition, suite=suite)
         )
