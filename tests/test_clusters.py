@@ -175,3 +175,19 @@ def test_descriptions_print_money_in_the_chains_currency():
     described = " ".join(profiles["cluster_description"])
     assert re.search(r"(spend|average order) USD [\d,]+ \(all USD [\d,]+\)", described)
     assert "Rp" not in described
+
+
+def test_k_chosen_on_a_sample_of_a_large_chain_finds_the_same_clusters():
+    """Above max_rows_for_choosing_k guests, the k are tried on a seeded sample and only the
+    chosen one is fitted on everyone: same k and same grouping as trying every k on everyone."""
+    frame = guests(np.random.default_rng(5)).drop(columns="kind")
+    everyone, full_profiles = cluster_customers(frame, k_range=range(2, 7))
+    sampled, sampled_profiles = cluster_customers(
+        frame, k_range=range(2, 7), max_rows_for_choosing_k=len(frame) // 4
+    )
+    assert sampled_profiles["k_chosen"].iloc[0] == full_profiles["k_chosen"].iloc[0] == 3
+    pairs = everyone.merge(sampled, on="customer_id")
+    # Cluster ids are by size, so the same grouping has the same ids.
+    assert (pairs["cluster_id_x"] == pairs["cluster_id_y"]).mean() > 0.99
+    # Only the k tried differ in their silhouette: the chosen one is the full fit's.
+    assert sampled_profiles["silhouette"].iloc[0] == full_profiles["silhouette"].iloc[0]
