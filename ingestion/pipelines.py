@@ -35,8 +35,11 @@ def warehouse_destination(settings: Settings):
     from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
     # dlt applies `global_config` with SET GLOBAL after connecting, as regulars.warehouse does.
+    # Not the spill folder: dlt sets it again on each new pool, which DuckDB refuses once this
+    # process's warehouse has spilled; dlt's loads spill beside the file, DuckDB's default.
     credentials = DuckDbCredentials(
-        str(settings.warehouse_path), global_config=settings.duckdb_config
+        str(settings.warehouse_path),
+        global_config={"memory_limit": settings.duckdb_memory_limit},
     )
     return dlt.destinations.duckdb(credentials=credentials)
 

@@ -41,11 +41,11 @@ import phonenumbers
 CHECKOUT_DIR = Path(__file__).resolve().parent.parent
 DESTINATIONS = ("duckdb", "filesystem")
 
-# Each DuckDB database a step opens (the warehouse under dlt, dbt, the gate, the serving copy)
-# holds at most this much before it spills to REGULARS_DUCKDB_TEMP_DIRECTORY. DuckDB's own default
+# Each DuckDB database a step opens on the warehouse (dlt's loads and the gate's, dbt, forget,
+# suppression, activation) holds at most this much before it spills to disk. DuckDB's own default
 # is 80% of the machine's memory, which two processes at once (dbt and Dagster's) can exceed.
 DEFAULT_DUCKDB_MEMORY_LIMIT = "4GB"
-_MEMORY_AMOUNT = re.compile(r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.IGNORECASE)
+_MEMORY_AMOUNT = re.compile(r"^\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.IGNORECASE)
 
 
 # No row predates this unless the chain says it opened earlier: older values are zero dates, epochs
