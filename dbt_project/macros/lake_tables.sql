@@ -8,7 +8,7 @@
     On Spark the lake is the Parquet files dlt writes with
     REGULARS_DESTINATION=filesystem, `<lake>/<dataset>/<table>/*.parquet`.
     Each table the lake has becomes a view `<dataset>.<table>` over its
-    files, with the same rule as on DuckDB: dlt appends a file per load, so a
+    files (through a table `lake_files.<dataset>__<table>`), with the same rule as on DuckDB: dlt appends a file per load, so a
     row re-pulled or changed upstream is there once per load that carried it,
     and the view keeps the newest version per primary key (dlt's own
     `primary_key` hints, read from the schema dlt stores beside the data).
@@ -88,9 +88,23 @@
         {%- endfor -%}
     {%- endfor -%}
 
+    {%- if tables -%}
+        {%- do run_query("create schema if not exists " ~ lake_files_schema()) -%}
+    {%- endif -%}
     {%- for dataset, table_name in tables | sort -%}
-        {%- set files = "parquet.`" ~ root ~ "/" ~ dataset ~ "/" ~ table_name ~ "`" -%}
+        {%- set files = lake_files_schema() ~ "." ~ dataset ~ "__" ~ table_name -%}
         {%- set key = keys.get((dataset, table_name), []) -%}
+        {#-
+            A catalog table over the folder holds its schema, read once here
+            (merged over every file, for columns added after the first
+            load); a view straight over the files would infer it again in
+            every query that reads it. Dropping it leaves the files alone.
+        -#}
+        {%- do run_query("drop table if exists " ~ files) -%}
+        {%- do run_query(
+            "create table " ~ files ~ " using parquet options (mergeSchema 'true')"
+            ~ " location '" ~ root ~ "/" ~ dataset ~ "/" ~ table_name ~ "'"
+        ) -%}
         {%- do run_query("create schema if not exists " ~ dataset) -%}
         {%- set view -%}
             create or replace view {{ dataset }}.{{ table_name }} as
@@ -105,4 +119,10 @@
         {%- do run_query(view) -%}
     {%- endfor -%}
     {{ return("") }}
+{%- endmacro %}
+
+
+{#- Where the catalog tables over the lake's folders live, apart from the views dbt reads. -#}
+{% macro lake_files_schema() -%}
+    {{ return("lake_files") }}
 {%- endmacro %}

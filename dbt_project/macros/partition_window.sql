@@ -24,3 +24,24 @@
     ({{ date_expression }} >= cast('{{ partition_window_bound("window_start") }}' as date)
     and {{ date_expression }} < cast('{{ partition_window_bound("window_end") }}' as date))
 {%- endmacro %}
+
+
+{#-
+    The incremental config of a day-partitioned model: each run replaces the
+    whole days it computed. DuckDB deletes the days' rows and inserts
+    (delete+insert on the date); Spark's Parquet tables have no delete, so
+    there the date partitions the table and a run overwrites the partitions
+    it wrote (dynamic insert_overwrite). Either way a day the run did not
+    compute keeps its rows.
+-#}
+{% macro day_partitioned(date_column) -%}
+    {{ return(adapter.dispatch("day_partitioned")(date_column)) }}
+{%- endmacro %}
+
+{% macro default__day_partitioned(date_column) -%}
+    {{ return({"incremental_strategy": "delete+insert", "unique_key": date_column}) }}
+{%- endmacro %}
+
+{% macro spark__day_partitioned(date_column) -%}
+    {{ return({"incremental_strategy": "insert_overwrite", "partition_by": [date_column]}) }}
+{%- endmacro %}

@@ -14,9 +14,8 @@
     config(
         materialized='incremental',
         tags=['day_partitioned'],
-        incremental_strategy='delete+insert',
-        unique_key='session_date',
         on_schema_change='fail',
+        **day_partitioned('session_date'),
     )
 }}
 

@@ -22,9 +22,8 @@
     config(
         materialized='incremental',
         tags=['day_partitioned'],
-        incremental_strategy='delete+insert',
-        unique_key='call_date',
         on_schema_change='append_new_columns',
+        **day_partitioned('call_date'),
     )
 }}
 
