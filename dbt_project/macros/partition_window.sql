@@ -27,21 +27,18 @@
 
 
 {#-
-    The incremental config of a day-partitioned model: each run replaces the
-    whole days it computed. DuckDB deletes the days' rows and inserts
+    How a day-partitioned model (unique_key: its date) replaces the whole
+    days a run computed. DuckDB deletes the days' rows and inserts
     (delete+insert on the date); Spark's Parquet tables have no delete, so
     there the date partitions the table and a run overwrites the partitions
     it wrote (dynamic insert_overwrite). Either way a day the run did not
     compute keeps its rows.
 -#}
-{% macro day_partitioned(date_column) -%}
-    {{ return(adapter.dispatch("day_partitioned")(date_column)) }}
+{% macro day_partition_strategy() -%}
+    {{ return("insert_overwrite" if target.type == "spark" else "delete+insert") }}
 {%- endmacro %}
 
-{% macro default__day_partitioned(date_column) -%}
-    {{ return({"incremental_strategy": "delete+insert", "unique_key": date_column}) }}
-{%- endmacro %}
-
-{% macro spark__day_partitioned(date_column) -%}
-    {{ return({"incremental_strategy": "insert_overwrite", "partition_by": [date_column]}) }}
+{#- The partition column on Spark, none elsewhere (dbt-duckdb would warn that it ignores it). -#}
+{% macro day_partition_by(date_column) -%}
+    {{ return([date_column] if target.type == "spark" else none) }}
 {%- endmacro %}

@@ -13,9 +13,11 @@
 {{
     config(
         materialized='incremental',
+        incremental_strategy=day_partition_strategy(),
+        unique_key='session_date',
+        partition_by=day_partition_by('session_date'),
         tags=['day_partitioned'],
         on_schema_change='fail',
-        **day_partitioned('session_date'),
     )
 }}
 
