@@ -22,7 +22,8 @@ Production overrides the same variables (or dlt's `.dlt/secrets.toml` for creden
   <warehouse dir>/lake; any fsspec URL in production). dbt reads the lake through views either way.
 - REGULARS_ENGINE: what dbt builds on, its target in dbt_project/profiles.yml: `duckdb` (the
   warehouse file, the default) or `spark` (Apache Spark over the Parquet lake, so it needs
-  REGULARS_DESTINATION=filesystem; REGULARS_SPARK_DIR holds its tables and metastore, <state>/spark).
+  REGULARS_DESTINATION=filesystem). REGULARS_SPARK_DIR: Spark's tables and metastore
+  (<state>/spark).
 """
 
 from __future__ import annotations
