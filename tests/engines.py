@@ -9,7 +9,7 @@ The Python models (lifetime value, clusters, experiment readouts) run on dbt-spa
 Databricks, so the Spark build leaves them and everything built on them out (SPARK_EXCLUDED);
 the DuckDB build here leaves out the same, so both time the same models.
 
-Run by hand for the wall times: `python -m tests.engines [folder]`.
+Run by hand for the wall times: `python -m tests.engines [folder] [--compare-only]`.
 """
 
 from __future__ import annotations
@@ -87,6 +87,7 @@ class Build:
     engine: str
     seconds: float
     target: Path
+    failures: list[str]
 
 
 def dbt_build(root: Path, engine: str) -> Build:
@@ -116,12 +117,10 @@ def dbt_build(root: Path, engine: str) -> Build:
         if DuckDBConnectionManager._ENV is not None:
             DuckDBConnectionManager._ENV.close()
         DuckDBConnectionManager.close_all_connections()
-    failed = [r for r in (result.result or []) if getattr(r, "status", None) in ("error", "fail")]
-    assert result.success and not failed, (
-        f"dbt build on {engine} failed: {result.exception or ''} "
-        + "; ".join(f"{r.node.unique_id}: {r.message}" for r in failed)
-    )
-    return Build(engine=engine, seconds=seconds, target=target)
+    assert result.result is not None, f"dbt build on {engine} did not run: {result.exception}"
+    failed = [r for r in result.result if getattr(r, "status", None) in ("error", "fail")]
+    failures = [f"{r.node.unique_id}: {r.message}" for r in failed]
+    return Build(engine=engine, seconds=seconds, target=target, failures=failures)
 
 
 def built_marts(build: Build) -> dict[str, list[str]]:
@@ -153,12 +152,24 @@ def read_duckdb_marts(root: Path, names) -> dict[str, pd.DataFrame]:
         return {name: connection.sql(f"select * from marts.{name}").df() for name in names}
 
 
-def read_spark_marts(names) -> dict[str, pd.DataFrame]:
-    """From the session dbt-spark ran in (this process's)."""
+def read_spark_marts(root: Path, names) -> dict[str, pd.DataFrame]:
+    """From the session dbt-spark ran in, when it ran in this process, else from a session on
+    the same metastore and warehouse folder (profiles.yml's spark target)."""
     from pyspark.sql import SparkSession
 
-    spark = SparkSession.getActiveSession()
-    assert spark is not None, "no Spark session: build on Spark first, in this process"
+    spark_dir = engine_env(root, "spark")["REGULARS_SPARK_DIR"]
+    spark = (
+        SparkSession.builder.enableHiveSupport()
+        .config("spark.sql.warehouse.dir", f"{spark_dir}/warehouse")
+        .config(
+            "spark.hadoop.javax.jdo.option.ConnectionURL",
+            f"jdbc:derby:;databaseName={spark_dir}/metastore_db;create=true",
+        )
+        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={spark_dir}")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.timestampType", "TIMESTAMP_NTZ")
+        .getOrCreate()
+    )
     # Rows, not toPandas(): pyspark 4.3 warns that it does not yet support pandas 3.
     marts = {}
     for name in names:
@@ -206,33 +217,51 @@ def differences(name: str, keys: list[str], duck: pd.DataFrame, spark: pd.DataFr
     return found
 
 
-def compare(root: Path, duck: Build, spark: Build) -> tuple[dict[str, list[str]], list[str]]:
-    """Every mart both builds made, and how they differ."""
+def compare(root: Path, duck: Build, spark: Build) -> tuple[dict[str, tuple], list[str]]:
+    """Every mart both builds made (its rows, keys and numeric columns), and how they differ."""
     keys = built_marts(duck)
     on_spark = built_marts(spark)
     assert set(keys) == set(on_spark), f"built on one engine only: {set(keys) ^ set(on_spark)}"
     duck_marts = read_duckdb_marts(root, keys)
-    spark_marts = read_spark_marts(keys)
+    spark_marts = read_spark_marts(root, keys)
     found = []
     for name, key in sorted(keys.items()):
         found += differences(name, key, duck_marts[name], spark_marts[name])
-    return keys, found
+    shapes = {
+        name: (
+            len(frame),
+            keys[name],
+            sum(_numeric(frame[column]) is not None for column in frame.columns),
+        )
+        for name, frame in duck_marts.items()
+    }
+    return shapes, found
 
 
-def main(root: Path) -> None:
+def main(root: Path, build: bool = True) -> None:
+    """Build (unless `build` is false: compare the last builds) and compare."""
     if not (root / "warehouse" / "lake").exists():
         started = time.monotonic()
         build_lake_world(root)
         print(f"tiny world materialised on the Parquet lake: {time.monotonic() - started:.1f} s")
-    duck = dbt_build(root, "duckdb")
-    print(f"dbt build on DuckDB: {duck.seconds:.1f} s")
-    spark = dbt_build(root, "spark")
-    print(f"dbt build on Spark:  {spark.seconds:.1f} s")
+    if build:
+        duck = dbt_build(root, "duckdb")
+        print(f"dbt build on DuckDB: {duck.seconds:.1f} s", *duck.failures, sep="\n")
+        spark = dbt_build(root, "spark")
+        print(f"dbt build on Spark:  {spark.seconds:.1f} s", *spark.failures, sep="\n")
+    else:
+        duck, spark = (Build(e, 0.0, root / f"dbt_{e}", []) for e in ("duckdb", "spark"))
     marts, found = compare(root, duck, spark)
-    print(f"{len(marts)} marts compared: {', '.join(sorted(marts))}")
+    print(f"{len(marts)} marts compared (rows, unique keys, numeric columns summed):")
+    for name, (rows, keys, numeric) in sorted(marts.items()):
+        print(f"  {name}: {rows} rows, keys {keys}, {numeric} numeric columns")
     print("\n".join(found) or "no differences")
 
 
 if __name__ == "__main__":
     os.environ.setdefault("REGULARS_GX_DATA_DOCS", "0")
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else "var/engines").resolve())
+    arguments = [a for a in sys.argv[1:] if a != "--compare-only"]
+    main(
+        Path(arguments[0] if arguments else "var/engines").resolve(),
+        build="--compare-only" not in sys.argv,
+    )

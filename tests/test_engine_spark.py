@@ -25,6 +25,7 @@ def test_spark_builds_the_same_marts_as_duckdb(tmp_path_factory: pytest.TempPath
     build_lake_world(root)
     duck = dbt_build(root, "duckdb")
     spark = dbt_build(root, "spark")
+    assert not duck.failures + spark.failures, "\n".join(duck.failures + spark.failures)
     marts, found = compare(root, duck, spark)
     print(f"dbt build: {duck.seconds:.1f} s on DuckDB, {spark.seconds:.1f} s on Spark")
     assert len(marts) >= 15, f"too few marts compared: {sorted(marts)}"
