@@ -28,5 +28,6 @@ def test_spark_builds_the_same_marts_as_duckdb(tmp_path_factory: pytest.TempPath
     assert not duck.failures + spark.failures, "\n".join(duck.failures + spark.failures)
     marts, found = compare(root, duck, spark)
     print(f"dbt build: {duck.seconds:.1f} s on DuckDB, {spark.seconds:.1f} s on Spark")
-    assert len(marts) >= 15, f"too few marts compared: {sorted(marts)}"
     assert not found, "\n".join(found)
+    # Every SQL mart but those built on the Python models (kpi_scorecard, customer_rfm, ...).
+    assert len(marts) >= 13, f"too few marts compared: {sorted(marts)}"
