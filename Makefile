@@ -12,7 +12,7 @@ CUSTOMERS ?= 2000
 DAYS      ?= 180
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test browser postgres superset bi ui collector lint format clean
+.PHONY: help install run test browser postgres java superset bi ui collector lint format clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -59,6 +59,18 @@ postgres:  ## Install the PostgreSQL server for the serving copy's tests (Debian
 		echo "No PostgreSQL server: run 'sudo apt-get install -y postgresql' for its tests."; \
 	else \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
+	fi
+
+# dbt on Spark (REGULARS_ENGINE=spark, the `spark` extra) runs pyspark, which needs Java 17; the
+# Spark build skips and says why without it.
+java:  ## Install Java 17 for dbt on Spark (Debian's headless JRE)
+	@if command -v java >/dev/null && java -version 2>&1 | grep -q 'version "17'; then exit 0; \
+	elif ! command -v apt-get >/dev/null; then \
+		echo "No Java 17 and no apt-get: install a Java 17 runtime for dbt on Spark."; \
+	elif [ "$$(id -u)" != 0 ]; then \
+		echo "No Java 17: run 'sudo apt-get install -y openjdk-17-jre-headless' for dbt on Spark."; \
+	else \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless; \
 	fi
 
 # Superset has its own venv: its pins (SQLAlchemy 1.4, its Flask stack) cannot share .venv's.

@@ -20,6 +20,10 @@ Production overrides the same variables (or dlt's `.dlt/secrets.toml` for creden
 - REGULARS_DESTINATION: where dlt lands and the lake lives: `duckdb` (the warehouse file, the
   default) or `filesystem` (Parquet files under DESTINATION__FILESYSTEM__BUCKET_URL, default
   <warehouse dir>/lake; any fsspec URL in production). dbt reads the lake through views either way.
+- REGULARS_ENGINE: what dbt builds on, its target in dbt_project/profiles.yml: `duckdb` (the
+  warehouse file, the default) or `spark` (Apache Spark over the Parquet lake, so it needs
+  REGULARS_DESTINATION=filesystem). REGULARS_SPARK_DIR: Spark's tables and metastore
+  (<state>/spark).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ import phonenumbers
 
 CHECKOUT_DIR = Path(__file__).resolve().parent.parent
 DESTINATIONS = ("duckdb", "filesystem")
+ENGINES = ("duckdb", "spark")
 
 # Each DuckDB database a step opens on the warehouse (dlt's loads and the gate's, dbt, forget,
 # suppression, activation) holds at most this much before it spills to disk. DuckDB's own default
@@ -299,6 +304,26 @@ class Settings:
                 f"{' or '.join(DESTINATIONS)}."
             )
         return chosen
+
+    @property
+    def engine(self) -> str:
+        """What dbt builds the models on: `duckdb`, or `spark` over the Parquet lake."""
+        chosen = os.environ.get("REGULARS_ENGINE", "duckdb").strip().lower()
+        if chosen not in ENGINES:
+            raise ValueError(
+                f"REGULARS_ENGINE={chosen!r} is not one Regulars knows: set it to "
+                f"{' or '.join(ENGINES)}."
+            )
+        if chosen == "spark" and self.destination != "filesystem":
+            raise ValueError(
+                "REGULARS_ENGINE=spark reads the Parquet lake: set REGULARS_DESTINATION=filesystem."
+            )
+        return chosen
+
+    @property
+    def spark_dir(self) -> Path:
+        """Spark's tables and Hive metastore (REGULARS_SPARK_DIR)."""
+        return Path(os.environ.get("REGULARS_SPARK_DIR", self.state_dir / "spark")).resolve()
 
     @property
     def lake_bucket_url(self) -> str:

@@ -16,3 +16,8 @@
 {% macro default__negative_bigint_key(expression) -%}
     (-1 - cast(('0x' || substr(md5({{ expression }}), 1, 15)) as {{ dbt.type_bigint() }}))
 {%- endmacro %}
+
+{#- Spark reads no `0x` literal from text: conv() turns the hex digits to decimal text. -#}
+{% macro spark__negative_bigint_key(expression) -%}
+    (-1 - cast(conv(substr(md5({{ expression }}), 1, 15), 16, 10) as {{ dbt.type_bigint() }}))
+{%- endmacro %}

@@ -36,11 +36,34 @@
         (
             select
             {%- for column in columns %}
-                cast(null as {{ column.data_type }}) as {{ adapter.quote(column.name) }}
+                cast(null as {{ lake_type(column.data_type) }}) as {{ adapter.quote(column.name) }}
                 {{- "," if not loop.last }}
             {%- endfor %}
             where false
         ) as {{ adapter.quote(table_name ~ "_not_loaded") }}
     {%- endset -%}
     {{ return(empty) }}
+{%- endmacro %}
+
+
+{#-
+    A source's declared type (DuckDB's name, as the lake contract test reads
+    the lake) as this engine names it, for the empty stand-in above.
+-#}
+{% macro lake_type(data_type) -%}
+    {{ return(adapter.dispatch("lake_type")(data_type)) }}
+{%- endmacro %}
+
+{% macro default__lake_type(data_type) -%}
+    {{ return(data_type) }}
+{%- endmacro %}
+
+{#- What Spark reads from dlt's Parquet: text and JSON as string, an instant as timestamp_ltz. -#}
+{% macro spark__lake_type(data_type) -%}
+    {%- set spark_names = {
+        "varchar": "string",
+        "json": "string",
+        "timestamp with time zone": "timestamp_ltz",
+    } -%}
+    {{ return(spark_names.get(data_type | lower, data_type)) }}
 {%- endmacro %}

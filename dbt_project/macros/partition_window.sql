@@ -24,3 +24,21 @@
     ({{ date_expression }} >= cast('{{ partition_window_bound("window_start") }}' as date)
     and {{ date_expression }} < cast('{{ partition_window_bound("window_end") }}' as date))
 {%- endmacro %}
+
+
+{#-
+    How a day-partitioned model (unique_key: its date) replaces the whole
+    days a run computed. DuckDB deletes the days' rows and inserts
+    (delete+insert on the date); Spark's Parquet tables have no delete, so
+    there the date partitions the table and a run overwrites the partitions
+    it wrote (dynamic insert_overwrite). Either way a day the run did not
+    compute keeps its rows.
+-#}
+{% macro day_partition_strategy() -%}
+    {{ return("insert_overwrite" if target.type == "spark" else "delete+insert") }}
+{%- endmacro %}
+
+{#- The partition column on Spark, none elsewhere (dbt-duckdb would warn that it ignores it). -#}
+{% macro day_partition_by(date_column) -%}
+    {{ return([date_column] if target.type == "spark" else none) }}
+{%- endmacro %}

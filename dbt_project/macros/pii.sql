@@ -34,7 +34,10 @@
     0... number taking the default country code; SHA-256 as lower-case hex,
     the form Meta's and Google's customer matching take. What cannot be an
     email or a phone number hashes to null. The whitespace and character
-    classes are spelled out because `\s` differs between Python and RE2.
+    classes are spelled out because `\s` differs between Python, RE2 and
+    Java, and `\x0B` stands for Python's `\v` (Java's `\v` is any vertical
+    space). A backslash is doubled in a Jinja string (Jinja reads `\t` as a tab);
+    regex() writes the pattern as a literal each engine reads unchanged.
 -#}
 
 {% macro sha256_hex(expression) -%}
@@ -45,20 +48,24 @@
     sha256({{ expression }})
 {%- endmacro %}
 
+{% macro spark__sha256_hex(expression) -%}
+    sha2({{ expression }}, 256)
+{%- endmacro %}
+
 
 {#- The text without leading or trailing whitespace (Python's strip of " \t\n\r\f\v"). -#}
 {% macro pii_trimmed(column) -%}
-    regexp_replace({{ column }}, '^[ \t\n\r\f\v]+|[ \t\n\r\f\v]+$', '', 'g')
+    {{ regexp_replace_all(column, '^[ \\t\\n\\r\\f\\x0B]+|[ \\t\\n\\r\\f\\x0B]+$', '') }}
 {%- endmacro %}
 
 
 {#- Trimmed and lower-cased email; null when not shaped like local@domain.tld. -#}
 {% macro normalised_email(column) -%}
     case
-        when regexp_full_match(
-            lower({{ pii_trimmed(column) }}),
-            '[^@ \t\n\r\f\v]+@[^@ \t\n\r\f\v]+\.[^@ \t\n\r\f\v]+'
-        )
+        when {{ regexp_full_match(
+            "lower(" ~ pii_trimmed(column) ~ ")",
+            '[^@ \\t\\n\\r\\f\\x0B]+@[^@ \\t\\n\\r\\f\\x0B]+\\.[^@ \\t\\n\\r\\f\\x0B]+',
+        ) }}
             then lower({{ pii_trimmed(column) }})
     end
 {%- endmacro %}
@@ -75,25 +82,25 @@
 {% macro normalised_phone(column, default_country_code=none) -%}
     {%- set country_code = default_country_code or var('chain_phone_country_code', none) -%}
     {%- set trimmed = pii_trimmed(column) -%}
-    {%- set digits = "regexp_replace(" ~ trimmed ~ ", '[^0-9]', '', 'g')" -%}
+    {%- set digits = regexp_replace_all(trimmed, '[^0-9]', '') -%}
     {%- set phone -%}
         case
-            when not regexp_full_match({{ trimmed }}, '\+?[0-9 ()./-]+') then null
-            when starts_with({{ trimmed }}, '+') then {{ digits }}
-            when starts_with({{ digits }}, '00') then substr({{ digits }}, 3)
+            when not {{ regexp_full_match(trimmed, '\\+?[0-9 ()./-]+') }} then null
+            when {{ trimmed }} like '+%' then {{ digits }}
+            when {{ digits }} like '00%' then substr({{ digits }}, 3)
             {%- if country_code is none %}
             else null
             {%- else %}
-            when starts_with({{ digits }}, '0')
+            when {{ digits }} like '0%'
                 then '{{ country_code }}' || substr({{ digits }}, 2)
-            when not starts_with({{ digits }}, '{{ country_code }}')
+            when not {{ digits }} like '{{ country_code }}%'
                 then '{{ country_code }}' || {{ digits }}
             else {{ digits }}
             {%- endif %}
         end
     {%- endset -%}
     case
-        when not starts_with({{ phone }}, '0') and length({{ phone }}) between 8 and 15
+        when not {{ phone }} like '0%' and length({{ phone }}) between 8 and 15
             then {{ phone }}
     end
 {%- endmacro %}

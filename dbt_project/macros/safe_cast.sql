@@ -6,8 +6,13 @@
     `try_cast`. dbt_project.yml puts this project ahead of dbt in the `dbt`
     namespace's dispatch, so every `dbt.safe_cast` in the models lands here.
     An engine the project adds brings its own `<adapter>__safe_cast`
-    (Spark's `try_cast`, PostgreSQL needs a function).
+    (PostgreSQL needs a function).
 -#}
 {% macro duckdb__safe_cast(field, type) -%}
+    try_cast({{ field }} as {{ type }})
+{%- endmacro %}
+
+{#- dbt-spark's own is a plain cast; Spark has try_cast since 3.2. -#}
+{% macro spark__safe_cast(field, type) -%}
     try_cast({{ field }} as {{ type }})
 {%- endmacro %}

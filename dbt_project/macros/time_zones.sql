@@ -17,6 +17,15 @@
 {%- endmacro %}
 
 {#-
+    Spark's `timestamp` is the zoned one (an instant); `timestamp_ntz` is
+    zone-less. The cast takes the session's zone, which the spark target
+    pins to UTC (profiles.yml, spark.sql.session.timeZone).
+-#}
+{% macro spark__to_utc_timestamp(column) -%}
+    cast({{ column }} as timestamp_ntz)
+{%- endmacro %}
+
+{#-
     The chain's local calendar day of a zoned timestamp: an order at 23:30 in
     Jakarta is that day's order, not the previous UTC day's, and a date-only
     value read as local midnight keeps its date. The zone is the `[chain]`
@@ -31,6 +40,14 @@
 {%- endmacro %}
 
 {#-
+    from_utc_timestamp moves the instant by the zone's offset at that
+    instant, so its day in the session's zone (UTC, pinned) is the local day.
+-#}
+{% macro spark__to_local_date(column) -%}
+    to_date(from_utc_timestamp({{ column }}, '{{ var("chain_timezone") }}'))
+{%- endmacro %}
+
+{#-
     The chain's local calendar day of a zone-less timestamp holding UTC wall
     time (what staging's `<event>_at` columns hold): read it as UTC, then
     take the day in the chain's zone.
@@ -41,4 +58,9 @@
 
 {% macro default__utc_to_local_date(column) -%}
     cast((({{ column }} at time zone 'UTC') at time zone '{{ var("chain_timezone") }}') as date)
+{%- endmacro %}
+
+{#- A zone-less timestamp is read in the session's zone, UTC on the spark target. -#}
+{% macro spark__utc_to_local_date(column) -%}
+    {{ spark__to_local_date(column) }}
 {%- endmacro %}

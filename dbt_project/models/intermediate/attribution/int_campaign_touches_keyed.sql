@@ -170,7 +170,7 @@ traffic_channels as (
         case
             when
                 {{ meta_ads_channel('source') }} is not null
-                and regexp_matches(lower(medium), '^(paid.*|.*cp.*|ppc|retargeting)$')
+                and {{ regexp_full_match('lower(medium)', 'paid.*|.*cp.*|ppc|retargeting') }}
                 then {{ meta_ads_channel('source') }}
             when medium = 'cpc' then 'google_search'
             when medium = 'organic' then 'organic_search'

@@ -88,14 +88,18 @@ ranked as (
 
     select
         *,
-        row_number() over session_events as event_number,
-        first_value(customer_id ignore nulls) over session_events as session_customer_id,
-        first_value(click_id ignore nulls) over session_events as session_click_id,
-        first_value(order_id ignore nulls) over session_events as session_order_id,
-        first_value(
-            case when message_type in ('page', 'screen') then coalesce(page_path, screen_name) end
-            ignore nulls
-        ) over session_events as session_landing_page
+        -- Its own window: Spark takes row_number() only over the default frame.
+        row_number() over (
+            partition by anonymous_id, platform, session_number
+            order by occurred_at asc, message_id asc
+        ) as event_number,
+        {{ first_non_null_over('customer_id', 'session_events') }} as session_customer_id,
+        {{ first_non_null_over('click_id', 'session_events') }} as session_click_id,
+        {{ first_non_null_over('order_id', 'session_events') }} as session_order_id,
+        {{ first_non_null_over(
+            "case when message_type in ('page', 'screen') then coalesce(page_path, screen_name) end",
+            'session_events',
+        ) }} as session_landing_page
     from numbered
     window session_events as (
         partition by anonymous_id, platform, session_number
@@ -192,7 +196,7 @@ final as (
             when classified.landing_gclid is not null then 'google'
             when classified.search_engine is not null then classified.search_engine
             when classified.has_external_referrer
-                then regexp_replace(classified.referrer_host, '^www\.', '')
+                then regexp_replace(classified.referrer_host, {{ regex('^www\\.') }}, '')
             else 'direct'
         end as source,
         case

@@ -168,7 +168,7 @@ customer_feedback as (
     select
         customer_id,
         count(*) as feedback_responses,
-        avg((food_rating + price_rating + service_rating) / 3.0) as avg_rating,
+        avg(cast(food_rating + price_rating + service_rating as double) / 3) as avg_rating,
         avg(nps_score) as avg_nps_score
 
     from feedback
@@ -229,7 +229,7 @@ final as (
         cast(coalesce(customer_feedback.feedback_responses, 0) as {{ dbt.type_bigint() }})
             as feedback_responses,
         cast(
-            coalesce(customer_feedback.feedback_responses, 0) * 1.0
+            cast(coalesce(customer_feedback.feedback_responses, 0) as double)
             / order_summary.frequency_orders
             as {{ dbt.type_float() }}
         ) as feedback_per_order,

@@ -248,11 +248,13 @@ final as (
         cast(measured.active_customers - measured.churned_customers as {{ dbt.type_bigint() }})
             as active_customers_end,
 
-        -- rate (1.0 * keeps the division fractional); null until final, when a
+        -- rate (a double division on every engine); null until final, when a
         -- month's churn can still grow: a dashboard would plot 0% otherwise
         case
             when {{ is_churn_final }}
-                then 1.0 * measured.churned_customers / nullif(measured.active_customers, 0)
+                then
+                    cast(measured.churned_customers as double)
+                    / nullif(measured.active_customers, 0)
         end as churn_rate,
         {{ is_churn_final }} as is_churn_final
 

@@ -179,11 +179,20 @@ scored as (
 
     select
         *,
-        1 + cast(floor(5.0 * (recency_rank - 1) / customers_in_month) as {{ dbt.type_int() }})
+        1 + cast(
+            floor(cast(5 * (recency_rank - 1) as double) / customers_in_month)
+            as {{ dbt.type_int() }}
+        )
             as recency_score,
-        1 + cast(floor(5.0 * (frequency_rank - 1) / customers_in_month) as {{ dbt.type_int() }})
+        1 + cast(
+            floor(cast(5 * (frequency_rank - 1) as double) / customers_in_month)
+            as {{ dbt.type_int() }}
+        )
             as frequency_score,
-        1 + cast(floor(5.0 * (monetary_rank - 1) / customers_in_month) as {{ dbt.type_int() }})
+        1 + cast(
+            floor(cast(5 * (monetary_rank - 1) as double) / customers_in_month)
+            as {{ dbt.type_int() }}
+        )
             as monetary_score
 
     from ranked

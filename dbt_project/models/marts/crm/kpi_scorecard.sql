@@ -302,11 +302,11 @@ rated as (
     select
         *,
         case
-            when is_month_complete then 1.0 * completed_orders / nullif(open_stores, 0)
+            when is_month_complete then cast(completed_orders as double) / nullif(open_stores, 0)
         end as orders_per_store,
         case
             when is_month_complete
-                then 1.0 * retained_customers / nullif(previous_month_customers, 0)
+                then cast(retained_customers as double) / nullif(previous_month_customers, 0)
         end as retention_rate
 
     from completeness

@@ -168,7 +168,7 @@ final as (
         -- customers
         cast(grid.cohort_customers as {{ dbt.type_bigint() }}) as cohort_customers,
         cast(grid.active_customers as {{ dbt.type_bigint() }}) as active_customers,
-        1.0 * grid.active_customers / grid.cohort_customers as retention_rate,
+        cast(grid.active_customers as double) / grid.cohort_customers as retention_rate,
 
         -- orders and revenue (completed orders, the chain's currency)
         cast(grid.orders as {{ dbt.type_bigint() }}) as orders,

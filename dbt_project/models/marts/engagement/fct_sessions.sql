@@ -13,9 +13,10 @@
 {{
     config(
         materialized='incremental',
-        tags=['day_partitioned'],
-        incremental_strategy='delete+insert',
+        incremental_strategy=day_partition_strategy(),
         unique_key='session_date',
+        partition_by=day_partition_by('session_date'),
+        tags=['day_partitioned'],
         on_schema_change='fail',
     )
 }}

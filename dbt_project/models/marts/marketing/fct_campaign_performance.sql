@@ -154,10 +154,10 @@ messages_daily as (
     select
         messages.campaign_sent_date as report_date,
         messages.channel,
-        cast(messages.campaign_id as varchar) as campaign_id,
+        cast(messages.campaign_id as {{ dbt.type_string() }}) as campaign_id,
         coalesce(
             message_campaign_links.link_utm_campaign,
-            'customerio-' || cast(messages.campaign_id as varchar)
+            'customerio-' || cast(messages.campaign_id as {{ dbt.type_string() }})
         ) as campaign_key,
         max(message_campaign_links.link_utm_campaign) as campaign_name,
         count(case when messages.is_sent then 1 end) as messages_sent,
@@ -295,7 +295,7 @@ final as (
 
     select
         -- ids
-        cast(report_date as varchar) || '|' || channel || '|' || campaign_key
+        cast(report_date as {{ dbt.type_string() }}) || '|' || channel || '|' || campaign_key
             as campaign_day_key,
         campaign_key,
         campaign_id,

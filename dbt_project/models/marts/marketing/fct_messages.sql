@@ -255,9 +255,9 @@ final as (
 
     select
         -- ids
-        cast(members_in_window.campaign_id as varchar)
+        cast(members_in_window.campaign_id as {{ dbt.type_string() }})
         || '-'
-        || cast(members_in_window.customer_id as varchar) as message_key,
+        || cast(members_in_window.customer_id as {{ dbt.type_string() }}) as message_key,
         members_in_window.delivery_id,
         members_in_window.campaign_id,
         members_in_window.customer_id,

@@ -21,9 +21,10 @@
 {{
     config(
         materialized='incremental',
-        tags=['day_partitioned'],
-        incremental_strategy='delete+insert',
+        incremental_strategy=day_partition_strategy(),
         unique_key='call_date',
+        partition_by=day_partition_by('call_date'),
+        tags=['day_partitioned'],
         on_schema_change='append_new_columns',
     )
 }}
@@ -116,10 +117,10 @@ final as (
         cast(timeout_calls as {{ dbt.type_bigint() }}) as timeout_calls,
         cast(server_error_calls + timeout_calls as {{ dbt.type_bigint() }}) as failed_calls,
 
-        -- rates (1.0 * keeps the division fractional on every warehouse)
-        1.0 * (server_error_calls + timeout_calls) / calls as error_rate,
-        1.0 * client_error_calls / calls as client_error_rate,
-        1 - 1.0 * (server_error_calls + timeout_calls) / calls as availability,
+        -- rates (a double division on every engine: Spark divides numerics as decimals)
+        cast(server_error_calls + timeout_calls as double) / calls as error_rate,
+        cast(client_error_calls as double) / calls as client_error_rate,
+        1 - cast(server_error_calls + timeout_calls as double) / calls as availability,
 
         -- latency (ms, answered calls)
         p50_latency_ms,

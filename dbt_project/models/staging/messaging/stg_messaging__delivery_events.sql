@@ -1,5 +1,5 @@
 {#-
-    JSON fields are read with DuckDB's json_extract_string (dbt has no
+    JSON fields are read with json_text() (macros/engine_sql.sql: dbt has no
     cross-database JSON macro), each path once, here. The recipient's address
     and the identifiers block (personal data) stay in the lake: customer_id is
     the join key.
@@ -16,7 +16,7 @@ extracted as (
 
     select
         *,
-        json_extract_string(data, '$.href') as link_url
+        {{ json_text('data', '$.href') }} as link_url
 
     from source
 
@@ -34,18 +34,18 @@ final as (
         -- the event
         object_type as channel,
         metric,
-        json_extract_string(data, '$.subject') as subject,
-        nullif(json_extract_string(data, '$.failure_message'), '') as failure_message,
+        {{ json_text('data', '$.subject') }} as subject,
+        nullif({{ json_text('data', '$.failure_message') }}, '') as failure_message,
 
         -- clicked: the tracked link; email links carry the chain's utm tags
         link_url,
-        {{ dbt.safe_cast("json_extract_string(data, '$.link_id')", dbt.type_bigint()) }} as link_id,
+        {{ dbt.safe_cast(json_text('data', '$.link_id'), dbt.type_bigint()) }} as link_id,
         nullif(regexp_extract(link_url, '[?&]utm_source=([^&#]+)', 1), '') as link_utm_source,
         nullif(regexp_extract(link_url, '[?&]utm_medium=([^&#]+)', 1), '') as link_utm_medium,
         nullif(regexp_extract(link_url, '[?&]utm_campaign=([^&#]+)', 1), '') as link_utm_campaign,
         -- link scanners click email links too; the provider flags them
         coalesce(
-            {{ dbt.safe_cast("json_extract_string(data, '$.machine')", 'boolean') }}, false
+            {{ dbt.safe_cast(json_text('data', '$.machine'), 'boolean') }}, false
         ) as is_machine_click,
 
         -- timestamps (UTC)

@@ -1,0 +1,84 @@
+{#-
+    SQL that DuckDB and Spark spell differently and dbt has no cross-database
+    macro for. Each macro has DuckDB's spelling as the default and Spark's as
+    `spark__`; an engine the project adds brings its own where it differs.
+-#}
+
+{#-
+    A regular expression as a SQL literal, written once for both engines:
+    DuckDB keeps a backslash in a string literal as it is, while Spark's
+    parser reads `\.` as `.` (and `\v` as `v`) unless the literal is raw.
+-#}
+{% macro regex(pattern) -%}
+    {{ return(adapter.dispatch("regex")(pattern)) }}
+{%- endmacro %}
+
+{% macro default__regex(pattern) -%}
+    '{{ pattern }}'
+{%- endmacro %}
+
+{% macro spark__regex(pattern) -%}
+    r'{{ pattern }}'
+{%- endmacro %}
+
+
+{#- Whether the whole of `value` matches `pattern` (a Jinja string, see regex()). -#}
+{% macro regexp_full_match(value, pattern) -%}
+    {{ return(adapter.dispatch("regexp_full_match")(value, pattern)) }}
+{%- endmacro %}
+
+{% macro default__regexp_full_match(value, pattern) -%}
+    regexp_full_match({{ value }}, {{ regex(pattern) }})
+{%- endmacro %}
+
+{% macro spark__regexp_full_match(value, pattern) -%}
+    ({{ value }} rlike {{ regex("^(?:" ~ pattern ~ ")$") }})
+{%- endmacro %}
+
+
+{#- Every match of `pattern` in `value` replaced (DuckDB replaces the first unless 'g'). -#}
+{% macro regexp_replace_all(value, pattern, replacement) -%}
+    {{ return(adapter.dispatch("regexp_replace_all")(value, pattern, replacement)) }}
+{%- endmacro %}
+
+{% macro default__regexp_replace_all(value, pattern, replacement) -%}
+    regexp_replace({{ value }}, {{ regex(pattern) }}, '{{ replacement }}', 'g')
+{%- endmacro %}
+
+{% macro spark__regexp_replace_all(value, pattern, replacement) -%}
+    regexp_replace({{ value }}, {{ regex(pattern) }}, '{{ replacement }}')
+{%- endmacro %}
+
+
+{#-
+    A text field of a JSON document by JSONPath (`$.page.url`); a number or a
+    boolean comes back as its JSON text, a missing path or JSON null as null.
+-#}
+{% macro json_text(column, path) -%}
+    {{ return(adapter.dispatch("json_text")(column, path)) }}
+{%- endmacro %}
+
+{% macro default__json_text(column, path) -%}
+    json_extract_string({{ column }}, '{{ path }}')
+{%- endmacro %}
+
+{% macro spark__json_text(column, path) -%}
+    get_json_object({{ column }}, '{{ path }}')
+{%- endmacro %}
+
+
+{#-
+    The first non-null value of `expression` over a named window: DuckDB
+    takes IGNORE NULLS inside the call, Spark after it.
+-#}
+{% macro first_non_null_over(expression, window) -%}
+    {{ return(adapter.dispatch("first_non_null_over")(expression, window)) }}
+{%- endmacro %}
+
+{% macro default__first_non_null_over(expression, window) -%}
+    first_value({{ expression }} ignore nulls) over {{ window }}
+{%- endmacro %}
+
+{% macro spark__first_non_null_over(expression, window) -%}
+    first_value({{ expression }}) ignore nulls over {{ window }}
+{%- endmacro %}
