@@ -297,23 +297,12 @@ class Settings:
     @property
     def destination(self) -> str:
         """`duckdb` (lake tables inside the warehouse file) or `filesystem` (Parquet files)."""
-        chosen = os.environ.get("REGULARS_DESTINATION", "duckdb").strip().lower()
-        if chosen not in DESTINATIONS:
-            raise ValueError(
-                f"REGULARS_DESTINATION={chosen!r} is not one Regulars knows: set it to "
-                f"{' or '.join(DESTINATIONS)}."
-            )
-        return chosen
+        return _one_of("REGULARS_DESTINATION", DESTINATIONS)
 
     @property
     def engine(self) -> str:
         """What dbt builds the models on: `duckdb`, or `spark` over the Parquet lake."""
-        chosen = os.environ.get("REGULARS_ENGINE", "duckdb").strip().lower()
-        if chosen not in ENGINES:
-            raise ValueError(
-                f"REGULARS_ENGINE={chosen!r} is not one Regulars knows: set it to "
-                f"{' or '.join(ENGINES)}."
-            )
+        chosen = _one_of("REGULARS_ENGINE", ENGINES)
         if chosen == "spark" and self.destination != "filesystem":
             raise ValueError(
                 "REGULARS_ENGINE=spark reads the Parquet lake: set REGULARS_DESTINATION=filesystem."
@@ -346,6 +335,16 @@ class Settings:
 
         from_toml = dlt.config.get("sources.order_history.bucket_url")
         return str(from_toml) if from_toml else str(self.data_dir / "pos_export")
+
+
+def _one_of(variable: str, choices: tuple[str, ...]) -> str:
+    """The environment's choice among `choices`, the first by default."""
+    chosen = os.environ.get(variable, choices[0]).strip().lower()
+    if chosen not in choices:
+        raise ValueError(
+            f"{variable}={chosen!r} is not one Regulars knows: set it to {' or '.join(choices)}."
+        )
+    return chosen
 
 
 def load_settings() -> Settings:
