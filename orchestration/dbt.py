@@ -133,9 +133,13 @@ ANALYTICS = dg.AssetSelection.tag("analytics", "")
 
 def dbt_project(settings: Settings) -> DbtProject:
     project = DbtProject(project_dir=settings.dbt_project_dir)
-    project.prepare_if_dev()
-    if not project.manifest_path.exists():
-        # Outside `dagster dev` the manifest is built once; `regulars materialize` refreshes it.
+    # Under `dagster dev` the code location parses at every load, as dagster-dbt's
+    # `prepare_if_dev` does (same condition), but through `prepare`: dagster-dbt's writes the
+    # manifest in place, which a run loading the code location meanwhile read half of (a
+    # clean-clone CI run failed so while the UI test's code server loaded), and without the
+    # chain's vars, which threw away dbt's partial parse. Outside it the manifest is built once;
+    # `regulars materialize` refreshes it.
+    if os.environ.get("DAGSTER_IS_DEV_CLI") or not project.manifest_path.exists():
         prepare(project, settings)
     return project
 
