@@ -5,11 +5,14 @@
 Builds one simulated world, then, in this process and on that world, alternates two ways of
 doing the same work, each on a fresh warehouse and fresh dlt state:
 
-- dagster: `orchestration.materialize.materialize_everything` (build the definitions, run the
-  unpartitioned job, then the day-partitioned facts over every day) on a persistent instance in
-  the trial's DAGSTER_HOME: what `regulars materialize` does, event-log writes included;
+- dagster: what `regulars materialize` does: dbt's parse (`regulars prepare`), then
+  `orchestration.materialize.materialize_everything` (build the definitions, one run of every
+  asset, the day-partitioned facts over every day) on a persistent instance in the trial's
+  DAGSTER_HOME, event-log writes included, with its progress lines (to a file) in place of
+  Dagster's console log;
 - direct: for every active source, its landing dlt pipeline run and the gate's `promote`, then
-  `dbt build` as a subprocess (what `regulars ingest` does, plus dbt).
+  `dbt build` as a subprocess (what `regulars ingest` does, plus dbt), then the audiences and
+  their channel exports and the serving copy, which the Dagster graph also ends with.
 
 The order alternates (direct, dagster, dagster, direct, ...) so that drift on a shared machine
 falls on both sides. Imports are paid before the first trial, and the demo GA4 and Meta fakes are
@@ -27,7 +30,8 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path
 
 import dagster as dg
@@ -36,8 +40,14 @@ import duckdb
 from expectations.promote import promote
 from ingestion.pipelines import landing_pipeline, load_options
 from ingestion.registry import configured_sources
-from orchestration.dbt import chain_vars
+from orchestration.dbt import chain_vars, dbt_project, prepare
+from regulars import warehouse
+from regulars.activation.config import load_config
+from regulars.activation.export import export_channel
+from regulars.activation.meta_client import MetaCustomAudiences
+from regulars.activation.selection import checked, store_audience
 from regulars.cli.demo import demo_apis
+from regulars.serving import mart_relations, publish, serving_path
 from regulars.settings import Settings, beside_python, export_environment, load_settings
 from simulator import WorldConfig, build_world
 
@@ -56,19 +66,32 @@ def trial_settings(world: Path, trial: Path) -> Settings:
     return settings
 
 
-def through_dagster(settings: Settings, trial: Path) -> dict[str, float]:
+def through_dagster(settings: Settings, trial: Path, show_steps: bool = False) -> dict[str, float]:
     """Seconds of each Dagster run (as its event log has them) and of everything around them."""
     from orchestration.materialize import materialize_everything
 
     started = time.perf_counter()
+    # As `regulars materialize` begins: dbt parses with this trial's profile and the chain's
+    # vars, and both dbt steps of the run reuse that parse (each trial's warehouse path is a
+    # change of profile, which would otherwise make each of them parse the project whole).
+    prepare(dbt_project(settings), settings)
+    parsed = time.perf_counter()
     with dg.DagsterInstance.get() as instance:
-        result = materialize_everything(settings, instance, raise_on_error=False)
+        with (trial / "progress.log").open("w") as progress:
+            result = materialize_everything(
+                settings, instance, raise_on_error=False, progress=progress
+            )
         if not result.success:
             failed = ", ".join(result.failed_steps)
             raise SystemExit(f"Dagster failed at {failed}: see the log above.")
         stats = instance.get_run_stats(result.run_id)
         job = instance.get_run_by_id(result.run_id).job_name
-        parts = {f"run {job}": stats.end_time - stats.start_time}
+        parts = {"dbt parse": parsed - started, f"run {job}": stats.end_time - stats.start_time}
+        if show_steps:
+            steps = instance.get_run_step_stats(result.run_id)
+            for step in sorted(steps, key=lambda step: step.start_time or 0):
+                if step.start_time and step.end_time:
+                    print(f"    {step.step_key:<56} {step.end_time - step.start_time:6.1f} s")
     parts["definitions, launch, teardown"] = time.perf_counter() - started - sum(parts.values())
     return parts
 
@@ -102,7 +125,29 @@ def directly(settings: Settings, trial: Path) -> dict[str, float]:
         env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
         check=True,
     )
-    return {"dlt landing + gate": landed - started, "dbt build": time.perf_counter() - landed}
+    built = time.perf_counter()
+    activate_and_serve(settings, trial / "dbt_target" / "manifest.json")
+    return {
+        "dlt landing + gate": landed - started,
+        "dbt build": built - landed,
+        "audiences + serving copy": time.perf_counter() - built,
+    }
+
+
+def activate_and_serve(settings: Settings, manifest: Path) -> None:
+    """What the graph's last assets do (orchestration/activation.py, orchestration/serving.py)."""
+    config = load_config()
+    with warehouse.connect(settings) as conn:
+        for audience in config.audiences.values():
+            checked(config, conn, audience.name)
+            store_audience(conn, audience, datetime.now(UTC).replace(tzinfo=None))
+            for channel in audience.channels:
+                client = None
+                if channel == "meta" and audience.meta_custom_audience_id:
+                    client = MetaCustomAudiences.from_config()
+                export_channel(conn, settings, config, audience, channel, client)
+    relations = mart_relations(manifest)
+    publish(settings.warehouse_path, serving_path(settings.warehouse_path), relations, "direct")
 
 
 def row_counts(settings: Settings) -> dict[str, int]:
@@ -124,6 +169,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=60)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeats", type=int, default=2, help="Trials of each way.")
+    parser.add_argument("--steps", action="store_true", help="Print each Dagster step's seconds.")
     args = parser.parse_args()
     # The lake on the warehouse file, as `make run` has it; the filesystem lake is another bench.
     os.environ.pop("REGULARS_DESTINATION", None)
@@ -145,7 +191,7 @@ def main() -> None:
         )
         ways: dict[str, Callable[[Settings, Path], dict[str, float]]] = {
             "direct": directly,
-            "dagster": through_dagster,
+            "dagster": partial(through_dagster, show_steps=args.steps),
         }
         seconds: dict[str, list[float]] = {name: [] for name in ways}
         parts: dict[str, dict[str, list[float]]] = {name: {} for name in ways}

