@@ -147,3 +147,34 @@ def test_a_reader_never_sees_half_a_manifest_while_dbt_parses(regulars_env: Sett
             reader.join()
     assert broken == []
     assert len(reads) > 20 and min(reads) > 500
+
+
+def test_a_model_dbt_cannot_parse_is_named_and_no_manifest_is_replaced(
+    regulars_env: Settings, tmp_path
+):
+    import shutil
+    from pathlib import Path
+
+    from dagster_dbt import DbtProject
+
+    from orchestration import dbt
+
+    project_dir = tmp_path / "dbt_project"
+    shutil.copytree(
+        regulars_env.dbt_project_dir, project_dir, ignore=shutil.ignore_patterns("target", "logs")
+    )
+    broken = project_dir / "models" / "marts" / "orders" / "orders_by_moon_phase.sql"
+    broken.write_text("select * from {{ ref('moon_phases') }}\n")
+    target = project_dir / "target"
+    target.mkdir()
+    (target / "manifest.json").write_text('{"the": "last good parse"}')
+
+    with pytest.raises(dbt.DbtParseError) as raised:
+        dbt.prepare(DbtProject(project_dir=project_dir), regulars_env)
+
+    said = str(raised.value)
+    assert "orders_by_moon_phase" in said and "moon_phases" in said
+    assert said.endswith("Fix what dbt names above, then run again.")
+    # The code location goes on reading the last manifest that parsed.
+    assert (target / "manifest.json").read_text() == '{"the": "last good parse"}'
+    assert not list(Path(target).glob(".parse-*"))

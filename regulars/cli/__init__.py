@@ -284,7 +284,11 @@ def prepare() -> None:
     settings = load_settings()
     export_environment(settings)
     # Refresh dbt's manifest so SQL edits since the last run are part of the graph.
-    dbt_module.prepare(dbt_module.dbt_project(settings), settings)
+    try:
+        dbt_module.prepare(dbt_module.dbt_project(settings), settings)
+    except dbt_module.DbtParseError as error:
+        typer.secho(str(error), fg="red", err=True)
+        raise typer.Exit(1) from None
     typer.echo(f"DAGSTER_HOME={os.environ['DAGSTER_HOME']}; dbt manifest refreshed.")
 
 
