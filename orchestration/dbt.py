@@ -45,8 +45,15 @@ def dbt_launcher(settings: Settings) -> str:
     changes nothing around it. The launcher checks only for init as the new parent: a parent
     killed in the milliseconds between its fork and the prctl, under a subreaper, leaves that
     one dbt running.
+
+    On Spark the launcher runs dbt's command line through regulars.spark_python_models, which
+    first gives dbt-spark a way to run the Python models in dbt's own Spark session (dbt-spark
+    alone sends them to Databricks).
     """
-    dbt = shlex.quote(beside_python("dbt"))
+    if settings.engine == "spark":
+        dbt = f"{shlex.quote(sys.executable)} -m regulars.spark_python_models"
+    else:
+        dbt = shlex.quote(beside_python("dbt"))
     if sys.platform.startswith("linux"):
         dbt = f"{shlex.quote(sys.executable)} -I -S -c {shlex.quote(_DIE_WITH_PARENT)} {dbt}"
     script = (

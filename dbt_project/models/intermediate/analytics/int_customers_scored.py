@@ -15,6 +15,7 @@ is an import that runs to the end is fitted on it whole.
 from datetime import date, timedelta
 
 from regulars.analytics.lifetime_value import NotEnoughHistory, fit_lifetime_value, unscored
+from regulars.analytics.relations import from_pandas, to_pandas
 
 
 def model(dbt, session):
@@ -23,11 +24,15 @@ def model(dbt, session):
     calibration_end = dbt.config.get("clv_calibration_end")
     calibration_end = date.fromisoformat(calibration_end) if calibration_end else None
     holdout_days = int(dbt.config.get("clv_holdout_days"))
-    orders = (
-        dbt.ref("fct_orders")
-        .filter("is_completed and customer_id is not null")
-        .project("customer_id, placed_date as order_date, net_revenue as amount, source_system")
-        .df()
+    orders = to_pandas(
+        dbt.ref("fct_orders"),
+        where="is_completed and customer_id is not null",
+        columns=[
+            "customer_id",
+            "placed_date as order_date",
+            "net_revenue as amount",
+            "source_system",
+        ],
     )
     orders = still_recording(orders, calibration_end, holdout_days)
     try:
@@ -39,13 +44,13 @@ def model(dbt, session):
             low_risk_from=float(dbt.config.get("churn_risk_low_from")),
         )
     except NotEnoughHistory:
-        return unscored(run_prefix="run_")
+        return from_pandas(unscored(run_prefix="run_"), session)
     for name, value in run.as_row().items():
         customers[f"run_{name}"] = value
     # A reliable run's warning is None, which pandas leaves untyped and DuckDB would store as an
     # integer column; text either way keeps the table's type from run to run.
     customers["run_fit_warning"] = customers["run_fit_warning"].astype("string")
-    return customers
+    return from_pandas(customers, session)
 
 
 def still_recording(orders, calibration_end, holdout_days):

@@ -6,6 +6,7 @@ smallest k (a young chain, or one without order data) the table is empty, its co
 """
 
 from regulars.analytics.clusters import TooFewCustomers, cluster_customers, unclustered
+from regulars.analytics.relations import from_pandas, to_pandas
 
 
 def model(dbt, session):
@@ -15,13 +16,14 @@ def model(dbt, session):
     currency = dbt.config.get("chain_currency")
     try:
         assignments, profiles = cluster_customers(
-            dbt.ref("customer_features").df(),
+            to_pandas(dbt.ref("customer_features")),
             k_range=range(k_min, k_max + 1),
             seed=int(dbt.config.get("cluster_seed")),
             currency=currency or None,
         )
     except TooFewCustomers:
-        return unclustered()
+        return from_pandas(unclustered(), session)
     per_run = ["silhouette", "cluster_silhouette", "k_chosen", "silhouette_by_k"]
     run = profiles[["cluster_id", *per_run]]
-    return assignments.merge(run, on="cluster_id", how="left", validate="many_to_one")
+    clusters = assignments.merge(run, on="cluster_id", how="left", validate="many_to_one")
+    return from_pandas(clusters, session)

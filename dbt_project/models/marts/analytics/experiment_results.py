@@ -3,9 +3,10 @@ the lift against control with its 95% interval and p-value, CUPED-adjusted, and 
 mismatch test that marks a readout untrustworthy."""
 
 from regulars.analytics.experiments import experiment_readouts
+from regulars.analytics.relations import from_pandas, to_pandas
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    units = dbt.ref("experiment_exposures").df()
-    return experiment_readouts(units)
+    units = to_pandas(dbt.ref("experiment_exposures"))
+    return from_pandas(experiment_readouts(units), session)

@@ -1,0 +1,59 @@
+"""The two edges of a dbt Python model, the same on DuckDB and on Spark: what `dbt.ref` gives (a
+DuckDB relation or a Spark DataFrame) as pandas, and the pandas a model computes as what the
+engine writes.
+
+Spark's rows cross both edges through DuckDB's own pandas conversion, the one a DuckDB build
+uses: the analytics code sees the dtypes it is written and tested against (a decimal as float64,
+a date as datetime64, an integer column with a null as Int64), and Spark's tables get the column
+types DuckDB's get (a date stays a date, an all-null text column stays text).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+
+def to_pandas(
+    relation: Any, *, where: str | None = None, columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """`relation` as pandas: the rows `where` (a SQL condition) holds, `columns` (SQL
+    expressions, `x as y` included) of them, both computed by the engine."""
+    if not _on_spark(relation):
+        if where is not None:
+            relation = relation.filter(where)
+        if columns is not None:
+            relation = relation.project(", ".join(columns))
+        return relation.df()
+    if where is not None:
+        relation = relation.filter(where)
+    if columns is not None:
+        relation = relation.selectExpr(*columns)
+    arrow = relation.toArrow()
+    with duckdb.connect() as connection:
+        return connection.from_arrow(arrow).df()
+
+
+def from_pandas(frame: pd.DataFrame, session: Any) -> Any:
+    """What a Python model returns for `frame`: the frame itself on DuckDB (dbt-duckdb writes
+    it), a Spark DataFrame with the column types DuckDB would give it on Spark."""
+    if not _on_spark(session):
+        return frame
+    with duckdb.connect() as connection:
+        arrow = connection.from_df(frame).to_arrow_table()
+    with warnings.catch_warnings():
+        # pyspark warns about pandas 3 on every DataFrame it creates; no pandas reaches it here.
+        warnings.filterwarnings(
+            "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
+        )
+        return session.createDataFrame(arrow)
+
+
+def _on_spark(engine_object: Any) -> bool:
+    """Whether a model's relation or session is Spark's. By module, not isinstance: pyspark is an
+    optional extra, and dbt-duckdb hands models a wrapper of its connection, not the connection."""
+    return type(engine_object).__module__.startswith("pyspark.")
