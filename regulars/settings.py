@@ -23,7 +23,7 @@ Production overrides the same variables (or dlt's `.dlt/secrets.toml` for creden
 - REGULARS_ENGINE: what dbt builds on, its target in dbt_project/profiles.yml: `duckdb` (the
   warehouse file, the default) or `spark` (Apache Spark over the Parquet lake, so it needs
   REGULARS_DESTINATION=filesystem). REGULARS_SPARK_DIR: Spark's tables and metastore
-  (<state>/spark).
+  (var/spark), read by dbt's profile.
 """
 
 from __future__ import annotations
@@ -308,11 +308,6 @@ class Settings:
                 "REGULARS_ENGINE=spark reads the Parquet lake: set REGULARS_DESTINATION=filesystem."
             )
         return chosen
-
-    @property
-    def spark_dir(self) -> Path:
-        """Spark's tables and Hive metastore (REGULARS_SPARK_DIR)."""
-        return Path(os.environ.get("REGULARS_SPARK_DIR", self.state_dir / "spark")).resolve()
 
     @property
     def lake_bucket_url(self) -> str:
