@@ -11,8 +11,14 @@ export DAGSTER_HOME := $(CURDIR)/var/dagster_home
 CUSTOMERS ?= 2000
 DAYS      ?= 180
 
+# What dbt builds the marts on: `duckdb` (the warehouse file), or `spark` (Apache Spark in local
+# mode over the Parquet lake; `make run ENGINE=spark` installs it first). The same models,
+# asset graph and checks either way (README, Past one machine).
+ENGINE ?= duckdb
+export REGULARS_ENGINE := $(ENGINE)
+
 .DEFAULT_GOAL := help
-.PHONY: help install run test browser postgres java superset bi ui collector lint format clean
+.PHONY: help install run test browser postgres java spark superset bi ui collector lint format clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -26,13 +32,13 @@ $(BIN)/regulars: pyproject.toml
 
 install: $(BIN)/regulars  ## Create .venv and install Regulars (re-used when present)
 
-run: install  ## Build the demo world and materialize every asset through Dagster
+run: install $(if $(filter spark,$(ENGINE)),spark)  ## Build the demo world and materialize every asset through Dagster
 	$(BIN)/regulars simulate build --customers $(CUSTOMERS) --days $(DAYS) --acquisition-days $(DAYS)
 	$(BIN)/regulars materialize
 
 # One worker per core (pyproject.toml addopts). --durations: every run, CI's included, ends with
 # its slowest tests, so growth shows where it is.
-test: install browser postgres superset  ## Run the test suite (unit, dbt, Dagster, end to end)
+test: install spark browser postgres superset  ## Run the test suite (unit, dbt, Dagster, end to end)
 	$(BIN)/pytest --durations=25
 
 # The browser test drives Debian's chromium (Playwright cannot download its own browser offline).
@@ -72,6 +78,14 @@ java:  ## Install Java 17 for dbt on Spark (Debian's headless JRE)
 	else \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless; \
 	fi
+
+# pyspark and dbt-spark (the `spark` extra, about 450 MB) only for those who build on Spark: the
+# Spark test of `make test`, or `make run ENGINE=spark`.
+$(VENV)/.spark-installed: pyproject.toml | $(BIN)/regulars
+	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
+	@touch $@
+
+spark: install java $(VENV)/.spark-installed  ## Install dbt on Apache Spark (pyspark, dbt-spark, Java 17)
 
 # Superset has its own venv: its pins (SQLAlchemy 1.4, its Flask stack) cannot share .venv's.
 SUPERSET_VENV := var/superset/venv

@@ -23,6 +23,7 @@ from dagster_dbt.metadata_set import DbtMetadataSet
 from orchestration.fit_metadata import fit_metadata
 from orchestration.pools import WAREHOUSE_POOL, wait_for_the_warehouse
 from regulars.settings import Chain, Settings, beside_python, environment
+from regulars.warehouse import expose_spark_tables
 
 if TYPE_CHECKING:
     from packaging.version import Version
@@ -55,8 +56,12 @@ def dbt_launcher(settings: Settings) -> str:
     first gives dbt-spark a way to run the Python models in dbt's own Spark session (dbt-spark
     alone sends them to Databricks).
     """
+    pinned = {"REGULARS_WAREHOUSE": str(settings.warehouse_path)}
     if settings.engine == "spark":
         dbt = f"{shlex.quote(sys.executable)} -m regulars.spark_python_models"
+        # Where Spark keeps its tables is where Dagster reads the marts from (after_dbt).
+        pinned["REGULARS_SPARK_DIR"] = str(settings.spark_dir)
+        pinned["REGULARS_SPARK_WAREHOUSE"] = settings.spark_warehouse
     else:
         dbt = shlex.quote(beside_python("dbt"))
     if sys.platform.startswith("linux"):
@@ -65,9 +70,8 @@ def dbt_launcher(settings: Settings) -> str:
         "#!/bin/sh\n"
         "# Written by Regulars (orchestration/dbt.py): dbt on this warehouse, killed when its\n"
         "# parent dies.\n"
-        f"REGULARS_WAREHOUSE={shlex.quote(str(settings.warehouse_path))}\n"
-        "export REGULARS_WAREHOUSE\n"
-        f'exec {dbt} "$@"\n'
+        + "".join(f"{name}={shlex.quote(value)}\nexport {name}\n" for name, value in pinned.items())
+        + f'exec {dbt} "$@"\n'
     )
     launcher = settings.state_dir / "bin" / "dbt"
     if not launcher.exists() or launcher.read_text() != script:
@@ -283,7 +287,7 @@ COUNTED = frozenset({"table", "incremental", "seed", "snapshot"})
 
 
 def after_dbt(
-    context: dg.AssetExecutionContext, events: Iterable[Any], warehouse: Path
+    context: dg.AssetExecutionContext, events: Iterable[Any], settings: Settings
 ) -> Iterator[Any]:
     """dbt's events, sent once dbt has exited: each table's materialisation with its
     `dagster/row_count`, each fit's with its figures (orchestration.fit_metadata).
@@ -291,24 +295,37 @@ def after_dbt(
     dagster-dbt's `fetch_row_counts` queries while dbt runs, but dbt holds the DuckDB file (one
     writer per file, and no reader beside it from another process): the warehouse is read here
     once dbt has released it, so every event waits for the end of the build, in dbt's order.
+
+    On Spark, the tables dbt built first become views in the warehouse file over their Parquet
+    files (regulars.warehouse.expose_spark_tables): the figures, and every asset downstream
+    (audiences, the serving copy), then read what Spark built.
     """
     held: list[Any] = []
     try:
         held.extend(events)
     except Exception:
         # dbt failed later in the build: what it did materialise is still reported.
-        yield from _with_figures(context, held, warehouse)
+        yield from _with_figures(context, held, settings)
         raise
-    yield from _with_figures(context, held, warehouse)
+    yield from _with_figures(context, held, settings)
 
 
 def _with_figures(
-    context: dg.AssetExecutionContext, held: list[Any], warehouse: Path
+    context: dg.AssetExecutionContext, held: list[Any], settings: Settings
 ) -> Iterator[Any]:
     if not held:
         return
+    if settings.engine == "spark":
+        tables = [
+            table
+            for event in held
+            if (key := _materialised_key(context, event)) is not None
+            and (table := _counted_table(context, key)) is not None
+        ]
+        for table, why in expose_spark_tables(settings, tables).items():
+            context.log.warning(f"{table} built on Spark is not readable from the warehouse: {why}")
     try:
-        conn = duckdb.connect(str(warehouse), read_only=True)
+        conn = duckdb.connect(str(settings.warehouse_path), read_only=True)
     except duckdb.Error as error:
         context.log.warning(f"no row counts or fit figures for dbt's tables: {error}")
         yield from held
@@ -321,7 +338,8 @@ def _with_figures(
                 yield event
                 continue
             figures = fit_metadata(context, key, conn)
-            if (table := _counted_table(context, key)) is not None:
+            if (counted := _counted_table(context, key)) is not None:
+                table = '"{}"."{}"'.format(*counted)
                 if table not in counts:
                     counts[table] = _row_count(context, conn, table)
                 if counts[table] is not None:
@@ -347,8 +365,8 @@ def _materialised_key(context: dg.AssetExecutionContext, event: Any) -> dg.Asset
     return None
 
 
-def _counted_table(context: dg.AssetExecutionContext, key: dg.AssetKey) -> str | None:
-    """The quoted `schema.table` a model's materialisation wrote, if it is a table to count."""
+def _counted_table(context: dg.AssetExecutionContext, key: dg.AssetKey) -> tuple[str, str] | None:
+    """The schema and table a model's materialisation wrote, if it is a table to count."""
     spec = context.assets_def.specs_by_key.get(key)
     if spec is None or DbtMetadataSet.extract(spec.metadata).materialization_type not in COUNTED:
         return None
@@ -359,7 +377,7 @@ def _counted_table(context: dg.AssetExecutionContext, key: dg.AssetKey) -> str |
         return None
     # `<database>.<schema>.<table>`: the database is the file's name, whichever it is now.
     *_, schema, table = table_name.split(".")
-    return f'"{schema}"."{table}"'
+    return schema, table
 
 
 def definitions(settings: Settings) -> dg.Definitions:
@@ -375,7 +393,7 @@ def definitions(settings: Settings) -> dg.Definitions:
     def regulars_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator:
         wait_for_the_warehouse(context, settings)
         events = dbt.cli([*BUILD, *chain_vars(settings)], context=context).stream()
-        yield from after_dbt(context, events, settings.warehouse_path)
+        yield from after_dbt(context, events, settings)
 
     @dbt_assets(
         manifest=project.manifest_path,
@@ -392,7 +410,7 @@ def definitions(settings: Settings) -> dg.Definitions:
         wait_for_the_warehouse(context, settings)
         with partition_window(context):
             invocation = dbt.cli([*BUILD, *chain_vars(settings)], context=context)
-        yield from after_dbt(context, invocation.stream(), settings.warehouse_path)
+        yield from after_dbt(context, invocation.stream(), settings)
 
     return dg.Definitions(
         assets=[regulars_dbt, regulars_dbt_daily],

@@ -21,9 +21,10 @@ Production overrides the same variables (or dlt's `.dlt/secrets.toml` for creden
   default) or `filesystem` (Parquet files under DESTINATION__FILESYSTEM__BUCKET_URL, default
   <warehouse dir>/lake; any fsspec URL in production). dbt reads the lake through views either way.
 - REGULARS_ENGINE: what dbt builds on, its target in dbt_project/profiles.yml: `duckdb` (the
-  warehouse file, the default) or `spark` (Apache Spark over the Parquet lake, so it needs
-  REGULARS_DESTINATION=filesystem). REGULARS_SPARK_DIR: Spark's tables and metastore
-  (var/spark), read by dbt's profile.
+  warehouse file, the default) or `spark` (Apache Spark over the Parquet lake, so the destination
+  is `filesystem` by default). REGULARS_SPARK_DIR: the local session's metastore and tables
+  (<state dir>/spark); REGULARS_SPARK_WAREHOUSE: the tables' root, if elsewhere. dbt's profile
+  reads both; Dagster reads the marts Spark built from there (regulars/warehouse.py).
 """
 
 from __future__ import annotations
@@ -247,6 +248,19 @@ class Settings:
         }
 
     @property
+    def spark_dir(self) -> Path:
+        """REGULARS_SPARK_DIR: the local Spark session's metastore (and its tables, by default)."""
+        configured = os.environ.get("REGULARS_SPARK_DIR")
+        return Path(configured).resolve() if configured else self.state_dir / "spark"
+
+    @property
+    def spark_warehouse(self) -> str:
+        """REGULARS_SPARK_WAREHOUSE: where Spark keeps the tables dbt builds (its
+        spark.sql.warehouse.dir), a folder or an object-storage URL; <spark dir>/warehouse."""
+        configured = os.environ.get("REGULARS_SPARK_WAREHOUSE")
+        return configured.rstrip("/") if configured else str(self.spark_dir / "warehouse")
+
+    @property
     def dlt_pipelines_dir(self) -> Path:
         return self.state_dir / "dlt_pipelines"
 
@@ -296,7 +310,10 @@ class Settings:
 
     @property
     def destination(self) -> str:
-        """`duckdb` (lake tables inside the warehouse file) or `filesystem` (Parquet files)."""
+        """`duckdb` (lake tables inside the warehouse file) or `filesystem` (Parquet files).
+        Spark reads only the Parquet lake, so with REGULARS_ENGINE=spark that is the default."""
+        if os.environ.get("REGULARS_ENGINE", "").strip().lower() == "spark":
+            return _one_of("REGULARS_DESTINATION", ("filesystem", "duckdb"))
         return _one_of("REGULARS_DESTINATION", DESTINATIONS)
 
     @property
@@ -305,7 +322,9 @@ class Settings:
         chosen = _one_of("REGULARS_ENGINE", ENGINES)
         if chosen == "spark" and self.destination != "filesystem":
             raise ValueError(
-                "REGULARS_ENGINE=spark reads the Parquet lake: set REGULARS_DESTINATION=filesystem."
+                "REGULARS_ENGINE=spark reads the Parquet lake, and REGULARS_DESTINATION=duckdb "
+                "lands the lake in the warehouse file: unset REGULARS_DESTINATION, or set it "
+                "to filesystem."
             )
         return chosen
 
@@ -330,6 +349,25 @@ class Settings:
 
         from_toml = dlt.config.get("sources.order_history.bucket_url")
         return str(from_toml) if from_toml else str(self.data_dir / "pos_export")
+
+
+def spark_missing() -> str | None:
+    """What this machine lacks to build on Spark, as one line saying what to install; None when
+    it lacks nothing. Asked before a run on Spark, whose dbt step would otherwise fail minutes
+    in, after the landing, with a JVM's page of errors."""
+    import importlib.util
+    import subprocess
+
+    if not all(importlib.util.find_spec(name) for name in ("pyspark", "dbt.adapters.spark")):
+        return "pyspark and dbt-spark are not installed: run `make spark` (the `spark` extra)."
+    java = shutil.which("java")
+    if java is None:
+        return "Spark 4 needs Java 17, and there is no `java` here: run `make java`."
+    shown = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
+    if not re.search(r'version "(17|21)[."]', shown):
+        first = shown.splitlines()[0] if shown else "no version"
+        return f"Spark 4 needs Java 17 or 21, and `java` here is {first}: run `make java`."
+    return None
 
 
 def _one_of(variable: str, choices: tuple[str, ...]) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import duckdb
@@ -106,3 +106,57 @@ def connect(settings: Settings, path: Path | None = None, read_only: bool = Fals
 
 def _waited(first_delay: float, attempts: int) -> float:
     return sum(min(first_delay * 2**n, MAX_DELAY_SECONDS) for n in range(attempts - 1))
+
+
+def spark_table_location(settings: Settings, schema: str, table: str) -> str:
+    """Where Spark keeps a managed table: `<warehouse>/<schema>.db/<table>`, its Hive layout."""
+    root = settings.spark_warehouse
+    # Hadoop's S3 connector is `s3a://`; DuckDB's (httpfs) is `s3://`, the same objects.
+    if root.startswith("s3a://"):
+        root = "s3://" + root.removeprefix("s3a://")
+    return f"{root}/{schema.lower()}.db/{table.lower()}"
+
+
+def expose_spark_tables(settings: Settings, tables: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Views in the warehouse file over the Parquet files of tables dbt built on Spark.
+
+    Everything after dbt (row counts, the fits' figures, audiences, the serving copy) reads the
+    warehouse file with DuckDB. On Spark the marts are Parquet files in Spark's warehouse: a
+    view `schema.table` over each table's files makes them readable there as they are, with no
+    copy and no Spark session in Dagster's process. A table DuckDB built there before (the
+    engine changed) gives way to the view. Returns the tables that got no view, with why.
+    """
+    skipped: dict[str, str] = {}
+    connection = connect(settings)
+    try:
+        kinds = dict(
+            connection.execute(
+                "select table_schema || '.' || table_name, table_type"
+                " from information_schema.tables where table_catalog = current_database()"
+            ).fetchall()
+        )
+        for schema, table in tables:
+            name = f'"{schema}"."{table}"'
+            files = f"{spark_table_location(settings, schema, table)}/**/*.parquet"
+            connection.execute("begin")
+            try:
+                connection.execute(f'create schema if not exists "{schema}"')
+                if kinds.get(f"{schema}.{table}") == "BASE TABLE":
+                    connection.execute(f"drop table {name}")
+                # hive_partitioning: an insert_overwrite table's partition column is in its
+                # folders' names (`event_date=2025-03-01/`), as Spark wrote it.
+                connection.execute(
+                    f"create or replace view {name} as select * from read_parquet("
+                    f"'{_quoted(files)}', hive_partitioning = true)"
+                )
+                connection.execute("commit")
+            except duckdb.Error as error:
+                connection.execute("rollback")
+                skipped[f"{schema}.{table}"] = f"{files}: {error}"
+    finally:
+        connection.close()
+    return skipped
+
+
+def _quoted(text: str) -> str:
+    return text.replace("'", "''")

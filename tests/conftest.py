@@ -107,6 +107,9 @@ def point_at(
         "DESTINATION__FILESYSTEM__BUCKET_URL",
         "REGULARS_LANDING_URL",
         "SOURCES__ORDER_HISTORY__BUCKET_URL",
+        "REGULARS_ENGINE",
+        "REGULARS_SPARK_DIR",
+        "REGULARS_SPARK_WAREHOUSE",
     ):
         monkeypatch.delenv(inherited, raising=False)
     for name, value in layout_env(root, destination).items():

@@ -1,41 +1,34 @@
-"""The same dbt project built on DuckDB and on Spark over one Parquet lake, and the marts compared.
+"""The same dbt project and Dagster graph on DuckDB and on Spark over one Parquet lake, and the
+marts compared.
 
-The lake comes from materialising the tiny world with REGULARS_DESTINATION=filesystem (Dagster, as
-`regulars materialize` runs it); then `dbt build` of every model runs on each engine over that
-lake, in this process, and every mart is compared: keys, row counts, null counts and the sum of
-every numeric and boolean column to the cent. The lifetime value fits (clv_model_runs) must
-agree on their parameters within LTV_RELATIVE, run by run.
+A world materialised with REGULARS_DESTINATION=filesystem has its lake as Parquet files and its
+marts built by dbt on DuckDB. Dagster then materialises dbt's assets and everything downstream
+of them (audiences, their exports, the serving copy) again over that same lake with
+REGULARS_ENGINE=spark: dbt runs on Spark (the Python models in dbt's own session,
+regulars/spark_python_models.py), and the warehouse file's marts become views over the Parquet
+files Spark wrote (regulars.warehouse.expose_spark_tables). Every mart is compared: keys, row
+counts, null counts and the sum of every numeric and boolean column to the cent. The lifetime
+value fits (clv_model_runs) must agree on their parameters within LTV_RELATIVE, run by run.
 
-The Python models (lifetime value, clusters, experiment readouts) run on Spark in dbt's own
-session (regulars/spark_python_models.py, registered here before dbt starts).
-
-Run by hand for the wall times: `python -m tests.engines [folder] [--compare-only]`.
+By hand, for the wall times of both engines (the tiny world, or a bigger one):
+`python -m tests.engines [folder] [--customers N --days D]`.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
-import shutil
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
-from regulars.cli.demo import SIMULATED_CHAIN
-from regulars.settings import Chain
-from tests.conftest import TINY_WORLD, materialize, point_at
-
-DBT_PROJECT = Path(__file__).resolve().parent.parent / "dbt_project"
-
-# The simulated chain's vars, as every run of the demo passes them.
-CHAIN_VARS = json.dumps(Chain(**SIMULATED_CHAIN).dbt_vars())
+from regulars.settings import Settings
 
 # Sums agree to the cent; doubles may differ in their last bits between engines.
 CENT = 0.005
@@ -49,110 +42,44 @@ LTV_PARAMETERS = ("r", "alpha", "a", "b", "spend_p", "spend_q", "spend_v")
 UNSUMMED = {"clv_model_runs": {*LTV_PARAMETERS, "fit_seconds"}}
 
 
-def spark_unavailable() -> str | None:
-    """Why dbt cannot run on Spark here, or None when it can."""
-    try:
-        import dbt.adapters.spark  # noqa: F401
-        import pyspark  # noqa: F401
-    except ImportError:
-        return "pyspark and dbt-spark are not installed: pip install -e '.[spark]'"
-    java = shutil.which("java")
-    if java is None:
-        return "no Java: Spark 4 needs Java 17 (make java)"
-    version = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
-    if 'version "17' not in version and 'version "21' not in version:
-        return f"Spark 4 needs Java 17 or 21, found: {version.splitlines()[0]}"
-    return None
+def materialize_after_the_lake(settings: Settings, instance):
+    """dbt's assets and everything downstream of them, in one Dagster run, over the lake as it
+    is (nothing lands): what changes with the engine."""
+    import dagster as dg
 
+    from orchestration.materialize import materialize_everything
+    from regulars.cli.demo import demo_apis
 
-def build_lake_world(root: Path) -> None:
-    """The tiny world under `root`, materialised with its lake as Parquet files."""
-    from simulator import WorldConfig, build_world
-
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        settings = point_at(monkeypatch, root, "filesystem")
-        build_world(WorldConfig(**TINY_WORLD), settings.data_dir)
-        result = materialize(settings)
-        assert result.success, "materialising the tiny world on the filesystem lake failed"
-
-
-def engine_env(root: Path, engine: str) -> dict[str, str]:
-    """What points dbt at the world under `root` on `engine`."""
-    return {
-        "REGULARS_ENGINE": engine,
-        "REGULARS_DESTINATION": "filesystem",
-        "REGULARS_WAREHOUSE": str(root / "warehouse" / "regulars.duckdb"),
-        "DESTINATION__FILESYSTEM__BUCKET_URL": str(root / "warehouse" / "lake"),
-        "REGULARS_SPARK_DIR": str(root / "var" / "spark"),
-    }
-
-
-@dataclass(frozen=True)
-class Build:
-    engine: str
-    seconds: float
-    target: Path
-    failures: list[str]
-
-
-def dbt_build(root: Path, engine: str) -> Build:
-    """`dbt build` of every model, on `engine`, in this process."""
-    from dbt.cli.main import dbtRunner
-
-    if engine == "spark":
-        from regulars.spark_python_models import register
-
-        register()
-
-    target = root / f"dbt_{engine}"
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        for name, value in engine_env(root, engine).items():
-            monkeypatch.setenv(name, value)
-        started = time.monotonic()
-        result = dbtRunner().invoke(
-            [
-                "build",
-                *("--vars", CHAIN_VARS),
-                *("--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT)),
-                *("--target-path", str(target), "--log-path", str(target / "logs")),
-                "--quiet",
-            ]
+    after_the_lake = dg.AssetSelection.kind("dbt").downstream()
+    with demo_apis(settings):
+        return materialize_everything(
+            settings, instance, exclude=dg.AssetSelection.all() - after_the_lake
         )
-        seconds = time.monotonic() - started
-    if engine == "duckdb":
-        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-
-        # dbt-duckdb keeps the file open in the process; the comparison opens it again.
-        if DuckDBConnectionManager._ENV is not None:
-            DuckDBConnectionManager._ENV.close()
-        DuckDBConnectionManager.close_all_connections()
-    assert result.result is not None, f"dbt build on {engine} did not run: {result.exception}"
-    failed = [r for r in result.result if getattr(r, "status", None) in ("error", "fail")]
-    failures = [f"{r.node.unique_id}: {r.message}" for r in failed]
-    return Build(engine=engine, seconds=seconds, target=target, failures=failures)
 
 
-def project_marts(build: Build) -> set[str]:
-    """Every mart of the project, built or not."""
-    manifest = json.loads((build.target / "manifest.json").read_text())
-    return {
-        node["name"]
-        for node in manifest["nodes"].values()
-        if node["resource_type"] == "model" and node["schema"] == "marts"
-    }
+def read_marts(settings: Settings) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    """Every relation of the warehouse file's `marts` schema, and whether each is a table (built
+    there by dbt on DuckDB) or a view (over what Spark built)."""
+    import duckdb
+
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as connection:
+        kinds = dict(
+            connection.execute(
+                "select table_name, table_type from information_schema.tables "
+                "where table_schema = 'marts' order by table_name"
+            ).fetchall()
+        )
+        marts = {name: connection.sql(f'select * from marts."{name}"').df() for name in kinds}
+    return marts, kinds
 
 
-def built_marts(build: Build) -> dict[str, list[str]]:
-    """The marts a build made, each with the columns its unique tests hold unique."""
-    manifest = json.loads((build.target / "manifest.json").read_text())
-    results = json.loads((build.target / "run_results.json").read_text())
-    built = {r["unique_id"] for r in results["results"] if r["status"] == "success"}
+def mart_keys(manifest_path: Path) -> dict[str, list[str]]:
+    """Every mart of the project, each with the columns its `unique` tests hold unique."""
+    manifest = json.loads(manifest_path.read_text())
     marts = {
         node["unique_id"]: node["name"]
         for node in manifest["nodes"].values()
-        if node["resource_type"] == "model"
-        and node["schema"] == "marts"
-        and node["unique_id"] in built
+        if node["resource_type"] == "model" and node["schema"] == "marts"
     }
     keys: dict[str, list[str]] = {name: [] for name in marts.values()}
     for node in manifest["nodes"].values():
@@ -161,41 +88,6 @@ def built_marts(build: Build) -> dict[str, list[str]]:
         if attached in marts and test.get("name") == "unique":
             keys[marts[attached]].append(node["column_name"])
     return keys
-
-
-def read_duckdb_marts(root: Path, names) -> dict[str, pd.DataFrame]:
-    import duckdb
-
-    warehouse = engine_env(root, "duckdb")["REGULARS_WAREHOUSE"]
-    with duckdb.connect(warehouse, read_only=True) as connection:
-        return {name: connection.sql(f"select * from marts.{name}").df() for name in names}
-
-
-def read_spark_marts(root: Path, names) -> dict[str, pd.DataFrame]:
-    """From the session dbt-spark ran in, when it ran in this process, else from a session on
-    the same metastore and warehouse folder (profiles.yml's spark target)."""
-    from pyspark.sql import SparkSession
-
-    spark_dir = engine_env(root, "spark")["REGULARS_SPARK_DIR"]
-    spark = (
-        SparkSession.builder.enableHiveSupport()
-        .config("spark.sql.warehouse.dir", f"{spark_dir}/warehouse")
-        .config(
-            "spark.hadoop.javax.jdo.option.ConnectionURL",
-            f"jdbc:derby:;databaseName={spark_dir}/metastore_db;create=true",
-        )
-        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={spark_dir}")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.timestampType", "TIMESTAMP_NTZ")
-        .getOrCreate()
-    )
-    # Rows, not toPandas(): pyspark 4.3 warns that it does not yet support pandas 3.
-    marts = {}
-    for name in names:
-        table = spark.table(f"marts.{name}")
-        rows = [row.asDict() for row in table.collect()]
-        marts[name] = pd.DataFrame.from_records(rows, columns=table.columns)
-    return marts
 
 
 def _numeric(column: pd.Series) -> pd.Series | None:
@@ -264,47 +156,76 @@ class Comparison:
     ltv_relative: float
 
 
-def compare(root: Path, duck: Build, spark: Build) -> Comparison:
-    """Every mart both builds made (its rows, keys and numeric columns), and how they differ."""
-    keys = built_marts(duck)
-    on_spark = built_marts(spark)
-    assert set(keys) == set(on_spark), f"built on one engine only: {set(keys) ^ set(on_spark)}"
-    duck_marts = read_duckdb_marts(root, keys)
-    spark_marts = read_spark_marts(root, keys)
-    found = []
-    for name, key in sorted(keys.items()):
-        found += differences(name, key, duck_marts[name], spark_marts[name])
+def compare(
+    keys: dict[str, list[str]],
+    on_duckdb: dict[str, pd.DataFrame],
+    on_spark: dict[str, pd.DataFrame],
+) -> Comparison:
+    """Every mart of `keys` (its rows, keys and numeric columns), and how it differs."""
+    found = [f"{name}: not built on DuckDB" for name in sorted(set(keys) - set(on_duckdb))]
+    found += [f"{name}: not built on Spark" for name in sorted(set(keys) - set(on_spark))]
+    both = sorted(set(keys) & set(on_duckdb) & set(on_spark))
+    for name in both:
+        found += differences(name, keys[name], on_duckdb[name], on_spark[name])
     ltv_relative = float("nan")
-    if "clv_model_runs" in keys:
+    if "clv_model_runs" in both:
         ltv_relative, apart = fit_differences(
-            duck_marts["clv_model_runs"], spark_marts["clv_model_runs"]
+            on_duckdb["clv_model_runs"], on_spark["clv_model_runs"]
         )
         found += apart
     shapes = {
         name: (
-            len(frame),
+            len(on_duckdb[name]),
             keys[name],
-            sum(_numeric(frame[column]) is not None for column in frame.columns),
+            sum(_numeric(on_duckdb[name][column]) is not None for column in on_duckdb[name]),
         )
-        for name, frame in duck_marts.items()
+        for name in both
     }
     return Comparison(marts=shapes, differences=found, ltv_relative=ltv_relative)
 
 
-def main(root: Path, build: bool = True) -> None:
-    """Build (unless `build` is false: compare the last builds) and compare."""
-    if not (root / "warehouse" / "lake").exists():
-        started = time.monotonic()
-        build_lake_world(root)
-        print(f"tiny world materialised on the Parquet lake: {time.monotonic() - started:.1f} s")
-    if build:
-        duck = dbt_build(root, "duckdb")
-        print(f"dbt build on DuckDB: {duck.seconds:.1f} s", *duck.failures, sep="\n")
-        spark = dbt_build(root, "spark")
-        print(f"dbt build on Spark:  {spark.seconds:.1f} s", *spark.failures, sep="\n")
-    else:
-        duck, spark = (Build(e, 0.0, root / f"dbt_{e}", []) for e in ("duckdb", "spark"))
-    comparison = compare(root, duck, spark)
+def main(root: Path, customers: int | None, days: int | None) -> None:
+    """The world under `root` (built when missing) through dbt and everything after it, on
+    DuckDB and then on Spark, each timed, and the marts compared."""
+    import dagster as dg
+    import pytest
+
+    from orchestration.dbt import dbt_project, prepare
+    from regulars.cli.demo import SIMULATED_CHAIN
+    from regulars.settings import environment, load_settings
+    from simulator import WorldConfig, build_world
+    from tests.conftest import TINY_WORLD, materialize, point_at
+
+    world = {**TINY_WORLD}
+    if customers is not None:
+        world.update(customers=customers, start_date=date(2025, 1, 1))
+    if days is not None:
+        world.update(days=days, acquisition_days=days)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv("REGULARS_GX_DATA_DOCS", "0")
+        settings = point_at(monkeypatch, root, "filesystem")
+        with environment({"CHAIN__TIMEZONE": SIMULATED_CHAIN["timezone"]}):
+            prepare(dbt_project(settings), settings)
+        if not (root / "warehouse" / "lake").exists():
+            started = time.monotonic()
+            build_world(WorldConfig(**world), settings.data_dir)
+            assert materialize(settings).success, "materialising the world failed"
+            built = time.monotonic() - started
+            print(f"world built and materialised (lake, dbt on DuckDB): {built:.1f} s")
+        seconds = {}
+        for engine in ("duckdb", "spark"):
+            monkeypatch.setenv("REGULARS_ENGINE", engine)
+            engine_settings = load_settings()
+            started = time.monotonic()
+            with dg.DagsterInstance.ephemeral() as instance:
+                result = materialize_after_the_lake(engine_settings, instance)
+            seconds[engine] = time.monotonic() - started
+            assert result.success, f"dbt and what follows it on {engine} failed"
+            print(f"dbt and everything after it on {engine}: {seconds[engine]:.1f} s")
+            if engine == "duckdb":
+                on_duckdb, _ = read_marts(engine_settings)
+        on_spark, _ = read_marts(settings)
+        comparison = compare(mart_keys(dbt_project(settings).manifest_path), on_duckdb, on_spark)
     print(f"{len(comparison.marts)} marts compared (rows, unique keys, numeric columns summed):")
     for name, (rows, keys, numeric) in sorted(comparison.marts.items()):
         print(f"  {name}: {rows} rows, keys {keys}, {numeric} numeric columns")
@@ -313,9 +234,10 @@ def main(root: Path, build: bool = True) -> None:
 
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("folder", nargs="?", default="var/engines", type=Path)
+    parser.add_argument("--customers", type=int, help="the tiny world's by default")
+    parser.add_argument("--days", type=int, help="the tiny world's by default")
+    arguments = parser.parse_args()
     os.environ.setdefault("REGULARS_GX_DATA_DOCS", "0")
-    arguments = [a for a in sys.argv[1:] if a != "--compare-only"]
-    main(
-        Path(arguments[0] if arguments else "var/engines").resolve(),
-        build="--compare-only" not in sys.argv,
-    )
+    main(arguments.folder.resolve(), arguments.customers, arguments.days)

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from ingestion import SOURCE_NAMES
-from regulars.settings import Settings, export_environment, load_settings
+from regulars.settings import Settings, export_environment, load_settings, spark_missing
 
 app = typer.Typer(
     help="Regulars: CRM analytics for restaurant chains (dlt -> GX -> dbt -> Dagster).",
@@ -307,6 +307,9 @@ def materialize(
     from regulars.runlock import Holder, LockHeld, exclusive
 
     settings = load_settings()
+    if settings.engine == "spark" and (missing := spark_missing()) is not None:
+        typer.secho(f"REGULARS_ENGINE=spark: {missing}", fg="red", err=True)
+        raise typer.Exit(1)
     started = time.perf_counter()
 
     def waiting(holder: Holder) -> None:
