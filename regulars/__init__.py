@@ -10,3 +10,10 @@ import warnings
 # longer matches: sqlglot falls back to its Python tokenizer and warns on every start. Nothing a
 # user can act on, so it is silenced here rather than printed before every command.
 warnings.filterwarnings("ignore", message=r"sqlglot\[rs\] is deprecated")
+
+# pyspark 4.3 warns that it does not yet support pandas 3 when it is imported (Great Expectations
+# imports it whenever the `spark` extra is installed) and on every DataFrame it creates. No pandas
+# reaches pyspark here (regulars/analytics/relations.py hands it Arrow), so it is silenced too.
+warnings.filterwarnings(
+    "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
+)

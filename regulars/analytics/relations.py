@@ -10,7 +10,6 @@ types DuckDB's get (a date stays a date, an all-null text column stays text).
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,12 +44,8 @@ def from_pandas(frame: pd.DataFrame, session: Any) -> Any:
         return frame
     with duckdb.connect() as connection:
         arrow = connection.from_df(frame).to_arrow_table()
-    with warnings.catch_warnings():
-        # pyspark warns about pandas 3 on every DataFrame it creates; no pandas reaches it here.
-        warnings.filterwarnings(
-            "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
-        )
-        return session.createDataFrame(arrow)
+    # pyspark's warning about pandas 3 here is silenced in regulars/__init__.py.
+    return session.createDataFrame(arrow)
 
 
 def _on_spark(engine_object: Any) -> bool:
