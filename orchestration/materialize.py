@@ -123,7 +123,7 @@ def materialize_everything(
         )
     finally:
         if handler is not None:
-            handler.close()
+            handler.finish()
     return Materialization(result, not_configured)
 
 

@@ -90,9 +90,12 @@ class StepProgress(logging.Handler):
             self.finished.add(step)
             self._write(f"{self._prefix()}{step:<40} skipped")
 
-    def close(self) -> None:
+    def finish(self) -> None:
+        """The run is over: stop saying what still runs. Not `close()`, which logging calls on
+        every handler of the process whenever anything calls `logging.config.dictConfig`, as
+        Dagster does for each run on an instance with a dagster.yaml, before the run starts."""
         self._run_over.set()
-        super().close()
+        self.close()
 
     def _say_what_still_runs(self, every: float) -> None:
         while not self._run_over.wait(every):

@@ -53,7 +53,7 @@ def run_with_progress(instance: dg.DagsterInstance, **options) -> list[str]:
             instance=instance, run_config=PROGRESS_RUN_CONFIG
         )
     finally:
-        handler.close()
+        handler.finish()
     assert result.success
     return stream.getvalue().splitlines()
 
@@ -79,6 +79,16 @@ def test_each_step_is_a_line_with_its_rows_and_the_second_run_says_what_is_left(
     built_line = next(line for line in second if "] landed " in line)
     assert re.search(r"about 0:0[12] left$", built_line), built_line
     assert second[-1].startswith("[3/3] published") and "left" not in second[-1]
+
+
+def test_a_long_step_is_reported_on_an_instance_with_a_dagster_yaml():
+    # Dagster reads the instance's python_logs settings with logging.config.dictConfig at the
+    # start of each run, which closes every logging handler of the process, this one included:
+    # `regulars materialize` printed no "running for" line, on any instance but an ephemeral one.
+    with dg.instance_for_test(overrides={"telemetry": {"enabled": False}}) as instance:
+        lines = run_with_progress(instance, still_running_every=0.25)
+
+    assert any(re.match(r"\[1/3\] built +running for 0:0\d +elapsed", line) for line in lines)
 
 
 def test_everything_else_goes_to_the_log_and_the_person_reads_the_progress(tmp_path: Path, capfd):
