@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from functools import cached_property
@@ -16,14 +16,19 @@ from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import duckdb
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DbtCliInvocation,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
 from dagster_dbt.compat import DBT_PYTHON_VERSION
-from dagster_dbt.metadata_set import DbtMetadataSet
 
 from orchestration.fit_metadata import fit_metadata
 from orchestration.pools import WAREHOUSE_POOL, wait_for_the_warehouse
 from regulars.settings import Chain, Settings, beside_python, environment
-from regulars.warehouse import expose_spark_tables
+from regulars.warehouse import BuiltTable, expose_spark_tables
 
 if TYPE_CHECKING:
     from packaging.version import Version
@@ -287,7 +292,7 @@ COUNTED = frozenset({"table", "incremental", "seed", "snapshot"})
 
 
 def after_dbt(
-    context: dg.AssetExecutionContext, events: Iterable[Any], settings: Settings
+    context: dg.AssetExecutionContext, invocation: DbtCliInvocation, settings: Settings
 ) -> Iterator[Any]:
     """dbt's events, sent once dbt has exited: each table's materialisation with its
     `dagster/row_count`, each fit's with its figures (orchestration.fit_metadata).
@@ -302,27 +307,27 @@ def after_dbt(
     """
     held: list[Any] = []
     try:
-        held.extend(events)
+        held.extend(invocation.stream())
     except Exception:
         # dbt failed later in the build: what it did materialise is still reported.
-        yield from _with_figures(context, held, settings)
+        yield from _with_figures(context, held, settings, invocation)
         raise
-    yield from _with_figures(context, held, settings)
+    yield from _with_figures(context, held, settings, invocation)
 
 
 def _with_figures(
-    context: dg.AssetExecutionContext, held: list[Any], settings: Settings
+    context: dg.AssetExecutionContext,
+    held: list[Any],
+    settings: Settings,
+    invocation: DbtCliInvocation,
 ) -> Iterator[Any]:
     if not held:
         return
+    built = built_tables(_invocation_manifest(invocation))
+    tables = {id(event): built.get(_unique_id(event)) for event in held}
     if settings.engine == "spark":
-        tables = [
-            table
-            for event in held
-            if (key := _materialised_key(context, event)) is not None
-            and (table := _counted_table(context, key)) is not None
-        ]
-        for table, why in expose_spark_tables(settings, tables).items():
+        exposed = {table.relation: table for table in tables.values() if table is not None}
+        for table, why in expose_spark_tables(settings, exposed.values()).items():
             context.log.warning(f"{table} built on Spark is not readable from the warehouse: {why}")
     try:
         conn = duckdb.connect(str(settings.warehouse_path), read_only=True)
@@ -338,13 +343,49 @@ def _with_figures(
                 yield event
                 continue
             figures = fit_metadata(context, key, conn)
-            if (counted := _counted_table(context, key)) is not None:
-                table = '"{}"."{}"'.format(*counted)
-                if table not in counts:
-                    counts[table] = _row_count(context, conn, table)
-                if counts[table] is not None:
-                    figures["dagster/row_count"] = counts[table]
+            if (table := tables[id(event)]) is not None:
+                name = '"{}"."{}"'.format(*table.relation)
+                if name not in counts:
+                    counts[name] = _row_count(context, conn, name)
+                if counts[name] is not None:
+                    figures["dagster/row_count"] = counts[name]
             yield event.with_metadata({**event.metadata, **figures}) if figures else event
+
+
+def built_tables(manifest: Mapping[str, Any]) -> dict[str, BuiltTable]:
+    """Each dbt node that leaves a table to count, by unique id: its schema, name and declared
+    column types, as the invocation that built it parsed the project.
+
+    Not the manifest Dagster loaded its assets from: that one was parsed for whichever target
+    was current then, and a model can be a view on one engine and a table on the other
+    (dbt_project.yml's `+materialized` by `target.type`).
+    """
+    built: dict[str, BuiltTable] = {}
+    for unique_id, node in manifest.get("nodes", {}).items():
+        if node.get("config", {}).get("materialized") not in COUNTED:
+            continue
+        columns = node.get("columns") or {}
+        declared = {name: column.get("data_type") for name, column in columns.items()}
+        built[unique_id] = BuiltTable(
+            schema=node["schema"],
+            table=node.get("alias") or node["name"],
+            # A partial list is not the table's shape: no columns rather than some.
+            declared=declared if declared and all(declared.values()) else {},
+        )
+    return built
+
+
+def _invocation_manifest(invocation: DbtCliInvocation) -> Mapping[str, Any]:
+    try:
+        return invocation.get_artifact("manifest.json")
+    except (OSError, ValueError):
+        # dbt stopped before writing it (a parse error): the project as Dagster loaded it.
+        return invocation.manifest
+
+
+def _unique_id(event: Any) -> str | None:
+    value = getattr(event, "metadata", {}).get("unique_id")
+    return getattr(value, "text", value)
 
 
 def _row_count(
@@ -365,21 +406,6 @@ def _materialised_key(context: dg.AssetExecutionContext, event: Any) -> dg.Asset
     return None
 
 
-def _counted_table(context: dg.AssetExecutionContext, key: dg.AssetKey) -> tuple[str, str] | None:
-    """The schema and table a model's materialisation wrote, if it is a table to count."""
-    spec = context.assets_def.specs_by_key.get(key)
-    if spec is None or DbtMetadataSet.extract(spec.metadata).materialization_type not in COUNTED:
-        return None
-    table_name = spec.metadata.get("dagster/table_name")
-    if isinstance(table_name, dg.TextMetadataValue):
-        table_name = table_name.value
-    if not table_name:
-        return None
-    # `<database>.<schema>.<table>`: the database is the file's name, whichever it is now.
-    *_, schema, table = table_name.split(".")
-    return schema, table
-
-
 def definitions(settings: Settings) -> dg.Definitions:
     project = dbt_project(settings)
 
@@ -392,8 +418,8 @@ def definitions(settings: Settings) -> dg.Definitions:
     )
     def regulars_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator:
         wait_for_the_warehouse(context, settings)
-        events = dbt.cli([*BUILD, *chain_vars(settings)], context=context).stream()
-        yield from after_dbt(context, events, settings)
+        invocation = dbt.cli([*BUILD, *chain_vars(settings)], context=context)
+        yield from after_dbt(context, invocation, settings)
 
     @dbt_assets(
         manifest=project.manifest_path,
@@ -410,7 +436,7 @@ def definitions(settings: Settings) -> dg.Definitions:
         wait_for_the_warehouse(context, settings)
         with partition_window(context):
             invocation = dbt.cli([*BUILD, *chain_vars(settings)], context=context)
-        yield from after_dbt(context, invocation.stream(), settings)
+        yield from after_dbt(context, invocation, settings)
 
     return dg.Definitions(
         assets=[regulars_dbt, regulars_dbt_daily],

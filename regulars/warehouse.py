@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -117,7 +118,21 @@ def spark_table_location(settings: Settings, schema: str, table: str) -> str:
     return f"{root}/{schema.lower()}.db/{table.lower()}"
 
 
-def expose_spark_tables(settings: Settings, tables: Iterable[tuple[str, str]]) -> dict[str, str]:
+@dataclass(frozen=True)
+class BuiltTable:
+    """A table dbt built, and the column types its model declares (its contract), in order:
+    empty when the model declares none."""
+
+    schema: str
+    table: str
+    declared: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def relation(self) -> tuple[str, str]:
+        return self.schema, self.table
+
+
+def expose_spark_tables(settings: Settings, tables: Iterable[BuiltTable]) -> dict[str, str]:
     """Views in the warehouse file over the Parquet files of tables dbt built on Spark.
 
     Everything after dbt (row counts, the fits' figures, audiences, the serving copy) reads the
@@ -125,6 +140,11 @@ def expose_spark_tables(settings: Settings, tables: Iterable[tuple[str, str]]) -
     view `schema.table` over each table's files makes them readable there as they are, with no
     copy and no Spark session in Dagster's process. A table DuckDB built there before (the
     engine changed) gives way to the view. Returns the tables that got no view, with why.
+
+    Spark writes an empty unpartitioned table as one Parquet file with its schema, but an empty
+    partitioned one (a chain without the channel that feeds it) as a folder with no file at
+    all. Such a table becomes an empty view of its declared columns and types; without a
+    contract there is nothing to read its columns from, and it is reported.
     """
     skipped: dict[str, str] = {}
     connection = connect(settings)
@@ -135,27 +155,48 @@ def expose_spark_tables(settings: Settings, tables: Iterable[tuple[str, str]]) -
                 " from information_schema.tables where table_catalog = current_database()"
             ).fetchall()
         )
-        for schema, table in tables:
+        for built in tables:
+            schema, table = built.schema, built.table
             name = f'"{schema}"."{table}"'
             files = f"{spark_table_location(settings, schema, table)}/**/*.parquet"
             connection.execute("begin")
             try:
+                [(found,)] = connection.execute("select count(*) from glob(?)", [files]).fetchall()
+                if found:
+                    # hive_partitioning: an insert_overwrite table's partition column is in its
+                    # folders' names (`event_date=2025-03-01/`), as Spark wrote it.
+                    query = (
+                        f"select * from read_parquet('{_quoted(files)}', hive_partitioning = true)"
+                    )
+                elif built.declared:
+                    query = _empty_relation(built.declared)
+                else:
+                    raise LookupError(
+                        f"no Parquet file under {files}, and the model declares no column "
+                        "types (a contract) to make an empty view of"
+                    )
                 connection.execute(f'create schema if not exists "{schema}"')
                 if kinds.get(f"{schema}.{table}") == "BASE TABLE":
                     connection.execute(f"drop table {name}")
-                # hive_partitioning: an insert_overwrite table's partition column is in its
-                # folders' names (`event_date=2025-03-01/`), as Spark wrote it.
-                connection.execute(
-                    f"create or replace view {name} as select * from read_parquet("
-                    f"'{_quoted(files)}', hive_partitioning = true)"
-                )
+                connection.execute(f"create or replace view {name} as {query}")
                 connection.execute("commit")
-            except duckdb.Error as error:
+            except (duckdb.Error, LookupError) as error:
                 connection.execute("rollback")
-                skipped[f"{schema}.{table}"] = f"{files}: {error}"
+                skipped[f"{schema}.{table}"] = (
+                    str(error) if isinstance(error, LookupError) else f"{files}: {error}"
+                )
     finally:
         connection.close()
     return skipped
+
+
+def _empty_relation(declared: Mapping[str, str]) -> str:
+    # Spark's type names that contracts use (string, bigint, decimal(18,2), timestamp, …) are
+    # DuckDB type names too; one that is not fails here and is reported with the table.
+    columns = ", ".join(
+        f'cast(null as {data_type}) as "{column}"' for column, data_type in declared.items()
+    )
+    return f"select {columns} where false"
 
 
 def _quoted(text: str) -> str:

@@ -79,6 +79,14 @@ def test_dagster_on_spark_builds_the_same_marts_as_on_duckdb(
     on_spark, kinds = read_marts(settings)
     # Every mart in the warehouse file now reads Spark's files: none is left from DuckDB.
     assert set(kinds.values()) == {"VIEW"}, kinds
+    # So does the staging table activation reads guests' contacts from: a view on DuckDB, a
+    # table on Spark, exposed because the Spark invocation built it whatever Dagster loaded.
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as warehouse:
+        (contacts_view,) = warehouse.execute(
+            "select view_definition from duckdb_views() where schema_name = 'staging' "
+            "and view_name = 'stg_ordering__customers'"
+        ).fetchone()
+    assert settings.spark_warehouse in contacts_view, contacts_view
     keys = mart_keys(dbt_project(settings).manifest_path)
     comparison = compare(keys, on_duckdb, on_spark)
     print(

@@ -11,8 +11,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from orchestration.dbt import built_tables
 from regulars.settings import load_settings
-from regulars.warehouse import expose_spark_tables, spark_table_location
+from regulars.warehouse import BuiltTable, expose_spark_tables, spark_table_location
 from tests.conftest import point_at
 
 
@@ -48,15 +49,24 @@ def test_spark_tables_become_views_that_replace_what_duckdb_built(
         partition="session_date",
     )
     (warehouse / "marts.db" / "never_written").mkdir(parents=True)
+    # An empty partitioned table, as Spark leaves it: a folder with no Parquet file at all.
+    (warehouse / "marts.db" / "service_levels").mkdir(parents=True)
+    (warehouse / "marts.db" / "service_levels" / "_SUCCESS").touch()
     settings.warehouse_path.parent.mkdir(parents=True)
     with duckdb.connect(str(settings.warehouse_path)) as connection:
         # What dbt on DuckDB left when this warehouse was last built there.
         connection.execute("create schema marts")
         connection.execute("create table marts.dim_customers as select 1 as customer_id")
 
+    declared = {"call_date": "date", "p95_latency_ms": "decimal(18,2)", "endpoint": "string"}
     skipped = expose_spark_tables(
         settings,
-        [("marts", "dim_customers"), ("marts", "fct_sessions"), ("marts", "never_written")],
+        [
+            BuiltTable("marts", "dim_customers"),
+            BuiltTable("marts", "fct_sessions"),
+            BuiltTable("marts", "never_written"),
+            BuiltTable("marts", "service_levels", declared),
+        ],
     )
 
     assert list(skipped) == ["marts.never_written"]
@@ -68,7 +78,17 @@ def test_spark_tables_become_views_that_replace_what_duckdb_built(
                 "where table_schema = 'marts'"
             ).fetchall()
         )
-        assert kinds == {"dim_customers": "VIEW", "fct_sessions": "VIEW"}
+        assert kinds == {"dim_customers": "VIEW", "fct_sessions": "VIEW", "service_levels": "VIEW"}
+        # The empty one has the contract's columns and types, so its readers' queries run.
+        assert connection.execute(
+            "select column_name, data_type from information_schema.columns "
+            "where table_name = 'service_levels' order by ordinal_position"
+        ).fetchall() == [
+            ("call_date", "DATE"),
+            ("p95_latency_ms", "DECIMAL(18,2)"),
+            ("endpoint", "VARCHAR"),
+        ]
+        assert connection.execute("select count(*) from marts.service_levels").fetchone() == (0,)
         assert connection.execute(
             "select sum(customer_id) from marts.dim_customers"
         ).fetchone() == (10,)
@@ -104,3 +124,58 @@ def test_spark_reads_the_parquet_lake_by_default_and_refuses_the_duckdb_one(
         _ = load_settings().engine
     monkeypatch.setenv("REGULARS_ENGINE", "duckdb")
     assert load_settings().destination == "duckdb"
+
+
+def test_what_to_count_and_expose_is_what_the_invocation_built() -> None:
+    """The invocation's own manifest says what each model was on the engine that built it; the
+    one Dagster loaded may have been parsed for the other engine."""
+    manifest = {
+        "nodes": {
+            "model.regulars.stg_ordering__customers": {
+                "name": "stg_ordering__customers",
+                "alias": "stg_ordering__customers",
+                "schema": "staging",
+                "config": {"materialized": "table"},
+                "columns": {"customer_id": {"data_type": None}},
+            },
+            "model.regulars.fct_sessions": {
+                "name": "fct_sessions",
+                "alias": "fct_sessions",
+                "schema": "marts",
+                "config": {"materialized": "incremental"},
+                "columns": {
+                    "session_id": {"data_type": "string"},
+                    "session_date": {"data_type": "date"},
+                },
+            },
+            "model.regulars.int_orders_attributed": {
+                "name": "int_orders_attributed",
+                "schema": "intermediate",
+                "config": {"materialized": "view"},
+                "columns": {},
+            },
+            "seed.regulars.province_targets": {
+                "name": "province_targets",
+                "alias": "province_targets",
+                "schema": "seeds",
+                "config": {"materialized": "seed"},
+                "columns": {},
+            },
+            "test.regulars.not_null_fct_sessions_session_id": {
+                "name": "not_null_fct_sessions_session_id",
+                "schema": "tests",
+                "config": {"materialized": "test"},
+            },
+        }
+    }
+
+    built = built_tables(manifest)
+
+    assert built == {
+        # A column without a type leaves the shape unknown: no partial list.
+        "model.regulars.stg_ordering__customers": BuiltTable("staging", "stg_ordering__customers"),
+        "model.regulars.fct_sessions": BuiltTable(
+            "marts", "fct_sessions", {"session_id": "string", "session_date": "date"}
+        ),
+        "seed.regulars.province_targets": BuiltTable("seeds", "province_targets"),
+    }
