@@ -83,7 +83,7 @@ def test_dagster_on_spark_builds_the_same_marts_as_on_duckdb(
     # table on Spark, exposed because the Spark invocation built it whatever Dagster loaded.
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as warehouse:
         (contacts_view,) = warehouse.execute(
-            "select view_definition from duckdb_views() where schema_name = 'staging' "
+            "select sql from duckdb_views() where schema_name = 'staging' "
             "and view_name = 'stg_ordering__customers'"
         ).fetchone()
     assert settings.spark_warehouse in contacts_view, contacts_view
