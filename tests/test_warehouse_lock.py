@@ -92,3 +92,55 @@ def test_connections_hold_the_memory_bound_and_spill_where_settings_say(
     monkeypatch.setenv("REGULARS_DUCKDB_MEMORY_LIMIT", "4 gigs")
     with pytest.raises(ValueError, match=r"REGULARS_DUCKDB_MEMORY_LIMIT='4 gigs'.*4GB or 1500MiB"):
         warehouse.connect(regulars_env)
+
+
+def test_dbt_keeps_building_after_a_model_spills(tmp_path: Path) -> None:
+    """dbt on the project's own profile, with a memory limit a model's sort exceeds: it spills to
+    the configured folder, and the models after it still build under the same bound (a setting
+    applied again per cursor fails once DuckDB has spilled)."""
+    project = tmp_path / "project"
+    (project / "models").mkdir(parents=True)
+    (project / "dbt_project.yml").write_text(
+        "name: spills\nversion: '1.0'\nprofile: regulars\n"
+        "models:\n  spills:\n    +materialized: table\n"
+    )
+    # About 64 MB to sort under a 40 MB limit: it spills (DuckDB removes its spill files and
+    # folder when it closes, so nothing is left to look at; with the limit as a per-cursor
+    # `settings`, this build failed at `after_the_spill`).
+    (project / "models" / "sorted_draws.sql").write_text(
+        "select range as n, random() as draw from range(4000000) order by draw"
+    )
+    (project / "models" / "after_the_spill.sql").write_text(
+        "select count(*) as draws, current_setting('memory_limit') as memory_limit, "
+        "current_setting('temp_directory') as temp_directory from {{ ref('sorted_draws') }}"
+    )
+    warehouse = tmp_path / "warehouse.duckdb"
+    spill = tmp_path / "spill"
+    dbt = Path(sys.executable).with_name("dbt")
+    profiles = Path(__file__).resolve().parent.parent / "dbt_project"
+    environment = {
+        "PATH": str(dbt.parent),
+        "HOME": str(tmp_path),
+        "REGULARS_ENGINE": "duckdb",
+        "REGULARS_WAREHOUSE": str(warehouse),
+        "REGULARS_DUCKDB_MEMORY_LIMIT": "40MB",
+        "REGULARS_DUCKDB_TEMP_DIRECTORY": str(spill),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+
+    built = subprocess.run(
+        [str(dbt), "run", "--profiles-dir", str(profiles), "--project-dir", str(project)],
+        cwd=project,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert built.returncode == 0, built.stdout[-3000:]
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        assert connection.execute("select * from main.after_the_spill").fetchone() == (
+            4_000_000,
+            "38.1 MiB",
+            str(spill),
+        )
