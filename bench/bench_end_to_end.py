@@ -6,9 +6,10 @@ Builds a simulated world in a temporary folder, materialises everything through 
 `regulars materialize` does (a persistent instance, the demo's API fakes), advances the world one
 day and materialises again. For each step it prints its seconds in the full run and in the
 increment, the increment as a share of the full run (the baseline of this session), the rows the
-step's materialisations report and their rate; then the peak resident memory of this process and
-its children together (sampled from /proc every 0.2 s: dbt runs as a child), and the simulator's
-time for the build and the advance.
+step's materialisations report and their rate, and the peak resident memory of this process and
+its children together while the step ran (sampled from /proc every 0.2 s: dbt runs as a child);
+then each run's overall peak, and the simulator's time for the build and the advance. A full run
+that fails stops the bench there, naming the steps that failed.
 
 The figures are this machine's, now: read the ratios, not the seconds, across machines.
 """
@@ -65,10 +66,12 @@ def _descendants(root: int) -> set[int]:
 
 
 class PeakMemory:
-    """The largest resident memory this process and its descendants held at once."""
+    """The largest resident memory this process and its descendants held at once, overall and
+    within any span of time (a step's)."""
 
     def __init__(self, every: float = 0.2):
         self.every, self.peak = every, 0
+        self.samples: list[tuple[float, int]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -77,6 +80,7 @@ class PeakMemory:
         while not self._stop.is_set():
             total = sum(_rss_bytes(pid) for pid in {me, *_descendants(me)})
             self.peak = max(self.peak, total)
+            self.samples.append((time.time(), total))
             self._stop.wait(self.every)
 
     def __enter__(self) -> PeakMemory:
@@ -87,11 +91,16 @@ class PeakMemory:
         self._stop.set()
         self._thread.join()
 
+    def peak_between(self, start: float, end: float) -> int:
+        return max((total for at, total in self.samples if start <= at <= end), default=0)
+
 
 @dataclass
 class Step:
     seconds: float = 0.0
     rows: int = 0
+    failed: bool = False
+    peak_bytes: int = 0
 
 
 @dataclass
@@ -102,8 +111,11 @@ class RunProfile:
     steps: dict[str, Step] = field(default_factory=dict)
 
 
-def profile_run(instance: dg.DagsterInstance, run_id: str) -> dict[str, Step]:
-    """Each step's seconds (start to end, from the event log) and the rows it reported."""
+def profile_run(
+    instance: dg.DagsterInstance, run_id: str, memory: PeakMemory | None = None
+) -> dict[str, Step]:
+    """Each step's seconds (start to end, from the event log), the rows it reported and, with
+    `memory`, the peak of the process tree while it ran (steps run one at a time, in process)."""
     started: dict[str, float] = {}
     steps: dict[str, Step] = defaultdict(Step)
     # A day-partitioned asset reports its whole table once per day: counted once.
@@ -118,7 +130,12 @@ def profile_run(instance: dg.DagsterInstance, run_id: str) -> dict[str, Step]:
             dg.DagsterEventType.STEP_SUCCESS,
             dg.DagsterEventType.STEP_FAILURE,
         ):
-            steps[event.step_key].seconds += entry.timestamp - started.pop(event.step_key)
+            start = started.pop(event.step_key)
+            steps[event.step_key].seconds += entry.timestamp - start
+            if memory is not None:
+                peak = memory.peak_between(start, entry.timestamp)
+                steps[event.step_key].peak_bytes = max(steps[event.step_key].peak_bytes, peak)
+            steps[event.step_key].failed |= event.event_type == dg.DagsterEventType.STEP_FAILURE
         elif event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
             value = reported_rows(event.step_materialization_data.materialization)
             if value is not None:
@@ -139,11 +156,15 @@ def materialise(settings: Settings, instance: dg.DagsterInstance) -> RunProfile:
     with PeakMemory() as memory:
         result = materialize_everything(settings, instance, raise_on_error=False)
     wall = time.perf_counter() - started
-    return RunProfile(wall, memory.peak, result.success, profile_run(instance, result.run_id))
+    steps = profile_run(instance, result.run_id, memory)
+    return RunProfile(wall, memory.peak, result.success, steps)
 
 
 def print_profiles(full: RunProfile, increment: RunProfile) -> None:
-    print(f"\n{'step':<44} {'full s':>8} {'+1 day s':>9} {'share':>6} {'rows':>10} {'rows/s':>9}")
+    print(
+        f"\n{'step':<44} {'full s':>8} {'+1 day s':>9} {'share':>6} {'rows':>10} {'rows/s':>9}"
+        f" {'peak GiB':>9}"
+    )
     names = sorted(
         set(full.steps) | set(increment.steps), key=lambda n: -full.steps.get(n, Step()).seconds
     )
@@ -153,6 +174,7 @@ def print_profiles(full: RunProfile, increment: RunProfile) -> None:
         rate = f"{one.rows / one.seconds:9,.0f}" if one.rows and one.seconds else "        -"
         print(
             f"{name[:44]:<44} {one.seconds:8.1f} {more.seconds:9.1f} {share} {one.rows:10,} {rate}"
+            f" {one.peak_bytes / 2**30:9.2f}"
         )
     print(
         f"\n{'whole run':<44} {full.wall:8.1f} {increment.wall:9.1f} "
@@ -190,6 +212,13 @@ def main() -> None:
 
     with demo_apis(settings), dg.DagsterInstance.get() as instance:
         full = materialise(settings, instance)
+        if not full.success:
+            # An increment over a failed build measures nothing: say where and stop.
+            failed = ", ".join(name for name, step in full.steps.items() if step.failed)
+            raise SystemExit(
+                f"The full run failed at {failed or 'its start'} after {full.wall:.0f} s: "
+                "Dagster's STEP_FAILURE lines above say why."
+            )
         started = time.perf_counter()
         advance_world(settings.data_dir, days=1)
         advanced = time.perf_counter() - started
