@@ -16,6 +16,13 @@ CLOCK_SKEW = timedelta(days=1)
 # batch is held. Below this size, one or two bad rows can be all the rows: they are quarantined.
 SCHEMA_DRIFT_MIN_ROWS = 50
 
+# A landed batch larger than this is validated in parts of about this many rows, so the gate's
+# memory follows this bound, not the batch (a year of a large chain's events lands as one batch
+# of millions of messages, and GX over pandas holds about a kilobyte a row while it validates).
+# Small enough that a part's validation stays near half a gigabyte; large enough that the
+# per-validation cost of GX (about a tenth of a second) stays small beside the rows'.
+GATE_PART_ROWS = 500_000
+
 # The Data Docs index lists this many validations, newest first: the site is for looking at
 # recent batches, and an index rebuilt over the whole history after every batch would make each
 # batch slower than the last.

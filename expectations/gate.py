@@ -15,10 +15,13 @@ so a merge never applies an older version over a newer one.
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterator, Sequence
+from copy import copy
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 
 import dlt
@@ -30,12 +33,14 @@ import pyarrow.compute as pc
 from dlt.extract.resource import DltResource
 from dlt.sources import DltSource
 
+from expectations.bounds import GATE_PART_ROWS
 from expectations.suite_runner import (
     MIN_BATCH_ROWS,
     MIN_NON_NULL_SHARE,
     ROW_NUMBER,
     BatchVerdict,
     SuiteRunner,
+    is_row_level,
     rule_of,
 )
 from expectations.suites import TableSuite
@@ -216,13 +221,14 @@ def validate_batch(
     landed: LandingTables | None,
     min_batch_rows: int = 0,
     run_name: str | None = None,
+    render_passing: bool = True,
 ) -> BatchVerdict:
     """Derive the suite's computed columns on a landed batch and validate it."""
     frame = suite.derive(batch.to_pandas())
     if suite.derive_across is not None and landed is not None:
         frame = suite.derive_across(frame, landed)
     frame[ROW_NUMBER] = np.arange(len(frame))
-    return runner.validate(frame, min_batch_rows, run_name=run_name)
+    return runner.validate(frame, min_batch_rows, run_name=run_name, render_passing=render_passing)
 
 
 def _pending_load_ids(landing: dlt.Dataset, table_name: str, after: str) -> list[str]:
@@ -239,9 +245,51 @@ def _pending_load_ids(landing: dlt.Dataset, table_name: str, after: str) -> list
     return sorted(load_ids.column(0).to_pylist())
 
 
-def read_batch(landing: dlt.Dataset, table_name: str, load_id: str) -> pa.Table:
-    batch = landing.table(table_name).where("_dlt_load_id", "eq", load_id).arrow()
+def landed_rows(landing: dlt.Dataset, table_name: str, load_id: str) -> int:
+    query = f"select count(*) from {table_name} where _dlt_load_id = '{load_id}'"
+    return landing(query).fetchone()[0]
+
+
+def read_batch(
+    landing: dlt.Dataset, table_name: str, load_id: str, where: str = "true"
+) -> pa.Table:
+    """The landed rows of one batch (those of it `where` chooses: a part), without dlt's columns."""
+    batch = landing(
+        f"select * from {table_name} where _dlt_load_id = '{load_id}' and {where}"
+    ).arrow()
     return batch.drop_columns([name for name in DLT_COLUMNS if name in batch.column_names])
+
+
+def part_count(rows: int) -> int:
+    return max(1, math.ceil(rows / GATE_PART_ROWS))
+
+
+def part_condition(key: str, part: int, parts: int) -> str:
+    """The rows of one part of a batch, chosen by their key's hash: every row of a key is in the
+    same part, so uniqueness holds within each part exactly when it holds in the batch."""
+    return "true" if parts == 1 else f'hash("{key}") % {parts} = {part}'
+
+
+def shape_frame(landing: dlt.Dataset, table_name: str, load_id: str, runner: SuiteRunner):
+    """A whole batch as its batch-level expectations need it, at a byte or two a row: each column
+    they read as true where it has a value and null where not, each they only need to exist as
+    true. A column the batch lacks stays absent, so its existence check fails as on the rows."""
+    present = landing.schema.get_table_columns(table_name)
+    columns = [
+        *(
+            f'case when "{name}" is not null then true end as "{name}"'
+            for name in runner.read_columns
+            if name in present
+        ),
+        *(f'true as "{name}"' for name in runner.existing_columns if name in present),
+    ]
+    shape = landing(
+        f"select {', '.join(columns) or 'true as _row'} from {table_name} "
+        f"where _dlt_load_id = '{load_id}'"
+    ).arrow()
+    frame = shape.to_pandas(types_mapper={pa.bool_(): pd.BooleanDtype()}.get)
+    frame[ROW_NUMBER] = np.arange(len(frame))
+    return frame
 
 
 def payload_columns(landing: dlt.Dataset, table_name: str, runner: SuiteRunner) -> list[str]:
@@ -254,12 +302,19 @@ def payload_columns(landing: dlt.Dataset, table_name: str, runner: SuiteRunner) 
 
 
 def read_in_database(
-    landing: dlt.Dataset, table_name: str, load_id: str, payload: Sequence[str] = ()
+    landing: dlt.Dataset,
+    table_name: str,
+    load_id: str,
+    payload: Sequence[str] = (),
+    where: str = "true",
+    flagged: Sequence[str] | None = None,
 ) -> pa.Table:
-    """The batch with each row's DuckDB rowid (`ROW_ID`), a `payload` column as its null flag.
+    """The batch with each row's DuckDB rowid (`ROW_ID`), without its `payload` columns, those of
+    them in `flagged` (all, by default) as their null flags.
 
     For the copy inside the database the gate never moves passing rows through Python, so it
-    need not read their payloads at all; a held row's full record is read by its rowid.
+    need not read their payloads at all; a held row's full record is read by its rowid. A flag
+    costs a scan of the payload, for expectations that only need the column to exist.
     """
     present = landing.schema.get_table_columns(table_name)
     with landing.sql_client as client:
@@ -268,11 +323,12 @@ def read_in_database(
         ]
         flags = "".join(
             f", {client.escape_column_name(name)} is null as {client.escape_column_name(name)}"
-            for name in payload
+            for name in (payload if flagged is None else flagged)
         )
         query = (
             f"select rowid as {ROW_ID}, * exclude ({', '.join(excluded)}){flags} "
-            f"from {client.make_qualified_table_name(table_name)} where _dlt_load_id = ?"
+            f"from {client.make_qualified_table_name(table_name)} "
+            f"where _dlt_load_id = ? and {where}"
         )
         with client.execute_query(query, load_id) as cursor:
             return cursor.arrow()
@@ -552,9 +608,172 @@ class TableGate:
     # Landing and lake in one SQL database: passing rows are copied there, not through Python.
     in_database: bool = False
     held: HeldRows | None = None
+    docs_dir: Path | None = None
+
+    @cached_property
+    def shape_runner(self) -> SuiteRunner:
+        """The suite's batch-level expectations, for a batch validated in parts: run once over
+        the whole batch's `shape_frame`. (Copies: a GX expectation belongs to one suite.)"""
+        expectations = [copy(e) for e in suite_expectations(self.suite) if not is_row_level(e)]
+        return SuiteRunner(f"{self.suite.suite_name}_shape", expectations, self.docs_dir)
+
+    @cached_property
+    def row_runner(self) -> SuiteRunner:
+        """The suite's row-level expectations, for each part of a batch validated in parts."""
+        expectations = [copy(e) for e in suite_expectations(self.suite) if is_row_level(e)]
+        return SuiteRunner(f"{self.suite.suite_name}_rows", expectations, self.docs_dir)
 
 
-def promoted_relation(landing: dlt.Dataset, suite: TableSuite, load_id: str, rejected_keys: list):
+@dataclass
+class CheckedPart:
+    """A part of a landed batch (the whole batch, for most) once validated, before any of it is
+    written: what to hold and which keys not to promote. Failing rows only: a part's passing
+    rows are read again when promoted, so no more than one part is in memory at a time."""
+
+    where: str  # the SQL condition choosing the part's rows of its batch
+    rows: int
+    verdict: BatchVerdict
+    held: list[dict] = field(default_factory=list)  # quarantine rows of its failing rows
+    held_keys: list = field(default_factory=list)  # their keys, as landed, in the same order
+    rejected_keys: pa.Array | None = None  # distinct non-null keys of its failing rows
+    passing_keys: pa.Array | None = None  # of a merged table: promoted keys, for `HeldRows`
+
+    @property
+    def promoted_rows(self) -> int:
+        return self.rows - len(self.verdict.row_failures)
+
+
+@dataclass
+class BatchReader:
+    """Reads a table's landed batches, or parts of them, for the gate of one run."""
+
+    landing: dlt.Dataset
+    suite: TableSuite
+    # Passing rows are copied inside the database; the gate reads rows without their payloads.
+    in_database: bool
+    payload: Sequence[str]
+    landed: LandingTables
+    track_promoted_keys: bool  # a merged table: held versions older than a promoted key go stale
+
+    def read(self, load_id: str, where: str, runner: SuiteRunner) -> pa.Table:
+        table_name = self.suite.table_name
+        if self.in_database:
+            # Payloads only as the flags `runner` needs (their existence): a part's rules need
+            # none, and scanning a stream's JSON once a part made parts cost four times a batch.
+            flagged = [name for name in self.payload if name in runner.existing_columns]
+            return read_in_database(self.landing, table_name, load_id, self.payload, where, flagged)
+        return read_batch(self.landing, table_name, load_id, where)
+
+    def whole_rows(self, load_id: str, where: str) -> pa.Table:
+        """In the database: the rows with their payloads, and `ROW_ID`."""
+        condition = f"_dlt_load_id = '{load_id}' and {where}"
+        return read_in_database_where(self.landing, self.suite.table_name, condition)
+
+    def check(
+        self,
+        load_id: str,
+        where: str,
+        runner: SuiteRunner,
+        min_rows: int,
+        run_name: str,
+        render_passing: bool = True,
+    ) -> CheckedPart:
+        suite = self.suite
+        batch = self.read(load_id, where, runner)
+        verdict = validate_batch(
+            batch, suite, runner, self.landed, min_rows, run_name, render_passing
+        )
+        checked = CheckedPart(where, batch.num_rows, verdict)
+        if not verdict.batch_passed:
+            return checked
+        key = batch.column(suite.primary_key)
+        failing = pa.array(sorted(verdict.row_failures), type=pa.int64())
+        if len(failing):
+            records = None
+            if self.in_database:
+                row_ids = batch.column(ROW_ID).take(failing)
+                if len(failing) <= LOOKUP_IN_LIST_LIMIT:
+                    records = records_by_row_id(self.landing, suite.table_name, row_ids.to_pylist())
+                else:  # too many held rows to name in SQL: the part's whole rows, read once
+                    whole = self.whole_rows(load_id, where)
+                    order = pc.index_in(row_ids, value_set=whole.column(ROW_ID))
+                    records = whole.take(order).drop_columns([ROW_ID]).to_pylist()
+            checked.held = quarantine_rows(batch, suite, load_id, verdict.row_failures, records)
+            failing_keys = key.take(failing)
+            checked.held_keys = failing_keys.to_pylist()
+            checked.rejected_keys = pc.unique(failing_keys.drop_null())
+        if self.track_promoted_keys and checked.promoted_rows:
+            passing = np.ones(batch.num_rows, dtype=bool)
+            passing[failing.to_numpy()] = False
+            checked.passing_keys = key.filter(pa.array(passing))
+        return checked
+
+    def promotions(self, load_id: str, parts: list[CheckedPart]) -> Iterator:
+        """The batch's passing rows, part by part; in the database in one query when its held
+        keys can all be named (one insert of a batch costs less than one a part)."""
+        if not any(part.promoted_rows for part in parts):
+            return
+        rejected = [part.rejected_keys for part in parts if part.rejected_keys is not None]
+        if self.in_database and sum(map(len, rejected)) <= LOOKUP_IN_LIST_LIMIT:
+            names = [key for keys in rejected for key in keys.to_pylist()]
+            yield promoted_relation(self.landing, self.suite, load_id, names)
+            return
+        for part in parts:
+            if part.promoted_rows:
+                yield self.promotion(load_id, part)
+
+    def promotion(self, load_id: str, part: CheckedPart):
+        """The part's passing rows: a query dlt runs in the database, or the rows as Arrow.
+
+        Rows are excluded by key, as `promoted_relation` says why.
+        """
+        rejected = part.rejected_keys
+        if self.in_database and (rejected is None or len(rejected) <= LOOKUP_IN_LIST_LIMIT):
+            names = [] if rejected is None else rejected.to_pylist()
+            return promoted_relation(self.landing, self.suite, load_id, names, part.where)
+        if self.in_database:  # too many keys to name in SQL: through Python
+            rows = self.whole_rows(load_id, part.where).drop_columns([ROW_ID])
+        else:
+            rows = read_batch(self.landing, self.suite.table_name, load_id, part.where)
+        key = rows.column(self.suite.primary_key)
+        keep = pc.is_valid(key)
+        if rejected is not None and len(rejected):
+            keep = pc.and_(keep, pc.invert(pc.is_in(key, value_set=rejected)))
+        return with_load_id(rows.filter(keep), load_id)
+
+
+def check_batch(
+    gate: TableGate, reader: BatchReader, load_id: str, rows: int, min_rows: int
+) -> list[CheckedPart]:
+    """Validate a landed batch: whole, or past GATE_PART_ROWS in parts by key.
+
+    In parts, the batch-level expectations (columns present, not all null, the volume) run once
+    over the whole batch's shape, then the row-level ones part by part: the verdict is the one
+    the whole batch would get, in memory bounded by a part. Parts stop at the first that fails
+    as a whole (an expectation that could not run), which rejects the batch.
+    """
+    run_name = f"landing_load_{load_id}"
+    parts = part_count(rows)
+    if parts == 1:
+        return [reader.check(load_id, "true", gate.runner, min_rows, run_name)]
+    frame = shape_frame(gate.landing, gate.suite.table_name, load_id, gate.shape_runner)
+    shape = gate.shape_runner.validate(frame, min_rows, run_name=run_name)
+    del frame
+    if not shape.batch_passed:
+        return [CheckedPart("true", rows, shape)]
+    checked: list[CheckedPart] = []
+    for part in range(parts):
+        where = part_condition(gate.suite.primary_key, part, parts)
+        name = f"{run_name}_part_{part + 1}_of_{parts}"
+        checked.append(reader.check(load_id, where, gate.row_runner, 0, name, render_passing=False))
+        if not checked[-1].verdict.batch_passed:
+            break
+    return checked
+
+
+def promoted_relation(
+    landing: dlt.Dataset, suite: TableSuite, load_id: str, rejected_keys: list, where: str = "true"
+):
     """The batch's passing rows as a query on the landing dataset, for dlt to copy in the database.
 
     Rows are excluded by key: a key that failed on one row of a batch failed on all of its rows
@@ -565,7 +784,8 @@ def promoted_relation(landing: dlt.Dataset, suite: TableSuite, load_id: str, rej
     key = suite.primary_key
     relation = landing(
         f"select * exclude ({dropped}), cast('{load_id}' as varchar) as {LANDING_LOAD_ID} "
-        f"from {suite.table_name} where _dlt_load_id = '{load_id}' and {key} is not null"
+        f"from {suite.table_name} where _dlt_load_id = '{load_id}' and {key} is not null "
+        f"and {where}"
     )
     return relation.where(key, "not_in", rejected_keys) if rejected_keys else relation
 
@@ -576,39 +796,39 @@ def _gate_table(gate: TableGate) -> Iterator:
     pending = _pending_load_ids(
         gate.landing, suite.table_name, state.get("last_landing_load_id", "")
     )
-    # One copy per batch is right where keys cannot repeat across batches (an append) or when
-    # there is one batch; otherwise the batches meet in Python, newest version per key.
-    copy_in_database = gate.in_database and (
-        lake_disposition(gate.landing, suite.table_name) == "append" or len(pending) == 1
-    )
-    payload = payload_columns(gate.landing, suite.table_name, gate.runner)
-    landed = LandingTables(gate.landing)
-    held_rows = gate.held or HeldRows(None, suite)
     # A key of an insert-only table reaches the lake once, ever: no held version can go stale.
     appended = lake_disposition(gate.landing, suite.table_name) == "append"
+    # Parts of batches go to dlt one by one where keys cannot repeat across batches (an append)
+    # or there is one batch; otherwise the batches meet in Python, newest version per key.
+    one_by_one = appended or len(pending) == 1
+    reader = BatchReader(
+        landing=gate.landing,
+        suite=suite,
+        in_database=gate.in_database and one_by_one,
+        payload=payload_columns(gate.landing, suite.table_name, gate.runner),
+        landed=LandingTables(gate.landing),
+        track_promoted_keys=not appended,
+    )
+    held_rows = gate.held or HeldRows(None, suite)
     promoted_batches: list[pa.Table] = []
     for position, load_id in enumerate(pending):
-        if copy_in_database:
-            batch = read_in_database(gate.landing, suite.table_name, load_id, payload)
-        else:
-            batch = read_batch(gate.landing, suite.table_name, load_id)
+        source_rows = landed_rows(gate.landing, suite.table_name, load_id)
         min_rows = suite.volume.min_rows(gate.history, load_id) if suite.volume else 0
         # An operator's waiver releases the batch the volume rule holds: the oldest pending one.
-        waived = gate.waive_volume and position == 0 and min_rows > batch.num_rows
+        waived = gate.waive_volume and position == 0 and min_rows > source_rows
         if waived:
             min_rows = 0
-        verdict = validate_batch(
-            batch, suite, gate.runner, landed, min_rows, run_name=f"landing_load_{load_id}"
-        )
-        if not verdict.batch_passed:
-            report.batch_failure = f"batch {load_id}: " + "; ".join(verdict.batch_failures)
+        parts = check_batch(gate, reader, load_id, source_rows, min_rows)
+        failures = [failure for part in parts for failure in part.verdict.batch_failures]
+        if failures:
+            report.batch_failure = f"batch {load_id}: " + "; ".join(failures)
             yield gate_rows(
                 [
                     audit_row(
                         suite,
                         load_id,
                         status="batch_rejected",
-                        source_rows=batch.num_rows,
+                        source_rows=source_rows,
                         promoted_rows=0,
                         quarantined_rows=0,
                         min_batch_rows=min_rows,
@@ -618,48 +838,33 @@ def _gate_table(gate: TableGate) -> Iterator:
                 AUDIT_TABLE,
             )
             break  # later batches wait: promotion stays in load order
-        rejected = np.zeros(batch.num_rows, dtype=bool)
-        rejected[list(verdict.row_failures)] = True
-        promoted_rows = int((~rejected).sum())
-        records = None
-        if copy_in_database and rejected.sum() <= LOOKUP_IN_LIST_LIMIT:
-            held = batch.filter(pa.array(rejected))
-            records = records_by_row_id(
-                gate.landing, suite.table_name, held.column(ROW_ID).to_pylist()
-            )
-            if promoted_rows:
-                keys = pc.unique(held.column(suite.primary_key).drop_null()).to_pylist()
-                yield promoted_relation(gate.landing, suite, load_id, keys)
-        else:
-            if copy_in_database:  # too many held rows to name in SQL: promote through Python
-                whole = read_in_database_where(
-                    gate.landing, suite.table_name, f"_dlt_load_id = '{load_id}'"
-                )
-                order = pc.index_in(batch.column(ROW_ID), value_set=whole.column(ROW_ID))
-                batch = whole.take(order).drop_columns([ROW_ID])
-            if promoted_rows:
-                promoted_batches.append(with_load_id(batch.filter(pa.array(~rejected)), load_id))
-        new_rows, already_held = [], 0
-        if verdict.row_failures:
-            failing = pa.array(sorted(verdict.row_failures), type=pa.int64())
-            new_rows, already_held = held_rows.split(
-                quarantine_rows(batch, suite, load_id, verdict.row_failures, records),
-                batch.column(suite.primary_key).take(failing).to_pylist(),
-                load_id,
-            )
-            if new_rows:
-                yield gate_rows(new_rows, quarantine_table(suite.table_name))
-        if promoted_rows and not appended:
-            held_rows.promote(load_id, batch.column(suite.primary_key).filter(pa.array(~rejected)))
+        quarantined = already_held = promoted_rows = 0
+        for part in parts:
+            if part.held:
+                new_rows, already = held_rows.split(part.held, part.held_keys, load_id)
+                if new_rows:
+                    yield gate_rows(new_rows, quarantine_table(suite.table_name))
+                quarantined += len(new_rows)
+                already_held += already
+            if part.passing_keys is not None:
+                held_rows.promote(load_id, part.passing_keys)
+            promoted_rows += part.promoted_rows
+            for reasons in part.verdict.row_failures.values():
+                report.rows_by_reason.update(set(reasons))
+        for promotion in reader.promotions(load_id, parts):
+            if isinstance(promotion, pa.Table) and not one_by_one:
+                promoted_batches.append(promotion)
+            else:
+                yield promotion
         yield gate_rows(
             [
                 audit_row(
                     suite,
                     load_id,
                     status="promoted",
-                    source_rows=batch.num_rows,
+                    source_rows=source_rows,
                     promoted_rows=promoted_rows,
-                    quarantined_rows=len(new_rows),
+                    quarantined_rows=quarantined,
                     already_held_rows=already_held,
                     min_batch_rows=min_rows,
                     reason="volume rule waived by an operator" if waived else None,
@@ -667,14 +872,12 @@ def _gate_table(gate: TableGate) -> Iterator:
             ],
             AUDIT_TABLE,
         )
-        gate.history.append((load_id, batch.num_rows))
+        gate.history.append((load_id, source_rows))
         report.batches_promoted += 1
-        report.source_rows += batch.num_rows
+        report.source_rows += source_rows
         report.promoted_rows += promoted_rows
-        report.quarantined_rows += len(new_rows)
+        report.quarantined_rows += quarantined
         report.already_held_rows += already_held
-        for reasons in verdict.row_failures.values():
-            report.rows_by_reason.update(set(reasons))
         state["last_landing_load_id"] = load_id
     if promoted_batches:
         yield newest_per_key(promoted_batches, suite.primary_key)
@@ -744,6 +947,7 @@ def lake_gate(
                 waive_volume=table_name in waive_volume,
                 in_database=in_database,
                 held=HeldRows(lake, suite),
+                docs_dir=docs_dir,
             )
             yield gate_resource(_gate_table, suite, landing, table_gate)
 

@@ -28,7 +28,12 @@ from great_expectations.data_context.types.resource_identifiers import (
     ValidationResultIdentifier,
 )
 from great_expectations.execution_engine import pandas_execution_engine
-from great_expectations.expectations.expectation import Expectation
+from great_expectations.expectations.expectation import (
+    ColumnMapExpectation,
+    ColumnPairMapExpectation,
+    Expectation,
+    MulticolumnMapExpectation,
+)
 
 from expectations.bounds import DATA_DOCS_VALIDATIONS_SHOWN, SCHEMA_DRIFT_MIN_ROWS
 
@@ -149,6 +154,14 @@ def _context(docs_dir: Path | None = None):
     return context
 
 
+def is_row_level(expectation: Expectation) -> bool:
+    """Whether an expectation judges rows one by one (GX's map expectations, uniqueness among
+    them), as opposed to the batch as a whole (a column's existence, a share, a row count)."""
+    return isinstance(
+        expectation, ColumnMapExpectation | ColumnPairMapExpectation | MulticolumnMapExpectation
+    )
+
+
 def validated_columns(expectations: Sequence[Expectation]) -> tuple[list[str], list[str]]:
     """The columns a suite reads values of, and those it only requires to exist."""
     read: dict[str, None] = {}
@@ -229,10 +242,13 @@ class SuiteRunner:
         frame: pd.DataFrame,
         min_batch_rows: int = 0,
         run_name: str | None = None,
+        render_passing: bool = True,
     ) -> BatchVerdict:
         """Validate a batch; `frame` must carry the ROW_NUMBER column.
 
-        `min_batch_rows` is the volume rule's bound for this batch (0: none).
+        `min_batch_rows` is the volume rule's bound for this batch (0: none). Without
+        `render_passing`, Data Docs get a page only when something failed (a large batch's
+        parts: one page each would bury the batch's own).
 
         Only the columns the suite names go to GX (`gx_frame`).
         """
@@ -262,7 +278,7 @@ class SuiteRunner:
                 continue
             for failing in failing_rows:
                 row_failures[int(failing[ROW_NUMBER])].append(reason)
-        if self.docs:
+        if self.docs and (render_passing or not suite_result.success):
             self._render(suite_result, run_id)
         return BatchVerdict(
             suite_name=self.suite_name,

@@ -225,9 +225,20 @@ def landed_world(
     tmp_path_factory: pytest.TempPathFactory, tiny_world_files: Path
 ) -> Iterator[Settings]:
     """A tiny world with every source landed once, nothing promoted yet."""
+    yield from land_every_source(tmp_path_factory.mktemp("planted"), tiny_world_files)
+
+
+@pytest.fixture(scope="module")
+def landed_world_for_parts(
+    tmp_path_factory: pytest.TempPathFactory, tiny_world_files: Path
+) -> Iterator[Settings]:
+    """The same, for the gate to validate in parts."""
+    yield from land_every_source(tmp_path_factory.mktemp("planted_parts"), tiny_world_files)
+
+
+def land_every_source(root: Path, tiny_world_files: Path) -> Iterator[Settings]:
     from regulars.cli.demo import SIMULATED_CHAIN, demo_apis
 
-    root = tmp_path_factory.mktemp("planted")
     shutil.copytree(tiny_world_files, root / "data")
     with pytest.MonkeyPatch.context() as monkeypatch:
         settings = point_at(monkeypatch, root)
@@ -299,6 +310,68 @@ def test_a_batch_with_many_held_rows_is_promoted_through_python_all_the_same(
     landing_pipeline("events", tiny_world).run(events_source(bucket_url=tiny_world.landing_url))
     monkeypatch.setattr(gate, "LOOKUP_IN_LIST_LIMIT", 1)
     gate_planted_batch(tiny_world, "events")
+
+
+@pytest.mark.parametrize("source_name", list(PLANTS))
+def test_a_batch_validated_in_parts_ends_as_the_whole_batch_would(
+    landed_world_for_parts: Settings, source_name: str, monkeypatch: pytest.MonkeyPatch
+):
+    # Past GATE_PART_ROWS a batch is validated in parts, split by key: a duplicated key's two
+    # rows must still meet (both are held), and every other fate must be the whole batch's.
+    from expectations import gate
+
+    # About four parts for the source's largest table (its smallest may stay whole).
+    largest = max(
+        query(landed_world_for_parts, f"select count(*) from landing_{source_name}.{table}")[0][0]
+        for table in suites_for(source_name)
+    )
+    monkeypatch.setattr(gate, "GATE_PART_ROWS", max(largest // 4, 10))
+    parts: list[int] = []
+    whole_count = gate.part_count
+    monkeypatch.setattr(
+        gate, "part_count", lambda rows: parts.append(whole_count(rows)) or parts[-1]
+    )
+    gate_planted_batch(landed_world_for_parts, source_name)
+    assert max(parts) > 1
+
+
+def test_a_batch_validated_in_parts_is_rejected_whole_when_a_column_is_empty(
+    tiny_world: Settings, monkeypatch: pytest.MonkeyPatch
+):
+    # The batch-level rules judge the whole batch before any part: `type` emptied upstream is a
+    # broken schema, so nothing is promoted and no row is held, as for a batch validated whole.
+    from expectations import gate
+    from ingestion.events import events_source
+
+    landing_pipeline("events", tiny_world).run(events_source(bucket_url=tiny_world.landing_url))
+    with duckdb.connect(str(tiny_world.warehouse_path)) as connection:
+        connection.execute("alter table landing_events.messages alter column type drop not null")
+        connection.execute("update landing_events.messages set type = null")
+    landed = query(tiny_world, "select count(*) from landing_events.messages")[0][0]
+    monkeypatch.setattr(gate, "GATE_PART_ROWS", landed // 3)
+
+    report = promote("events", tiny_world).report.tables["messages"]
+
+    assert report.batch_failure is not None
+    assert "expect_column_proportion_of_non_null_values_to_be_between(column=type" in (
+        report.batch_failure
+    )
+    assert (report.promoted_rows, report.quarantined_rows) == (0, 0)
+    assert query(tiny_world, "select status, source_rows from raw_events.gate_audit") == [
+        ("batch_rejected", landed)
+    ]
+    lake_tables = {
+        name
+        for (name,) in query(
+            tiny_world,
+            "select table_name from information_schema.tables where table_schema = 'raw_events'",
+        )
+    }
+    assert (
+        "messages" not in lake_tables
+        or not query(tiny_world, "select count(*) from raw_events.messages")[0][0]
+    )
+    assert "quarantine_messages" not in lake_tables
 
 
 def gate_planted_batch(settings: Settings, source_name: str) -> None:
