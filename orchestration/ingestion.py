@@ -18,6 +18,7 @@ from ingestion.pipelines import (
 from ingestion.registry import SOURCES
 from ingestion.retyped_columns import restart_message, restart_retyped_tables
 from ingestion.source_spec import Source
+from orchestration.memory import release_freed_memory
 from orchestration.pools import WAREHOUSE_POOL, wait_for_the_warehouse
 from regulars.settings import Settings
 
@@ -157,6 +158,8 @@ def landing_assets(source: Source, settings: Settings) -> dg.AssetsDefinition:
             if explained is None:
                 raise
             raise dg.Failure(description=explained) from error
+        finally:
+            release_freed_memory()
 
     return landing
 

@@ -50,7 +50,9 @@ ENGINES = ("duckdb", "spark")
 # Each DuckDB database a step opens on the warehouse (dlt's loads and the gate's, dbt, forget,
 # suppression, activation) holds at most this much before it spills to disk. DuckDB's own default
 # is 80% of the machine's memory, which two processes at once (dbt and Dagster's) can exceed.
-DEFAULT_DUCKDB_MEMORY_LIMIT = "4GB"
+# DuckDB fills its limit while it loads or builds a large table, so the limit is most of a run's
+# peak: at 3 GB a 100,000-guest year stays within 6 GB, Dagster's process and dbt's together.
+DEFAULT_DUCKDB_MEMORY_LIMIT = "3GB"
 _MEMORY_AMOUNT = re.compile(r"^\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.IGNORECASE)
 
 
