@@ -14,10 +14,12 @@ so a merge never applies an older version over a newer one.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from contextlib import closing
 from copy import copy
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -48,6 +50,8 @@ from expectations.suites import TableSuite
 DLT_COLUMNS = ("_dlt_load_id", "_dlt_id")
 ROW_ID = "_gate_row_id"  # DuckDB's rowid of a landed row, when the gate reads in the database
 LANDING_LOAD_ID = "_landing_load_id"
+PART = "_gate_part"  # the part of a large batch a row is validated in (`part_of`)
+READ_CHUNK_ROWS = 100_000
 AUDIT_TABLE = "gate_audit"
 
 # Past this many keys a cross-table lookup reads the column whole and filters in memory, rather
@@ -264,10 +268,48 @@ def part_count(rows: int) -> int:
     return max(1, math.ceil(rows / GATE_PART_ROWS))
 
 
+def part_of(key: str, parts: int) -> str:
+    """A row's part of a batch, chosen by its key's hash: every row of a key is in the same part,
+    so uniqueness holds within each part exactly when it holds in the batch."""
+    return f'hash("{key}") % {parts} as {PART}'
+
+
 def part_condition(key: str, part: int, parts: int) -> str:
-    """The rows of one part of a batch, chosen by their key's hash: every row of a key is in the
-    same part, so uniqueness holds within each part exactly when it holds in the batch."""
     return "true" if parts == 1 else f'hash("{key}") % {parts} = {part}'
+
+
+def split_by_part(chunks: Iterable[pa.Table]) -> Iterator[tuple[int, pa.Table]]:
+    """Rows sorted by their `PART` column, in chunks, as (part, its rows) one part at a time.
+
+    One sorted pass: a query a part would scan the whole batch once a part, which on a year of
+    events (19 parts of 9.2 million rows) cost twice the validation itself.
+    """
+    current, rows = -1, []
+    for chunk in chunks:
+        if not chunk.num_rows:
+            continue
+        numbers = chunk.column(PART).to_numpy()
+        starts = [0, *(np.flatnonzero(np.diff(numbers)) + 1).tolist(), len(numbers)]
+        for start, end in itertools.pairwise(starts):
+            if int(numbers[start]) != current and rows:
+                yield current, pa.concat_tables(rows).drop_columns([PART])
+                rows = []
+            current = int(numbers[start])
+            rows.append(chunk.slice(start, end - start))
+    if rows:
+        yield current, pa.concat_tables(rows).drop_columns([PART])
+
+
+def batch_parts(
+    landing: dlt.Dataset, table_name: str, load_id: str, key: str, parts: int
+) -> Iterator[tuple[int, pa.Table]]:
+    """`read_batch` part by part, in one query sorted by part."""
+    relation = landing(
+        f"select *, {part_of(key, parts)} from {table_name} "
+        f"where _dlt_load_id = '{load_id}' order by {PART}"
+    )
+    for part, rows in split_by_part(relation.iter_arrow(READ_CHUNK_ROWS)):
+        yield part, rows.drop_columns([name for name in DLT_COLUMNS if name in rows.column_names])
 
 
 def shape_frame(landing: dlt.Dataset, table_name: str, load_id: str, runner: SuiteRunner):
@@ -316,22 +358,52 @@ def read_in_database(
     need not read their payloads at all; a held row's full record is read by its rowid. A flag
     costs a scan of the payload, for expectations that only need the column to exist.
     """
-    present = landing.schema.get_table_columns(table_name)
     with landing.sql_client as client:
-        excluded = [
-            client.escape_column_name(name) for name in (*DLT_COLUMNS, *payload) if name in present
-        ]
-        flags = "".join(
-            f", {client.escape_column_name(name)} is null as {client.escape_column_name(name)}"
-            for name in (payload if flagged is None else flagged)
-        )
-        query = (
-            f"select rowid as {ROW_ID}, * exclude ({', '.join(excluded)}){flags} "
-            f"from {client.make_qualified_table_name(table_name)} "
-            f"where _dlt_load_id = ? and {where}"
-        )
+        query = _in_database_query(landing, client, table_name, payload, flagged, where)
         with client.execute_query(query, load_id) as cursor:
             return cursor.arrow()
+
+
+def _in_database_query(
+    landing: dlt.Dataset,
+    client,
+    table_name: str,
+    payload: Sequence[str],
+    flagged: Sequence[str] | None,
+    where: str,
+    extra: str = "",
+) -> str:
+    present = landing.schema.get_table_columns(table_name)
+    excluded = [
+        client.escape_column_name(name) for name in (*DLT_COLUMNS, *payload) if name in present
+    ]
+    flags = "".join(
+        f", {client.escape_column_name(name)} is null as {client.escape_column_name(name)}"
+        for name in (payload if flagged is None else flagged)
+    )
+    return (
+        f"select rowid as {ROW_ID}, * exclude ({', '.join(excluded)}){flags}{extra} "
+        f"from {client.make_qualified_table_name(table_name)} "
+        f"where _dlt_load_id = ? and {where}"
+    )
+
+
+def parts_in_database(
+    landing: dlt.Dataset,
+    table_name: str,
+    load_id: str,
+    key: str,
+    parts: int,
+    payload: Sequence[str] = (),
+    flagged: Sequence[str] | None = None,
+) -> Iterator[tuple[int, pa.Table]]:
+    """`read_in_database` part by part, in one query sorted by part (`split_by_part`)."""
+    with landing.sql_client as client:
+        query = _in_database_query(
+            landing, client, table_name, payload, flagged, "true", f", {part_of(key, parts)}"
+        )
+        with client.execute_query(f"{query} order by {PART}", load_id) as cursor:
+            yield from split_by_part(cursor.iter_arrow(READ_CHUNK_ROWS))
 
 
 def records_by_row_id(landing: dlt.Dataset, table_name: str, row_ids: list[int]) -> list[dict]:
@@ -600,6 +672,7 @@ class TableGate:
     """What the gate needs for one table in one run."""
 
     landing: dlt.Dataset
+    parts_landing: dlt.Dataset  # the same landing, for the sorted read of a batch's parts
     suite: TableSuite
     runner: SuiteRunner
     history: list[tuple[str, int]]  # (load id, rows) of promoted batches, oldest first
@@ -648,6 +721,7 @@ class BatchReader:
     """Reads a table's landed batches, or parts of them, for the gate of one run."""
 
     landing: dlt.Dataset
+    parts_landing: dlt.Dataset
     suite: TableSuite
     # Passing rows are copied inside the database; the gate reads rows without their payloads.
     in_database: bool
@@ -655,14 +729,31 @@ class BatchReader:
     landed: LandingTables
     track_promoted_keys: bool  # a merged table: held versions older than a promoted key go stale
 
-    def read(self, load_id: str, where: str, runner: SuiteRunner) -> pa.Table:
+    def read(self, load_id: str, runner: SuiteRunner) -> pa.Table:
         table_name = self.suite.table_name
         if self.in_database:
-            # Payloads only as the flags `runner` needs (their existence): a part's rules need
-            # none, and scanning a stream's JSON once a part made parts cost four times a batch.
-            flagged = [name for name in self.payload if name in runner.existing_columns]
-            return read_in_database(self.landing, table_name, load_id, self.payload, where, flagged)
-        return read_batch(self.landing, table_name, load_id, where)
+            flagged = self.flagged(runner)
+            return read_in_database(
+                self.landing, table_name, load_id, self.payload, "true", flagged
+            )
+        return read_batch(self.landing, table_name, load_id)
+
+    def parts(
+        self, load_id: str, parts: int, runner: SuiteRunner
+    ) -> Iterator[tuple[int, pa.Table]]:
+        table_name, key = self.suite.table_name, self.suite.primary_key
+        if self.in_database:
+            flagged = self.flagged(runner)
+            yield from parts_in_database(
+                self.parts_landing, table_name, load_id, key, parts, self.payload, flagged
+            )
+        else:
+            yield from batch_parts(self.parts_landing, table_name, load_id, key, parts)
+
+    def flagged(self, runner: SuiteRunner) -> list[str]:
+        """Payloads only as the flags `runner` needs (their existence): a part's rules need none,
+        and a flag costs a scan of the payload, most of a stream's bytes."""
+        return [name for name in self.payload if name in runner.existing_columns]
 
     def whole_rows(self, load_id: str, where: str) -> pa.Table:
         """In the database: the rows with their payloads, and `ROW_ID`."""
@@ -673,13 +764,15 @@ class BatchReader:
         self,
         load_id: str,
         where: str,
+        batch: pa.Table,
         runner: SuiteRunner,
         min_rows: int,
         run_name: str,
         render_passing: bool = True,
     ) -> CheckedPart:
+        """Validate `batch` (the rows of the load `where` chooses) and keep what is needed to
+        write its verdict."""
         suite = self.suite
-        batch = self.read(load_id, where, runner)
         verdict = validate_batch(
             batch, suite, runner, self.landed, min_rows, run_name, render_passing
         )
@@ -755,19 +848,25 @@ def check_batch(
     run_name = f"landing_load_{load_id}"
     parts = part_count(rows)
     if parts == 1:
-        return [reader.check(load_id, "true", gate.runner, min_rows, run_name)]
+        batch = reader.read(load_id, gate.runner)
+        return [reader.check(load_id, "true", batch, gate.runner, min_rows, run_name)]
     frame = shape_frame(gate.landing, gate.suite.table_name, load_id, gate.shape_runner)
     shape = gate.shape_runner.validate(frame, min_rows, run_name=run_name)
     del frame
     if not shape.batch_passed:
         return [CheckedPart("true", rows, shape)]
     checked: list[CheckedPart] = []
-    for part in range(parts):
-        where = part_condition(gate.suite.primary_key, part, parts)
-        name = f"{run_name}_part_{part + 1}_of_{parts}"
-        checked.append(reader.check(load_id, where, gate.row_runner, 0, name, render_passing=False))
-        if not checked[-1].verdict.batch_passed:
-            break
+    # Closed when a part stops the batch: the sorted query holds its connection until then.
+    with closing(reader.parts(load_id, parts, gate.row_runner)) as sorted_parts:
+        for part, batch in sorted_parts:
+            where = part_condition(gate.suite.primary_key, part, parts)
+            name = f"{run_name}_part_{part + 1}_of_{parts}"
+            checked.append(
+                reader.check(load_id, where, batch, gate.row_runner, 0, name, render_passing=False)
+            )
+            del batch
+            if not checked[-1].verdict.batch_passed:
+                break
     return checked
 
 
@@ -803,6 +902,7 @@ def _gate_table(gate: TableGate) -> Iterator:
     one_by_one = appended or len(pending) == 1
     reader = BatchReader(
         landing=gate.landing,
+        parts_landing=gate.parts_landing,
         suite=suite,
         in_database=gate.in_database and one_by_one,
         payload=payload_columns(gate.landing, suite.table_name, gate.runner),
@@ -920,6 +1020,7 @@ def promoted_batches(lake: dlt.Dataset | None) -> dict[str, list[tuple[str, int]
 def lake_gate(
     source_name: str,
     landing: dlt.Dataset,
+    parts_landing: dlt.Dataset,
     suites: dict[str, TableSuite],
     report: GateReport,
     lake: dlt.Dataset | None = None,
@@ -928,6 +1029,10 @@ def lake_gate(
 ) -> DltSource:
     """A dlt source whose resources are the validated lake tables of one landing dataset.
 
+    `parts_landing` is a second dataset object on the same landing: a large batch's parts are
+    read from it in one sorted query whose connection stays open while the gate queries
+    `landing` with its own (a dataset's client shares one connection, which a nested query would
+    close under the stream).
     `lake` (the lake dataset) gives the volume rules their history; `docs_dir` renders every
     validation into GX Data Docs there; tables in `waive_volume` promote the batch their volume
     rule holds (an operator looked: the batch is small for a known reason).
@@ -940,6 +1045,7 @@ def lake_gate(
         for table_name, suite in suites.items():
             table_gate = TableGate(
                 landing=landing,
+                parts_landing=parts_landing,
                 suite=suite,
                 runner=runner_for(suite, docs_dir),
                 history=history[table_name],

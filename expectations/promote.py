@@ -64,7 +64,14 @@ def promote(
     # dlt's `run` below extracts this gate's rows instead of stopping after the old package.
     finished = finish_pending(lake)
     source = lake_gate(
-        source_name, landing, suites, report, lake.dataset(), settings.data_docs_dir, waive_volume
+        source_name,
+        landing,
+        landing_pipeline(source_name, settings).dataset(),
+        suites,
+        report,
+        lake.dataset(),
+        settings.data_docs_dir,
+        waive_volume,
     )
     load_info = lake.run(source, **load_options(settings))
     publish_lake_views(lake, settings)

@@ -374,6 +374,49 @@ def test_a_batch_validated_in_parts_is_rejected_whole_when_a_column_is_empty(
     assert "quarantine_messages" not in lake_tables
 
 
+@pytest.mark.parametrize("source_name", ["events", "ordering"])
+def test_a_batch_in_parts_on_the_filesystem_lake_reaches_it_whole(
+    tmp_path: Path,
+    tiny_world_files: Path,
+    source_name: str,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    # On Parquet the parts go through Arrow: appended one by one (events), or, for merged
+    # tables (ordering), each the newest version of its keys; every landed row reaches the lake.
+    from expectations import gate
+
+    shutil.copytree(tiny_world_files, tmp_path / "data")
+    settings = point_at(monkeypatch, tmp_path, "filesystem")
+    source = SOURCES[source_name]
+    landing = landing_pipeline(source_name, settings)
+    landing.run(source.build(settings), **load_options(settings))
+    suites = suites_for(source_name)
+    landed = {
+        table: {
+            str(key)
+            for (key,) in landing.dataset()(
+                f"select {suites[table].primary_key} from {table}"
+            ).fetchall()
+        }
+        for table in suites
+    }
+    largest = max(len(keys) for keys in landed.values())
+    monkeypatch.setattr(gate, "GATE_PART_ROWS", max(largest // 4, 10))
+
+    report = promote(source_name, settings).report
+
+    for table, keys in landed.items():
+        assert report.tables[table].batch_failure is None
+        lake = {
+            str(key)
+            for (key,) in query(
+                settings, f"select {suites[table].primary_key} from raw_{source_name}.{table}"
+            )
+        }
+        assert lake == keys, table
+        assert report.tables[table].promoted_rows == len(keys), table
+
+
 def gate_planted_batch(settings: Settings, source_name: str) -> None:
     """Plant the source's bad rows in its landed batch, run the gate, check every row's fate."""
     planted = plant_rows(settings, source_name)
