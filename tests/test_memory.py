@@ -17,7 +17,7 @@ def test_what_a_step_freed_leaves_the_process():
     # allocators keep the pages for reuse until asked; the run's next step would start with them.
     release_freed_memory()
     before = resident_mib()
-    table = pa.table({"message_id": [f"message-{number:012d}" for number in range(2_000_000)]})
+    table = pa.table({"message_id": [f"message-{number:012d}" for number in range(4_000_000)]})
     frame = table.to_pandas()
     held = resident_mib() - before
     del table, frame
@@ -26,5 +26,6 @@ def test_what_a_step_freed_leaves_the_process():
     release_freed_memory()
 
     released = kept - (resident_mib() - before)
-    assert held > 100, f"the test allocated only {held:.0f} MiB"
+    # A pytest worker that ran other tests reuses pages it already had: less shows as new.
+    assert held > 64, f"the test allocated only {held:.0f} MiB"
     assert released > held / 3, f"{released:.0f} of {kept:.0f} MiB kept went back"
