@@ -268,14 +268,18 @@ def part_count(rows: int) -> int:
     return max(1, math.ceil(rows / GATE_PART_ROWS))
 
 
-def part_of(key: str, parts: int) -> str:
+def part_number(key: str, parts: int) -> str:
     """A row's part of a batch, chosen by its key's hash: every row of a key is in the same part,
     so uniqueness holds within each part exactly when it holds in the batch."""
-    return f'hash("{key}") % {parts} as {PART}'
+    return f'hash("{key}") % {parts}'
+
+
+def part_of(key: str, parts: int) -> str:
+    return f"{part_number(key, parts)} as {PART}"
 
 
 def part_condition(key: str, part: int, parts: int) -> str:
-    return "true" if parts == 1 else f'hash("{key}") % {parts} = {part}'
+    return "true" if parts == 1 else f"{part_number(key, parts)} = {part}"
 
 
 def split_by_part(chunks: Iterable[pa.Table]) -> Iterator[tuple[int, pa.Table]]:
@@ -317,13 +321,14 @@ def shape_frame(landing: dlt.Dataset, table_name: str, load_id: str, runner: Sui
     they read as true where it has a value and null where not, each they only need to exist as
     true. A column the batch lacks stays absent, so its existence check fails as on the rows."""
     present = landing.schema.get_table_columns(table_name)
+    escape = landing.sql_client.escape_column_name
     columns = [
         *(
-            f'case when "{name}" is not null then true end as "{name}"'
+            f"case when {escape(name)} is not null then true end as {escape(name)}"
             for name in runner.read_columns
             if name in present
         ),
-        *(f'true as "{name}"' for name in runner.existing_columns if name in present),
+        *(f"true as {escape(name)}" for name in runner.existing_columns if name in present),
     ]
     shape = landing(
         f"select {', '.join(columns) or 'true as _row'} from {table_name} "
@@ -359,7 +364,8 @@ def read_in_database(
     costs a scan of the payload, for expectations that only need the column to exist.
     """
     with landing.sql_client as client:
-        query = _in_database_query(landing, client, table_name, payload, flagged, where)
+        condition = f"_dlt_load_id = ? and {where}"
+        query = _in_database_query(landing, client, table_name, payload, flagged, condition)
         with client.execute_query(query, load_id) as cursor:
             return cursor.arrow()
 
@@ -370,9 +376,11 @@ def _in_database_query(
     table_name: str,
     payload: Sequence[str],
     flagged: Sequence[str] | None,
-    where: str,
+    condition: str,
     extra: str = "",
 ) -> str:
+    """Rows that meet `condition`, with their `ROW_ID`, without dlt's columns and the `payload`
+    ones, those in `flagged` (all, by default) as their null flags."""
     present = landing.schema.get_table_columns(table_name)
     excluded = [
         client.escape_column_name(name) for name in (*DLT_COLUMNS, *payload) if name in present
@@ -383,8 +391,7 @@ def _in_database_query(
     )
     return (
         f"select rowid as {ROW_ID}, * exclude ({', '.join(excluded)}){flags}{extra} "
-        f"from {client.make_qualified_table_name(table_name)} "
-        f"where _dlt_load_id = ? and {where}"
+        f"from {client.make_qualified_table_name(table_name)} where {condition}"
     )
 
 
@@ -400,7 +407,13 @@ def parts_in_database(
     """`read_in_database` part by part, in one query sorted by part (`split_by_part`)."""
     with landing.sql_client as client:
         query = _in_database_query(
-            landing, client, table_name, payload, flagged, "true", f", {part_of(key, parts)}"
+            landing,
+            client,
+            table_name,
+            payload,
+            flagged,
+            "_dlt_load_id = ?",
+            f", {part_of(key, parts)}",
         )
         with client.execute_query(f"{query} order by {PART}", load_id) as cursor:
             yield from split_by_part(cursor.iter_arrow(READ_CHUNK_ROWS))
@@ -416,13 +429,9 @@ def records_by_row_id(landing: dlt.Dataset, table_name: str, row_ids: list[int])
 
 
 def read_in_database_where(landing: dlt.Dataset, table_name: str, condition: str) -> pa.Table:
-    present = landing.schema.get_table_columns(table_name)
+    """Whole landed rows (payloads included) that meet `condition`, with their `ROW_ID`."""
     with landing.sql_client as client:
-        excluded = [client.escape_column_name(name) for name in DLT_COLUMNS if name in present]
-        query = (
-            f"select rowid as {ROW_ID}, * exclude ({', '.join(excluded)}) "
-            f"from {client.make_qualified_table_name(table_name)} where {condition}"
-        )
+        query = _in_database_query(landing, client, table_name, (), (), condition)
         with client.execute_query(query) as cursor:
             return cursor.arrow()
 
