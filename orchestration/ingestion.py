@@ -18,7 +18,7 @@ from ingestion.pipelines import (
 from ingestion.registry import SOURCES
 from ingestion.retyped_columns import restart_message, restart_retyped_tables
 from ingestion.source_spec import Source
-from orchestration.memory import release_freed_memory
+from orchestration.memory import memory_given_back
 from orchestration.pools import WAREHOUSE_POOL, wait_for_the_warehouse
 from regulars.settings import Settings
 
@@ -141,25 +141,24 @@ def landing_assets(source: Source, settings: Settings) -> dg.AssetsDefinition:
             return
         if settings.destination == "duckdb":
             wait_for_the_warehouse(context, settings)  # dlt's own error would blame credentials
-        # A fresh source object per run: readers keep per-run state (keys already seen).
-        try:
-            if finished := finish_pending(landing_pipeline(source.name, settings)):
-                context.log.warning(finished.describe("landing"))
-            fresh = source.build(settings)
-            retyped = restart_retyped_tables(source.name, fresh, settings)
-            if retyped:
-                context.log.warning(restart_message(source.name, retyped))
-            loaded = dlt.run(context=context, dlt_source=fresh, **load_options(settings))
-            yield from qualified(loaded, settings, source.name)
-        except Exception as error:
-            # The step's error says what `regulars ingest` says: the source, the cause, what to
-            # check. The chain stays attached for the run's logs.
-            explained = explain(source, error, settings)
-            if explained is None:
-                raise
-            raise dg.Failure(description=explained) from error
-        finally:
-            release_freed_memory()
+        with memory_given_back():
+            # A fresh source object per run: readers keep per-run state (keys already seen).
+            try:
+                if finished := finish_pending(landing_pipeline(source.name, settings)):
+                    context.log.warning(finished.describe("landing"))
+                fresh = source.build(settings)
+                retyped = restart_retyped_tables(source.name, fresh, settings)
+                if retyped:
+                    context.log.warning(restart_message(source.name, retyped))
+                loaded = dlt.run(context=context, dlt_source=fresh, **load_options(settings))
+                yield from qualified(loaded, settings, source.name)
+            except Exception as error:
+                # The step's error says what `regulars ingest` says: the source, the cause, what to
+                # check. The chain stays attached for the run's logs.
+                explained = explain(source, error, settings)
+                if explained is None:
+                    raise
+                raise dg.Failure(description=explained) from error
 
     return landing
 

@@ -11,6 +11,9 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 
 import pyarrow as pa
@@ -31,3 +34,31 @@ def release_freed_memory() -> None:
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
+
+
+# A step that grew the process by less leaves too little to be worth a full collection: in a
+# process that has imported Dagster and dbt one takes about a quarter of a second, and a run of
+# every source has fourteen landing and gate steps (3.8 s of a 59 s run at 300 guests).
+WORTH_RELEASING = 256 * 2**20
+
+
+def resident_bytes() -> int | None:
+    """The process's resident memory now, where the system says it cheaply (Linux)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return None
+
+
+@contextmanager
+def memory_given_back() -> Iterator[None]:
+    """Around a step: what it freed goes back when it grew the process by `WORTH_RELEASING` or
+    more (always, where the resident size cannot be read)."""
+    before = resident_bytes()
+    try:
+        yield
+    finally:
+        after = resident_bytes()
+        if before is None or after is None or after - before >= WORTH_RELEASING:
+            release_freed_memory()

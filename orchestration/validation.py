@@ -12,7 +12,7 @@ from expectations.suite_runner import docs_index
 from ingestion.pipelines import lake_dataset, landing_dataset
 from ingestion.registry import SOURCES
 from orchestration.ingestion import warehouse_table_name
-from orchestration.memory import release_freed_memory
+from orchestration.memory import memory_given_back
 from orchestration.pools import WAREHOUSE_POOL, wait_for_the_warehouse
 from regulars.settings import Settings
 
@@ -186,10 +186,8 @@ def gate_assets(source_name: str, settings: Settings) -> dg.AssetsDefinition:
             yield from _not_configured(source_name, table_names, missing)
             return
         wait_for_the_warehouse(context, settings)
-        try:
+        with memory_given_back():
             result = promote(source_name, settings)
-        finally:
-            release_freed_memory()
         if result.finished_pending:
             context.log.warning(result.finished_pending.describe("lake"))
         for table_name in table_names:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 
 from orchestration.memory import release_freed_memory
@@ -29,3 +30,20 @@ def test_what_a_step_freed_leaves_the_process():
     # A pytest worker that ran other tests reuses pages it already had: less shows as new.
     assert held > 64, f"the test allocated only {held:.0f} MiB"
     assert released > held / 3, f"{released:.0f} of {kept:.0f} MiB kept went back"
+
+
+def test_only_a_step_that_grew_the_process_pays_for_giving_memory_back(monkeypatch):
+    from orchestration import memory
+
+    releases: list[str] = []
+    monkeypatch.setattr(memory, "release_freed_memory", lambda: releases.append("released"))
+
+    with memory.memory_given_back():
+        rows = [f"row-{number}" for number in range(1_000)]
+    assert rows and releases == []
+
+    with memory.memory_given_back():
+        # Held to the end of the step, as a landing's Arrow tables are: every page written.
+        held = np.ones(memory.WORTH_RELEASING // 8 + 2**20, dtype=np.int64)
+    del held
+    assert releases == ["released"]
