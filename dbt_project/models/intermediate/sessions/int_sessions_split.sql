@@ -3,21 +3,65 @@
     with a new session whenever session_inactivity_minutes pass without one.
     No date boundary: a session that runs over midnight stays one session and
     belongs to the date it started. Attributes of the session's start
-    (campaign, referrer, landing page) come from its first call.
+    (campaign, referrer, landing page) come from its first call. Who owns a
+    session is int_sessions_sessionised's: a sign-up re-owns old sessions,
+    and that must not make this table rebuild them.
+
+    Incremental by device: a run sessionises again every session of each
+    device (anonymous id and platform) that has calls from a lake load newer
+    than the newest this table has seen, over the device's whole history, so
+    a late call that joins or splits an old session leaves what a full
+    refresh would; other devices' sessions stay as they are. The lake's load
+    ids are dlt's (a timestamp, as text: they sort as the loads ran), and
+    the lake only appends calls; forget (regulars/privacy/forget.py) deletes
+    a guest's rows here as everywhere. A changed session_inactivity_minutes
+    sessionises every device again. On Spark, a table built whole
+    (dbt_project.yml).
 -#}
+{{
+    config(
+        incremental_strategy='delete+insert',
+        unique_key='anonymous_id',
+        on_schema_change='fail',
+    )
+}}
+
 with
 
 messages as (
 
     select * from {{ ref('stg_events__messages') }}
+    -- A session is a device's: server-side calls with only a userId have none.
+    where
+        anonymous_id is not null
+        and platform in ('app', 'web')
+        and occurred_at is not null
 
 ),
 
-identities as (
+{% if is_incremental() %}
 
-    select * from {{ ref('int_identities_stitched') }}
+    seen as (
 
-),
+        select
+            coalesce(max(last_dlt_load_id), '') as newest_load_id,
+            max(inactivity_minutes) as inactivity_minutes
+        from {{ this }}
+
+    ),
+
+    devices_to_sessionise as (
+
+        select distinct messages.anonymous_id
+        from messages
+        cross join seen
+        where
+            messages.dlt_load_id > seen.newest_load_id
+            or seen.inactivity_minutes != {{ var('session_inactivity_minutes') }}
+
+    ),
+
+{% endif %}
 
 events as (
 
@@ -41,16 +85,17 @@ events as (
         gclid,
         order_id,
         occurred_at,
+        dlt_load_id,
         coalesce(gclid, fbclid) as click_id,
         lag(occurred_at) over (
             partition by anonymous_id, platform order by occurred_at asc, message_id asc
         ) as previous_occurred_at
     from messages
-    -- A session is a device's: server-side calls with only a userId have none.
-    where
-        anonymous_id is not null
-        and platform in ('app', 'web')
-        and occurred_at is not null
+    {% if is_incremental() %}
+        -- By anonymous id, a plain column: the filter reaches the lake's scan, before the
+        -- platform is read out of each call's JSON.
+        where anonymous_id in (select devices_to_sessionise.anonymous_id from devices_to_sessionise)
+    {% endif %}
 
 ),
 
@@ -88,11 +133,6 @@ ranked as (
 
     select
         *,
-        -- Its own window: Spark takes row_number() only over the default frame.
-        row_number() over (
-            partition by anonymous_id, platform, session_number
-            order by occurred_at asc, message_id asc
-        ) as event_number,
         {{ first_non_null_over('customer_id', 'session_events') }} as session_customer_id,
         {{ first_non_null_over('click_id', 'session_events') }} as session_click_id,
         {{ first_non_null_over('order_id', 'session_events') }} as session_order_id,
@@ -121,15 +161,16 @@ sessions as (
         max(session_customer_id) as session_customer_id,
         max(session_click_id) as click_id,
         max(session_order_id) as order_id,
-        max(case when event_number = 1 then utm_source end) as utm_source,
-        max(case when event_number = 1 then utm_medium end) as utm_medium,
-        max(case when event_number = 1 then utm_campaign end) as utm_campaign,
-        max(case when event_number = 1 then utm_content end) as utm_content,
-        max(case when event_number = 1 then utm_term end) as utm_term,
-        max(case when event_number = 1 then gclid end) as landing_gclid,
-        max(case when event_number = 1 then page_referrer end) as referrer,
-        max(case when event_number = 1 then page_url end) as landing_url,
+        max(case when is_session_start = 1 then utm_source end) as utm_source,
+        max(case when is_session_start = 1 then utm_medium end) as utm_medium,
+        max(case when is_session_start = 1 then utm_campaign end) as utm_campaign,
+        max(case when is_session_start = 1 then utm_content end) as utm_content,
+        max(case when is_session_start = 1 then utm_term end) as utm_term,
+        max(case when is_session_start = 1 then gclid end) as landing_gclid,
+        max(case when is_session_start = 1 then page_referrer end) as referrer,
+        max(case when is_session_start = 1 then page_url end) as landing_url,
         max(session_landing_page) as landing_page,
+        max(dlt_load_id) as last_dlt_load_id,
         count(*) as events,
         sum(case when message_type = 'page' then 1 else 0 end) as page_views,
         sum(case when message_type = 'screen' then 1 else 0 end) as screen_views,
@@ -180,56 +221,53 @@ final as (
             "anonymous_id || '|' || platform || '|' || cast(session_started_at as "
             ~ dbt.type_string() ~ ")"
         ) }} as session_id,
-        classified.anonymous_id,
-        -- Who the session belongs to: the userId it carried, else the
-        -- customer its anonymous id is stitched to (int_identities_stitched).
-        coalesce(classified.session_customer_id, identities.customer_id) as customer_id,
-        classified.platform,
-        classified.device_id,
-        classified.session_started_at,
-        classified.session_ended_at,
-        {{ utc_to_local_date('classified.session_started_at') }} as session_date,
-        {{ dbt.datediff('classified.session_started_at', 'classified.session_ended_at', 'second') }}
+        anonymous_id,
+        -- The userId the session's calls carried (the first); stitching is
+        -- int_sessions_sessionised's.
+        session_customer_id as customer_id,
+        platform,
+        device_id,
+        session_started_at,
+        session_ended_at,
+        {{ dbt.datediff('session_started_at', 'session_ended_at', 'second') }}
             as duration_seconds,
         case
-            when classified.utm_source is not null then classified.utm_source
-            when classified.landing_gclid is not null then 'google'
-            when classified.search_engine is not null then classified.search_engine
-            when classified.has_external_referrer
-                then regexp_replace(classified.referrer_host, {{ regex('^www\\.') }}, '')
+            when utm_source is not null then utm_source
+            when landing_gclid is not null then 'google'
+            when search_engine is not null then search_engine
+            when has_external_referrer
+                then regexp_replace(referrer_host, {{ regex('^www\\.') }}, '')
             else 'direct'
         end as source,
         case
-            when classified.utm_source is not null then coalesce(classified.utm_medium, 'not set')
-            when classified.landing_gclid is not null then 'cpc'
-            when classified.search_engine is not null then 'organic'
-            when classified.has_external_referrer then 'referral'
+            when utm_source is not null then coalesce(utm_medium, 'not set')
+            when landing_gclid is not null then 'cpc'
+            when search_engine is not null then 'organic'
+            when has_external_referrer then 'referral'
             else 'none'
         end as medium,
-        classified.utm_source,
-        classified.utm_medium,
-        classified.utm_campaign,
-        classified.utm_content,
-        classified.utm_term,
-        classified.click_id,
-        classified.referrer,
-        classified.landing_page,
-        classified.events,
-        classified.page_views,
-        classified.screen_views,
-        classified.product_views,
-        classified.product_adds,
-        classified.product_views > 0 as has_viewed_product,
-        classified.product_adds > 0 as has_added_product,
-        classified.checkouts_started > 0 as has_started_checkout,
-        classified.sign_ups > 0 as has_signed_up,
-        classified.orders_completed > 0 as has_completed_order,
-        classified.order_id
+        utm_source,
+        utm_medium,
+        utm_campaign,
+        utm_content,
+        utm_term,
+        click_id,
+        referrer,
+        landing_page,
+        events,
+        page_views,
+        screen_views,
+        product_views,
+        product_adds,
+        product_views > 0 as has_viewed_product,
+        product_adds > 0 as has_added_product,
+        checkouts_started > 0 as has_started_checkout,
+        sign_ups > 0 as has_signed_up,
+        orders_completed > 0 as has_completed_order,
+        order_id,
+        last_dlt_load_id,
+        {{ var('session_inactivity_minutes') }} as inactivity_minutes
     from classified
-    left join identities
-        on
-            identities.identifier_type = 'anonymous_id'
-            and classified.anonymous_id = identities.identifier
 
 )
 
