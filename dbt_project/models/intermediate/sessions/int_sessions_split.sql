@@ -12,8 +12,9 @@
     than the newest this table has seen, over the device's whole history, so
     a late call that joins or splits an old session leaves what a full
     refresh would; other devices' sessions stay as they are. The lake's load
-    ids are dlt's (a timestamp, as text: they sort as the loads ran), and
-    the lake only appends calls; forget (regulars/privacy/forget.py) deletes
+    ids are dlt's (a timestamp, as text: they sort as the loads ran; the
+    newest is read first: macros/sessions.sql), and the lake only appends
+    calls; forget (regulars/privacy/forget.py) deletes
     a guest's rows here as everywhere. A changed session_inactivity_minutes
     sessionises every device again. On Spark, a table built whole
     (dbt_project.yml).
@@ -26,7 +27,28 @@
     )
 }}
 
+{%- set sessionise_every_device = true %}
+{%- if is_incremental() %}
+    {%- set newest_load_id = newest_sessionised_load() %}
+    {%- set sessionise_every_device = (
+        newest_load_id is none
+        or sessionised_inactivity_minutes() | int != var('session_inactivity_minutes') | int
+    ) %}
+{%- endif %}
+
 with
+
+{% if not sessionise_every_device %}
+
+    devices_to_sessionise as (
+
+        select distinct anonymous_id
+        from {{ ref('stg_events__messages') }}
+        where dlt_load_id > '{{ newest_load_id }}'
+
+    ),
+
+{% endif %}
 
 messages as (
 
@@ -36,32 +58,11 @@ messages as (
         anonymous_id is not null
         and platform in ('app', 'web')
         and occurred_at is not null
+    {% if not sessionise_every_device %}
+            and anonymous_id in (select devices_to_sessionise.anonymous_id from devices_to_sessionise)
+        {% endif %}
 
 ),
-
-{% if is_incremental() %}
-
-    seen as (
-
-        select
-            coalesce(max(last_dlt_load_id), '') as newest_load_id,
-            max(inactivity_minutes) as inactivity_minutes
-        from {{ this }}
-
-    ),
-
-    devices_to_sessionise as (
-
-        select distinct messages.anonymous_id
-        from messages
-        cross join seen
-        where
-            messages.dlt_load_id > seen.newest_load_id
-            or seen.inactivity_minutes != {{ var('session_inactivity_minutes') }}
-
-    ),
-
-{% endif %}
 
 events as (
 
@@ -91,11 +92,6 @@ events as (
             partition by anonymous_id, platform order by occurred_at asc, message_id asc
         ) as previous_occurred_at
     from messages
-    {% if is_incremental() %}
-        -- By anonymous id, a plain column: the filter reaches the lake's scan, before the
-        -- platform is read out of each call's JSON.
-        where anonymous_id in (select devices_to_sessionise.anonymous_id from devices_to_sessionise)
-    {% endif %}
 
 ),
 
