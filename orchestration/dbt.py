@@ -307,12 +307,37 @@ def after_dbt(
     """
     held: list[Any] = []
     try:
-        held.extend(invocation.stream())
-    except Exception:
-        # dbt failed later in the build: what it did materialise is still reported.
+        try:
+            held.extend(invocation.stream())
+        except Exception:
+            # dbt failed later in the build: what it did materialise is still reported.
+            yield from _with_figures(context, held, settings, invocation)
+            raise
         yield from _with_figures(context, held, settings, invocation)
-        raise
-    yield from _with_figures(context, held, settings, invocation)
+    finally:
+        prune_invocation_folders(invocation.target_path)
+
+
+# dagster-dbt gives every dbt invocation a folder of its own under target/ (`<asset>-<run>-<id>`:
+# artifacts, compiled SQL, dbt's log), and never removes one: about 24 MB each at 100,000
+# guests, two a run, so a chain running daily would fill a disk over the years. The newest stay
+# for looking into recent runs.
+KEPT_INVOCATION_FOLDERS = 10
+
+
+def prune_invocation_folders(target_path: Path, keep: int = KEPT_INVOCATION_FOLDERS) -> None:
+    """Remove all but the newest `keep` invocation folders of the asset `target_path` is one of."""
+    asset = target_path.name.rsplit("-", 2)[0]
+    folders = sorted(
+        (
+            folder
+            for folder in target_path.parent.glob(f"{asset}-*-*")
+            if folder.is_dir() and folder.name.rsplit("-", 2)[0] == asset
+        ),
+        key=lambda folder: folder.stat().st_mtime,
+    )
+    for folder in folders[:-keep]:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _with_figures(
