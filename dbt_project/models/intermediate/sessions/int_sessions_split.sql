@@ -8,14 +8,14 @@
     and that must not make this table rebuild them.
 
     Incremental by device: a run sessionises again every session of each
-    device (anonymous id and platform) that has calls from a lake load newer
-    than the newest this table has seen, over the device's whole history, so
-    a late call that joins or splits an old session leaves what a full
-    refresh would; other devices' sessions stay as they are. The lake's load
-    ids are dlt's (a timestamp, as text: they sort as the loads ran; the
-    newest is read first: macros/sessions.sql), and the lake only appends
-    calls; forget (regulars/privacy/forget.py) deletes
-    a guest's rows here as everywhere. A changed session_inactivity_minutes
+    anonymous id (a browser or app install, on each platform it used) with
+    calls from a lake load newer than the newest this table holds, over its
+    whole history, so a late call that joins or splits an old session
+    leaves what a full refresh would; other devices' sessions stay as they
+    are. The lake's load ids are dlt's (a timestamp, as text: they sort as
+    the loads ran; the newest is read first, macros/sessions.sql), and the
+    lake only appends calls; forget (regulars/privacy/forget.py) deletes a
+    guest's rows here as everywhere. A changed session_inactivity_minutes
     sessionises every device again. On Spark, a table built whole
     (dbt_project.yml).
 -#}
