@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from orchestration.memory import release_freed_memory
+from orchestration.memory import release_freed_memory, resident_bytes
 
 
 def resident_mib() -> float:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * 4096 / 2**20
+    resident = resident_bytes()
+    assert resident is not None, "this test reads the resident size from /proc (Linux)"
+    return resident / 2**20
 
 
 def test_what_a_step_freed_leaves_the_process():
