@@ -10,7 +10,15 @@
     works by hand and wins. Without either (a plain `dbt build`) a model
     falls back to its own lookback rule.
 -#}
+{#-
+    Read only when running, never while parsing: an environment variable a
+    file reads at parse time is recorded, and dbt parses that file again
+    whenever its value changes, which a partition run's window does every
+    run (about a second of each Dagster dbt step). The SQL is compiled at
+    run time, where the window is read; no ref or config depends on it.
+-#}
 {% macro partition_window_bound(name) -%}
+    {% if not execute %}{{ return(none) }}{% endif %}
     {{ return(var(name, env_var('REGULARS_' ~ name | upper, '')) or none) }}
 {%- endmacro %}
 
