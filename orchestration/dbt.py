@@ -1,16 +1,19 @@
 """dbt models, seeds and snapshots as assets (dagster-dbt), keyed and grouped by rule."""
 
+import hashlib
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import timedelta
 from functools import cached_property
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -176,13 +179,13 @@ ANALYTICS = dg.AssetSelection.tag("analytics", "")
 def dbt_project(settings: Settings) -> DbtProject:
     project = DbtProject(project_dir=settings.dbt_project_dir)
     # Under `dagster dev` the code location parses at every load, as dagster-dbt's
-    # `prepare_if_dev` does (same condition), but through `prepare`: dagster-dbt's writes the
-    # manifest in place, which a run loading the code location meanwhile read half of (a
-    # clean-clone CI run failed so while the UI test's code server loaded), and without the
-    # chain's vars, which threw away dbt's partial parse. Outside it the manifest is built once;
-    # `regulars materialize` refreshes it.
+    # `prepare_if_dev` does (same condition), but only where something changed, and through
+    # `prepare`: dagster-dbt's writes the manifest in place, which a run loading the code location
+    # meanwhile read half of (a clean-clone CI run failed so while the UI test's code server
+    # loaded), and without the chain's vars, which threw away dbt's partial parse. Outside it the
+    # manifest is built once; `regulars materialize` refreshes it.
     if os.environ.get("DAGSTER_IS_DEV_CLI") or not project.manifest_path.exists():
-        prepare(project, settings)
+        prepare_if_changed(project, settings)
     return project
 
 
@@ -192,6 +195,70 @@ PARSE_ARTIFACTS = ("partial_parse.msgpack", "manifest.json")
 
 class DbtParseError(RuntimeError):
     """dbt could not parse the project; the message has dbt's own lines naming the file."""
+
+
+# Beside the manifest: what the parse that wrote it read (`parse_inputs`).
+PARSE_INPUTS_FILE = "regulars_parse_inputs.sha256"
+# Environment variables a parse can read by a name no file spells whole
+# (macros/partition_window.sql's `'REGULARS_' ~ name`), and dbt's own settings.
+PARSED_ENVIRONMENT_PREFIXES = ("REGULARS_", "DBT_")
+_ENV_VAR_NAME = re.compile(rb"""env_var\(\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]""")
+_DBT_DISTRIBUTIONS = ("dbt-core", "dbt-adapters", "dbt-duckdb", "dbt-spark")
+
+
+def parse_inputs(project: DbtProject, settings: Settings) -> str:
+    """A digest of everything a parse of the project reads: its files and the profile's, the
+    chain's vars, the environment variables they name, dbt's version, and the artifacts the last
+    parse left (a `dbt parse` by hand with other vars replaces them)."""
+    project_dir = Path(project.project_dir)
+    target = project_dir / project.target_path
+    # Not walked at all: target/ holds every dagster-dbt invocation's folder.
+    skipped = {target, project_dir / "logs", project_dir / "dbt_packages"}
+    files = []
+    for folder, subfolders, names in os.walk(project_dir):
+        subfolders[:] = [name for name in subfolders if Path(folder, name) not in skipped]
+        files.extend(Path(folder, name) for name in names)
+    files.sort()
+    profile = Path(project.profiles_dir) / "profiles.yml"
+    if profile.is_file() and profile not in files:
+        files.append(profile)
+    digest = hashlib.sha256()
+    named: set[str] = set()
+    for path in files:
+        content = path.read_bytes()
+        named.update(name.decode() for name in _ENV_VAR_NAME.findall(content))
+        digest.update(f"{path.relative_to(project_dir.parent)}\0".encode())
+        digest.update(hashlib.sha256(content).digest())
+    for name in sorted(os.environ):
+        if name in named or name.startswith(PARSED_ENVIRONMENT_PREFIXES):
+            digest.update(f"{name}={os.environ[name]}\0".encode())
+    digest.update("\0".join(chain_vars(settings)).encode())
+    for distribution in _DBT_DISTRIBUTIONS:
+        with suppress(metadata.PackageNotFoundError):
+            digest.update(f"{distribution}=={metadata.version(distribution)}\0".encode())
+    for name in PARSE_ARTIFACTS:
+        artifact = target / name
+        if artifact.exists():
+            stat = artifact.stat()
+            digest.update(f"{name}:{stat.st_size}:{stat.st_mtime_ns}\0".encode())
+    return digest.hexdigest()
+
+
+def prepare_if_changed(project: DbtProject, settings: Settings) -> bool:
+    """`prepare` when something a parse reads changed since the last one; whether it parsed.
+
+    dbt itself would find nothing changed, but only after starting (about 3 s: its imports, the
+    profile, writing the manifest again), before every `regulars materialize`.
+    """
+    recorded = Path(project.project_dir) / project.target_path / PARSE_INPUTS_FILE
+    if (
+        project.manifest_path.exists()
+        and recorded.exists()
+        and recorded.read_text().strip() == parse_inputs(project, settings)
+    ):
+        return False
+    prepare(project, settings)
+    return True
 
 
 def prepare(project: DbtProject, settings: Settings) -> None:
@@ -233,6 +300,7 @@ def prepare(project: DbtProject, settings: Settings) -> None:
             )
         for name in PARSE_ARTIFACTS:
             os.replace(scratch / name, target / name)
+        (target / PARSE_INPUTS_FILE).write_text(parse_inputs(project, settings) + "\n")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -145,8 +145,64 @@ def test_a_reader_never_sees_half_a_manifest_while_dbt_parses(regulars_env: Sett
         finally:
             stop.set()
             reader.join()
+        # What the parse read is recorded beside its manifest: the next run need not parse again.
+        assert not dbt.prepare_if_changed(project, settings)
     assert broken == []
     assert len(reads) > 20 and min(reads) > 500
+
+
+def test_dbt_parses_again_exactly_when_something_a_parse_reads_changed(
+    regulars_env: Settings, tmp_path, monkeypatch
+):
+    import shutil
+
+    from dagster_dbt import DbtProject
+
+    from orchestration import dbt
+    from regulars.settings import load_settings
+
+    project_dir = tmp_path / "dbt_project"
+    shutil.copytree(
+        regulars_env.dbt_project_dir, project_dir, ignore=shutil.ignore_patterns("target", "logs")
+    )
+    project = DbtProject(project_dir=project_dir)
+    target = project_dir / "target"
+    parses: list[str] = []
+
+    def parse(project: DbtProject, settings: Settings) -> None:
+        # What `prepare` leaves, without dbt's seconds: its artifacts, then what it read.
+        target.mkdir(exist_ok=True)
+        for name in dbt.PARSE_ARTIFACTS:
+            (target / name).write_text(f"parse {len(parses)}")
+        (target / dbt.PARSE_INPUTS_FILE).write_text(dbt.parse_inputs(project, settings))
+        parses.append(str(len(parses)))
+
+    monkeypatch.setattr(dbt, "prepare", parse)
+
+    def parsed_after(change=lambda: None, settings: Settings = regulars_env) -> bool:
+        change()
+        return dbt.prepare_if_changed(project, settings)
+
+    assert parsed_after()  # no manifest yet
+    assert not parsed_after()
+    # dagster-dbt's invocation folders under target/ are not something a parse reads.
+    assert not parsed_after(lambda: (target / "regulars_dbt-abc-def").mkdir())
+    model = project_dir / "models" / "marts" / "orders" / "fct_orders.sql"
+    assert parsed_after(lambda: model.write_text(model.read_text() + "\n-- edited\n"))
+    assert parsed_after(lambda: monkeypatch.setenv("REGULARS_DUCKDB_MEMORY_LIMIT", "1GB"))
+    # A variable no file of the project names does not count, until one does.
+    assert not parsed_after(lambda: monkeypatch.setenv("STORE_REGION", "north"))
+    reader = project_dir / "models" / "marts" / "orders" / "stores_in_region.sql"
+    assert parsed_after(lambda: reader.write_text("select '{{ env_var(\"STORE_REGION\") }}'\n"))
+    assert parsed_after(lambda: monkeypatch.setenv("STORE_REGION", "south"))
+    # The chain's vars, from its settings.
+    monkeypatch.setenv("CHAIN__TIMEZONE", "Europe/Rome")
+    assert parsed_after(settings=load_settings())
+    assert not parsed_after(settings=load_settings())
+    # A `dbt parse` by hand replaced the manifest, with whichever vars it was given.
+    assert parsed_after(lambda: (target / "manifest.json").write_text("by hand"))
+    assert not parsed_after(settings=load_settings())
+    assert len(parses) == 7
 
 
 def test_a_model_dbt_cannot_parse_is_named_and_no_manifest_is_replaced(

@@ -277,19 +277,29 @@ def _rebuild_after_forget(settings: Settings, sources: list[str], request_id: st
 
 
 @app.command()
-def prepare() -> None:
+def prepare(
+    force: bool = typer.Option(
+        False, "--force", help="Parse dbt's project even when nothing it reads changed."
+    ),
+) -> None:
     """Create the repo-local state folders and Dagster's instance config; re-parse dbt."""
     from orchestration import dbt as dbt_module
 
     settings = load_settings()
     export_environment(settings)
     # Refresh dbt's manifest so SQL edits since the last run are part of the graph.
+    project = dbt_module.DbtProject(project_dir=settings.dbt_project_dir)
     try:
-        dbt_module.prepare(dbt_module.dbt_project(settings), settings)
+        if force:
+            dbt_module.prepare(project, settings)
+            parsed = True
+        else:
+            parsed = dbt_module.prepare_if_changed(project, settings)
     except dbt_module.DbtParseError as error:
         typer.secho(str(error), fg="red", err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"DAGSTER_HOME={os.environ['DAGSTER_HOME']}; dbt manifest refreshed.")
+    manifest = "dbt manifest refreshed" if parsed else "dbt manifest up to date"
+    typer.echo(f"DAGSTER_HOME={os.environ['DAGSTER_HOME']}; {manifest}.")
 
 
 @app.command()
@@ -352,7 +362,7 @@ def _materialize_locked(settings: Settings):
 
     # The demo's chain settings first: dbt parses with the vars the run will pass.
     with demo_apis(settings) as stand_ins:
-        prepare()
+        prepare(force=False)
         with dg.DagsterInstance.get() as instance:
             # Under the lock no other materialize is alive: its unfinished runs are crashed
             # ones, and the slots they hold in the warehouse pool would make this run wait.
@@ -386,7 +396,7 @@ def ui(port: int = typer.Option(3000, help="Port on 127.0.0.1.")) -> None:
     from regulars.cli.demo import demo_apis
     from regulars.settings import beside_python
 
-    prepare()
+    prepare(force=False)
     settings = load_settings()
     dagster = beside_python("dagster")
     with demo_apis(settings):
