@@ -227,7 +227,8 @@ def parse_inputs(project: DbtProject, settings: Settings) -> str:
     for path in files:
         content = path.read_bytes()
         named.update(name.decode() for name in _ENV_VAR_NAME.findall(content))
-        digest.update(f"{path.relative_to(project_dir.parent)}\0".encode())
+        where = path.relative_to(project_dir) if path.is_relative_to(project_dir) else path
+        digest.update(f"{where}\0".encode())
         digest.update(hashlib.sha256(content).digest())
     for name in sorted(os.environ):
         if name in named or name.startswith(PARSED_ENVIRONMENT_PREFIXES):
