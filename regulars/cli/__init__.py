@@ -282,7 +282,8 @@ def prepare(
         False, "--force", help="Parse dbt's project even when nothing it reads changed."
     ),
 ) -> None:
-    """Create the repo-local state folders and Dagster's instance config; re-parse dbt."""
+    """Create the repo-local state folders and Dagster's instance config; re-parse dbt where
+    something its parse reads changed."""
     from orchestration import dbt as dbt_module
 
     settings = load_settings()
