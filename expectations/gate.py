@@ -46,6 +46,7 @@ from expectations.suite_runner import (
     rule_of,
 )
 from expectations.suites import TableSuite
+from ingestion.landing_zone import KEY_LANDS_ONCE
 
 DLT_COLUMNS = ("_dlt_load_id", "_dlt_id")
 ROW_ID = "_gate_row_id"  # DuckDB's rowid of a landed row, when the gate reads in the database
@@ -619,7 +620,9 @@ def lake_disposition(landing: dlt.Dataset, table_name: str) -> str | dict:
     once, so no key can reach the lake twice, and an append costs about half a merge (on a
     million events, seconds the gate would add to every load). Anything else merges on its key.
     """
-    if landing.schema.tables.get(table_name, {}).get("x-merge-strategy") == "insert-only":
+    table = landing.schema.tables.get(table_name, {})
+    # Tables landed before the hint existed carry only their insert-only merge.
+    if table.get(KEY_LANDS_ONCE) or table.get("x-merge-strategy") == "insert-only":
         return "append"
     return MERGED
 

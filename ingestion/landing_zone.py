@@ -17,8 +17,12 @@ from typing import ClassVar, NamedTuple
 
 import dlt
 import duckdb
+import numpy as np
 import orjson
 import pyarrow as pa
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
+from dlt.extract.source import DltSource
+from dlt.pipeline.pipeline import Pipeline
 from dlt.sources.filesystem import FileItemDict, filesystem
 
 from ingestion.files_read import unread_files
@@ -190,6 +194,10 @@ def read_ndjson(
             yield table
 
 
+# A page's row numbers, beside its columns while FirstSeen looks for repeats.
+PAGE_ROW = "_page_row"
+
+
 class FirstSeen:
     """Keeps the first row of each key across the pages of one run.
 
@@ -206,30 +214,33 @@ class FirstSeen:
 
     def __init__(self, key: str):
         # The key is a column name of Regulars' own reader SQL, never input.
-        self.digest = f'md5_number(page."{key}")'
+        self.key = f'page."{key}"'
         self.seen = duckdb.connect()
         self.seen.execute("create table seen (digest uhugeint)")
 
     def __call__(self, table: pa.Table) -> pa.Table:
-        self.seen.register("page", table)
+        # Most pages hold a repeat or two (an SDK's retry lands in a later hour's file). The
+        # repeats come back as row numbers and the page is filtered in Arrow: a page copied
+        # through DuckDB and back, JSON text and all, cost more than the probe itself.
+        page = table.append_column(PAGE_ROW, pa.array(np.arange(table.num_rows)))
+        self.seen.register("page", page)
         try:
-            # Built on the page, probing the keys seen: a page of no repeats (nearly every one)
-            # is neither copied nor converted.
-            (repeats,) = self.seen.execute(
-                f"select count(*) from seen semi join page on seen.digest = {self.digest}"
-            ).fetchone()
-            if repeats:
-                fresh = self.seen.execute(
-                    f"select page.* from page anti join seen on {self.digest} = seen.digest"
-                ).to_arrow_table()
-                # Same Arrow types as the page; only the fields' nullability does not come back.
-                table = fresh.cast(table.schema)
-                self.seen.unregister("page")
-                self.seen.register("page", table)
-            self.seen.execute(f"insert into seen select {self.digest} from page")
+            # Built on the page, probing the keys seen.
+            repeats = self.seen.execute(
+                f"select page.{PAGE_ROW} from page semi join seen "
+                f"on seen.digest = md5_number({self.key})"
+            ).fetchnumpy()[PAGE_ROW]
+            self.seen.execute(
+                f"insert into seen select md5_number({self.key}) from page "
+                f"where {self.key} is not null"
+            )
         finally:
             self.seen.unregister("page")
-        return table
+        if len(repeats) == 0:
+            return table
+        kept = np.ones(table.num_rows, dtype=bool)
+        kept[repeats] = False
+        return table.filter(kept)
 
 
 # The reader's select list is the stream's schema: a field the producers add is not read (it stays
@@ -237,6 +248,11 @@ class FirstSeen:
 # So a new column or a changed type can only come from a change to Regulars' own reader: stop
 # the load and say so rather than let the lake drift.
 LANDING_STREAM_CONTRACT = {"tables": "evolve", "columns": "freeze", "data_type": "freeze"}
+
+# A landing-zone table's key lands once, ever: the validation gate appends its promoted rows to
+# the lake rather than merging them. A table hint of its own, not read off the write disposition,
+# which is an append on a table's first load (append_where_empty).
+KEY_LANDS_ONCE = "x-key-lands-once"
 
 
 def landing_table(
@@ -268,7 +284,40 @@ def landing_table(
 
     if any(hints.get("data_type") == "json" for hints in (columns or {}).values()):
         _DeclaredJsonFromText.add(table_name)
-    return new_files(bucket_url, stream) | rows
+    resource = new_files(bucket_url, stream) | rows
+    return resource.apply_hints(additional_table_hints={KEY_LANDS_ONCE: True})
+
+
+def append_where_empty(source: DltSource, pipeline: Pipeline) -> list[str]:
+    """Land into a table that has no rows yet by appending; returns those tables.
+
+    An insert-only merge stages the load, then copies it into the table, skipping keys the table
+    has: into an empty table, a second copy of the whole load for nothing (30 s of a 100,000-
+    guest chain's first year of events). The load's keys are unique already (the reader's SQL
+    within a page, FirstSeen across pages), so appending leaves the table the merge would; the
+    runs after merge again, as the resource declares.
+    """
+    tables = [
+        resource
+        for resource in source.resources.selected.values()
+        if resource.compute_table_schema().get(KEY_LANDS_ONCE)
+    ]
+    empty = [resource for resource in tables if not _holds_rows(pipeline, resource.table_name)]
+    for resource in empty:
+        resource.apply_hints(write_disposition="append")
+    return [resource.table_name for resource in empty]
+
+
+def _holds_rows(pipeline: Pipeline, table: str) -> bool:
+    """Whether the destination's table has a row. Anything but "no such table" counts as yes:
+    a merge is right either way, an append only into an empty table."""
+    try:
+        with pipeline.sql_client() as client:
+            name = client.make_qualified_table_name(table)
+            with client.execute_query(f"select 1 from {name} limit 1") as cursor:
+                return cursor.fetchone() is not None
+    except DatabaseUndefinedRelation:
+        return False
 
 
 def key_not_null(table: pa.Table, key: str) -> pa.Table:

@@ -8,6 +8,7 @@ from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
 
 from ingestion.failures import explain
+from ingestion.landing_zone import append_where_empty
 from ingestion.pipelines import (
     finish_pending,
     lake_dataset,
@@ -150,6 +151,7 @@ def landing_assets(source: Source, settings: Settings) -> dg.AssetsDefinition:
                 retyped = restart_retyped_tables(source.name, fresh, settings)
                 if retyped:
                     context.log.warning(restart_message(source.name, retyped))
+                append_where_empty(fresh, landing_pipeline(source.name, settings))
                 loaded = dlt.run(context=context, dlt_source=fresh, **load_options(settings))
                 yield from qualified(loaded, settings, source.name)
             except Exception as error:

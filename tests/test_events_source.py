@@ -13,6 +13,7 @@ import pytest
 
 from expectations.promote import promote
 from ingestion.events import events_source
+from ingestion.landing_zone import append_where_empty
 from ingestion.pipelines import landing_pipeline
 from regulars.settings import Settings
 
@@ -40,9 +41,14 @@ def drop_batch(landing: Path, hour: str, messages: list[dict], part: int = 0) ->
         handle.writelines(json.dumps(m) + "\n" for m in messages)
 
 
-def run(settings: Settings, landing: Path) -> None:
-    landing_pipeline("events", settings).run(events_source(bucket_url=str(landing)))
+def run(settings: Settings, landing: Path) -> list[str]:
+    """Land and promote as `regulars ingest events` does; returns the tables that appended."""
+    pipeline = landing_pipeline("events", settings)
+    source = events_source(bucket_url=str(landing))
+    appended = append_where_empty(source, pipeline)
+    pipeline.run(source)
     promote("events", settings)
+    return appended
 
 
 def query(settings: Settings, sql: str):
@@ -350,3 +356,34 @@ def test_a_key_repeated_in_a_later_page_of_the_same_run_lands_once():
         sorted([{"message_id": "c", "amount": 30}, {"message_id": None, "amount": 40}], key=str),
         [{"message_id": "d", "amount": 400}],
     ]
+
+
+def test_a_first_landing_appends_and_every_later_one_merges_so_a_key_lands_once(
+    regulars_env: Settings, tmp_path: Path
+):
+    """An empty table takes its first load as an append (no staged copy); a table with rows is
+    merged into, also when this machine has lost the pipeline's state (a new checkout)."""
+    landing = tmp_path / "landing"
+    drop_batch(landing, "10", [message("m-1"), message("m-2")])
+    assert run(regulars_env, landing) == ["messages"]
+    drop_batch(landing, "11", [message("m-1"), message("m-3")])  # a retry of m-1, next hour
+    assert run(regulars_env, landing) == []
+    shutil.rmtree(regulars_env.dlt_pipelines_dir / "events_landing")
+    drop_batch(landing, "12", [message("m-2"), message("m-4")])
+    assert run(regulars_env, landing) == []
+
+    for table in ("landing_events.messages", "raw_events.messages"):
+        assert query(
+            regulars_env, f"select message_id, count(*) from {table} group by 1 order by 1"
+        ) == [
+            ("m-1", 1),
+            ("m-2", 1),
+            ("m-3", 1),
+            ("m-4", 1),
+        ], table
+    versions = query(
+        regulars_env, "select schema from landing_events._dlt_version order by inserted_at"
+    )
+    messages = [json.loads(schema)["tables"]["messages"] for (schema,) in versions]
+    assert [table["write_disposition"] for table in messages] == ["append", "merge"]
+    assert all(table["x-key-lands-once"] for table in messages)

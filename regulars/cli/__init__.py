@@ -99,6 +99,7 @@ def ingest(
     check_source(source)
     from expectations.promote import promote
     from ingestion.failures import explain
+    from ingestion.landing_zone import append_where_empty
     from ingestion.pipelines import finish_pending, landing_pipeline, load_options
     from ingestion.registry import SOURCES
     from ingestion.retyped_columns import restart_message, restart_retyped_tables
@@ -120,6 +121,7 @@ def ingest(
             retyped = restart_retyped_tables(source, dlt_source, settings)
             if retyped:
                 typer.secho(restart_message(source, retyped), fg="yellow", err=True)
+            append_where_empty(dlt_source, pipeline)
             landed = pipeline.run(dlt_source, **load_options(settings))
         except Exception as error:
             # The source could not be reached or refused us: one paragraph, not dlt's nested
