@@ -68,17 +68,21 @@
 
 
 {#-
-    The first non-null value of `expression` over a named window: DuckDB
-    takes IGNORE NULLS inside the call, Spark after it.
+    The first non-null value of `expression` in a group, first by
+    `order_columns` (which must order the group's rows strictly): one
+    aggregate, where first_value(... ignore nulls) over a window of the same
+    rows sorted every row of the table once more.
 -#}
-{% macro first_non_null_over(expression, window) -%}
-    {{ return(adapter.dispatch("first_non_null_over")(expression, window)) }}
+{% macro first_non_null_in_group(expression, order_columns) -%}
+    {{ return(adapter.dispatch("first_non_null_in_group")(expression, order_columns)) }}
 {%- endmacro %}
 
-{% macro default__first_non_null_over(expression, window) -%}
-    first_value({{ expression }} ignore nulls) over {{ window }}
+{% macro default__first_non_null_in_group(expression, order_columns) -%}
+    arg_min({{ expression }}, row({{ order_columns | join(', ') }}))
+        filter (where {{ expression }} is not null)
 {%- endmacro %}
 
-{% macro spark__first_non_null_over(expression, window) -%}
-    first_value({{ expression }}) ignore nulls over {{ window }}
+{% macro spark__first_non_null_in_group(expression, order_columns) -%}
+    min_by({{ expression }}, struct({{ order_columns | join(', ') }}))
+        filter (where {{ expression }} is not null)
 {%- endmacro %}

@@ -28,6 +28,8 @@
 }}
 
 {%- set sessionise_every_device = true %}
+{#- A device's calls in time order; the message id orders calls of the same instant. #}
+{%- set call_order = ['occurred_at', 'message_id'] %}
 {%- if is_incremental() %}
     {%- set newest_load_id = newest_sessionised_load() %}
     {%- set sessionise_every_device = (
@@ -125,26 +127,6 @@ numbered as (
 
 ),
 
-ranked as (
-
-    select
-        *,
-        {{ first_non_null_over('customer_id', 'session_events') }} as session_customer_id,
-        {{ first_non_null_over('click_id', 'session_events') }} as session_click_id,
-        {{ first_non_null_over('order_id', 'session_events') }} as session_order_id,
-        {{ first_non_null_over(
-            "case when message_type in ('page', 'screen') then coalesce(page_path, screen_name) end",
-            'session_events',
-        ) }} as session_landing_page
-    from numbered
-    window session_events as (
-        partition by anonymous_id, platform, session_number
-        order by occurred_at asc, message_id asc
-        rows between unbounded preceding and unbounded following
-    )
-
-),
-
 sessions as (
 
     select
@@ -154,9 +136,9 @@ sessions as (
         min(occurred_at) as session_started_at,
         max(occurred_at) as session_ended_at,
         min(device_id) as device_id,
-        max(session_customer_id) as session_customer_id,
-        max(session_click_id) as click_id,
-        max(session_order_id) as order_id,
+        {{ first_non_null_in_group('customer_id', call_order) }} as session_customer_id,
+        {{ first_non_null_in_group('click_id', call_order) }} as click_id,
+        {{ first_non_null_in_group('order_id', call_order) }} as order_id,
         max(case when is_session_start = 1 then utm_source end) as utm_source,
         max(case when is_session_start = 1 then utm_medium end) as utm_medium,
         max(case when is_session_start = 1 then utm_campaign end) as utm_campaign,
@@ -165,7 +147,10 @@ sessions as (
         max(case when is_session_start = 1 then gclid end) as landing_gclid,
         max(case when is_session_start = 1 then page_referrer end) as referrer,
         max(case when is_session_start = 1 then page_url end) as landing_url,
-        max(session_landing_page) as landing_page,
+        {{ first_non_null_in_group(
+            "case when message_type in ('page', 'screen') then coalesce(page_path, screen_name) end",
+            call_order,
+        ) }} as landing_page,
         max(dlt_load_id) as last_dlt_load_id,
         count(*) as events,
         sum(case when message_type = 'page' then 1 else 0 end) as page_views,
@@ -175,7 +160,7 @@ sessions as (
         sum(case when event_name = 'Checkout Started' then 1 else 0 end) as checkouts_started,
         sum(case when event_name = 'Order Completed' then 1 else 0 end) as orders_completed,
         sum(case when event_name = 'Signed Up' then 1 else 0 end) as sign_ups
-    from ranked
+    from numbered
     group by anonymous_id, platform, session_number
 
 ),
