@@ -215,6 +215,7 @@ class SuiteRunner:
         self.docs = docs_dir is not None
         self.read_columns, self.existing_columns = validated_columns(expectations)
         data_source = context.data_sources.add_or_update_pandas(f"{suite_name}_source")
+        self.data_source_name = data_source.name
         asset = data_source.add_dataframe_asset(name=suite_name)
         batch_definition = asset.add_batch_definition_whole_dataframe(f"{suite_name}_batch")
         # The whole suite in one store write: adding to a stored suite one expectation at a time
@@ -253,13 +254,16 @@ class SuiteRunner:
         Only the columns the suite names go to GX (`gx_frame`).
         """
         run_id = RunIdentifier(run_name=run_name or self.suite_name, run_time=datetime.now(UTC))
-        result = self.checkpoint.run(
-            batch_parameters={
-                "dataframe": gx_frame(frame, self.read_columns, self.existing_columns)
-            },
-            expectation_parameters=batch_parameters(len(frame), min_batch_rows),
-            run_id=run_id,
-        )
+        try:
+            result = self.checkpoint.run(
+                batch_parameters={
+                    "dataframe": gx_frame(frame, self.read_columns, self.existing_columns)
+                },
+                expectation_parameters=batch_parameters(len(frame), min_batch_rows),
+                run_id=run_id,
+            )
+        finally:
+            self._forget_batch()
         (suite_result,) = result.run_results.values()
         row_failures: dict[int, list[str]] = defaultdict(list)
         batch_failures: list[str] = []
@@ -286,6 +290,15 @@ class SuiteRunner:
             batch_failures=batch_failures,
             statistics=dict(suite_result.statistics),
         )
+
+    def _forget_batch(self) -> None:
+        """Let go of the batch just validated. GX's ephemeral context lives as long as the process
+        (GX's project manager holds it) and each data source's execution engine keeps its last
+        batch: in Dagster's process, after the events gate, the frames of every suite's last
+        part stayed resident through every later step."""
+        engine = self.context.data_sources.get(self.data_source_name).get_execution_engine()
+        engine.batch_manager.reset_batch_cache()
+        engine.batch_manager.batch_data_cache.clear()
 
     def _render(self, suite_result, run_id: RunIdentifier) -> None:
         """Store the result without its per-row lists (no row values) and build its Data Docs

@@ -309,8 +309,9 @@ def append_where_empty(source: DltSource, pipeline: Pipeline) -> list[str]:
 
 
 def _holds_rows(pipeline: Pipeline, table: str) -> bool:
-    """Whether the destination's table has a row. Anything but "no such table" counts as yes:
-    a merge is right either way, an append only into an empty table."""
+    """Whether the destination's table has a row; "no such table" is no. Any other error (the
+    warehouse locked, a connection refused) fails the landing run here, before it loads, rather
+    than guess: a merge is right either way, an append only into an empty table."""
     try:
         with pipeline.sql_client() as client:
             name = client.make_qualified_table_name(table)

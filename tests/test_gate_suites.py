@@ -250,3 +250,27 @@ def test_a_held_row_is_not_held_again_until_a_newer_version_of_its_key_reaches_t
     # b's good version reached the lake: its old bad version is stale, the same bad row is new.
     held.promote("5", pa.chunked_array([["b", "c"]]))
     assert split("6", [held_row("b", -1), held_row("a", -1)]) == ([("b", -1)], 1)
+
+
+def test_a_validated_batch_is_not_kept_once_its_verdict_is_back():
+    # GX's context outlives the step (one per process): a batch it kept would stay resident
+    # in Dagster's process through every later step of the run.
+    import gc
+
+    import great_expectations as gx
+
+    rows = 300_000
+    runner = SuiteRunner(
+        "lake_kept_batch_probe",
+        [gx.expectations.ExpectColumnValuesToNotBeNull(column="order_id")],
+    )
+    frame = pd.DataFrame({"order_id": np.arange(rows), ROW_NUMBER: np.arange(rows)})
+    frame.loc[7, "order_id"] = None
+    verdict = runner.validate(frame)
+    assert verdict.row_failures == {7: [verdict.row_failures[7][0]]}
+    assert "order_id" in verdict.row_failures[7][0]
+
+    del frame
+    gc.collect()
+    alive = [o for o in gc.get_objects() if isinstance(o, pd.DataFrame) and len(o) == rows]
+    assert alive == []
