@@ -322,15 +322,23 @@ traffic_keyed as (
             '(none)'
         ) as campaign_key
 
+    -- Only Meta's channels look up Meta's campaigns: the channel test sits inside a
+    -- join key (null, so no match, for any other channel). Beside the equalities,
+    -- as a test of the touch alone, it made DuckDB join every touch with every
+    -- campaign by nested loop.
     from traffic_channels
     left join meta_ad_campaigns
         on
-            traffic_channels.channel in {{ meta_ads_channels() }}
-            and traffic_channels.ad_id = meta_ad_campaigns.ad_id
+            case
+                when traffic_channels.channel in {{ meta_ads_channels() }}
+                    then traffic_channels.ad_id
+            end = meta_ad_campaigns.ad_id
     left join meta_name_campaigns
         on
-            traffic_channels.channel in {{ meta_ads_channels() }}
-            and traffic_channels.report_date = meta_name_campaigns.report_date
+            case
+                when traffic_channels.channel in {{ meta_ads_channels() }}
+                    then traffic_channels.report_date
+            end = meta_name_campaigns.report_date
             and traffic_channels.campaign_name = meta_name_campaigns.campaign_name
 
 ),

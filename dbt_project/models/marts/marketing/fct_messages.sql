@@ -90,6 +90,18 @@ messages as (
 
 ),
 
+-- The send's local day, once per campaign: converted per order pair below, the
+-- time zone conversion cost more than the rest of the model.
+campaign_send_days as (
+
+    select
+        campaign_id,
+        {{ utc_to_local_date('campaign_sent_at') }} as campaign_sent_date
+
+    from campaigns
+
+),
+
 -- Per campaign and guest: days from the guest's last order before the send
 -- day to the send day, looking back winback_lapsed_within_days. Every order
 -- the platform recorded counts (cancelled and soft-deleted too): it was an
@@ -97,26 +109,22 @@ messages as (
 last_orders_before_send as (
 
     select
-        campaigns.campaign_id,
+        campaign_send_days.campaign_id,
         orders.customer_id,
         min(
-            {{ dbt.datediff(
-                'orders.placed_date',
-                utc_to_local_date('campaigns.campaign_sent_at'),
-                'day'
-            ) }}
+            {{ dbt.datediff('orders.placed_date', 'campaign_send_days.campaign_sent_date', 'day') }}
         ) as days_since_last_order
 
-    from campaigns
+    from campaign_send_days
     inner join orders
-        on orders.placed_date < {{ utc_to_local_date('campaigns.campaign_sent_at') }}
-    where
-        {{ dbt.datediff(
-            'orders.placed_date',
-            utc_to_local_date('campaigns.campaign_sent_at'),
-            'day'
-        ) }} <= {{ var('winback_lapsed_within_days', 120) }}
-    group by campaigns.campaign_id, orders.customer_id
+        on
+            campaign_send_days.campaign_sent_date > orders.placed_date
+            and cast({{ dbt.dateadd(
+                'day',
+                -1 * var('winback_lapsed_within_days', 120),
+                'campaign_send_days.campaign_sent_date'
+            ) }} as date) <= orders.placed_date
+    group by campaign_send_days.campaign_id, orders.customer_id
 
 ),
 
