@@ -4,6 +4,8 @@
     _identity__models.yml; every choice between candidates is by time, then
     by id, so the result never depends on row order.
 -#}
+{%- set link_order = ['occurred_at', 'message_id', 'stitch_rule'] -%}
+
 with
 
 messages as (
@@ -52,19 +54,19 @@ anonymous_links as (
 ),
 
 -- The first link wins: an anonymous id that later carries another userId (a
--- shared browser) stays with its first customer and is flagged.
+-- shared browser) stays with its first customer and is flagged. Aggregates of
+-- the id's links rather than a window: the links are most of the year's calls,
+-- and a window sorted all of them.
 anonymous_first_link as (
 
     select
         anonymous_id,
-        customer_id,
-        stitch_rule,
-        occurred_at as linked_at,
-        {{ names_several_customers('customer_id', 'anonymous_id') }} as has_conflict
+        {{ first_non_null_in_group('customer_id', link_order) }} as customer_id,
+        {{ first_non_null_in_group('stitch_rule', link_order) }} as stitch_rule,
+        min(occurred_at) as linked_at,
+        {{ names_several_customers('customer_id') }} as has_conflict
     from anonymous_links
-    qualify row_number() over (
-            partition by anonymous_id order by occurred_at asc, message_id asc
-        ) = 1
+    group by anonymous_id
 
 ),
 
