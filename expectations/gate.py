@@ -20,7 +20,6 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import closing
-from copy import copy
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -44,6 +43,7 @@ from expectations.suite_runner import (
     SuiteRunner,
     is_row_level,
     rule_of,
+    suite_runner,
 )
 from expectations.suites import TableSuite
 from ingestion.landing_zone import KEY_LANDS_ONCE
@@ -216,7 +216,7 @@ def suite_expectations(suite: TableSuite) -> list:
 
 
 def runner_for(suite: TableSuite, docs_dir: Path | None = None) -> SuiteRunner:
-    return SuiteRunner(suite.suite_name, suite_expectations(suite), docs_dir=docs_dir)
+    return suite_runner(suite.suite_name, suite_expectations(suite), docs_dir=docs_dir)
 
 
 def validate_batch(
@@ -698,15 +698,15 @@ class TableGate:
     @cached_property
     def shape_runner(self) -> SuiteRunner:
         """The suite's batch-level expectations, for a batch validated in parts: run once over
-        the whole batch's `shape_frame`. (Copies: a GX expectation belongs to one suite.)"""
-        expectations = [copy(e) for e in suite_expectations(self.suite) if not is_row_level(e)]
-        return SuiteRunner(f"{self.suite.suite_name}_shape", expectations, self.docs_dir)
+        the whole batch's `shape_frame`."""
+        expectations = [e for e in suite_expectations(self.suite) if not is_row_level(e)]
+        return suite_runner(f"{self.suite.suite_name}_shape", expectations, self.docs_dir)
 
     @cached_property
     def row_runner(self) -> SuiteRunner:
         """The suite's row-level expectations, for each part of a batch validated in parts."""
-        expectations = [copy(e) for e in suite_expectations(self.suite) if is_row_level(e)]
-        return SuiteRunner(f"{self.suite.suite_name}_rows", expectations, self.docs_dir)
+        expectations = [e for e in suite_expectations(self.suite) if is_row_level(e)]
+        return suite_runner(f"{self.suite.suite_name}_rows", expectations, self.docs_dir)
 
 
 @dataclass

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+import great_expectations as gx
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -15,7 +17,14 @@ import pytest
 
 from expectations.bounds import SCHEMA_DRIFT_MIN_ROWS
 from expectations.gate import HeldRows, suite_expectations
-from expectations.suite_runner import ROW_NUMBER, SuiteRunner, describe, docs_index, rule_of
+from expectations.suite_runner import (
+    ROW_NUMBER,
+    SuiteRunner,
+    describe,
+    docs_index,
+    rule_of,
+    suite_runner,
+)
 from expectations.suites import TableSuite, VolumeRule
 from expectations.suites.common import between, in_set
 from expectations.suites.ordering import table_suites
@@ -255,10 +264,6 @@ def test_a_held_row_is_not_held_again_until_a_newer_version_of_its_key_reaches_t
 def test_a_validated_batch_is_not_kept_once_its_verdict_is_back():
     # GX's context outlives the step (one per process): a batch it kept would stay resident
     # in Dagster's process through every later step of the run.
-    import gc
-
-    import great_expectations as gx
-
     rows = 300_000
     runner = SuiteRunner(
         "lake_kept_batch_probe",
@@ -274,3 +279,22 @@ def test_a_validated_batch_is_not_kept_once_its_verdict_is_back():
     gc.collect()
     alive = [o for o in gc.get_objects() if isinstance(o, pd.DataFrame) and len(o) == rows]
     assert alive == []
+
+
+def test_a_suite_is_registered_once_per_process_and_each_runner_validates_its_own_rules():
+    def not_null(*columns: str) -> list:
+        return [gx.expectations.ExpectColumnValuesToNotBeNull(column=c) for c in columns]
+
+    name = "lake_runner_registry_probe"
+    frame = pd.DataFrame({"a": [1, 2, 3], "b": [1, None, 3], ROW_NUMBER: [0, 1, 2]})
+    first = suite_runner(name, not_null("a"))
+    # The next run's suites are new objects with the same rules: the same runner, not registered
+    # again in GX's process-lived context.
+    assert suite_runner(name, not_null("a")) is first
+    # Another suite under the same name (a fixed rule, a test's own) registers in between; each
+    # runner still validates with its own rules, not the other's, and GX finds each fresh.
+    other = SuiteRunner(name, not_null("a", "b"))
+    assert other.validate(frame).row_failures.keys() == {1}
+    assert first.validate(frame).row_failures == {}
+    assert other.validate(frame).row_failures.keys() == {1}
+    assert suite_runner(name, not_null("a", "b")) is not other  # constructed apart: its own
