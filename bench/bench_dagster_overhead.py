@@ -43,7 +43,7 @@ import duckdb
 
 from expectations.gate import runner_for
 from expectations.promote import promote, suites_for
-from ingestion.pipelines import landing_pipeline, load_options
+from ingestion.pipelines import landing_held_open, landing_pipeline, load_options
 from ingestion.registry import configured_sources
 from orchestration.dbt import PARSE_ARTIFACTS, chain_vars, dbt_project, prepare, prepare_if_changed
 from regulars import warehouse
@@ -105,9 +105,10 @@ def directly(settings: Settings, trial: Path) -> dict[str, float]:
     """Seconds of the landing and gate of every source, and of `dbt build`."""
     started = time.perf_counter()
     for source in configured_sources(settings):
-        landing_pipeline(source.name, settings).run(
-            source.build(settings), **load_options(settings)
-        )
+        with landing_held_open(settings):
+            landing_pipeline(source.name, settings).run(
+                source.build(settings), **load_options(settings)
+            )
         promote(source.name, settings)
     landed = time.perf_counter()
     # dbt reuses the last parse, as in the project's own target folder, but leaves that folder

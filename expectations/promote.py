@@ -18,6 +18,7 @@ from ingestion.pipelines import (
     landing_pipeline,
     load_options,
 )
+from regulars import warehouse
 from regulars.privacy import suppression
 from regulars.settings import Settings
 
@@ -54,6 +55,13 @@ def promote(
 
     `waive_volume`: tables whose batch held by the volume rule an operator releases.
     """
+    with warehouse.kept_open(settings):
+        return _promote(source_name, settings, waive_volume)
+
+
+def _promote(
+    source_name: str, settings: Settings, waive_volume: Collection[str]
+) -> PromotionResult:
     report = GateReport()
     suites = suites_for(source_name)
     # Forgotten guests' new rows leave landing before the gate reads it: never lake, nor quarantine.

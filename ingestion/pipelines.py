@@ -6,11 +6,13 @@ where rows land. Both are derived from the source name, so adding a source adds 
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import dlt
 from dlt.pipeline.pipeline import Pipeline
 
+from regulars import warehouse
 from regulars.settings import Settings
 
 
@@ -42,6 +44,14 @@ def warehouse_destination(settings: Settings):
         global_config={"memory_limit": settings.duckdb_memory_limit},
     )
     return dlt.destinations.duckdb(credentials=credentials)
+
+
+def landing_held_open(settings: Settings) -> AbstractContextManager:
+    """Around a landing load: the warehouse kept open while dlt loads into it
+    (`regulars.warehouse.kept_open`); nothing on the filesystem destination, which lands files."""
+    if settings.destination == "filesystem":
+        return nullcontext()
+    return warehouse.kept_open(settings)
 
 
 def load_options(settings: Settings) -> dict:

@@ -13,6 +13,7 @@ from ingestion.pipelines import (
     finish_pending,
     lake_dataset,
     landing_dataset,
+    landing_held_open,
     landing_pipeline,
     load_options,
 )
@@ -142,7 +143,7 @@ def landing_assets(source: Source, settings: Settings) -> dg.AssetsDefinition:
             return
         if settings.destination == "duckdb":
             wait_for_the_warehouse(context, settings)  # dlt's own error would blame credentials
-        with memory_given_back():
+        with memory_given_back(), landing_held_open(settings):
             # A fresh source object per run: readers keep per-run state (keys already seen).
             try:
                 if finished := finish_pending(landing_pipeline(source.name, settings)):

@@ -411,3 +411,44 @@ def test_each_row_keeps_its_line_past_blank_refused_and_multi_line_rows(tmp_path
     assert read.table.column("member").to_pylist() == ["A-1", "A-3"]
     assert read.lines == [2, 6]
     assert read.rejected == [(5, "3 columns where the header has 4")]
+
+
+def test_a_load_and_its_promotion_open_the_warehouse_once_each(
+    regulars_env: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """dlt connects and disconnects for each of its operations; DuckDB opens the file again each
+    time no connection of the process holds it (0.35 s of a one-row load on a year's warehouse).
+    Held open for the step (regulars.warehouse.kept_open), the file is opened once per step.
+
+    An opening is a connection that does not see what an earlier connection attached: an
+    attachment lives as long as the open database, across its connections."""
+    from expectations.promote import promote
+    from ingestion.pipelines import landing_held_open
+
+    warehouse_file = regulars_env.warehouse_path.resolve()
+    openings: list[str] = []
+    real_connect = duckdb.connect
+
+    def connect(database=":memory:", *args, **kwargs):
+        connection = real_connect(database, *args, **kwargs)
+        if str(database) != ":memory:" and Path(str(database)).resolve() == warehouse_file:
+            seen = connection.execute(
+                "select count(*) from duckdb_databases() where database_name = 'opened_before'"
+            ).fetchone()[0]
+            if not seen:
+                connection.execute("attach ':memory:' as opened_before")
+                openings.append(str(database))
+        return connection
+
+    write_csv(
+        tmp_path / "pos",
+        "orders.csv",
+        [{"member": f"m{n}", "date": "2024-03-0" + str(n + 1), "total": 10 + n} for n in range(3)],
+    )
+    monkeypatch.setattr(duckdb, "connect", connect)
+    with landing_held_open(regulars_env):
+        load(regulars_env, tmp_path / "pos", MINIMAL_MAPPING)
+    assert len(openings) == 1
+    table = promote("order_history", regulars_env).report.tables["orders"]
+    assert (table.promoted_rows, table.quarantined_rows) == (3, 0)
+    assert len(openings) == 2

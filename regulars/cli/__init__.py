@@ -100,7 +100,12 @@ def ingest(
     from expectations.promote import promote
     from ingestion.failures import explain
     from ingestion.landing_zone import append_where_empty
-    from ingestion.pipelines import finish_pending, landing_pipeline, load_options
+    from ingestion.pipelines import (
+        finish_pending,
+        landing_held_open,
+        landing_pipeline,
+        load_options,
+    )
     from ingestion.registry import SOURCES
     from ingestion.retyped_columns import restart_message, restart_retyped_tables
     from regulars.cli.demo import demo_apis
@@ -114,15 +119,16 @@ def ingest(
             typer.secho(f"{source} is not configured here. {missing}", fg="red", err=True)
             raise typer.Exit(2)
         try:
-            pipeline = landing_pipeline(source, settings)
-            if finished := finish_pending(pipeline):
-                typer.echo(finished.describe("landing"))
-            dlt_source = spec.build(settings)
-            retyped = restart_retyped_tables(source, dlt_source, settings)
-            if retyped:
-                typer.secho(restart_message(source, retyped), fg="yellow", err=True)
-            append_where_empty(dlt_source, pipeline)
-            landed = pipeline.run(dlt_source, **load_options(settings))
+            with landing_held_open(settings):
+                pipeline = landing_pipeline(source, settings)
+                if finished := finish_pending(pipeline):
+                    typer.echo(finished.describe("landing"))
+                dlt_source = spec.build(settings)
+                retyped = restart_retyped_tables(source, dlt_source, settings)
+                if retyped:
+                    typer.secho(restart_message(source, retyped), fg="yellow", err=True)
+                append_where_empty(dlt_source, pipeline)
+                landed = pipeline.run(dlt_source, **load_options(settings))
         except Exception as error:
             # The source could not be reached or refused us: one paragraph, not dlt's nested
             # tracebacks. Anything else is a bug and keeps its traceback.
