@@ -8,9 +8,10 @@
 
 with
 
+-- The messages' identity fields, out of their JSON once (int_identity_messages).
 messages as (
 
-    select * from {{ ref('stg_events__messages') }}
+    select * from {{ ref('int_identity_messages') }}
 
 ),
 
@@ -224,11 +225,11 @@ click_ids as (
         max(clicks.occurred_at) as last_seen_at
     from (
         select
-            coalesce(gclid, fbclid) as click_id,
+            click_id,
             anonymous_id,
             occurred_at
         from messages
-        where coalesce(gclid, fbclid) is not null
+        where click_id is not null
     ) as clicks
     left join anonymous_ids
         on clicks.anonymous_id = anonymous_ids.identifier
