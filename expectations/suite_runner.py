@@ -246,9 +246,7 @@ class SuiteRunner:
         self.docs_dir = docs_dir
         self.docs = docs_dir is not None
         self.read_columns, self.existing_columns = validated_columns(expectations)
-        # Copies: a GX expectation belongs to the one suite it was added to, and registering
-        # again makes a new suite.
-        self.expectations = [copy(e) for e in expectations]
+        self.expectations = list(expectations)
         self.data_source_name = f"{suite_name}_source"
         self._register()
 
@@ -259,6 +257,8 @@ class SuiteRunner:
         batch_definition = asset.add_batch_definition_whole_dataframe(f"{self.suite_name}_batch")
         # The whole suite in one store write: adding to a stored suite one expectation at a time
         # writes it back after each (175 writes, 5 s, for the ordering source's six tables).
+        # Copies: a GX expectation belongs to the one suite it was added to, and each
+        # registration makes a new suite; the caller's objects stay in none.
         suite = context.suites.add_or_update(
             gx.ExpectationSuite(
                 name=self.suite_name, expectations=[copy(e) for e in self.expectations]
