@@ -18,9 +18,9 @@ from dagster._core.storage.tags import (
 
 from ingestion.pipelines import lake_dataset, landing_dataset
 from ingestion.registry import SOURCES
+from orchestration.assembly import build_definitions
 from orchestration.automation import ALL_DAYS_JOB, EVERYTHING_JOB
 from orchestration.dbt import DAY_PARTITIONED_SOURCES, daily_partitions
-from orchestration.definitions import build_definitions
 from orchestration.privacy import FORGET_REQUEST_TAG, keys_to_rebuild
 from orchestration.progress import (
     PROGRESS_RUN_CONFIG,

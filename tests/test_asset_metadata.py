@@ -18,7 +18,7 @@ key = dg.AssetKey
 
 
 def graph_of(settings: Settings):
-    from orchestration.definitions import build_definitions
+    from orchestration.assembly import build_definitions
     from regulars.cli.demo import demo_apis
 
     with demo_apis(settings):

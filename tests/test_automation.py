@@ -16,7 +16,7 @@ pytestmark = pytest.mark.usefixtures("fresh_dbt_manifest")
 
 
 def definitions(settings: Settings) -> dg.Definitions:
-    from orchestration.definitions import build_definitions
+    from orchestration.assembly import build_definitions
 
     return build_definitions(settings)
 

@@ -224,7 +224,7 @@ def test_a_forget_run_is_followed_by_one_run_of_what_reads_the_erased_rows(
     """The `forget_guest` job tags its run with the lake sources it erased rows from, and the
     `marts_after_forget` sensor asks once for everything downstream of them: marts and the
     serving copy, not the day-partitioned facts nor the audience exports."""
-    from orchestration.definitions import build_definitions
+    from orchestration.assembly import build_definitions
     from orchestration.privacy import AFFECTED_SOURCES_TAG, forget_job, marts_after_forget
 
     # Importing the code location built its dlt pipelines, which made the warehouse's folder.

@@ -503,7 +503,7 @@ def gate_planted_batch(settings: Settings, source_name: str) -> None:
 
 
 def materialize(settings: Settings) -> dg.ExecuteInProcessResult:
-    from orchestration.definitions import EVERYTHING_JOB, build_definitions
+    from orchestration.assembly import EVERYTHING_JOB, build_definitions
     from regulars.cli.demo import demo_apis
 
     with demo_apis(settings), dg.DagsterInstance.ephemeral() as instance:

@@ -116,7 +116,7 @@ def test_dagster_shows_the_fits_as_metadata(model_metadata):
 
 
 def test_analytics_models_run_after_the_marts(marts_world):
-    from orchestration.definitions import build_definitions
+    from orchestration.assembly import build_definitions
 
     graph = build_definitions(marts_world).resolve_asset_graph()
     upstream = graph.get(dg.AssetKey(["marts", "customer_lifetime_value"])).parent_keys

@@ -25,7 +25,7 @@ def test_dagster_validates_the_code_location(regulars_env: Settings):
 
 def test_asset_graph_runs_from_the_ordering_db_to_the_marts(tiny_world: Settings):
     from ingestion.registry import configured_sources
-    from orchestration.definitions import build_definitions
+    from orchestration.assembly import build_definitions
     from regulars.cli.demo import demo_apis
 
     # A world with every channel (the API ones served by the demo fakes): each dbt source then
@@ -64,7 +64,7 @@ def test_the_graph_is_the_same_whichever_sources_a_chain_has(
     import shutil
 
     from ingestion.registry import SOURCES, configured_sources
-    from orchestration.definitions import build_definitions
+    from orchestration.assembly import build_definitions
     from regulars.cli.demo import demo_apis
 
     with demo_apis(tiny_world):
@@ -90,8 +90,8 @@ def test_each_dashboard_is_an_asset_downstream_of_the_serving_copy_and_its_marts
 
     import yaml
 
+    from orchestration.assembly import build_definitions
     from orchestration.dbt import dbt_project
-    from orchestration.definitions import build_definitions
     from orchestration.serving import SERVING_KEY
 
     graph = build_definitions(regulars_env).resolve_asset_graph()

@@ -20,7 +20,7 @@ def sessions_by_day(settings: Settings) -> dict:
 
 
 def test_a_one_day_partition_run_touches_only_that_day(materialized_world: Settings):
-    from orchestration.definitions import EVENT_DAYS_JOB, build_definitions
+    from orchestration.assembly import EVENT_DAYS_JOB, build_definitions
     from regulars.cli.demo import demo_apis
 
     settings = materialized_world
