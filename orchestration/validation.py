@@ -14,6 +14,7 @@ from ingestion.registry import SOURCES
 from orchestration.ingestion import warehouse_table_name
 from orchestration.memory import memory_given_back
 from orchestration.pools import WAREHOUSE_POOL, wait_for_the_warehouse
+from regulars import warehouse
 from regulars.settings import Settings
 
 SUITE_CHECK = "gx_suite_passed"
@@ -29,9 +30,12 @@ def _lake_table(
     settings: Settings, source_name: str, table_name: str
 ) -> tuple[int | None, dg.TableSchema | None]:
     """The lake table's row count and columns as the warehouse has them (a view over Parquet
-    files on the filesystem destination); None for a table not there yet."""
+    files on the filesystem destination); None for a table not there yet.
+
+    Read while the gate holds the warehouse open (regulars.warehouse.kept_open), in the mode it
+    holds it: DuckDB refuses a read-only connection to a file its process has open for writing."""
     try:
-        with duckdb.connect(str(settings.warehouse_path), read_only=True) as connection:
+        with duckdb.connect(str(settings.warehouse_path)) as connection:
             relation = f'"{lake_dataset(source_name)}"."{table_name}"'
             rows = connection.execute(f"select count(*) from {relation}").fetchone()[0]
             columns = connection.execute(f"describe {relation}").fetchall()
@@ -186,8 +190,9 @@ def gate_assets(source_name: str, settings: Settings) -> dg.AssetsDefinition:
             yield from _not_configured(source_name, table_names, missing)
             return
         wait_for_the_warehouse(context, settings)
-        with memory_given_back():
+        with memory_given_back(), warehouse.kept_open(settings):
             result = promote(source_name, settings)
+            lake_tables = {name: _lake_table(settings, source_name, name) for name in table_names}
         if result.finished_pending:
             context.log.warning(result.finished_pending.describe("lake"))
         for table_name in table_names:
@@ -205,7 +210,7 @@ def gate_assets(source_name: str, settings: Settings) -> dg.AssetsDefinition:
             yield from _results(
                 lake_key(source_name, table_name),
                 table,
-                _lake_table(settings, source_name, table_name),
+                lake_tables[table_name],
                 docs_index(settings.data_docs_dir) if settings.data_docs_dir else None,
             )
 
