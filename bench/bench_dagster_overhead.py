@@ -78,7 +78,7 @@ def through_dagster(settings: Settings, trial: Path, show_steps: bool = False) -
 
     started = time.perf_counter()
     # As `regulars materialize` begins: dbt parses where something it reads changed since the
-    # last parse (here nothing has), and both dbt steps of the run reuse that parse.
+    # last parse (here nothing has), and the run's dbt step reuses that parse.
     prepare_if_changed(dbt_project(settings), settings)
     parsed = time.perf_counter()
     with dg.DagsterInstance.get() as instance:
