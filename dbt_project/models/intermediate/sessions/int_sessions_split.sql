@@ -16,10 +16,8 @@
     the loads ran; the newest is read first, macros/sessions.sql), and the
     lake only appends calls; forget (regulars/privacy/forget.py) deletes a
     guest's rows here as everywhere. A changed session_inactivity_minutes
-    sessionises every device again. It reads the calls from
-    int_session_messages, their fields already out of the JSON: the lake's
-    JSON would be read for every message to find the new devices' calls. On
-    Spark, a table built whole (dbt_project.yml).
+    sessionises every device again. On Spark, a table built whole
+    (dbt_project.yml).
 -#}
 {{
     config(
@@ -47,27 +45,51 @@ with
     devices_to_sessionise as (
 
         select distinct anonymous_id
-        from {{ ref('int_session_messages') }}
+        from {{ ref('stg_events__messages') }}
         where dlt_load_id > '{{ newest_load_id }}'
 
     ),
 
 {% endif %}
 
--- A device's app and web calls (int_session_messages).
 messages as (
 
-    select * from {{ ref('int_session_messages') }}
+    select * from {{ ref('stg_events__messages') }}
+    -- A session is a device's: server-side calls with only a userId have none.
+    where
+        anonymous_id is not null
+        and platform in ('app', 'web')
+        and occurred_at is not null
     {% if not sessionise_every_device %}
-        where anonymous_id in (select devices_to_sessionise.anonymous_id from devices_to_sessionise)
-    {% endif %}
+            and anonymous_id in (select devices_to_sessionise.anonymous_id from devices_to_sessionise)
+        {% endif %}
 
 ),
 
 events as (
 
     select
-        *,
+        message_id,
+        anonymous_id,
+        platform,
+        customer_id,
+        device_id,
+        message_type,
+        event_name,
+        page_path,
+        page_url,
+        page_referrer,
+        screen_name,
+        utm_source,
+        utm_medium,
+        utm_campaign,
+        utm_content,
+        utm_term,
+        gclid,
+        order_id,
+        occurred_at,
+        dlt_load_id,
+        coalesce(gclid, fbclid) as click_id,
         lag(occurred_at) over (
             partition by anonymous_id, platform order by occurred_at asc, message_id asc
         ) as previous_occurred_at
