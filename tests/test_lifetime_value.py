@@ -9,11 +9,13 @@ fit must flag (no dropout, hardly any repeat customers, a young chain).
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from regulars.analytics import lifetime_value
 from regulars.analytics.lifetime_value import (
     DROPOUT_DEPENDENT_COLUMNS,
     OUTPUT_COLUMNS,
@@ -32,6 +34,7 @@ from simulator.writers.pos_export import DATE_FORMAT, pos_orders
 WORLD = WorldConfig(
     seed=4, customers=8000, days=365, acquisition_days=365, start_date=date(2024, 1, 1)
 )
+FIXTURES = Path(__file__).parent / "fixtures"
 TRUE = {"r": WORLD.r, "alpha": WORLD.alpha, "a": WORLD.a, "b": WORLD.b}
 
 
@@ -285,6 +288,60 @@ def test_old_pos_export_runs_on_three_columns_alone_and_is_flagged() -> None:
     assert_dropout_forecasts_are_null(frame)
     evaluated = frame["holdout_orders_actual"].notna()
     assert frame.loc[evaluated, "holdout_orders_predicted"].notna().all()
+
+
+def orders_with_the_summary(summary: pd.DataFrame, calibration_end: date) -> pd.DataFrame:
+    """Orders whose calibration summary is `summary` (frequency, recency, T per guest, guests
+    numbered in its order): the first order T days before calibration_end, the last `recency`
+    days later, the repeats spread evenly between. BG/NBD sees only those three figures."""
+    guests = []
+    for guest, (frequency, recency, tenure) in enumerate(summary.itertuples(index=False)):
+        first = pd.Timestamp(calibration_end) - pd.Timedelta(days=tenure)
+        # Repeats at least a day apart (frequency <= recency), so flooring keeps them distinct.
+        offsets = np.floor(np.linspace(0, recency, frequency + 1))
+        guests.append(
+            pd.DataFrame(
+                {"customer_id": guest, "order_date": first + pd.to_timedelta(offsets, "D")}
+            )
+        )
+    orders = pd.concat(guests, ignore_index=True)
+    orders["amount"] = np.random.default_rng(0).gamma(9.0, 3.0, len(orders)).round(2)
+    return orders
+
+
+def test_a_search_that_overflows_is_repeated_in_a_box_and_flagged(monkeypatch) -> None:
+    """jafgen's guests order about every other day and none stops, so BG/NBD's dropout is not
+    identified. On this history pymc's unbounded L-BFGS-B stepped so far along the flat ridge
+    that the log-likelihood overflowed, and every parameter came back NaN: the whole dbt build
+    failed at int_customers_scored (depending only on the order the guests were listed in: 9 of
+    15 orders of the same year). The fit now searches again inside LOG_PARAMETER_BOUND: r and
+    alpha are the guests' order rate, and the run says it saw no one leave. Measured: r 5.47,
+    alpha 12.71 (r / alpha 0.430 against 0.431 repeat order days a day observed), a 0.0052,
+    b 90."""
+    summary = pd.read_csv(FIXTURES / "jafgen_calibration_summary.csv", comment="#")
+    calibration_end = date(2019, 7, 2)
+    orders = orders_with_the_summary(summary, calibration_end)
+    fit = {"calibration_end": calibration_end, "observation_end": date(2019, 8, 31)}
+
+    with monkeypatch.context() as unboxed:
+        unboxed.setattr(lifetime_value, "_finite", lambda fit_result: True)
+        with pytest.raises(RuntimeError, match=r"did not converge: \['r', 'alpha', 'a', 'b'\]"):
+            fit_lifetime_value(orders, **fit)
+
+    frame, run = fit_lifetime_value(orders, **fit)
+    observed_rate = summary["frequency"].sum() / summary["T"].sum()
+    assert observed_rate == pytest.approx(0.431, abs=0.001)
+    assert run.r / run.alpha == pytest.approx(observed_rate, rel=0.02)
+    assert 3 < run.r < 10
+    assert run.customers_fitted == len(summary) == 828
+    assert run.repeat_customers_fitted == 820
+    assert run.a / (run.a + run.b) < 0.001
+    assert run.fit_is_reliable is False
+    assert "no dropout seen" in run.fit_warning
+    assert_dropout_forecasts_are_null(frame)
+    # The hold-out prediction stays, finite: no guest of this history leaves.
+    assert np.isfinite(frame["holdout_orders_predicted"]).all()
+    assert run.holdout_orders_predicted == pytest.approx(observed_rate * 60 * 828, rel=0.2)
 
 
 def orders_frame(**columns) -> pd.DataFrame:
