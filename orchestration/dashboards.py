@@ -8,11 +8,11 @@ the marts its charts query. Nothing in Dagster materialises them: Superset reads
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
+from dagster_dbt.dbt_manifest import validate_manifest
 
 from orchestration.dbt import RegularsDbtTranslator, dbt_project
 from orchestration.serving import SERVING_KEY
@@ -55,5 +55,7 @@ def _team(exposure: Mapping[str, Any]) -> str | None:
 
 
 def definitions(settings: Settings) -> dg.Definitions:
-    manifest = json.loads(dbt_project(settings).manifest_path.read_text())
+    # The dict dagster-dbt parsed for the dbt assets: it caches each manifest path's parse, where
+    # reading the file again here cost 0.2-0.5 s of every definitions build.
+    manifest = validate_manifest(dbt_project(settings).manifest_path)
     return dg.Definitions(assets=dashboard_specs(manifest))
