@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from dlt.common.pipeline import LoadInfo
 
 from expectations.gate import GateReport, lake_gate
+from expectations.suite_runner import deferred_data_docs
 from expectations.suites import TableSuite
 from ingestion.lake_views import publish_lake_views
 from ingestion.pipelines import (
@@ -81,7 +82,8 @@ def _promote(
         settings.data_docs_dir,
         waive_volume,
     )
-    load_info = lake.run(source, **load_options(settings))
+    with deferred_data_docs():
+        load_info = lake.run(source, **load_options(settings))
     publish_lake_views(lake, settings)
     for table_name in suites:
         report.for_table(table_name)

@@ -45,6 +45,7 @@ from expectations.gate import (
     with_load_id,
 )
 from expectations.promote import suites_for
+from expectations.suite_runner import deferred_data_docs
 from expectations.suites import TableSuite
 from ingestion.lake_views import publish_lake_views
 from ingestion.pipelines import lake_pipeline, landing_pipeline, load_options
@@ -279,7 +280,8 @@ def replay(source_name: str, settings: Settings, table_name: str | None = None) 
     source = replay_source(
         source_name, landing, lake.dataset(), suites, report, settings.data_docs_dir
     )
-    lake.run(source, **load_options(settings))
+    with deferred_data_docs():
+        lake.run(source, **load_options(settings))
     publish_lake_views(lake, settings)
     return report
 

@@ -20,6 +20,7 @@ from expectations.gate import HeldRows, suite_expectations
 from expectations.suite_runner import (
     ROW_NUMBER,
     SuiteRunner,
+    deferred_data_docs,
     describe,
     docs_index,
     rule_of,
@@ -187,6 +188,37 @@ def test_every_validation_renders_into_data_docs(tiny_world: Settings):
     (page,) = [path for path in pages if "lake_orders" in str(path)]
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page.read_text()))
     assert "1 unexpected values found. 5% of 20 total rows." in text
+
+
+def test_a_gate_run_builds_its_data_docs_once_at_the_end(
+    tiny_world: Settings, tmp_path, monkeypatch: pytest.MonkeyPatch
+):
+    """Each Data Docs build rebuilds the index from the stored results: a gate run stores each
+    table's result as it validates and builds the pages of all of them once, on leaving."""
+    docs_dir = tmp_path / "gx_data_docs"
+    builds = []
+    build = gx.data_context.AbstractDataContext.build_data_docs
+
+    def counted(context, *args, **kwargs):
+        builds.append(kwargs.get("resource_identifiers"))
+        return build(context, *args, **kwargs)
+
+    monkeypatch.setattr(gx.data_context.AbstractDataContext, "build_data_docs", counted)
+    with deferred_data_docs():
+        orders = read_table(tiny_world, "orders").head(20)
+        validate("orders", orders, tiny_world, docs_dir=docs_dir)
+        validate("customers", read_table(tiny_world, "customers"), docs_dir=docs_dir)
+        assert len(list((docs_dir / "validation_results").rglob("*.json"))) == 2
+        assert builds == [] and not docs_index(docs_dir).exists()
+
+    assert [len(keys) for keys in builds] == [2]
+    pages = list((docs_dir / "site" / "validations").rglob("*.html"))
+    assert len(pages) == 2
+    html = docs_index(docs_dir).read_text()
+    assert "lake_orders" in html and "lake_customers" in html
+
+    validate("stores", read_table(tiny_world, "stores"), docs_dir=docs_dir)
+    assert [len(keys) for keys in builds] == [2, 1]  # outside a gate run: built at once
 
 
 def test_a_chain_that_says_when_it_opened_holds_older_rows(
