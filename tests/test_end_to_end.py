@@ -311,11 +311,11 @@ def incremental_difference(settings: Settings, folder: Path) -> dict[str, tuple[
     shutil.copy2(settings.warehouse_path, copy)
     with demo_chain(settings):
         run_vars = chain_vars(load_settings())
-    # The sessions incremental by device, the identity fields incremental by load, and what
-    # stands between them and the facts.
+    # The sessions incremental by device, the messages incremental by load, and what stands
+    # between them and the facts.
     selection = (
         "--select",
-        "int_identity_messages",
+        "stg_events__messages",
         "int_identities_stitched",
         "int_sessions_split",
         "int_sessions_sessionised",
@@ -327,7 +327,7 @@ def incremental_difference(settings: Settings, folder: Path) -> dict[str, tuple[
         full.execute(f"attach '{settings.warehouse_path}' as built (read_only)")
         catalog = copy.stem
         for table in (
-            "intermediate.int_identity_messages",
+            "staging.stg_events__messages",
             "intermediate.int_identities_stitched",
             "intermediate.int_sessions_split",
             "marts.fct_sessions",
@@ -489,7 +489,7 @@ def test_a_run_after_three_new_days_rebuilds_those_days_and_leaves_what_a_full_r
 ):
     """`regulars materialize` after `simulate advance --days 3`, on the instance that built the
     world: the day-partitioned facts are rebuilt from the last day built, not over every day, and
-    they, the sessions (incremental by device) and the identity fields (incremental by load) with
+    they, the sessions (incremental by device) and the event messages (incremental by load) with
     the stitching that reads them end as a full refresh leaves them (late events,
     re-owned sessions on older days included)."""
     last_built = TINY_WORLD["start_date"] + timedelta(days=TINY_WORLD["days"] - 1)
@@ -499,7 +499,7 @@ def test_a_run_after_three_new_days_rebuilds_those_days_and_leaves_what_a_full_r
         (last_built + timedelta(days=3)).isoformat(),
     )
     assert scenario.increment_vs_full_refresh == {
-        "int_identity_messages": (0, 0),
+        "stg_events__messages": (0, 0),
         "int_identities_stitched": (0, 0),
         "int_sessions_split": (0, 0),
         "fct_sessions": (0, 0),

@@ -66,6 +66,41 @@
     get_json_object({{ column }}, '{{ path }}')
 {%- endmacro %}
 
+{#-
+    The text fields of a JSON document at each of `paths`, as a list in that
+    order (list_item reads one), like json_text. DuckDB parses the document
+    once for the whole list, where each json_text call parses it again.
+-#}
+{% macro json_texts(column, paths) -%}
+    {{ return(adapter.dispatch("json_texts")(column, paths)) }}
+{%- endmacro %}
+
+{% macro default__json_texts(column, paths) -%}
+    json_extract_string({{ column }}, [
+        {%- for path in paths %}'{{ path }}'{{ ", " if not loop.last }}{% endfor -%}
+    ])
+{%- endmacro %}
+
+{% macro spark__json_texts(column, paths) -%}
+    array(
+        {%- for path in paths %}get_json_object({{ column }}, '{{ path }}')
+        {{- ", " if not loop.last }}{% endfor -%}
+    )
+{%- endmacro %}
+
+{#- The item at `position` (from 1) of a list. -#}
+{% macro list_item(list, position) -%}
+    {{ return(adapter.dispatch("list_item")(list, position)) }}
+{%- endmacro %}
+
+{% macro default__list_item(list, position) -%}
+    {{ list }}[{{ position }}]
+{%- endmacro %}
+
+{% macro spark__list_item(list, position) -%}
+    element_at({{ list }}, {{ position }})
+{%- endmacro %}
+
 
 {#-
     The first non-null value of `expression` in a group, first by

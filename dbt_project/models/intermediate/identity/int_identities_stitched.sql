@@ -8,10 +8,21 @@
 
 with
 
--- The messages' identity fields, out of their JSON once (int_identity_messages).
+-- The fields stitching reads of every event message (typed out of their JSON
+-- once, as each lake load arrives: stg_events__messages).
 messages as (
 
-    select * from {{ ref('int_identity_messages') }}
+    select
+        message_id,
+        message_type,
+        anonymous_id,
+        previous_id,
+        customer_id,
+        device_id,
+        trait_phone,
+        occurred_at,
+        coalesce(gclid, fbclid) as click_id
+    from {{ ref('stg_events__messages') }}
 
 ),
 
