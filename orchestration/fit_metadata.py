@@ -27,7 +27,7 @@ def lifetime_value_metadata(conn: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         select model_run_id, fitted_at, calibration_end, observation_end, customers_fitted,
             r, alpha, a, b, spend_p, spend_q, spend_v,
             in_sample_mae, holdout_mae, holdout_correlation, fit_seconds,
-            repeat_customers_fitted, fit_is_reliable, fit_warning
+            repeat_customers_fitted, fit_is_reliable, fit_warning, parameters_reused
         from marts.clv_model_runs
         order by fitted_at desc
         limit 1
@@ -67,6 +67,8 @@ def lifetime_value_metadata(conn: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         "holdout_mae": dg.MetadataValue.float(fit["holdout_mae"]),
         "holdout_correlation": dg.MetadataValue.float(fit["holdout_correlation"]),
         "fit_seconds": dg.MetadataValue.float(fit["fit_seconds"]),
+        # A warehouse from before the column has null here: those runs all fitted.
+        "parameters_reused": bool(fit["parameters_reused"]),
         "churn_risk_bands": dg.MetadataValue.md(
             _table(band_rows, ["band", "guests", at_risk_header])
         ),

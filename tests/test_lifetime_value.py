@@ -425,3 +425,94 @@ def test_a_young_chain_keeps_two_thirds_of_its_history_for_the_fit() -> None:
     assert run.a + run.b > 1_000
     assert run.fit_warning.startswith("dropout not identified: a + b = ")
     assert_dropout_forecasts_are_null(customers)
+
+
+def test_a_weeks_new_days_share_one_calibration_end() -> None:
+    """With a 7-day step the calibration end is the Sunday on or before 60 days back, the same
+    for the seven observation days that share it; a step of 1 is the plain 60 days back, and a
+    young chain's third of its history is not stretched by the step."""
+    first = date(2024, 1, 1)
+    ends = {
+        observed: lifetime_value.default_calibration_end(first, observed, 60, 7)
+        for observed in (date(2024, 12, 1) + timedelta(days=d) for d in range(14))
+    }
+    # 2024-12-01 - 60 days = 2024-10-02, a Wednesday; the Sunday before it is 2024-09-29.
+    assert set(ends.values()) == {date(2024, 9, 29), date(2024, 10, 6), date(2024, 10, 13)}
+    assert all(end.isoweekday() == 7 for end in ends.values())
+    assert [ends[date(2024, 12, 1) + timedelta(days=d)] for d in (3, 4, 10, 11)] == [
+        date(2024, 9, 29),
+        date(2024, 10, 6),
+        date(2024, 10, 6),
+        date(2024, 10, 13),
+    ]
+    assert lifetime_value.default_calibration_end(first, date(2024, 12, 1), 60, 1) == date(
+        2024, 10, 2
+    )
+    # 45 days of history: the hold-out is its third, 15 days, and a 7-day step would make it 18.
+    assert lifetime_value.default_calibration_end(first, date(2024, 2, 15), 60, 7) == date(
+        2024, 1, 31
+    )
+    with pytest.raises(ValueError, match="refit_every_days must be >= 1"):
+        lifetime_value.default_calibration_end(first, date(2024, 2, 15), 60, 0)
+
+
+def test_a_run_on_the_previous_calibration_takes_its_parameters_and_scores_as_a_fit_would(
+    fitted, world_orders, monkeypatch
+) -> None:
+    """Handed the shared fit's run, a run on the same calibration data does not fit (_fit would
+    fail the test) and gives every guest the very figures the fit gave, to the last bit: the
+    parameters round-trip through the run's row and the spend scale is a power of two."""
+    frame, run = fitted
+    monkeypatch.setattr(lifetime_value, "_fit", lambda _: pytest.fail("fitted again"))
+    again_frame, again = fit_lifetime_value(
+        world_orders, calibration_end=run.calibration_end, previous_fit=run.as_row()
+    )
+    assert again.parameters_reused is True and run.parameters_reused is False
+    assert again.calibration_digest == run.calibration_digest
+    pd.testing.assert_frame_equal(again_frame, frame, check_exact=True)
+    timing = {"fitted_at", "fit_seconds", "parameters_reused"}
+    assert {k: v for k, v in again.as_row().items() if k not in timing} == {
+        k: v for k, v in run.as_row().items() if k not in timing
+    }
+
+
+def test_a_changed_calibration_order_fits_again_and_a_new_hold_out_day_does_not() -> None:
+    """The digest covers the calibration period only: an order edited before calibration_end
+    refits (its parameters differ), one more day of orders after it keeps the parameters and
+    scores the new orders."""
+    world = WorldConfig(
+        seed=6, customers=1500, days=200, acquisition_days=200, start_date=date(2025, 1, 1)
+    )
+    orders = completed_orders(world)
+    end = orders["order_date"].max().date()
+    before_last_day = orders[orders["order_date"].dt.date < end]
+    calibration_end = end - timedelta(days=40)
+    _, first = fit_lifetime_value(before_last_day, calibration_end=calibration_end)
+    assert first.parameters_reused is False
+
+    scored, later = fit_lifetime_value(
+        orders, calibration_end=calibration_end, previous_fit=first.as_row()
+    )
+    assert later.parameters_reused is True
+    assert (later.r, later.alpha, later.spend_v) == (first.r, first.alpha, first.spend_v)
+    assert later.observation_end == end and later.holdout_days == 40
+    last_day_guests = orders.loc[orders["order_date"].dt.date == end, "customer_id"].unique()
+    assert len(last_day_guests) > 0
+    last_orders = scored.set_index("customer_id").loc[last_day_guests, "last_order_date"]
+    assert (last_orders == end).all()
+
+    # What the fit sees of a guest's spend is the mean of their repeat order days: their first
+    # order's amount is not part of it, a later one's is.
+    calibration = orders[orders["order_date"].dt.date <= calibration_end]
+    days = calibration["order_date"].dt.date.groupby(calibration["customer_id"])
+    repeat_guest = days.nunique().idxmax()
+    guest_orders = calibration[calibration["customer_id"] == repeat_guest].sort_values("order_date")
+    for row, refits in ((guest_orders.index[0], False), (guest_orders.index[-1], True)):
+        edited = orders.copy()
+        edited.loc[row, "amount"] += 1_000
+        _, run = fit_lifetime_value(
+            edited, calibration_end=calibration_end, previous_fit=later.as_row()
+        )
+        assert run.parameters_reused is not refits
+        assert (run.calibration_digest != later.calibration_digest) is refits
+        assert (run.spend_v != later.spend_v) is refits

@@ -8,7 +8,10 @@ test_experiment_stats); here they run as dbt Python models inside the asset grap
 
 from __future__ import annotations
 
+import shutil
+
 import dagster as dg
+import duckdb
 import pytest
 
 pytestmark = pytest.mark.e2e
@@ -33,6 +36,44 @@ def test_lifetime_value_fit_recovers_the_planted_process(warehouse, truth):
     assert a / (a + b) == pytest.approx(planted["a"] / (planted["a"] + planted["b"]), rel=0.30)
     assert correlation > 0.5
     assert fitted > 500
+
+
+def test_a_build_on_the_same_calibration_takes_the_fit_and_scores_every_guest_alike(
+    marts_world, warehouse, tmp_path, monkeypatch
+):
+    """int_customers_scored built again on a copy of the marts world: its calibration data has
+    not changed, so it takes the first build's parameters instead of fitting, and every guest's
+    scores are what the fit gave them. A day's build costs the scoring, not the fit."""
+    from orchestration.dbt import chain_vars
+    from regulars.cli.demo import demo_chain
+    from regulars.settings import load_settings
+    from tests.conftest import point_at, run_dbt
+
+    (first,) = warehouse.sql("select parameters_reused from marts.clv_model_runs").fetchall()
+    assert first == (False,)
+    copy = tmp_path / marts_world.warehouse_path.name  # DuckDB names the catalog after the file
+    shutil.copy2(marts_world.warehouse_path, copy)
+    point_at(monkeypatch, marts_world.data_dir.parent)
+    with demo_chain(marts_world):
+        run_vars = chain_vars(load_settings())
+    models = ("int_customers_scored", "customer_lifetime_value", "clv_model_runs")
+    run_dbt(copy, tmp_path / "target", "run", "--select", *models, *run_vars)
+    with duckdb.connect(str(copy), read_only=True) as rebuilt:
+        rebuilt.execute(f"attach '{marts_world.warehouse_path}' as built (read_only)")
+        reused = rebuilt.sql(
+            "select distinct run_parameters_reused from intermediate.int_customers_scored"
+        ).fetchall()
+        changed = [
+            rebuilt.sql(
+                f"select count(*) from (select * from {a}.marts.customer_lifetime_value "
+                f"except all select * from {b}.marts.customer_lifetime_value)"
+            ).fetchone()[0]
+            for a, b in (("built", copy.stem), (copy.stem, "built"))
+        ]
+        runs = rebuilt.sql("select count(*) from marts.clv_model_runs").fetchone()[0]
+    assert reused == [(True,)]
+    assert changed == [0, 0]
+    assert runs == 1, "the same data and settings keep their run id"
 
 
 def test_every_ordering_guest_has_a_band_and_a_cluster(warehouse):
@@ -108,6 +149,7 @@ def test_dagster_shows_the_fits_as_metadata(model_metadata):
     for name in ("bgnbd_parameters (per day)", "holdout_correlation", "calibration_end"):
         assert name in clv
     assert "'alpha'" in clv["bgnbd_parameters (per day)"]
+    assert str(clv["parameters_reused"]) == "False", "the marts world's one build fitted"
     clusters = model_metadata["marts/customer_clusters"]
     assert int(clusters["k_chosen"]) >= 2
     readouts = model_metadata["marts/experiment_results"]

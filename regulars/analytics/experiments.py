@@ -41,6 +41,17 @@ METRICS: dict[str, tuple[str, str | None]] = {
     "order_rate": ("has_ordered_after_exposure", None),
 }
 
+# What a readout reads of each unit (the covariate is optional), so a caller can read no more.
+UNIT_COLUMNS = (
+    "experiment_id",
+    "experiment_name",
+    "variation_id",
+    "variation_name",
+    "unit_id",
+    *(column for pair in METRICS.values() for column in pair if column),
+    COVARIATE,
+)
+
 COLUMNS = [
     "experiment_id",
     "experiment_name",
@@ -150,15 +161,7 @@ def experiment_readouts(
 
 
 def _prepared(units: pd.DataFrame) -> pd.DataFrame:
-    needed = {
-        "experiment_id",
-        "experiment_name",
-        "variation_id",
-        "variation_name",
-        "unit_id",
-        *(c for pair in METRICS.values() for c in pair if c),
-    }
-    missing = needed - set(units.columns)
+    missing = set(UNIT_COLUMNS) - {COVARIATE} - set(units.columns)
     if missing:
         raise ValueError(f"units lacks columns {sorted(missing)}")
     frame = units.copy()

@@ -10,12 +10,23 @@ The fit reads the orders of the sources still recording in the hold-out window: 
 ended before it (an old POS export, replaced by the ordering platform) would make every guest
 only it knew look lost when it is the file that stopped, not the guests. A chain whose only data
 is an import that runs to the end is fitted on it whole.
+
+Refits: the calibration period ends on the last day of a clv_refit_every_days step (a week by
+default), and a build whose calibration data is the one this table's last fit saw takes that
+fit's parameters (run_parameters_reused) instead of compiling and fitting the models again. Every
+guest is still scored on the day's orders, so a daily build costs the scoring, and a full rebuild
+gives the same table as the increments did (the fit is deterministic).
 """
 
-from datetime import date, timedelta
+from datetime import date
 
-from regulars.analytics.lifetime_value import NotEnoughHistory, fit_lifetime_value, unscored
-from regulars.analytics.relations import from_pandas, to_pandas
+from regulars.analytics.lifetime_value import (
+    NotEnoughHistory,
+    default_calibration_end,
+    fit_lifetime_value,
+    unscored,
+)
+from regulars.analytics.relations import first_row, from_pandas, to_pandas
 
 
 def model(dbt, session):
@@ -24,6 +35,7 @@ def model(dbt, session):
     calibration_end = dbt.config.get("clv_calibration_end")
     calibration_end = date.fromisoformat(calibration_end) if calibration_end else None
     holdout_days = int(dbt.config.get("clv_holdout_days"))
+    refit_every_days = int(dbt.config.get("clv_refit_every_days"))
     orders = to_pandas(
         dbt.ref("fct_orders"),
         where="is_completed and customer_id is not null",
@@ -34,7 +46,8 @@ def model(dbt, session):
             "source_system",
         ],
     )
-    orders = still_recording(orders, calibration_end, holdout_days)
+    orders = still_recording(orders, calibration_end, holdout_days, refit_every_days)
+    previous = first_row(dbt.this, session)
     try:
         customers, run = fit_lifetime_value(
             orders,
@@ -42,6 +55,8 @@ def model(dbt, session):
             holdout_days=holdout_days,
             high_risk_below=float(dbt.config.get("churn_risk_high_below")),
             low_risk_from=float(dbt.config.get("churn_risk_low_from")),
+            refit_every_days=refit_every_days,
+            previous_fit=_run_fields(previous),
         )
     except NotEnoughHistory:
         return from_pandas(unscored(run_prefix="run_"), session)
@@ -53,7 +68,15 @@ def model(dbt, session):
     return from_pandas(customers, session)
 
 
-def still_recording(orders, calibration_end, holdout_days):
+def _run_fields(row):
+    """The previous build's run (what fit_lifetime_value returned as run_*), None when there was
+    none: a first build, a chain with nothing to fit, or a table from before the run's digest."""
+    if row is None or row.get("run_calibration_digest") is None:
+        return None
+    return {name.removeprefix("run_"): value for name, value in row.items()}
+
+
+def still_recording(orders, calibration_end, holdout_days, refit_every_days):
     """The orders of the sources whose newest order falls after the calibration end.
 
     The calibration end is the fit's own default (regulars.analytics.lifetime_value) over all the
@@ -63,10 +86,9 @@ def still_recording(orders, calibration_end, holdout_days):
         return orders
     days = orders["order_date"].astype("datetime64[us]")
     if calibration_end is None:
-        newest, oldest = days.max(), days.min()
-        holdout_days = min(holdout_days, (newest - oldest).days // 3)
-        cutoff = newest - timedelta(days=holdout_days)
-    else:
-        cutoff = days.dtype.type(calibration_end)
+        calibration_end = default_calibration_end(
+            days.min().date(), days.max().date(), holdout_days, refit_every_days
+        )
+    cutoff = days.dtype.type(calibration_end)
     newest_of_source = days.groupby(orders["source_system"]).transform("max")
     return orders[newest_of_source > cutoff].drop(columns="source_system")

@@ -49,7 +49,9 @@ runs as (
         run_fit_seconds,
         run_repeat_customers_fitted,
         run_fit_is_reliable,
-        run_fit_warning
+        run_fit_warning,
+        run_calibration_digest,
+        run_parameters_reused
     from scored
 
 ),
@@ -78,7 +80,9 @@ final as (
         cast(run_fit_seconds as double) as fit_seconds,
         cast(run_repeat_customers_fitted as {{ dbt.type_bigint() }}) as repeat_customers_fitted,
         cast(run_fit_is_reliable as boolean) as fit_is_reliable,
-        cast(run_fit_warning as {{ dbt.type_string() }}) as fit_warning
+        cast(run_fit_warning as {{ dbt.type_string() }}) as fit_warning,
+        cast(run_calibration_digest as {{ dbt.type_string() }}) as calibration_digest,
+        cast(run_parameters_reused as boolean) as parameters_reused
     from runs
     {% if is_incremental() %}
         where run_model_run_id not in (select previous.model_run_id from {{ this }} as previous)
