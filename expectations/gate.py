@@ -19,7 +19,7 @@ import json
 import math
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 from dlt.extract.resource import DltResource
 from dlt.sources import DltSource
 
-from expectations.bounds import GATE_PART_ROWS
+from expectations.bounds import GATE_PART_ROWS, GATE_SORT_MEMORY_LIMIT
 from expectations.suite_runner import (
     MIN_BATCH_ROWS,
     MIN_NON_NULL_SHARE,
@@ -306,15 +306,39 @@ def split_by_part(chunks: Iterable[pa.Table]) -> Iterator[tuple[int, pa.Table]]:
 
 
 def batch_parts(
-    landing: dlt.Dataset, table_name: str, load_id: str, key: str, parts: int
+    landing: dlt.Dataset,
+    table_name: str,
+    load_id: str,
+    key: str,
+    parts: int,
+    memory_limit: str,
 ) -> Iterator[tuple[int, pa.Table]]:
-    """`read_batch` part by part, in one query sorted by part."""
-    relation = landing(
-        f"select *, {part_of(key, parts)} from {table_name} "
-        f"where _dlt_load_id = '{load_id}' order by {PART}"
-    )
-    for part, rows in split_by_part(relation.iter_arrow(READ_CHUNK_ROWS)):
-        yield part, rows.drop_columns([name for name in DLT_COLUMNS if name in rows.column_names])
+    """`read_batch` part by part, in one query sorted by part, under GATE_SORT_MEMORY_LIMIT
+    (`memory_limit` is the connection's own, set again after)."""
+    with landing.sql_client as client, sort_memory_budget(client, memory_limit):
+        query = (
+            f"select *, {part_of(key, parts)} "
+            f"from {client.make_qualified_table_name(table_name)} "
+            f"where _dlt_load_id = ? order by {PART}"
+        )
+        with client.execute_query(query, load_id) as cursor:
+            for part, rows in split_by_part(cursor.iter_arrow(READ_CHUNK_ROWS)):
+                dropped = [name for name in DLT_COLUMNS if name in rows.column_names]
+                yield part, rows.drop_columns(dropped)
+
+
+@contextmanager
+def sort_memory_budget(client, memory_limit: str) -> Iterator[None]:
+    """DuckDB's memory limit at GATE_SORT_MEMORY_LIMIT for the block, then `memory_limit` again.
+
+    The limit is the database's, not the query's (DuckDB has no per-query limit): the gate's
+    other queries in the block, one part's promotion at a time, need far less.
+    """
+    client.execute_sql(f"set memory_limit = '{GATE_SORT_MEMORY_LIMIT}'")
+    try:
+        yield
+    finally:
+        client.execute_sql(f"set memory_limit = '{memory_limit}'")
 
 
 def shape_frame(landing: dlt.Dataset, table_name: str, load_id: str, runner: SuiteRunner):
@@ -402,11 +426,13 @@ def parts_in_database(
     load_id: str,
     key: str,
     parts: int,
+    memory_limit: str,
     payload: Sequence[str] = (),
     flagged: Sequence[str] | None = None,
 ) -> Iterator[tuple[int, pa.Table]]:
-    """`read_in_database` part by part, in one query sorted by part (`split_by_part`)."""
-    with landing.sql_client as client:
+    """`read_in_database` part by part, in one query sorted by part (`split_by_part`), under
+    GATE_SORT_MEMORY_LIMIT (`memory_limit` is the database's own, set again after)."""
+    with landing.sql_client as client, sort_memory_budget(client, memory_limit):
         query = _in_database_query(
             landing,
             client,
@@ -689,6 +715,7 @@ class TableGate:
     runner: SuiteRunner
     history: list[tuple[str, int]]  # (load id, rows) of promoted batches, oldest first
     report: TableGateReport
+    memory_limit: str  # DuckDB's, set again after a large batch's sorted read
     waive_volume: bool = False
     # Landing and lake in one SQL database: passing rows are copied there, not through Python.
     in_database: bool = False
@@ -740,6 +767,7 @@ class BatchReader:
     payload: Sequence[str]
     landed: LandingTables
     track_promoted_keys: bool  # a merged table: held versions older than a promoted key go stale
+    memory_limit: str  # DuckDB's, set again after a large batch's sorted read
 
     def read(self, load_id: str, runner: SuiteRunner) -> pa.Table:
         table_name = self.suite.table_name
@@ -757,10 +785,19 @@ class BatchReader:
         if self.in_database:
             flagged = self.flagged(runner)
             yield from parts_in_database(
-                self.parts_landing, table_name, load_id, key, parts, self.payload, flagged
+                self.parts_landing,
+                table_name,
+                load_id,
+                key,
+                parts,
+                self.memory_limit,
+                self.payload,
+                flagged,
             )
         else:
-            yield from batch_parts(self.parts_landing, table_name, load_id, key, parts)
+            yield from batch_parts(
+                self.parts_landing, table_name, load_id, key, parts, self.memory_limit
+            )
 
     def flagged(self, runner: SuiteRunner) -> list[str]:
         """Payloads only as the flags `runner` needs (their existence): a part's rules need none,
@@ -920,6 +957,7 @@ def _gate_table(gate: TableGate) -> Iterator:
         payload=payload_columns(gate.landing, suite.table_name, gate.runner),
         landed=LandingTables(gate.landing),
         track_promoted_keys=not appended,
+        memory_limit=gate.memory_limit,
     )
     held_rows = gate.held or HeldRows(None, suite)
     promoted_batches: list[pa.Table] = []
@@ -1035,6 +1073,7 @@ def lake_gate(
     parts_landing: dlt.Dataset,
     suites: dict[str, TableSuite],
     report: GateReport,
+    memory_limit: str,
     lake: dlt.Dataset | None = None,
     docs_dir: Path | None = None,
     waive_volume: Collection[str] = (),
@@ -1047,7 +1086,8 @@ def lake_gate(
     close under the stream).
     `lake` (the lake dataset) gives the volume rules their history; `docs_dir` renders every
     validation into GX Data Docs there; tables in `waive_volume` promote the batch their volume
-    rule holds (an operator looked: the batch is small for a known reason).
+    rule holds (an operator looked: the batch is small for a known reason). `memory_limit` is
+    DuckDB's (REGULARS_DUCKDB_MEMORY_LIMIT), set again after a large batch's sorted read.
     """
     history = promoted_batches(lake)
     in_database = lake is not None and same_sql_database(landing, lake)
@@ -1062,6 +1102,7 @@ def lake_gate(
                 runner=runner_for(suite, docs_dir),
                 history=history[table_name],
                 report=report.for_table(table_name),
+                memory_limit=memory_limit,
                 waive_volume=table_name in waive_volume,
                 in_database=in_database,
                 held=HeldRows(lake, suite),

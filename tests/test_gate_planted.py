@@ -331,8 +331,43 @@ def test_a_batch_validated_in_parts_ends_as_the_whole_batch_would(
     monkeypatch.setattr(
         gate, "part_count", lambda rows: parts.append(whole_count(rows)) or parts[-1]
     )
+    budgets: list[str] = []
+    budget = gate.sort_memory_budget
+    monkeypatch.setattr(
+        gate,
+        "sort_memory_budget",
+        lambda client, limit: budgets.append(limit) or budget(client, limit),
+    )
     gate_planted_batch(landed_world_for_parts, source_name)
     assert max(parts) > 1
+    # Each sorted read of a batch in parts ran under the gate's budget, then the warehouse's.
+    configured = landed_world_for_parts.duckdb_memory_limit
+    assert budgets == [configured] * sum(count > 1 for count in parts)
+
+
+def test_the_sorted_read_of_parts_runs_under_its_own_memory_limit_then_the_warehouses(
+    landed_world_for_parts: Settings,
+):
+    # DuckDB's limit is the database's: set for the sorted read, and back to the configured one
+    # after it, or every later query of the run would be bound by the gate's budget.
+    from expectations.gate import GATE_SORT_MEMORY_LIMIT, sort_memory_budget
+    from regulars import warehouse
+
+    settings = landed_world_for_parts
+    landing = landing_pipeline("events", settings).dataset()
+    with duckdb.connect(config={"memory_limit": GATE_SORT_MEMORY_LIMIT}) as reference:
+        (budget_shown,) = reference.sql("select current_setting('memory_limit')").fetchone()
+    with warehouse.kept_open(settings), landing.sql_client as client:
+
+        def limit() -> str:
+            return client.execute_sql("select current_setting('memory_limit')")[0][0]
+
+        configured = limit()
+        with sort_memory_budget(client, settings.duckdb_memory_limit):
+            during = limit()
+        after = limit()
+    assert during == budget_shown != configured
+    assert after == configured
 
 
 def test_a_batch_validated_in_parts_is_rejected_whole_when_a_column_is_empty(
