@@ -24,7 +24,7 @@ SCHEMA_DRIFT_MIN_ROWS = 50
 GATE_PART_ROWS = 500_000
 
 # The DuckDB memory limit of the one query that reads a large batch sorted by part, instead of
-# the warehouse's (REGULARS_DUCKDB_MEMORY_LIMIT): DuckDB would hold the whole sorted batch in
+# the process's (Settings.duckdb_steps_memory_limit): DuckDB would hold the whole sorted batch in
 # memory up to that limit while the gate validates each part beside it. Measured on a year of a
 # 100,000-guest chain's events (9.2 million messages, the read without payloads): under 3GB the
 # query held 3.0 GiB and took 10.4 s; under 1GB, 1.2 GiB in 11.1 s; under 512MB, 0.8 GiB in

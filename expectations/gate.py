@@ -1087,7 +1087,8 @@ def lake_gate(
     `lake` (the lake dataset) gives the volume rules their history; `docs_dir` renders every
     validation into GX Data Docs there; tables in `waive_volume` promote the batch their volume
     rule holds (an operator looked: the batch is small for a known reason). `memory_limit` is
-    DuckDB's (REGULARS_DUCKDB_MEMORY_LIMIT), set again after a large batch's sorted read.
+    DuckDB's in this process (Settings.duckdb_steps_memory_limit), set again after a large
+    batch's sorted read.
     """
     history = promoted_batches(lake)
     in_database = lake is not None and same_sql_database(landing, lake)

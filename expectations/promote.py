@@ -78,7 +78,7 @@ def _promote(
         landing_pipeline(source_name, settings).dataset(),
         suites,
         report,
-        settings.duckdb_memory_limit,
+        settings.duckdb_steps_memory_limit,
         lake.dataset(),
         settings.data_docs_dir,
         waive_volume,

@@ -41,7 +41,7 @@ def warehouse_destination(settings: Settings):
     # process's warehouse has spilled; dlt's loads spill beside the file, DuckDB's default.
     credentials = DuckDbCredentials(
         str(settings.warehouse_path),
-        global_config={"memory_limit": settings.duckdb_memory_limit},
+        global_config={"memory_limit": settings.duckdb_steps_memory_limit},
     )
     return dlt.destinations.duckdb(credentials=credentials)
 

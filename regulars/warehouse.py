@@ -86,14 +86,15 @@ def wait_for_warehouse(
 
 
 def connect(settings: Settings, path: Path | None = None, read_only: bool = False):
-    """A DuckDB connection to the warehouse (or `path`) within the run's memory bound.
+    """A DuckDB connection to the warehouse (or `path`) within the memory bound of Regulars' own
+    processes (Settings.duckdb_steps_memory_limit).
 
     The settings are SET after connecting, not passed to `duckdb.connect`: DuckDB refuses a second
     connection of one process to a file opened with another config (dlt opens it without).
     """
     connection = duckdb.connect(str(path or settings.warehouse_path), read_only=read_only)
     try:
-        connection.execute(f"set memory_limit = '{settings.duckdb_memory_limit}'")
+        connection.execute(f"set memory_limit = '{settings.duckdb_steps_memory_limit}'")
         spill = str(settings.duckdb_temp_directory)
         (current,) = connection.execute("select current_setting('temp_directory')").fetchone()
         # DuckDB cannot switch once the database has spilled, even to the same folder.

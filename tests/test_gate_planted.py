@@ -341,7 +341,7 @@ def test_a_batch_validated_in_parts_ends_as_the_whole_batch_would(
     gate_planted_batch(landed_world_for_parts, source_name)
     assert max(parts) > 1
     # Each sorted read of a batch in parts ran under the gate's budget, then the warehouse's.
-    configured = landed_world_for_parts.duckdb_memory_limit
+    configured = landed_world_for_parts.duckdb_steps_memory_limit
     assert budgets == [configured] * sum(count > 1 for count in parts)
 
 
@@ -363,7 +363,7 @@ def test_the_sorted_read_of_parts_runs_under_its_own_memory_limit_then_the_wareh
             return client.execute_sql("select current_setting('memory_limit')")[0][0]
 
         configured = limit()
-        with sort_memory_budget(client, settings.duckdb_memory_limit):
+        with sort_memory_budget(client, settings.duckdb_steps_memory_limit):
             during = limit()
         after = limit()
     assert during == budget_shown != configured

@@ -84,10 +84,15 @@ def test_connections_hold_the_memory_bound_and_spill_where_settings_say(
         # A second connection of this process shares the database: the settings hold there too.
         with warehouse.connect(regulars_env) as again:
             second = again.execute(settings_of).fetchone()
-    assert first == second == ("95.3 MiB", str(tmp_path / "spill"))
+    # Half the configured 100MB: this process holds Python's data beside DuckDB; dbt's has it all.
+    assert first == second == ("47.6 MiB", str(tmp_path / "spill"))
 
     credentials = warehouse_destination(regulars_env).config_params["credentials"]
-    assert credentials.global_config["memory_limit"] == "100MB"
+    assert credentials.global_config["memory_limit"] == "50MB"
+    monkeypatch.setenv("REGULARS_DUCKDB_MEMORY_LIMIT", "1500MiB")
+    assert regulars_env.duckdb_steps_memory_limit == "750MiB"
+    monkeypatch.setenv("REGULARS_DUCKDB_MEMORY_LIMIT", " 2.5GB ")
+    assert regulars_env.duckdb_steps_memory_limit == "1.25GB"
 
     monkeypatch.setenv("REGULARS_DUCKDB_MEMORY_LIMIT", "4 gigs")
     with pytest.raises(ValueError, match=r"REGULARS_DUCKDB_MEMORY_LIMIT='4 gigs'.*4GB or 1500MiB"):
