@@ -18,12 +18,13 @@ import itertools
 import json
 import math
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import dlt
 import great_expectations as gx
@@ -313,18 +314,28 @@ def batch_parts(
     parts: int,
     memory_limit: str,
 ) -> Iterator[tuple[int, pa.Table]]:
-    """`read_batch` part by part, in one query sorted by part, under GATE_SORT_MEMORY_LIMIT
-    (`memory_limit` is the connection's own, set again after)."""
-    with landing.sql_client as client, sort_memory_budget(client, memory_limit):
-        query = (
-            f"select *, {part_of(key, parts)} "
-            f"from {client.make_qualified_table_name(table_name)} "
-            f"where _dlt_load_id = ? order by {PART}"
-        )
-        with client.execute_query(query, load_id) as cursor:
-            for part, rows in split_by_part(cursor.iter_arrow(READ_CHUNK_ROWS)):
-                dropped = [name for name in DLT_COLUMNS if name in rows.column_names]
-                yield part, rows.drop_columns(dropped)
+    """`read_batch` part by part (`sorted_parts`)."""
+
+    def query(client) -> str:
+        table = client.make_qualified_table_name(table_name)
+        return f"select *, {part_of(key, parts)} from {table} where _dlt_load_id = ?"
+
+    for part, rows in sorted_parts(landing, query, load_id, memory_limit):
+        yield part, rows.drop_columns([name for name in DLT_COLUMNS if name in rows.column_names])
+
+
+def sorted_parts(
+    landing: dlt.Dataset, query: Callable[[Any], str], load_id: str, memory_limit: str
+) -> Iterator[tuple[int, pa.Table]]:
+    """The rows `query(client)` selects (with their `PART`; the load id is its one parameter),
+    one part at a time, from one query sorted by part (`split_by_part`) under
+    GATE_SORT_MEMORY_LIMIT; `memory_limit`, the database's own, is set again after."""
+    with (
+        landing.sql_client as client,
+        sort_memory_budget(client, memory_limit),
+        client.execute_query(f"{query(client)} order by {PART}", load_id) as cursor,
+    ):
+        yield from split_by_part(cursor.iter_arrow(READ_CHUNK_ROWS))
 
 
 @contextmanager
@@ -430,20 +441,14 @@ def parts_in_database(
     payload: Sequence[str] = (),
     flagged: Sequence[str] | None = None,
 ) -> Iterator[tuple[int, pa.Table]]:
-    """`read_in_database` part by part, in one query sorted by part (`split_by_part`), under
-    GATE_SORT_MEMORY_LIMIT (`memory_limit` is the database's own, set again after)."""
-    with landing.sql_client as client, sort_memory_budget(client, memory_limit):
-        query = _in_database_query(
-            landing,
-            client,
-            table_name,
-            payload,
-            flagged,
-            "_dlt_load_id = ?",
-            f", {part_of(key, parts)}",
-        )
-        with client.execute_query(f"{query} order by {PART}", load_id) as cursor:
-            yield from split_by_part(cursor.iter_arrow(READ_CHUNK_ROWS))
+    """`read_in_database` part by part (`sorted_parts`)."""
+
+    def query(client) -> str:
+        condition = "_dlt_load_id = ?"
+        part = f", {part_of(key, parts)}"
+        return _in_database_query(landing, client, table_name, payload, flagged, condition, part)
+
+    yield from sorted_parts(landing, query, load_id, memory_limit)
 
 
 def records_by_row_id(landing: dlt.Dataset, table_name: str, row_ids: list[int]) -> list[dict]:

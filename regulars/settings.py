@@ -49,8 +49,8 @@ ENGINES = ("duckdb", "spark")
 
 # DuckDB in dbt's process holds at most this much before it spills to disk, and in the other
 # processes on the warehouse (dlt's loads and the gate's, forget, suppression, activation) the
-# share below. DuckDB's own default
-# is 80% of the machine's memory, which two processes at once (dbt and Dagster's) can exceed.
+# share below. DuckDB's own default is 80% of the machine's memory, which two processes at once
+# (dbt and Dagster's) can exceed.
 # DuckDB fills its limit while it loads or builds a large table, so the limit is most of a run's
 # peak: at 3 GB a 100,000-guest year stays within 6 GB, Dagster's process and dbt's together.
 DEFAULT_DUCKDB_MEMORY_LIMIT = "3GB"
