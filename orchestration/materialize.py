@@ -72,9 +72,10 @@ def materialize_everything(
     tags: Mapping[str, str] | None = None,
     progress: TextIO | None = None,
 ) -> Materialization:
-    """Every asset in one run; `exclude` leaves some out (their tables stay as they are), `tags`
-    go on the run; `progress` gets a line per step (orchestration.progress) instead of Dagster's
-    console log.
+    """Every asset in one run; `exclude` leaves some out (their tables stay as they are), or
+    some checks of the assets that run (`dg.AssetSelection.checks`: dbt then leaves their tests
+    out); `tags` go on the run; `progress` gets a line per step (orchestration.progress) instead
+    of Dagster's console log.
 
     The landing and lake assets of sources this chain has not set up are left out too: dbt
     reads an empty table for each (macros/lake_source.sql).
@@ -91,8 +92,17 @@ def materialize_everything(
         left_out = left_out | exclude
     selection = None
     if not_configured or exclude is not None:
-        skipped = left_out.resolve(definitions.resolve_asset_graph())
+        asset_graph = definitions.resolve_asset_graph()
+        skipped = left_out.resolve(asset_graph)
         selection = sorted(job.asset_layer.selected_asset_keys - skipped)
+        selected = set(selection)
+        every_check = {key for key in asset_graph.asset_check_keys if key.asset_key in selected}
+        kept_checks = every_check - left_out.resolve_checks(asset_graph)
+        if kept_checks != every_check:
+            # `execute_in_process` takes assets only, each with all its checks: the subset job
+            # names the checks too.
+            job = job.get_subset(asset_selection=selected, asset_check_selection=kept_checks)
+            selection = None
     days = daily_partitions(settings.chain).get_partition_keys()
     if not set(DAY_PARTITIONED_SOURCES) - set(not_configured):
         # Nothing this chain has feeds the day-partitioned facts: their tables are built empty
