@@ -119,8 +119,10 @@ def point_at(
     return load_settings()
 
 
-def materialize(settings: Settings, analytics: bool = True, keep_history: bool = False):
-    """Every asset through Dagster (demo APIs up, ephemeral instance).
+def materialize(
+    settings: Settings, analytics: bool = True, keep_history: bool = False, exclude=None
+):
+    """Every asset through Dagster (demo APIs up, ephemeral instance), but `exclude`.
 
     `analytics=False` leaves the statistical fits out, for tests of plumbing that do not read
     them: their tables keep what the world's first materialisation wrote. `keep_history` runs on
@@ -133,9 +135,11 @@ def materialize(settings: Settings, analytics: bool = True, keep_history: bool =
     from orchestration.materialize import materialize_everything
     from regulars.cli.demo import demo_apis
 
+    if not analytics:
+        exclude = ANALYTICS if exclude is None else exclude | ANALYTICS
     instance = dg.DagsterInstance.get() if keep_history else dg.DagsterInstance.ephemeral()
     with demo_apis(settings), instance:
-        return materialize_everything(settings, instance, exclude=None if analytics else ANALYTICS)
+        return materialize_everything(settings, instance, exclude=exclude)
 
 
 def run_dbt(warehouse: Path, target: Path, *args: str) -> None:
