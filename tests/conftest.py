@@ -70,6 +70,38 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xdist_group(group))
 
 
+# Every phase of every test as the controller heard of it: (worker, test, phase, start, stop).
+_PHASES: list[tuple[str, str, str, float, float]] = []
+TIMELINE_SHOWN = 25
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    gateway = getattr(getattr(report, "node", None), "gateway", None)
+    worker = gateway.id if gateway is not None else "main"
+    _PHASES.append((worker, report.nodeid, report.when, report.start, report.stop))
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """When each worker was busy, and when the slowest phases ran and where.
+
+    CI keeps only this output. `--durations` says how long a test took, not what ran beside it,
+    and on a loaded machine that is most of why it took that long.
+    """
+    if not _PHASES:
+        return
+    began = min(start for *_, start, _ in _PHASES)
+    write = terminalreporter.write_line
+    terminalreporter.section("timeline (seconds from the first test)")
+    for worker in sorted({phase[0] for phase in _PHASES}):
+        own = [phase for phase in _PHASES if phase[0] == worker]
+        busy = sum(stop - start for *_, start, stop in own)
+        ended = max(stop for *_, stop in own) - began
+        write(f"{worker}: busy {busy:.0f} s, done at +{ended:.0f} s, {len(own)} phases")
+    slowest = sorted(_PHASES, key=lambda phase: phase[3] - phase[4])[:TIMELINE_SHOWN]
+    for worker, nodeid, when, start, stop in sorted(slowest, key=lambda phase: phase[3]):
+        write(f"+{start - began:5.0f} to +{stop - began:5.0f} {worker:5} {when:8} {nodeid}")
+
+
 def world_group(item: pytest.Item) -> str | None:
     """The costly state a test shares with others: the world it reads, or the UI it drives."""
     names = set(getattr(item, "fixturenames", ()))
