@@ -68,6 +68,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         group = world_group(item)
         if group:
             item.add_marker(pytest.mark.xdist_group(group))
+    # The costly tests first. pytest-xdist hands out the world groups first (its loadscope
+    # reorder: most tests first), then every other test in this order: a costly one left for
+    # last ran alone on one worker while the others had finished (the source matrix, about
+    # 100 s of a 14-minute run's tail here).
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is None)
 
 
 # Every phase of every test as the controller heard of it: (worker, test, phase, start, stop).
