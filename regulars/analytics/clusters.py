@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
-from sklearn.metrics import silhouette_samples
+from sklearn.metrics import pairwise_distances, silhouette_samples
 from sklearn.preprocessing import StandardScaler
 
 
@@ -165,11 +165,19 @@ def cluster_customers(
 
     sample = _silhouette_sample(len(frame), max_rows_for_silhouette, seed)
     choosing = _silhouette_sample(len(frame), max_rows_for_choosing_k, seed)
+    # The sample's distances, once for every k (silhouette_samples would compute them again for
+    # each): the same scores to the bit, at about half the cost; max_rows_for_silhouette bounds
+    # the matrix (5,000 rows: 200 MB).
+    distances = pairwise_distances(matrix[sample])
+
+    def silhouettes(labels: np.ndarray) -> np.ndarray:
+        return silhouette_samples(distances, labels[sample], metric="precomputed")
+
     fits = {}
     for k in ks:
         model = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(matrix[choosing])
         labels = model.predict(matrix)
-        scores = silhouette_samples(matrix[sample], labels[sample])
+        scores = silhouettes(labels)
         fits[k] = (labels, scores, float(scores.mean()))
     # Highest silhouette; a tie goes to the smaller k (fewer segments to act on).
     k_chosen = max(ks, key=lambda k: (round(fits[k][2], 12), -k))
@@ -177,7 +185,7 @@ def cluster_customers(
     if len(choosing) < len(frame):
         # k was chosen on the sample; the clusters themselves are fitted on every guest.
         labels = KMeans(n_clusters=k_chosen, n_init=n_init, random_state=seed).fit_predict(matrix)
-        scores = silhouette_samples(matrix[sample], labels[sample])
+        scores = silhouettes(labels)
         silhouette = float(scores.mean())
         fits[k_chosen] = (labels, scores, silhouette)
 
