@@ -64,6 +64,17 @@ def test_summary_without_a_warehouse_points_at_make_run(regulars_env: Settings):
     assert "make run" in result.output
 
 
+def test_a_project_dir_that_is_not_the_checkout_says_which_variables_to_set(
+    regulars_env: Settings, tmp_path
+):
+    # A world's folder given as REGULARS_PROJECT_DIR: one line naming the variables meant for it.
+    result = runner.invoke(app, ["materialize"], env={"REGULARS_PROJECT_DIR": str(tmp_path)})
+    assert result.exit_code == 1
+    assert f"No dbt project in {tmp_path / 'dbt_project'}: REGULARS_PROJECT_DIR" in result.output
+    assert "REGULARS_DATA_DIR, REGULARS_WAREHOUSE and REGULARS_STATE_DIR" in result.output
+    assert "Traceback" not in result.output
+
+
 def error_lines(output: str) -> list[str]:
     """The text lines of Typer's error box, without its frame."""
     return [

@@ -296,6 +296,15 @@ def prepare(
 
     settings = load_settings()
     export_environment(settings)
+    if not (settings.dbt_project_dir / "dbt_project.yml").is_file():
+        typer.secho(
+            f"No dbt project in {settings.dbt_project_dir}: REGULARS_PROJECT_DIR "
+            f"({settings.project_dir}) must be the Regulars checkout. To keep a world's data "
+            "elsewhere, set REGULARS_DATA_DIR, REGULARS_WAREHOUSE and REGULARS_STATE_DIR instead.",
+            fg="red",
+            err=True,
+        )
+        raise typer.Exit(1)
     # Refresh dbt's manifest so SQL edits since the last run are part of the graph.
     project = dbt_module.DbtProject(project_dir=settings.dbt_project_dir)
     try:
