@@ -60,10 +60,11 @@ AUDIT_TABLE = "gate_audit"
 # sending one SQL `in` list that large through dlt's query builder.
 LOOKUP_IN_LIST_LIMIT = 5_000
 
-# Past this many keys a cross-table lookup (LandingTables.read) reads the keys' range and filters
-# in memory. dlt's query builder takes about 0.3 ms a named key: 0.93 s for the 2,958 orders of a
-# day's batch at 100,000 guests, against 0.08 s for their range. A batch names recent keys, so
-# the range leaves most of the table in the database.
+# Past this many numeric keys a cross-table lookup (LandingTables.read) reads the keys' range and
+# filters in memory. dlt's query builder takes about 0.3 ms a named key: 0.93 s for the 2,958
+# orders of a day's batch at 100,000 guests, against 0.08 s for their range. Sources number rows
+# in order, so a batch's keys are recent and the range leaves most of the table in the database;
+# text keys (uuids) spread over the whole table and are still named.
 LOOKUP_BY_RANGE_FROM = 100
 
 # Merged on the key. `deduplicated`: the gate hands dlt one row per key (see `newest_per_key`),
@@ -176,15 +177,18 @@ class LandingTables:
             return pd.DataFrame({name: pd.Series(dtype=object) for name in wanted})
         relation = self.dataset.table(table_name).select(*wanted)
         values = [value.item() if isinstance(value, np.generic) else value for value in values]
-        if len(values) < LOOKUP_BY_RANGE_FROM:
-            return relation.where(column, "in", values).df()
-        try:
+        if len(values) >= LOOKUP_BY_RANGE_FROM and all(map(_is_number, values)):
             low, high = min(values), max(values)
-        except TypeError:  # keys of several types: no range to read
-            frame = relation.df()
-        else:
             frame = relation.where(column, "gte", low).where(column, "lte", high).df()
+        elif len(values) <= LOOKUP_IN_LIST_LIMIT:
+            return relation.where(column, "in", values).df()
+        else:
+            frame = relation.df()
         return frame[frame[column].isin(values)]
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def suite_expectations(suite: TableSuite) -> list:

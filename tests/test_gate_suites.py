@@ -334,18 +334,24 @@ def test_a_suite_is_registered_once_per_process_and_each_runner_validates_its_ow
     assert suite_runner(name, not_null("a", "b")) is not other  # constructed apart: its own
 
 
+@pytest.mark.parametrize("key_kind", [int, str])
 @pytest.mark.parametrize("destination", ["duckdb", "filesystem"])
 def test_a_cross_table_lookup_finds_the_same_rows_by_name_and_by_range(
-    tmp_path, destination: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path, destination: str, key_kind: type, monkeypatch: pytest.MonkeyPatch
 ):
-    # Past LOOKUP_BY_RANGE_FROM keys the landing is read over the keys' range and filtered in
-    # memory: the rows must be those an `in` list names, however the keys are spread.
+    # Past LOOKUP_BY_RANGE_FROM numeric keys the landing is read over the keys' range and filtered
+    # in memory; text keys are named. Either way the rows must be those an `in` list names,
+    # however the keys are spread.
     import dlt
 
     from expectations import gate
 
     items = [
-        {"order_item_id": item, "order_id": None if item % 97 == 0 else item // 3, "total": item}
+        {
+            "order_item_id": item,
+            "order_id": None if item % 97 == 0 else key_kind(item // 3),
+            "total": item,
+        }
         for item in range(3_000)
     ]
     target = (
@@ -359,7 +365,7 @@ def test_a_cross_table_lookup_finds_the_same_rows_by_name_and_by_range(
     pipeline.run(items, table_name="order_items", dataset_name="landing_ordering")
     landed = gate.LandingTables(pipeline.dataset())
     # Recent orders, a few old ones far below them, and orders with no items.
-    wanted = [*range(900, 1_000), 3, 40, 41, 5_000, 6_000]
+    wanted = [key_kind(order) for order in [*range(900, 1_000), 3, 40, 41, 5_000, 6_000]]
     columns = ["order_item_id", "order_id", "total"]
 
     def lookup(range_from: int) -> pd.DataFrame:
@@ -368,7 +374,7 @@ def test_a_cross_table_lookup_finds_the_same_rows_by_name_and_by_range(
         return rows.sort_values("order_item_id").reset_index(drop=True)
 
     by_name, by_range = lookup(len(wanted) + 1), lookup(len(wanted))
-    expected = [item for item in range(3_000) if item % 97 and item // 3 in set(wanted)]
+    expected = [item for item in range(3_000) if item % 97 and key_kind(item // 3) in set(wanted)]
     assert by_range["order_item_id"].tolist() == expected
     pd.testing.assert_frame_equal(by_range, by_name)
     assert set(by_range.columns) == {*columns, "_dlt_load_id"}
