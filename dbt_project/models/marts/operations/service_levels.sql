@@ -39,7 +39,9 @@ api_calls as (
 
     {% if has_partition_window() %}
         -- A Dagster partition (or backfill) run rewrites exactly its days.
-        where {{ in_partition_window(utc_to_local_date('occurred_at')) }}
+        where
+            {{ around_partition_window('occurred_at') }}
+            and {{ in_partition_window(utc_to_local_date('occurred_at')) }}
     {% elif is_incremental() %}
         -- Whole days from event_lookback_days before the newest day built.
         where
