@@ -23,11 +23,20 @@ export REGULARS_ENGINE := $(ENGINE)
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(BIN)/regulars: pyproject.toml
+# uv installs the venvs: the same versions pip resolves (checked with both freezes), in 16 s
+# instead of 57 for .venv with empty caches, 5 s instead of 38 for Superset's. uv reads no
+# pip.conf: behind a package mirror, set UV_DEFAULT_INDEX (or UV_INDEX_URL) to it.
+UV_VERSION := 0.13.9
+UV := $(BIN)/uv pip install --quiet
+
+$(BIN)/uv: Makefile
 	@command -v $(PYTHON) >/dev/null || { echo "Needs $(PYTHON): install Python 3.11 or run make PYTHON=python3"; exit 1; }
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
+	@touch $@
+
+$(BIN)/regulars: pyproject.toml | $(BIN)/uv
+	$(UV) --python $(BIN)/python -e '.[dev]'
 	@touch $@
 
 install: $(BIN)/regulars  ## Create .venv and install Regulars (re-used when present)
@@ -82,7 +91,7 @@ java:  ## Install Java 17 for dbt on Spark (Debian's headless JRE)
 # pyspark and dbt-spark (the `spark` extra, about 450 MB) only for those who build on Spark: the
 # Spark test of `make test`, or `make run ENGINE=spark`.
 $(VENV)/.spark-installed: pyproject.toml | $(BIN)/regulars
-	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
+	$(UV) --python $(BIN)/python -e '.[dev,spark]'
 	@touch $@
 
 spark: install java $(VENV)/.spark-installed  ## Install dbt on Apache Spark (pyspark, dbt-spark, Java 17)
@@ -90,10 +99,9 @@ spark: install java $(VENV)/.spark-installed  ## Install dbt on Apache Spark (py
 # Superset has its own venv: its pins (SQLAlchemy 1.4, its Flask stack) cannot share .venv's.
 SUPERSET_VENV := var/superset/venv
 
-$(SUPERSET_VENV)/bin/superset: bi/requirements.txt bi/constraints.txt
-	@command -v $(PYTHON) >/dev/null || { echo "Needs $(PYTHON): install Python 3.11 or run make PYTHON=python3"; exit 1; }
+$(SUPERSET_VENV)/bin/superset: bi/requirements.txt bi/constraints.txt | $(BIN)/uv
 	test -d $(SUPERSET_VENV) || $(PYTHON) -m venv $(SUPERSET_VENV)
-	$(SUPERSET_VENV)/bin/python -m pip install --quiet -r bi/requirements.txt -c bi/constraints.txt
+	$(UV) --python $(SUPERSET_VENV)/bin/python -r bi/requirements.txt -c bi/constraints.txt
 	@touch $@
 
 superset: $(SUPERSET_VENV)/bin/superset  ## Install Apache Superset into var/superset/venv (re-used when present)
