@@ -27,7 +27,10 @@ help:  ## List the targets
 # instead of 57 for .venv with empty caches, 5 s instead of 38 for Superset's. uv reads no
 # pip.conf: behind a package mirror, set UV_DEFAULT_INDEX (or UV_INDEX_URL) to it.
 UV_VERSION := 0.13.9
-UV := $(BIN)/uv pip install --quiet
+# $(call uv_install,<venv python>,<requirements>). If uv fails, its own message says what it could
+# not fetch or resolve, and the line after it the one thing to try.
+uv_install = @echo "uv pip install $(2)  ->  $(1)"; $(BIN)/uv pip install --quiet --python $(1) $(2) \
+	|| { echo "uv could not install the packages: behind a package mirror, set UV_DEFAULT_INDEX to its URL (uv reads no pip.conf) and run make again."; exit 1; }
 
 $(BIN)/uv: Makefile
 	@command -v $(PYTHON) >/dev/null || { echo "Needs $(PYTHON): install Python 3.11 or run make PYTHON=python3"; exit 1; }
@@ -36,7 +39,7 @@ $(BIN)/uv: Makefile
 	@touch $@
 
 $(BIN)/regulars: pyproject.toml | $(BIN)/uv
-	$(UV) --python $(BIN)/python -e '.[dev]'
+	$(call uv_install,$(BIN)/python,-e '.[dev]')
 	@touch $@
 
 install: $(BIN)/regulars  ## Create .venv and install Regulars (re-used when present)
@@ -90,8 +93,10 @@ java:  ## Install Java 17 for dbt on Spark (Debian's headless JRE)
 
 # pyspark and dbt-spark (the `spark` extra, about 450 MB) only for those who build on Spark: the
 # Spark test of `make test`, or `make run ENGINE=spark`.
+# A variable: its comma would split $(call)'s arguments.
+WITH_SPARK := -e '.[dev,spark]'
 $(VENV)/.spark-installed: pyproject.toml | $(BIN)/regulars
-	$(UV) --python $(BIN)/python -e '.[dev,spark]'
+	$(call uv_install,$(BIN)/python,$(WITH_SPARK))
 	@touch $@
 
 spark: install java $(VENV)/.spark-installed  ## Install dbt on Apache Spark (pyspark, dbt-spark, Java 17)
@@ -101,7 +106,7 @@ SUPERSET_VENV := var/superset/venv
 
 $(SUPERSET_VENV)/bin/superset: bi/requirements.txt bi/constraints.txt | $(BIN)/uv
 	test -d $(SUPERSET_VENV) || $(PYTHON) -m venv $(SUPERSET_VENV)
-	$(UV) --python $(SUPERSET_VENV)/bin/python -r bi/requirements.txt -c bi/constraints.txt
+	$(call uv_install,$(SUPERSET_VENV)/bin/python,-r bi/requirements.txt -c bi/constraints.txt)
 	@touch $@
 
 superset: $(SUPERSET_VENV)/bin/superset  ## Install Apache Superset into var/superset/venv (re-used when present)
