@@ -105,6 +105,7 @@ spark: install java $(VENV)/.spark-installed  ## Install dbt on Apache Spark (py
 SUPERSET_VENV := var/superset/venv
 
 $(SUPERSET_VENV)/bin/superset: bi/requirements.txt bi/constraints.txt | $(BIN)/uv
+	@command -v $(PYTHON) >/dev/null || { echo "Needs $(PYTHON): install Python 3.11 or run make PYTHON=python3"; exit 1; }
 	test -d $(SUPERSET_VENV) || $(PYTHON) -m venv $(SUPERSET_VENV)
 	$(call uv_install,$(SUPERSET_VENV)/bin/python,-r bi/requirements.txt -c bi/constraints.txt)
 	@touch $@
