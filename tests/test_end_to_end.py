@@ -326,6 +326,7 @@ def incremental_difference(settings: Settings, folder: Path) -> dict[str, tuple[
     selection = (
         "--select",
         "stg_events__messages",
+        "int_messages_grouped",
         "int_identities_stitched",
         "int_sessions_split",
         "int_sessions_sessionised",
@@ -338,6 +339,7 @@ def incremental_difference(settings: Settings, folder: Path) -> dict[str, tuple[
         catalog = copy.stem
         for table in (
             "staging.stg_events__messages",
+            "intermediate.int_messages_grouped",
             "intermediate.int_identities_stitched",
             "intermediate.int_sessions_split",
             "marts.fct_sessions",
@@ -506,9 +508,9 @@ def test_a_run_after_three_new_days_rebuilds_those_days_and_leaves_what_a_full_r
 ):
     """`regulars materialize` after `simulate advance --days 3`, on the instance that built the
     world: the day-partitioned facts are rebuilt from the last day built, not over every day, and
-    they, the sessions (incremental by device) and the event messages (incremental by load) with
-    the stitching that reads them end as a full refresh leaves them (late events,
-    re-owned sessions on older days included)."""
+    they, the sessions (incremental by device) and the event messages and their identity groups
+    (incremental by load) with the stitching that reads them end as a full refresh leaves them
+    (late events, re-owned sessions on older days included)."""
     last_built = TINY_WORLD["start_date"] + timedelta(days=TINY_WORLD["days"] - 1)
     # The last day built (it was built while it filled), then the three new days.
     assert scenario.advanced_days == (
@@ -517,6 +519,7 @@ def test_a_run_after_three_new_days_rebuilds_those_days_and_leaves_what_a_full_r
     )
     assert scenario.increment_vs_full_refresh == {
         "stg_events__messages": (0, 0),
+        "int_messages_grouped": (0, 0),
         "int_identities_stitched": (0, 0),
         "int_sessions_split": (0, 0),
         "fct_sessions": (0, 0),

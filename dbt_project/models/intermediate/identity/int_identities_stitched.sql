@@ -3,26 +3,18 @@
     platform's customer_id. The rules, applied in this order, are in
     _identity__models.yml; every choice between candidates is by time, then
     by id, so the result never depends on row order.
+
+    Reads the event messages grouped by the identifiers they carry
+    (int_messages_grouped, incremental by lake load): each rule's first link,
+    first and last seen are a group's first message, first and last seen.
 -#}
 {%- set link_order = ['occurred_at', 'message_id', 'stitch_rule'] -%}
 
 with
 
--- The fields stitching reads of every event message (typed out of their JSON
--- once, as each lake load arrives: stg_events__messages).
 messages as (
 
-    select
-        message_id,
-        message_type,
-        anonymous_id,
-        previous_id,
-        customer_id,
-        device_id,
-        trait_phone,
-        occurred_at,
-        coalesce(gclid, fbclid) as click_id
-    from {{ ref('stg_events__messages') }}
+    select * from {{ ref('int_messages_grouped') }}
 
 ),
 
@@ -46,29 +38,29 @@ anonymous_links as (
     select
         anonymous_id,
         customer_id,
-        occurred_at,
-        message_id,
+        first_seen_at as occurred_at,
+        first_message_id as message_id,
         'identified' as stitch_rule
     from messages
     where anonymous_id is not null and customer_id is not null
 
     union all
 
+    -- previous_id is an alias call's only.
     select
         previous_id as anonymous_id,
         customer_id,
-        occurred_at,
-        message_id,
+        first_seen_at as occurred_at,
+        first_message_id as message_id,
         'alias' as stitch_rule
     from messages
-    where message_type = 'alias' and previous_id is not null and customer_id is not null
+    where previous_id is not null and customer_id is not null
 
 ),
 
 -- The first link wins: an anonymous id that later carries another userId (a
 -- shared browser) stays with its first customer and is flagged. Aggregates of
--- the id's links rather than a window: the links are most of the year's calls,
--- and a window sorted all of them.
+-- the id's links rather than a window: a window sorted every link.
 anonymous_first_link as (
 
     select
@@ -86,8 +78,8 @@ anonymous_seen as (
 
     select
         anonymous_id,
-        min(occurred_at) as first_seen_at,
-        max(occurred_at) as last_seen_at
+        min(first_seen_at) as first_seen_at,
+        max(last_seen_at) as last_seen_at
     from messages
     where anonymous_id is not null
     group by anonymous_id
@@ -128,8 +120,8 @@ device_seen as (
 
     select
         device_id,
-        min(occurred_at) as first_seen_at,
-        max(occurred_at) as last_seen_at
+        min(first_seen_at) as first_seen_at,
+        max(last_seen_at) as last_seen_at
     from messages
     where device_id is not null
     group by device_id
@@ -210,8 +202,8 @@ user_ids as (
         customer_id,
         'user_id' as stitch_rule,
         false as has_conflict,
-        min(occurred_at) as first_seen_at,
-        max(occurred_at) as last_seen_at
+        min(first_seen_at) as first_seen_at,
+        max(last_seen_at) as last_seen_at
     from messages
     where customer_id is not null
     group by customer_id
@@ -232,13 +224,14 @@ click_ids as (
         end as stitch_rule,
         coalesce({{ names_several_customers('anonymous_ids.customer_id') }}, false)
             as has_conflict,
-        min(clicks.occurred_at) as first_seen_at,
-        max(clicks.occurred_at) as last_seen_at
+        min(clicks.first_seen_at) as first_seen_at,
+        max(clicks.last_seen_at) as last_seen_at
     from (
         select
             click_id,
             anonymous_id,
-            occurred_at
+            first_seen_at,
+            last_seen_at
         from messages
         where click_id is not null
     ) as clicks
@@ -278,13 +271,14 @@ phone_candidates as (
 
     union all
 
+    -- trait_phone is an identify call's only.
     select distinct
         {{ normalised_phone('trait_phone') }} as phone,
         customer_id,
         2 as priority,
         'member_phone_at_signup' as stitch_rule
     from messages
-    where message_type = 'identify' and trait_phone is not null and customer_id is not null
+    where trait_phone is not null and customer_id is not null
 
 ),
 
