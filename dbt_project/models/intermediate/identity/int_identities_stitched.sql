@@ -12,7 +12,7 @@
 
 with
 
-messages as (
+message_groups as (
 
     select * from {{ ref('int_messages_grouped') }}
 
@@ -41,7 +41,7 @@ anonymous_links as (
         first_seen_at as occurred_at,
         first_message_id as message_id,
         'identified' as stitch_rule
-    from messages
+    from message_groups
     where anonymous_id is not null and customer_id is not null
 
     union all
@@ -53,7 +53,7 @@ anonymous_links as (
         first_seen_at as occurred_at,
         first_message_id as message_id,
         'alias' as stitch_rule
-    from messages
+    from message_groups
     where previous_id is not null and customer_id is not null
 
 ),
@@ -80,7 +80,7 @@ anonymous_seen as (
         anonymous_id,
         min(first_seen_at) as first_seen_at,
         max(last_seen_at) as last_seen_at
-    from messages
+    from message_groups
     where anonymous_id is not null
     group by anonymous_id
 
@@ -93,7 +93,7 @@ device_anonymous_ids as (
     select distinct
         device_id,
         anonymous_id
-    from messages
+    from message_groups
     where device_id is not null and anonymous_id is not null
 
 ),
@@ -122,7 +122,7 @@ device_seen as (
         device_id,
         min(first_seen_at) as first_seen_at,
         max(last_seen_at) as last_seen_at
-    from messages
+    from message_groups
     where device_id is not null
     group by device_id
 
@@ -204,7 +204,7 @@ user_ids as (
         false as has_conflict,
         min(first_seen_at) as first_seen_at,
         max(last_seen_at) as last_seen_at
-    from messages
+    from message_groups
     where customer_id is not null
     group by customer_id
 
@@ -232,7 +232,7 @@ click_ids as (
             anonymous_id,
             first_seen_at,
             last_seen_at
-        from messages
+        from message_groups
         where click_id is not null
     ) as clicks
     left join anonymous_ids
@@ -277,7 +277,7 @@ phone_candidates as (
         customer_id,
         2 as priority,
         'member_phone_at_signup' as stitch_rule
-    from messages
+    from message_groups
     where trait_phone is not null and customer_id is not null
 
 ),
