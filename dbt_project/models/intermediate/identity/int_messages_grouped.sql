@@ -27,6 +27,17 @@
 {%- set identifiers = [
     'anonymous_id', 'customer_id', 'device_id', 'click_id', 'previous_id', 'trait_phone'
 ] %}
+{#- Each identifier as its length, a colon and itself, or '-' when null: no two
+    groups give the same text, whatever their ids hold. -#}
+{%- set parts = [] %}
+{%- for identifier in identifiers %}
+    {%- set as_text = 'cast(' ~ identifier ~ ' as ' ~ dbt.type_string() ~ ')' %}
+    {%- do parts.append(
+        "coalesce(cast(length(" ~ as_text ~ ") as " ~ dbt.type_string() ~ ") || ':' || "
+        ~ as_text ~ ", '-')"
+    ) %}
+{%- endfor %}
+{%- set group_key_text = parts | join(" || '|' || ") %}
 {%- set first_message_order = ['first_seen_at', 'first_message_id'] %}
 {%- set newest_load_id = none %}
 {%- if is_incremental() %}
@@ -71,19 +82,7 @@ new_groups as (
 keyed as (
 
     select
-        -- Each identifier as its length, a colon and itself, or '-' when null:
-        -- no two groups give the same text, whatever their ids hold.
-        md5(
-            {%- for identifier in identifiers %}
-                {%- set as_text = 'cast(' ~ identifier ~ ' as ' ~ dbt.type_string() ~ ')' %}
-                coalesce(
-                    cast(length({{ as_text }}) as {{ dbt.type_string() }})
-                    || ':'
-                    || {{ as_text }},
-                    '-'
-                ){{ " || '|' ||" if not loop.last }}
-            {%- endfor %}
-        ) as group_key,
+        {{ dbt.hash(group_key_text) }} as group_key,
         *
     from new_groups
 
@@ -94,26 +93,12 @@ keyed as (
     -- The groups the new messages extend, as they stood, merged with them.
     extended as (
 
-        select
-            group_key,
-            {{ identifiers | join(',\n            ') }},
-            first_seen_at,
-            last_seen_at,
-            first_message_id,
-            dlt_load_id
-        from keyed
+        select * from keyed
 
         union all
 
-        select
-            grouped_so_far.group_key,
-            {%- for identifier in identifiers %}
-                grouped_so_far.{{ identifier }},
-            {%- endfor %}
-            grouped_so_far.first_seen_at,
-            grouped_so_far.last_seen_at,
-            grouped_so_far.first_message_id,
-            grouped_so_far.dlt_load_id
+        -- The table's columns are keyed's, in its order (on_schema_change: fail).
+        select grouped_so_far.*
         from {{ this }} as grouped_so_far
         inner join keyed
             on grouped_so_far.group_key = keyed.group_key
