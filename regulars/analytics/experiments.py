@@ -26,9 +26,15 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import stats
+
+# The modules used, not statsmodels.api, which also imports the datasets, graphics and formula
+# packages: 1.0 s more in every process that reads experiments (dbt's build among them).
+from statsmodels.genmod.families import Poisson
+from statsmodels.genmod.generalized_linear_model import GLM
+from statsmodels.regression.linear_model import WLS
 from statsmodels.stats.multitest import multipletests
+from statsmodels.tools.tools import add_constant
 
 CONTROL_NAME = "control"
 COVARIATE = "orders_before_exposure"
@@ -227,8 +233,8 @@ def _compare(
     if treat.sum() == 0 or (1 - treat).sum() == 0:
         return out
     rate = num / den
-    design = sm.add_constant(treat, has_constant="add")
-    plain = sm.WLS(rate, design, weights=den).fit(cov_type="HC1")
+    design = add_constant(treat, has_constant="add")
+    plain = WLS(rate, design, weights=den).fit(cov_type="HC1")
     low, high = plain.conf_int(alpha)[1]
     out |= {
         "absolute_lift": plain.params[1],
@@ -237,9 +243,7 @@ def _compare(
         "p_value": plain.pvalues[1],
     }
     if num[treat == 0].sum() > 0 and num[treat == 1].sum() > 0:
-        poisson = sm.GLM(num, design, family=sm.families.Poisson(), offset=np.log(den)).fit(
-            cov_type="HC1"
-        )
+        poisson = GLM(num, design, family=Poisson(), offset=np.log(den)).fit(cov_type="HC1")
         log_low, log_high = poisson.conf_int(alpha)[1]
         out |= {
             "relative_lift": np.expm1(poisson.params[1]),
@@ -252,7 +256,7 @@ def _compare(
         adjusted = plain
     else:
         design = np.column_stack([np.ones_like(treat), treat, centred, treat * centred])
-        adjusted = sm.WLS(rate, design, weights=den).fit(cov_type="HC1")
+        adjusted = WLS(rate, design, weights=den).fit(cov_type="HC1")
     low, high = adjusted.conf_int(alpha)[1]
     out |= {
         "cuped_absolute_lift": adjusted.params[1],
