@@ -17,6 +17,17 @@
 {%- endmacro %}
 
 {#-
+    The same wall time from the instant's microseconds since the epoch, by
+    arithmetic: DuckDB's `at time zone` goes through ICU for every row, and
+    staging's views repeat it for every model and test that reads them (the
+    not_null test of an 8.4-million-row telemetry view took 1.0 s, with this
+    0.04 s; the two agreed on every row, under UTC and under Asia/Jakarta).
+-#}
+{% macro duckdb__to_utc_timestamp(column) -%}
+    make_timestamp(epoch_us({{ column }}))
+{%- endmacro %}
+
+{#-
     Spark's `timestamp` is the zoned one (an instant); `timestamp_ntz` is
     zone-less. The cast takes the session's zone, which the spark target
     pins to UTC (profiles.yml, spark.sql.session.timeZone).
@@ -58,6 +69,15 @@
 
 {% macro default__utc_to_local_date(column) -%}
     cast((({{ column }} at time zone 'UTC') at time zone '{{ var("chain_timezone") }}') as date)
+{%- endmacro %}
+
+{#-
+    Read as UTC by arithmetic (as duckdb__to_utc_timestamp), leaving ICU only
+    the step into the chain's zone: 1.2 s instead of 1.9 s over 9.5 million
+    event messages in Asia/Jakarta, the same day for every one.
+-#}
+{% macro duckdb__utc_to_local_date(column) -%}
+    cast((make_timestamptz(epoch_us({{ column }})) at time zone '{{ var("chain_timezone") }}') as date)
 {%- endmacro %}
 
 {#- A zone-less timestamp is read in the session's zone, UTC on the spark target. -#}
