@@ -29,7 +29,12 @@ help:  ## List the targets
 UV_VERSION := 0.13.9
 # $(call uv_install,<venv python>,<requirements>). If uv fails, its own message says what it could
 # not fetch or resolve, and the line after it the one thing to try.
-uv_install = @echo "uv pip install $(2)  ->  $(1)"; $(BIN)/uv pip install --quiet --python $(1) $(2) \
+# --compile-bytecode: uv writes no .pyc by default, leaving it to the first import, and where
+# PYTHONDONTWRITEBYTECODE is set (containers, CI images often) no import ever writes one: every
+# process, each dbt build and test worker among them, compiled its imports from source again
+# (9.4 s of a 24 s dbt run of the three analytics models at 100,000 guests; importing the Dagster
+# definitions 8.5 s instead of 17). Installing .venv takes 33 s instead of 16 (uv's cache warm).
+uv_install = @echo "uv pip install $(2)  ->  $(1)"; $(BIN)/uv pip install --quiet --compile-bytecode --python $(1) $(2) \
 	|| { echo "uv could not install the packages: behind a package mirror, set UV_DEFAULT_INDEX to its URL (uv reads no pip.conf) and run make again."; exit 1; }
 
 $(BIN)/uv: Makefile
