@@ -87,9 +87,16 @@ def clusters_metadata(conn: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     ).fetchall()
     if not rows:
         return {}
+    fitted_as_of, reused = conn.execute(
+        "select any_value(features_as_of), bool_and(parameters_reused) "
+        "from intermediate.int_customer_clusters_fitted"
+    ).fetchone()
     return {
         "k_chosen": rows[0][4],
         "silhouette": dg.MetadataValue.float(float(rows[0][5])),
+        # The week's fit: the features' day, and whether this build fitted or kept it.
+        "features_as_of": str(fitted_as_of),
+        "parameters_reused": bool(reused),
         "clusters": dg.MetadataValue.md(
             _table([r[:4] for r in rows], ["cluster", "name", "guests", "description"])
         ),

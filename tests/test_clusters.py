@@ -1,5 +1,6 @@
 """Behavioural clusters: planted blobs are recovered with the planted k, the same seed gives the
-same clusters and names, names speak a marketer's language; then the marts world's customers."""
+same clusters and names, names speak a marketer's language; a fit kept as a table assigns as it
+fitted, and is kept while its features do not change; then the marts world's customers."""
 
 from __future__ import annotations
 
@@ -12,7 +13,16 @@ import pytest
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
-from regulars.analytics.clusters import FEATURES, cluster_customers
+from regulars.analytics import clusters
+from regulars.analytics.clusters import (
+    FEATURES,
+    assign_clusters,
+    cluster_customers,
+    fit_clusters,
+    fit_from_frame,
+    fit_or_keep,
+    fit_to_frame,
+)
 
 PROFILE_COLUMNS = [
     "cluster_id",
@@ -117,32 +127,122 @@ def test_names_and_descriptions_speak_of_the_distinguishing_behaviour():
     assert {f"mean_{c}" for c in frame.columns if c in FEATURES} <= set(profiles.columns)
 
 
-def test_marts_world_clusters_are_stable_named_and_cover_every_guest(warehouse):
+def test_a_fit_kept_as_a_table_assigns_every_guest_as_it_fitted_them():
+    """The fit's table gives back its scaling and centroids to the bit, and assigning the fitted
+    guests (in any order) through it gives each the cluster the fit gave, with its profile."""
+    frame = guests(np.random.default_rng(5)).drop(columns="kind")
+    fit, assignments = fit_clusters(frame, k_range=range(2, 7))
+    table = fit_to_frame(fit)
+    assert table["cluster_id"].tolist() == list(range(1, len(table) + 1))
+    kept = fit_from_frame(table.sample(frac=1.0, random_state=2))
+    for name in ("fill", "center", "scale", "weights", "centroids"):
+        assert np.array_equal(getattr(kept, name), getattr(fit, name)), name
+    assert kept.columns == fit.columns and kept.log_columns == [
+        "frequency_orders",
+        "monetary_net_revenue",
+    ]
+    assigned = assign_clusters(frame.sample(frac=1.0, random_state=3), kept)
+    expected = assignments.merge(
+        fit.profiles[["cluster_id", *clusters.ASSIGNED_FROM_FIT[2:]]], on="cluster_id"
+    )
+    # Read back from the table, the text columns are pandas' nullable strings.
+    pd.testing.assert_frame_equal(assigned, expected[assigned.columns.tolist()], check_dtype=False)
+    # A guest whose rating is missing is scaled as the fit scaled one: the mean, z = 0.
+    assert frame["avg_rating"].isna().sum() > 100
+    # Lapsed on the fit's day, the same guest back at a regular's pace is a regular now.
+    lapsed = assignments.loc[frame["recency_days"].idxmax()]
+    regular = assignments.loc[frame["frequency_orders"].idxmax(), "cluster_id"]
+    back = frame.loc[frame["customer_id"] == lapsed["customer_id"]].copy()
+    back[["frequency_orders", "monetary_net_revenue", "recency_days"]] = [14, 1.8e6, 2]
+    back[["delivery_order_share", "app_order_share", "promo_order_share"]] = [0.9, 0.95, 0.1]
+    assert lapsed["cluster_id"] != regular
+    assert assign_clusters(back, kept)["cluster_id"].tolist() == [regular]
+    with pytest.raises(KeyError, match="recency_days"):
+        assign_clusters(frame.drop(columns="recency_days"), kept)
+
+
+def test_the_fit_is_kept_while_its_features_are_the_same_and_fitted_again_when_one_changes(
+    monkeypatch,
+):
+    frame = guests(np.random.default_rng(5)).drop(columns="kind")
+    frame["as_of_date"] = pd.Timestamp("2025-03-16")
+    first = fit_or_keep(frame, None, k_range=range(2, 7))
+    assert not first["parameters_reused"].any()
+    assert first["features_as_of"].astype(str).unique().tolist() == ["2025-03-16"]
+
+    # DuckDB gives the table back with the date as a timestamp and its rows in any order.
+    stored = duckdb.sql("select * from first order by cluster_id desc").df()
+    with monkeypatch.context() as patched:
+        patched.setattr(clusters, "fit_clusters", lambda *a, **k: pytest.fail("fitted again"))
+        kept = fit_or_keep(frame.sample(frac=1.0, random_state=4), stored, k_range=range(2, 7))
+    assert kept["parameters_reused"].all()
+    pd.testing.assert_frame_equal(
+        kept.drop(columns="parameters_reused"), first.drop(columns="parameters_reused")
+    )
+    types = "select * exclude (parameters_reused) from {}"
+    assert duckdb.sql(types.format("kept")).types == duckdb.sql(types.format("first")).types
+
+    # One guest's spend, or another seed: fitted again.
+    changed = frame.copy()
+    changed.loc[0, "monetary_net_revenue"] += 1
+    refitted = fit_or_keep(changed, stored, k_range=range(2, 7))
+    assert not refitted["parameters_reused"].any()
+    assert (refitted["features_digest"] != first["features_digest"]).all()
+    reseeded = fit_or_keep(frame, stored, k_range=range(2, 7), seed=8)
+    assert not reseeded["parameters_reused"].any()
+
+    # Too few guests on the refit day: no fit, the table's columns typed all the same.
+    empty = fit_or_keep(frame.head(2), stored, k_range=range(3, 7))
+    assert empty.empty
+    assert duckdb.sql(types.format("empty")).types == duckdb.sql(types.format("first")).types
+
+
+def test_marts_world_clusters_are_the_weeks_fit_assigned_and_cover_every_guest(warehouse):
+    at_refit = warehouse.sql(
+        "select * from intermediate.int_customer_features_as_of where is_refit_day"
+    ).df()
     features = warehouse.sql("select * from marts.customer_features").df()
-    assignments, profiles = cluster_customers(features)
-    again = cluster_customers(features)
-    pd.testing.assert_frame_equal(assignments, again[0])
-    pd.testing.assert_frame_equal(profiles, again[1])
-    assert len(assignments) == len(features) == assignments["customer_id"].nunique()
+    # The refit day: the Sunday on or before the as-of, and the orders placed by then.
+    (as_of,) = features["as_of_date"].dt.date.unique()
+    (refit_day,) = at_refit["as_of_date"].dt.date.unique()
+    assert refit_day.isoweekday() == 7 and 0 <= (as_of - refit_day).days < 7
+    assert len(at_refit) < len(features)
+    both = at_refit.merge(features, on="customer_id", suffixes=("_then", "_now"))
+    assert len(both) == len(at_refit)
+    assert (both["frequency_orders_then"] <= both["frequency_orders_now"]).all()
+    assert (both["last_order_date_then"].dt.date <= refit_day).all()
+    fit, assignments = fit_clusters(at_refit)
+    profiles = fit.profiles
     assert 3 <= profiles["k_chosen"].iloc[0] <= 8
     assert profiles["cluster_id"].tolist() == list(range(1, len(profiles) + 1))
     assert profiles["customers"].is_monotonic_decreasing
-    assert profiles["customers"].sum() == len(features)
+    assert profiles["customers"].sum() == len(at_refit)
     assert profiles["cluster_name"].is_unique
     assert not profiles["cluster_name"].str.contains(r"\(cluster").any()
     # Frequency and spend are the world's strongest signal: the most frequent cluster must say so.
     top = profiles.sort_values("mean_frequency_orders").iloc[-1]
     assert "frequent" in top["cluster_name"].lower()
-    # The dbt model (customer_clusters) ran the same function with the same seed and k range.
+    # The dbt models fitted the same function with the same seed and k range on the refit day's
+    # features, and assigned every guest of the as-of by today's.
+    fitted = warehouse.sql("select * from intermediate.int_customer_clusters_fitted").df()
+    assert not fitted["parameters_reused"].any(), "the marts world's one build fitted"
+    assert (
+        fitted.sort_values("cluster_id")["cluster_name"].tolist()
+        == profiles["cluster_name"].tolist()
+    )
     stored = warehouse.sql(
         "select customer_id, cluster_id, cluster_name from marts.customer_clusters"
     ).df()
-    expected = assignments[["customer_id", "cluster_id", "cluster_name"]]
+    expected = assign_clusters(features, fit)[["customer_id", "cluster_id", "cluster_name"]]
+    assert len(stored) == len(features) == stored["customer_id"].nunique()
     pd.testing.assert_frame_equal(
         stored.sort_values("customer_id").reset_index(drop=True),
         expected.sort_values("customer_id").reset_index(drop=True),
         check_dtype=False,
     )
+    # A few days on, most guests are where the fit put them: the same clusters, not new ones.
+    stayed = assignments.merge(stored, on="customer_id", suffixes=("_fitted", "_now"))
+    assert (stayed["cluster_id_fitted"] == stayed["cluster_id_now"]).mean() > 0.9
 
 
 def test_too_few_guests_is_its_own_error_and_the_empty_table_is_typed():

@@ -38,12 +38,13 @@ def test_lifetime_value_fit_recovers_the_planted_process(warehouse, truth):
     assert fitted > 500
 
 
-def test_a_build_on_the_same_calibration_takes_the_fit_and_scores_every_guest_alike(
+def test_a_build_on_the_same_data_takes_the_fits_and_scores_every_guest_alike(
     marts_world, warehouse, tmp_path, monkeypatch
 ):
-    """int_customers_scored built again on a copy of the marts world: its calibration data has
-    not changed, so it takes the first build's parameters instead of fitting, and every guest's
-    scores are what the fit gave them. A day's build costs the scoring, not the fit."""
+    """int_customers_scored and int_customer_clusters_fitted built again on a copy of the marts
+    world: their calibration data and refit day's features have not changed, so they take the
+    first build's fits instead of fitting, and every guest's scores and cluster are what the fits
+    gave them. A day's build costs the scoring and the assignment, not the fits."""
     from orchestration.dbt import chain_vars
     from regulars.cli.demo import demo_chain
     from regulars.settings import load_settings
@@ -56,23 +57,44 @@ def test_a_build_on_the_same_calibration_takes_the_fit_and_scores_every_guest_al
     point_at(monkeypatch, marts_world.data_dir.parent)
     with demo_chain(marts_world):
         run_vars = chain_vars(load_settings())
-    models = ("int_customers_scored", "customer_lifetime_value", "clv_model_runs")
+    models = (
+        "int_customers_scored",
+        "customer_lifetime_value",
+        "clv_model_runs",
+        "int_customer_clusters_fitted",
+        "customer_clusters",
+    )
     run_dbt(copy, tmp_path / "target", "run", "--select", *models, *run_vars)
     with duckdb.connect(str(copy), read_only=True) as rebuilt:
         rebuilt.execute(f"attach '{marts_world.warehouse_path}' as built (read_only)")
         reused = rebuilt.sql(
             "select distinct run_parameters_reused from intermediate.int_customers_scored"
         ).fetchall()
-        changed = [
-            rebuilt.sql(
-                f"select count(*) from (select * from {a}.marts.customer_lifetime_value "
-                f"except all select * from {b}.marts.customer_lifetime_value)"
-            ).fetchone()[0]
-            for a, b in (("built", copy.stem), (copy.stem, "built"))
-        ]
+        clusters_reused = rebuilt.sql(
+            "select distinct parameters_reused from intermediate.int_customer_clusters_fitted"
+        ).fetchall()
+        changed = {
+            table: [
+                rebuilt.sql(
+                    f"select count(*) from (select {columns} from {a}.{table} "
+                    f"except all select {columns} from {b}.{table})"
+                ).fetchone()[0]
+                for a, b in (("built", copy.stem), (copy.stem, "built"))
+            ]
+            for table, columns in (
+                ("marts.customer_lifetime_value", "*"),
+                ("intermediate.int_customer_clusters_fitted", "* exclude (parameters_reused)"),
+                ("marts.customer_clusters", "*"),
+            )
+        }
         runs = rebuilt.sql("select count(*) from marts.clv_model_runs").fetchone()[0]
     assert reused == [(True,)]
-    assert changed == [0, 0]
+    assert clusters_reused == [(True,)]
+    assert changed == {
+        "marts.customer_lifetime_value": [0, 0],
+        "intermediate.int_customer_clusters_fitted": [0, 0],
+        "marts.customer_clusters": [0, 0],
+    }
     assert runs == 1, "the same data and settings keep their run id"
 
 
@@ -152,6 +174,9 @@ def test_dagster_shows_the_fits_as_metadata(model_metadata):
     assert str(clv["parameters_reused"]) == "False", "the marts world's one build fitted"
     clusters = model_metadata["marts/customer_clusters"]
     assert int(clusters["k_chosen"]) >= 2
+    # Fitted on the Sunday on or before the world's last day, 2025-05-30, a Friday.
+    assert clusters["features_as_of"] == "2025-05-25"
+    assert str(clusters["parameters_reused"]) == "False", "the marts world's one build fitted"
     readouts = model_metadata["marts/experiment_results"]
     assert "Reorder shortcut" in readouts["readouts"]
     assert int(readouts["sample_ratio_mismatches"]) == 1

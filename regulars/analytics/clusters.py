@@ -19,16 +19,25 @@ trying k = 3..8 on every row, 8.6 s with k chosen on 20,000; the same k and silh
 
 Stable output: rows are sorted by id before fitting, so input order does not matter; cluster ids
 are 1..k by size (largest first, ties by centroid), so they do not permute between runs.
+
+Fit and assignment are separate steps (fit_clusters, assign_clusters): a fit is a scaling and k
+centroids, kept as a table of one row per cluster (fit_to_frame, fit_from_frame), and any day's
+features are assigned to its nearest centroid through the fit's own scaling. dbt fits once a
+week and assigns every guest every day (int_customer_clusters_fitted.py, customer_clusters.py).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import sklearn
 from sklearn.cluster import KMeans
-from sklearn.metrics import pairwise_distances, silhouette_samples
+from sklearn.metrics import pairwise_distances, pairwise_distances_argmin, silhouette_samples
 from sklearn.preprocessing import StandardScaler
 
 
@@ -139,7 +148,51 @@ def unclustered(id_column: str = "customer_id", id_dtype: str = "int64") -> pd.D
     return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in dtypes.items()})
 
 
-def cluster_customers(
+# Part of the features digest: a change to how clusters are fitted must not reuse an older fit.
+FIT_REVISION = 1
+
+# What an assignment carries from its cluster's fit, beside the guest's cluster_id.
+ASSIGNED_FROM_FIT = [
+    "cluster_name",
+    "cluster_description",
+    "silhouette",
+    "cluster_silhouette",
+    "k_chosen",
+    "silhouette_by_k",
+]
+
+
+@dataclass(frozen=True)
+class ClusterFit:
+    """A clustering: how a guest's features become a point (the columns, which are log1p'd, the
+    value a missing one takes, the standardisation and the block weights) and the k centroids
+    there, row i being cluster i + 1; `profiles` has one row per cluster as fitted (id, name,
+    description, size, share, silhouettes and k, then `mean_<feature>` when fitted here)."""
+
+    columns: list[str]
+    log_columns: list[str]
+    fill: np.ndarray
+    center: np.ndarray
+    scale: np.ndarray
+    weights: np.ndarray
+    centroids: np.ndarray
+    profiles: pd.DataFrame
+
+    def zscores(self, raw: pd.DataFrame) -> np.ndarray:
+        """`raw` (the fit's columns, as floats) standardised by the fit's scaling."""
+        transformed = raw.copy()
+        for column in self.log_columns:
+            transformed[column] = np.log1p(transformed[column].clip(lower=0))
+        values = transformed.to_numpy(float)
+        values = np.where(np.isnan(values), self.fill, values)
+        return (values - self.center) / self.scale
+
+    def points(self, raw: pd.DataFrame) -> np.ndarray:
+        """`raw` where k-means sees it: z-scores, each weighted by its block."""
+        return self.zscores(raw) * self.weights
+
+
+def fit_clusters(
     features: pd.DataFrame,
     *,
     id_column: str = "customer_id",
@@ -149,19 +202,21 @@ def cluster_customers(
     max_rows_for_silhouette: int = 5000,
     max_rows_for_choosing_k: int = 20_000,
     currency: str | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> tuple[ClusterFit, pd.DataFrame]:
     """Cluster one row per customer. Uses the FEATURES columns present in `features` (else every
-    numeric column but the id). Returns (assignments: id, cluster_id, cluster_name,
-    cluster_description; profiles: one row per cluster with its size, share, the run's silhouette
-    and k, the cluster's own silhouette, the silhouette per k tried, and `mean_<feature>`).
-    Descriptions print money with `currency` (the chain's ISO code), bare without one."""
+    numeric column but the id). Returns the fit and the assignments of `features` (id,
+    cluster_id, cluster_name, cluster_description). Descriptions print money with `currency`
+    (the chain's ISO code), bare without one."""
     frame = features.sort_values(id_column, kind="stable").reset_index(drop=True)
     ks = [k for k in k_range if 2 <= k < len(frame)]
     if not ks:
         raise TooFewCustomers(f"{len(frame)} rows cannot be split into any k in {k_range}")
     columns = _feature_columns(frame, id_column)
     raw = frame[columns].apply(pd.to_numeric, errors="coerce").astype(float)
-    matrix, zscores = _prepared(raw, columns)
+    scaling = _scaling(raw, columns)
+    standardised = scaling.zscores(raw)
+    matrix = standardised * scaling.weights
+    zscores = pd.DataFrame(standardised, columns=columns)
 
     sample = _silhouette_sample(len(frame), max_rows_for_silhouette, seed)
     choosing = _silhouette_sample(len(frame), max_rows_for_choosing_k, seed)
@@ -178,16 +233,17 @@ def cluster_customers(
         model = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(matrix[choosing])
         labels = model.predict(matrix)
         scores = silhouettes(labels)
-        fits[k] = (labels, scores, float(scores.mean()))
+        fits[k] = (labels, scores, float(scores.mean()), model.cluster_centers_)
     # Highest silhouette; a tie goes to the smaller k (fewer segments to act on).
     k_chosen = max(ks, key=lambda k: (round(fits[k][2], 12), -k))
-    labels, scores, silhouette = fits[k_chosen]
+    labels, scores, silhouette, centers = fits[k_chosen]
     if len(choosing) < len(frame):
         # k was chosen on the sample; the clusters themselves are fitted on every guest.
-        labels = KMeans(n_clusters=k_chosen, n_init=n_init, random_state=seed).fit_predict(matrix)
+        model = KMeans(n_clusters=k_chosen, n_init=n_init, random_state=seed).fit(matrix)
+        labels, centers = model.labels_, model.cluster_centers_
         scores = silhouettes(labels)
         silhouette = float(scores.mean())
-        fits[k_chosen] = (labels, scores, silhouette)
+        fits[k_chosen] = (labels, scores, silhouette, centers)
 
     cluster_ids = _stable_ids(labels, matrix)
     ids = cluster_ids[labels]
@@ -233,7 +289,161 @@ def cluster_customers(
     )
     for column in columns:
         profiles[f"mean_{column}"] = raw_means[column].to_numpy()
-    return assignments, profiles.sort_values("cluster_id").reset_index(drop=True)
+    profiles = profiles.sort_values("cluster_id").reset_index(drop=True)
+    # Centroid of cluster id i in row i - 1: k-means' label l is cluster_ids[l] (a label no guest
+    # took, which k-means avoids, has no cluster id).
+    used = np.unique(labels)
+    centroids = np.empty((len(used), centers.shape[1]))
+    centroids[cluster_ids[used] - 1] = centers[used]
+    fit = ClusterFit(
+        columns=columns,
+        log_columns=scaling.log_columns,
+        fill=scaling.fill,
+        center=scaling.center,
+        scale=scaling.scale,
+        weights=scaling.weights,
+        centroids=centroids,
+        profiles=profiles,
+    )
+    return fit, assignments
+
+
+def cluster_customers(
+    features: pd.DataFrame, *, id_column: str = "customer_id", **fit_options
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """fit_clusters' assignments of `features` and the fit's profiles (one row per cluster with
+    its size, share, the run's silhouette and k, the cluster's own silhouette, the silhouette per
+    k tried, and `mean_<feature>`)."""
+    fit, assignments = fit_clusters(features, id_column=id_column, **fit_options)
+    return assignments, fit.profiles
+
+
+def assign_clusters(
+    features: pd.DataFrame, fit: ClusterFit, *, id_column: str = "customer_id"
+) -> pd.DataFrame:
+    """Every row of `features` in the cluster of the nearest centroid, by the fit's scaling (the
+    fitted guests' own clusters, for the features they were fitted on), with the columns of
+    ASSIGNED_FROM_FIT as fitted. A column the fit used and `features` lacks is an error."""
+    missing = [column for column in fit.columns if column not in features.columns]
+    if missing:
+        raise KeyError(f"the features lack the fit's columns {missing}")
+    frame = features.sort_values(id_column, kind="stable").reset_index(drop=True)
+    raw = frame[fit.columns].apply(pd.to_numeric, errors="coerce").astype(float)
+    if frame.empty:
+        ids = np.empty(0, dtype=np.int64)
+    else:
+        ids = pairwise_distances_argmin(fit.points(raw), fit.centroids) + 1
+    assigned = pd.DataFrame({id_column: frame[id_column].to_numpy(), "cluster_id": ids})
+    by_cluster = fit.profiles[["cluster_id", *ASSIGNED_FROM_FIT]]
+    return assigned.merge(by_cluster, on="cluster_id", how="left", validate="many_to_one")
+
+
+def features_digest(features: pd.DataFrame, settings: dict, id_column: str = "customer_id") -> str:
+    """What a fit depends on: the features (whatever their row order), the fit's settings
+    (k range, seed, currency...) and the fitting code. Equal digests, equal fits."""
+    frame = features.sort_values(id_column, kind="stable").reset_index(drop=True)
+    columns = [id_column, *_feature_columns(frame, id_column)]
+    digest = hashlib.sha256()
+    digest.update(pd.util.hash_pandas_object(frame[columns], index=False).to_numpy().tobytes())
+    digest.update(
+        repr((sorted(settings.items()), columns, FIT_REVISION, sklearn.__version__)).encode()
+    )
+    return digest.hexdigest()[:32]
+
+
+# The table a fit is kept in, one row per cluster (fit_to_frame), as DuckDB types it.
+FIT_TABLE_DTYPES = {
+    "cluster_id": "int64",
+    "cluster_name": "string",
+    "cluster_description": "string",
+    "customers": "int64",
+    "share": "float64",
+    "silhouette": "float64",
+    "cluster_silhouette": "float64",
+    "k_chosen": "int64",
+    "silhouette_by_k": "string",
+    "centroid": "string",
+    "feature_scaling": "string",
+}
+
+
+def fit_to_frame(fit: ClusterFit) -> pd.DataFrame:
+    """One row per cluster: its profile (no means), its centroid and the fit's scaling as JSON
+    (floats written as Python's repr, so fit_from_frame gives them back to the bit)."""
+    scaling = json.dumps(
+        {
+            "columns": fit.columns,
+            "log_columns": fit.log_columns,
+            "fill": fit.fill.tolist(),
+            "center": fit.center.tolist(),
+            "scale": fit.scale.tolist(),
+            "weights": fit.weights.tolist(),
+        }
+    )
+    frame = fit.profiles[[c for c in FIT_TABLE_DTYPES if c in fit.profiles.columns]].copy()
+    frame["centroid"] = [json.dumps(row.tolist()) for row in fit.centroids]
+    frame["feature_scaling"] = scaling
+    return frame.astype(FIT_TABLE_DTYPES)
+
+
+def fit_from_frame(frame: pd.DataFrame) -> ClusterFit:
+    """The fit fit_to_frame kept (its profiles without the means)."""
+    frame = frame.sort_values("cluster_id").reset_index(drop=True)
+    scaling = json.loads(frame["feature_scaling"].iloc[0])
+    return ClusterFit(
+        columns=scaling["columns"],
+        log_columns=scaling["log_columns"],
+        fill=np.array(scaling["fill"], dtype=float),
+        center=np.array(scaling["center"], dtype=float),
+        scale=np.array(scaling["scale"], dtype=float),
+        weights=np.array(scaling["weights"], dtype=float),
+        centroids=np.array([json.loads(c) for c in frame["centroid"]], dtype=float),
+        profiles=frame.drop(columns=["centroid", "feature_scaling"]),
+    )
+
+
+def unfitted() -> pd.DataFrame:
+    """The fit table with no rows, typed as a fit fills it."""
+    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in FIT_TABLE_DTYPES.items()})
+
+
+def fit_or_keep(
+    features: pd.DataFrame,
+    previous: pd.DataFrame | None,
+    *,
+    as_of_column: str = "as_of_date",
+    id_column: str = "customer_id",
+    **fit_options,
+) -> pd.DataFrame:
+    """The fit table for `features` (fit_to_frame's rows, with features_as_of, features_digest and
+    parameters_reused): `previous`, the table as a build left it, when its digest is the one of
+    these features and options, else a new fit (no rows when there are too few customers).
+    Either way the frame is the one a new fit gives, parameters_reused aside."""
+    digest = features_digest(features, fit_options, id_column)
+    reusable = (
+        previous is not None
+        and not previous.empty
+        and "features_digest" in previous.columns
+        and bool((previous["features_digest"] == digest).all())
+    )
+    if reusable:
+        fitted = previous[list(FIT_TABLE_DTYPES)].astype(FIT_TABLE_DTYPES).sort_values("cluster_id")
+    else:
+        try:
+            fit, _ = fit_clusters(features, id_column=id_column, **fit_options)
+            fitted = fit_to_frame(fit)
+        except TooFewCustomers:
+            fitted = unfitted()
+    # DuckDB reads a date back into pandas as a timestamp: a date again, fitted or kept.
+    as_of = pd.to_datetime(features[as_of_column]).max() if not features.empty else pd.NaT
+    fitted["features_as_of"] = pd.Series(
+        [None if pd.isna(as_of) else as_of.date()] * len(fitted),
+        index=fitted.index,
+        dtype=pd.ArrowDtype(pa.date32()),
+    )
+    fitted["features_digest"] = pd.Series(digest, index=fitted.index, dtype="string")
+    fitted["parameters_reused"] = pd.Series(reusable, index=fitted.index, dtype="bool")
+    return fitted.reset_index(drop=True)
 
 
 def _feature_columns(frame: pd.DataFrame, id_column: str) -> list[str]:
@@ -249,18 +459,30 @@ def _feature_columns(frame: pd.DataFrame, id_column: str) -> list[str]:
     ]
 
 
-def _prepared(raw: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
-    """(the matrix k-means sees, the per-feature z-scores the names are read from)."""
+def _scaling(raw: pd.DataFrame, columns: list[str]) -> ClusterFit:
+    """The fit's scaling of `raw` (its centroids and profiles still empty): skewed columns
+    log1p'd, a missing value set to its column's mean (0 for a column with none), then z-scores,
+    each weighted by 1 / sqrt(its block's size)."""
+    log_columns = [c for c in columns if c in FEATURES and FEATURES[c].log]
     transformed = raw.copy()
-    for column in columns:
-        spec = FEATURES.get(column)
-        if spec is not None and spec.log:
-            transformed[column] = np.log1p(transformed[column].clip(lower=0))
-    transformed = transformed.fillna(transformed.mean()).fillna(0.0)
-    z = StandardScaler().fit_transform(transformed.to_numpy())
+    for column in log_columns:
+        transformed[column] = np.log1p(transformed[column].clip(lower=0))
+    fill = transformed.mean().fillna(0.0).to_numpy(float)
+    scaler = StandardScaler().fit(
+        transformed.fillna(dict(zip(columns, fill, strict=True))).to_numpy()
+    )
     blocks = pd.Series([FEATURES[c].block if c in FEATURES else c for c in columns])
     weights = 1 / np.sqrt(blocks.map(blocks.value_counts()).to_numpy(float))
-    return z * weights, pd.DataFrame(z, columns=columns)
+    return ClusterFit(
+        columns=columns,
+        log_columns=log_columns,
+        fill=fill,
+        center=scaler.mean_,
+        scale=scaler.scale_,
+        weights=weights,
+        centroids=np.empty((0, len(columns))),
+        profiles=pd.DataFrame(),
+    )
 
 
 def _silhouette_sample(rows: int, max_rows: int, seed: int) -> np.ndarray:

@@ -48,23 +48,32 @@ def from_pandas(frame: pd.DataFrame, session: Any) -> Any:
     return session.createDataFrame(arrow)
 
 
-def first_row(this: Any, session: Any) -> dict[str, Any] | None:
-    """A row of the model's own table as the previous build left it (`dbt.this`, which a table
-    model replaces only once its code has returned), None before the first build."""
+def previous_rows(this: Any, session: Any, limit: int | None = None) -> pd.DataFrame | None:
+    """The model's own table as the previous build left it (`dbt.this`, which a table model
+    replaces only once its code has returned), at most `limit` rows; None before the first
+    build."""
     if _on_spark(session):
         if not session.catalog.tableExists(f"{this.schema}.{this.identifier}"):
             return None
-        rows = to_pandas(session.table(f"{this.schema}.{this.identifier}").limit(1))
-    else:
-        exists = session.execute(
-            "select count(*) from information_schema.tables "
-            "where table_catalog = ? and table_schema = ? and table_name = ?",
-            [this.database, this.schema, this.identifier],
-        ).fetchone()[0]
-        if not exists:
-            return None
-        rows = session.sql(f"select * from {this!r} limit 1").df()
-    if rows.empty:
+        table = session.table(f"{this.schema}.{this.identifier}")
+        return to_pandas(table if limit is None else table.limit(limit))
+    exists = session.execute(
+        "select count(*) from information_schema.tables "
+        "where table_catalog = ? and table_schema = ? and table_name = ?",
+        [this.database, this.schema, this.identifier],
+    ).fetchone()[0]
+    if not exists:
+        return None
+    return session.sql(
+        f"select * from {this!r}" + ("" if limit is None else f" limit {limit}")
+    ).df()
+
+
+def first_row(this: Any, session: Any) -> dict[str, Any] | None:
+    """A row of the model's own table as the previous build left it, None before the first build
+    or when it was empty."""
+    rows = previous_rows(this, session, limit=1)
+    if rows is None or rows.empty:
         return None
     return {name: (None if pd.isna(value) else value) for name, value in rows.iloc[0].items()}
 

@@ -1,179 +1,20 @@
 {#-
     One row per customer (an account that is not soft-deleted, as in
-    dim_customers) with at least one completed
-    order: the behaviour the clusters are built from, as of the latest order
-    placed in the data (customer_rfm's and dim_customers' as-of, so a rebuild
-    of the same data gives the same features).
-
-    Completed orders only (fct_orders' revenue rule), so every share has the
-    customer's completed orders (or their items) as denominator and lies in
-    [0, 1]:
-      - RFM: recency_days, frequency_orders, monetary_net_revenue, plus
-        tenure and average order value;
-      - order mix: item shares per menu category (by quantity), order shares
-        per fulfilment type, platform and day-part, and the share of orders
-        with a marketing touch (their last session within
-        attribution_window_days before the order came from paid search,
-        paid social or e-mail: int_orders_attributed);
-      - promo use: share of orders with a promo code;
-      - feedback: responses per order and mean ratings (null without any).
-
-    Day-parts are in the store's local time. The lake stores UTC only, so
-    the offset is local_utc_offset_hours (WIB, +7) except for the provinces
-    listed in province_utc_offset_hours (WITA, +8).
+    dim_customers) with at least one completed order: the behaviour the
+    clusters are built from, as of the latest order placed in the data
+    (customer_rfm's and dim_customers' as-of, so a rebuild of the same data
+    gives the same features). int_customer_features_as_of computes them, as of
+    this day and of the clusters' refit day in one query.
 -#}
 
-{%- set wita_provinces = {'Bali': 8, 'Sulawesi Selatan': 8, 'Kalimantan Timur': 8} -%}
-{%- set province_offsets = var('province_utc_offset_hours', wita_provinces) -%}
-{#- A mapping from dbt; the linter's stand-in var() returns a string. #}
-{%- set province_offsets = province_offsets if province_offsets is mapping else wita_provinces %}
-{#- One line of SQL (`case orders.province when 'Bali' then 8 ... else 7 end`). #}
-{%- set utc_offset_hours -%}
-    case orders.province
-    {%- for province, hours in province_offsets.items() | sort -%}
-        {{ " when '" ~ province ~ "' then " ~ (hours | int) }}
-    {%- endfor -%}
-    {{ " else " ~ (var('local_utc_offset_hours', 7) | int) }} end
-{%- endset %}
-{#- The menu's categories, each with an item count and share (the yml lists the columns). #}
 {%- set menu_categories = ['mains', 'rice_bowls', 'noodles', 'snacks', 'drinks', 'desserts'] %}
 
 with
 
--- Staging, not dim_customers: dim_customers carries the cluster built from
--- this table. Its rows are the accounts that are not soft-deleted.
-customers as (
+features as (
 
-    select * from {{ ref('int_customers_unioned') }}
-    where not is_deleted
-
-),
-
-orders as (
-
-    select * from {{ ref('fct_orders') }}
-
-),
-
-order_items as (
-
-    select * from {{ ref('fct_order_items') }}
-
-),
-
-attributed_orders as (
-
-    select * from {{ ref('int_orders_attributed') }}
-
-),
-
-feedback as (
-
-    select * from {{ ref('stg_ordering__order_feedback') }}
-
-),
-
-as_of as (
-
-    select as_of_date from {{ ref('int_as_of') }}
-
-),
-
-completed_orders as (
-
-    select
-        orders.order_id,
-        orders.customer_id,
-        orders.platform,
-        orders.fulfilment_type,
-        orders.has_promo,
-        orders.net_revenue,
-        orders.placed_date,
-        orders.placed_at,
-        {{ utc_offset_hours }} as utc_offset_hours,
-        coalesce(
-            attributed_orders.last_touch_medium in ('cpc', 'paid_social', 'email'), false
-        ) as has_marketing_touch
-
-    from orders
-    inner join customers
-        on orders.customer_id = customers.customer_id
-    left join attributed_orders
-        on orders.order_id = attributed_orders.order_id
-    where orders.is_completed
-
-),
-
-local_orders as (
-
-    select
-        *,
-        extract(hour from {{ dbt.dateadd('hour', 'utc_offset_hours', 'placed_at') }}) as local_hour
-
-    from completed_orders
-
-),
-
-order_summary as (
-
-    select
-        customer_id,
-        count(*) as frequency_orders,
-        sum(net_revenue) as monetary_net_revenue,
-        min(placed_date) as first_order_date,
-        max(placed_date) as last_order_date,
-        avg(case when fulfilment_type = 'delivery' then 1.0 else 0.0 end) as delivery_order_share,
-        avg(case when fulfilment_type = 'pickup' then 1.0 else 0.0 end) as pickup_order_share,
-        avg(case when fulfilment_type = 'dine_in' then 1.0 else 0.0 end) as dine_in_order_share,
-        avg(case when platform = 'app' then 1.0 else 0.0 end) as app_order_share,
-        avg(case when local_hour < 11 then 1.0 else 0.0 end) as morning_order_share,
-        avg(case when local_hour >= 11 and local_hour < 15 then 1.0 else 0.0 end)
-            as lunch_order_share,
-        avg(case when local_hour >= 15 and local_hour < 18 then 1.0 else 0.0 end)
-            as afternoon_order_share,
-        avg(case when local_hour >= 18 then 1.0 else 0.0 end) as evening_order_share,
-        avg(case when has_marketing_touch then 1.0 else 0.0 end) as marketing_touch_order_share,
-        avg(case when has_promo then 1.0 else 0.0 end) as promo_order_share
-
-    from local_orders
-    group by customer_id
-
-),
-
-item_mix as (
-
-    select
-        order_items.customer_id,
-        {%- for category in menu_categories %}
-            sum(
-                case
-                    when order_items.category = '{{ category }}' then order_items.quantity
-                    else 0
-                end
-            ) as {{ category }}_items,
-        {%- endfor %}
-        sum(order_items.quantity) as items
-
-    from order_items
-    inner join completed_orders
-        on order_items.order_id = completed_orders.order_id
-    group by order_items.customer_id
-
-),
-
--- Feedback on any of the customer's orders (a rating is about the whole
--- order, so one response per order at most is the norm).
-customer_feedback as (
-
-    select
-        customer_id,
-        count(*) as feedback_responses,
-        avg(cast(food_rating + price_rating + service_rating as double) / 3) as avg_rating,
-        avg(nps_score) as avg_nps_score
-
-    from feedback
-    where customer_id is not null
-    group by customer_id
+    select * from {{ ref('int_customer_features_as_of') }}
+    where is_latest
 
 ),
 
@@ -181,67 +22,45 @@ final as (
 
     select
         -- ids
-        order_summary.customer_id,
+        customer_id,
 
         -- as of
-        as_of.as_of_date,
+        as_of_date,
 
         -- RFM
-        order_summary.first_order_date,
-        order_summary.last_order_date,
-        cast(
-            {{ dbt.datediff('order_summary.last_order_date', 'as_of.as_of_date', 'day') }}
-            as {{ dbt.type_bigint() }}
-        ) as recency_days,
-        cast(
-            {{ dbt.datediff('order_summary.first_order_date', 'as_of.as_of_date', 'day') }}
-            as {{ dbt.type_bigint() }}
-        ) as tenure_days,
-        cast(order_summary.frequency_orders as {{ dbt.type_bigint() }}) as frequency_orders,
-        {{ to_money('order_summary.monetary_net_revenue') }} as monetary_net_revenue,
-        {{ to_money('order_summary.monetary_net_revenue / order_summary.frequency_orders') }}
-            as average_order_value,
+        first_order_date,
+        last_order_date,
+        recency_days,
+        tenure_days,
+        frequency_orders,
+        monetary_net_revenue,
+        average_order_value,
 
         -- order mix: items by menu category
-        cast(coalesce(item_mix.items, 0) as {{ dbt.type_bigint() }}) as items,
+        items,
         {%- for category in menu_categories %}
-            cast(
-                coalesce(item_mix.{{ category }}_items / nullif(item_mix.items, 0), 0)
-                as {{ dbt.type_float() }}
-            ) as {{ category }}_item_share,
+            {{ category }}_item_share,
         {%- endfor %}
 
         -- order mix: fulfilment, platform, day-part, marketing touch; promo use
-        cast(order_summary.delivery_order_share as {{ dbt.type_float() }}) as delivery_order_share,
-        cast(order_summary.pickup_order_share as {{ dbt.type_float() }}) as pickup_order_share,
-        cast(order_summary.dine_in_order_share as {{ dbt.type_float() }}) as dine_in_order_share,
-        cast(order_summary.app_order_share as {{ dbt.type_float() }}) as app_order_share,
-        cast(order_summary.morning_order_share as {{ dbt.type_float() }}) as morning_order_share,
-        cast(order_summary.lunch_order_share as {{ dbt.type_float() }}) as lunch_order_share,
-        cast(order_summary.afternoon_order_share as {{ dbt.type_float() }})
-            as afternoon_order_share,
-        cast(order_summary.evening_order_share as {{ dbt.type_float() }}) as evening_order_share,
-        cast(order_summary.marketing_touch_order_share as {{ dbt.type_float() }})
-            as marketing_touch_order_share,
-        cast(order_summary.promo_order_share as {{ dbt.type_float() }}) as promo_order_share,
+        delivery_order_share,
+        pickup_order_share,
+        dine_in_order_share,
+        app_order_share,
+        morning_order_share,
+        lunch_order_share,
+        afternoon_order_share,
+        evening_order_share,
+        marketing_touch_order_share,
+        promo_order_share,
 
         -- feedback
-        cast(coalesce(customer_feedback.feedback_responses, 0) as {{ dbt.type_bigint() }})
-            as feedback_responses,
-        cast(
-            cast(coalesce(customer_feedback.feedback_responses, 0) as double)
-            / order_summary.frequency_orders
-            as {{ dbt.type_float() }}
-        ) as feedback_per_order,
-        cast(customer_feedback.avg_rating as {{ dbt.type_float() }}) as avg_rating,
-        cast(customer_feedback.avg_nps_score as {{ dbt.type_float() }}) as avg_nps_score
+        feedback_responses,
+        feedback_per_order,
+        avg_rating,
+        avg_nps_score
 
-    from order_summary
-    cross join as_of
-    left join item_mix
-        on order_summary.customer_id = item_mix.customer_id
-    left join customer_feedback
-        on order_summary.customer_id = customer_feedback.customer_id
+    from features
 
 )
 

@@ -1,0 +1,350 @@
+{#-
+    One row per customer (an account that is not soft-deleted, as in
+    dim_customers) with at least one completed order, per as-of day: the
+    behaviour the clusters are built from, counting the orders placed by that
+    day. Two days:
+      - the latest order placed in the data (is_latest: customer_features,
+        customer_rfm's and dim_customers' as-of, so a rebuild of the same data
+        gives the same features);
+      - the clusters' refit day (is_refit_day: int_customer_clusters_fitted),
+        the last day of a cluster_refit_every_days step at or before it, i.e.
+        the latest day whose ordinal (Python's date.toordinal(), 0001-01-01
+        being 1) is a multiple of it, a Sunday with 7. A week of new days then
+        shares one fit, and a full rebuild fits on what the daily builds
+        fitted on. A chain with no completed order by then is fitted as of the
+        latest day, which is then both.
+
+    Completed orders only (fct_orders' revenue rule), so every share has the
+    customer's completed orders (or their items) as denominator and lies in
+    [0, 1]:
+      - RFM: recency_days, frequency_orders, monetary_net_revenue, plus
+        tenure and average order value;
+      - order mix: item shares per menu category (by quantity), order shares
+        per fulfilment type, platform and day-part, and the share of orders
+        with a marketing touch (their last session within
+        attribution_window_days before the order came from paid search,
+        paid social or e-mail: int_orders_attributed);
+      - promo use: share of orders with a promo code;
+      - feedback: responses per order and mean ratings (null without any).
+
+    Day-parts are in the store's local time. The lake stores UTC only, so
+    the offset is local_utc_offset_hours (WIB, +7) except for the provinces
+    listed in province_utc_offset_hours (WITA, +8).
+-#}
+
+{%- set wita_provinces = {'Bali': 8, 'Sulawesi Selatan': 8, 'Kalimantan Timur': 8} -%}
+{%- set province_offsets = var('province_utc_offset_hours', wita_provinces) -%}
+{#- A mapping from dbt; the linter's stand-in var() returns a string. #}
+{%- set province_offsets = province_offsets if province_offsets is mapping else wita_provinces %}
+{#- One line of SQL (`case orders.province when 'Bali' then 8 ... else 7 end`). #}
+{%- set utc_offset_hours -%}
+    case orders.province
+    {%- for province, hours in province_offsets.items() | sort -%}
+        {{ " when '" ~ province ~ "' then " ~ (hours | int) }}
+    {%- endfor -%}
+    {{ " else " ~ (var('local_utc_offset_hours', 7) | int) }} end
+{%- endset %}
+{#- The menu's categories, each with an item count and share (the yml lists the columns). #}
+{%- set menu_categories = ['mains', 'rice_bowls', 'noodles', 'snacks', 'drinks', 'desserts'] %}
+
+with
+
+-- Staging, not dim_customers: dim_customers carries the cluster built from
+-- this table. Its rows are the accounts that are not soft-deleted.
+customers as (
+
+    select * from {{ ref('int_customers_unioned') }}
+    where not is_deleted
+
+),
+
+orders as (
+
+    select * from {{ ref('fct_orders') }}
+
+),
+
+order_items as (
+
+    select * from {{ ref('fct_order_items') }}
+
+),
+
+attributed_orders as (
+
+    select * from {{ ref('int_orders_attributed') }}
+
+),
+
+feedback as (
+
+    select * from {{ ref('stg_ordering__order_feedback') }}
+
+),
+
+latest as (
+
+    select as_of_date from {{ ref('int_as_of') }}
+
+),
+
+first_completed_order as (
+
+    select min(placed_date) as first_order_date
+    from orders
+    where is_completed
+
+),
+
+-- The ordinal is days since 0001-01-01, plus one.
+days_into_step as (
+
+    select
+        latest.as_of_date,
+        first_completed_order.first_order_date,
+        (
+            {{ dbt.datediff("cast('0001-01-01' as date)", 'latest.as_of_date', 'day') }} + 1
+        ) % {{ var('cluster_refit_every_days') | int }} as days_since_step_end
+
+    from latest
+    cross join first_completed_order
+
+),
+
+refit_step_end as (
+
+    select
+        as_of_date,
+        first_order_date,
+        cast(
+            {{ dbt.dateadd('day', '-1 * days_since_step_end', 'as_of_date') }} as date
+        ) as step_end_date
+
+    from days_into_step
+
+),
+
+refit_day as (
+
+    select
+        case
+            when step_end_date >= first_order_date then step_end_date
+            else as_of_date
+        end as as_of_date
+
+    from refit_step_end
+
+),
+
+as_of as (
+
+    select
+        latest.as_of_date,
+        true as is_latest,
+        latest.as_of_date = refit_day.as_of_date as is_refit_day
+
+    from latest
+    cross join refit_day
+
+    union all
+
+    select
+        refit_day.as_of_date,
+        false as is_latest,
+        true as is_refit_day
+
+    from refit_day
+    cross join latest
+    where refit_day.as_of_date < latest.as_of_date
+
+),
+
+completed_orders as (
+
+    select
+        as_of.as_of_date,
+        orders.order_id,
+        orders.customer_id,
+        orders.platform,
+        orders.fulfilment_type,
+        orders.has_promo,
+        orders.net_revenue,
+        orders.placed_date,
+        orders.placed_at,
+        {{ utc_offset_hours }} as utc_offset_hours,
+        coalesce(
+            attributed_orders.last_touch_medium in ('cpc', 'paid_social', 'email'), false
+        ) as has_marketing_touch
+
+    from orders
+    inner join customers
+        on orders.customer_id = customers.customer_id
+    inner join as_of
+        on orders.placed_date <= as_of.as_of_date
+    left join attributed_orders
+        on orders.order_id = attributed_orders.order_id
+    where orders.is_completed
+
+),
+
+local_orders as (
+
+    select
+        *,
+        extract(hour from {{ dbt.dateadd('hour', 'utc_offset_hours', 'placed_at') }}) as local_hour
+
+    from completed_orders
+
+),
+
+order_summary as (
+
+    select
+        as_of_date,
+        customer_id,
+        count(*) as frequency_orders,
+        sum(net_revenue) as monetary_net_revenue,
+        min(placed_date) as first_order_date,
+        max(placed_date) as last_order_date,
+        avg(case when fulfilment_type = 'delivery' then 1.0 else 0.0 end) as delivery_order_share,
+        avg(case when fulfilment_type = 'pickup' then 1.0 else 0.0 end) as pickup_order_share,
+        avg(case when fulfilment_type = 'dine_in' then 1.0 else 0.0 end) as dine_in_order_share,
+        avg(case when platform = 'app' then 1.0 else 0.0 end) as app_order_share,
+        avg(case when local_hour < 11 then 1.0 else 0.0 end) as morning_order_share,
+        avg(case when local_hour >= 11 and local_hour < 15 then 1.0 else 0.0 end)
+            as lunch_order_share,
+        avg(case when local_hour >= 15 and local_hour < 18 then 1.0 else 0.0 end)
+            as afternoon_order_share,
+        avg(case when local_hour >= 18 then 1.0 else 0.0 end) as evening_order_share,
+        avg(case when has_marketing_touch then 1.0 else 0.0 end) as marketing_touch_order_share,
+        avg(case when has_promo then 1.0 else 0.0 end) as promo_order_share
+
+    from local_orders
+    group by as_of_date, customer_id
+
+),
+
+item_mix as (
+
+    select
+        completed_orders.as_of_date,
+        order_items.customer_id,
+        {%- for category in menu_categories %}
+            sum(
+                case
+                    when order_items.category = '{{ category }}' then order_items.quantity
+                    else 0
+                end
+            ) as {{ category }}_items,
+        {%- endfor %}
+        sum(order_items.quantity) as items
+
+    from order_items
+    inner join completed_orders
+        on order_items.order_id = completed_orders.order_id
+    group by completed_orders.as_of_date, order_items.customer_id
+
+),
+
+-- Feedback on any of the customer's orders placed by the as-of day (a rating
+-- is about the whole order, so one response per order at most is the norm).
+-- One on an order the marts do not know cannot be dated, and counts.
+customer_feedback as (
+
+    select
+        as_of.as_of_date,
+        feedback.customer_id,
+        count(*) as feedback_responses,
+        avg(
+            cast(feedback.food_rating + feedback.price_rating + feedback.service_rating as double)
+            / 3
+        ) as avg_rating,
+        avg(feedback.nps_score) as avg_nps_score
+
+    from feedback
+    cross join as_of
+    left join orders
+        on feedback.order_id = orders.order_id
+    where
+        feedback.customer_id is not null
+        and (orders.order_id is null or orders.placed_date <= as_of.as_of_date)
+    group by as_of.as_of_date, feedback.customer_id
+
+),
+
+final as (
+
+    select
+        -- ids
+        order_summary.customer_id,
+
+        -- as of
+        as_of.as_of_date,
+        as_of.is_latest,
+        as_of.is_refit_day,
+
+        -- RFM
+        order_summary.first_order_date,
+        order_summary.last_order_date,
+        cast(
+            {{ dbt.datediff('order_summary.last_order_date', 'as_of.as_of_date', 'day') }}
+            as {{ dbt.type_bigint() }}
+        ) as recency_days,
+        cast(
+            {{ dbt.datediff('order_summary.first_order_date', 'as_of.as_of_date', 'day') }}
+            as {{ dbt.type_bigint() }}
+        ) as tenure_days,
+        cast(order_summary.frequency_orders as {{ dbt.type_bigint() }}) as frequency_orders,
+        {{ to_money('order_summary.monetary_net_revenue') }} as monetary_net_revenue,
+        {{ to_money('order_summary.monetary_net_revenue / order_summary.frequency_orders') }}
+            as average_order_value,
+
+        -- order mix: items by menu category
+        cast(coalesce(item_mix.items, 0) as {{ dbt.type_bigint() }}) as items,
+        {%- for category in menu_categories %}
+            cast(
+                coalesce(item_mix.{{ category }}_items / nullif(item_mix.items, 0), 0)
+                as {{ dbt.type_float() }}
+            ) as {{ category }}_item_share,
+        {%- endfor %}
+
+        -- order mix: fulfilment, platform, day-part, marketing touch; promo use
+        cast(order_summary.delivery_order_share as {{ dbt.type_float() }}) as delivery_order_share,
+        cast(order_summary.pickup_order_share as {{ dbt.type_float() }}) as pickup_order_share,
+        cast(order_summary.dine_in_order_share as {{ dbt.type_float() }}) as dine_in_order_share,
+        cast(order_summary.app_order_share as {{ dbt.type_float() }}) as app_order_share,
+        cast(order_summary.morning_order_share as {{ dbt.type_float() }}) as morning_order_share,
+        cast(order_summary.lunch_order_share as {{ dbt.type_float() }}) as lunch_order_share,
+        cast(order_summary.afternoon_order_share as {{ dbt.type_float() }})
+            as afternoon_order_share,
+        cast(order_summary.evening_order_share as {{ dbt.type_float() }}) as evening_order_share,
+        cast(order_summary.marketing_touch_order_share as {{ dbt.type_float() }})
+            as marketing_touch_order_share,
+        cast(order_summary.promo_order_share as {{ dbt.type_float() }}) as promo_order_share,
+
+        -- feedback
+        cast(coalesce(customer_feedback.feedback_responses, 0) as {{ dbt.type_bigint() }})
+            as feedback_responses,
+        cast(
+            cast(coalesce(customer_feedback.feedback_responses, 0) as double)
+            / order_summary.frequency_orders
+            as {{ dbt.type_float() }}
+        ) as feedback_per_order,
+        cast(customer_feedback.avg_rating as {{ dbt.type_float() }}) as avg_rating,
+        cast(customer_feedback.avg_nps_score as {{ dbt.type_float() }}) as avg_nps_score
+
+    from order_summary
+    inner join as_of
+        on order_summary.as_of_date = as_of.as_of_date
+    left join item_mix
+        on
+            order_summary.as_of_date = item_mix.as_of_date
+            and order_summary.customer_id = item_mix.customer_id
+    left join customer_feedback
+        on
+            order_summary.as_of_date = customer_feedback.as_of_date
+            and order_summary.customer_id = customer_feedback.customer_id
+
+)
+
+select * from final
