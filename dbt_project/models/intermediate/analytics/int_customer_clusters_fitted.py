@@ -19,7 +19,7 @@ def model(dbt, session):
     dbt.config(materialized="table")
     k_min, k_max = int(dbt.config.get("cluster_k_min")), int(dbt.config.get("cluster_k_max"))
     fitted = fit_or_keep(
-        to_pandas(dbt.ref("int_customer_features_as_of"), where="is_refit_day"),
+        to_pandas(dbt.ref("int_customer_features_as_of"), where="as_of_kind = 'refit_day'"),
         previous_rows(dbt.this, session),
         k_range=range(k_min, k_max + 1),
         seed=int(dbt.config.get("cluster_seed")),

@@ -1,18 +1,23 @@
 {#-
-    One row per customer (an account that is not soft-deleted, as in
-    dim_customers) with at least one completed order, per as-of day: the
-    behaviour the clusters are built from, counting the orders placed by that
-    day. Two days:
-      - the latest order placed in the data (is_latest: customer_features,
-        customer_rfm's and dim_customers' as-of, so a rebuild of the same data
-        gives the same features);
-      - the clusters' refit day (is_refit_day: int_customer_clusters_fitted),
-        the last day of a cluster_refit_every_days step at or before it, i.e.
-        the latest day whose ordinal (Python's date.toordinal(), 0001-01-01
-        being 1) is a multiple of it, a Sunday with 7. A week of new days then
-        shares one fit, and a full rebuild fits on what the daily builds
-        fitted on. A chain with no completed order by then is fitted as of the
-        latest day, which is then both.
+    One row per customer with at least one completed order, per as-of kind:
+    the behaviour the clusters are built from, counting the orders placed by
+    that day.
+      - latest (customer_features): as of the latest order placed in the data
+        (customer_rfm's and dim_customers' as-of, so a rebuild of the same
+        data gives the same features), and all the feedback; accounts that are
+        not soft-deleted, as in dim_customers.
+      - refit_day (int_customer_clusters_fitted): as of the last day of a
+        cluster_refit_every_days step at or before the latest, i.e. the latest
+        day whose ordinal (Python's date.toordinal(), 0001-01-01 being 1) is a
+        multiple of it, a Sunday with 7; a chain with no completed order by
+        then is fitted as of the latest day. The feedback submitted by that
+        day's end, as a rating that comes later would change the fit's
+        features after the fact. Accounts closed since count: a
+        closure is no change in how anyone ordered that week, and with it the
+        week's fit would change, and its segments' names, with every account
+        closed. An erased guest's orders are gone from the lake, and so from
+        here. A week of new days then shares one fit, and a full rebuild fits
+        on what the daily builds fitted on.
 
     Completed orders only (fct_orders' revenue rule), so every share has the
     customer's completed orders (or their items) as denominator and lies in
@@ -50,11 +55,10 @@
 with
 
 -- Staging, not dim_customers: dim_customers carries the cluster built from
--- this table. Its rows are the accounts that are not soft-deleted.
+-- this table.
 customers as (
 
     select * from {{ ref('int_customers_unioned') }}
-    where not is_deleted
 
 ),
 
@@ -139,30 +143,25 @@ refit_day as (
 as_of as (
 
     select
-        latest.as_of_date,
-        true as is_latest,
-        latest.as_of_date = refit_day.as_of_date as is_refit_day
+        'latest' as as_of_kind,
+        as_of_date
 
     from latest
-    cross join refit_day
 
     union all
 
     select
-        refit_day.as_of_date,
-        false as is_latest,
-        true as is_refit_day
+        'refit_day' as as_of_kind,
+        as_of_date
 
     from refit_day
-    cross join latest
-    where refit_day.as_of_date < latest.as_of_date
 
 ),
 
 completed_orders as (
 
     select
-        as_of.as_of_date,
+        as_of.as_of_kind,
         orders.order_id,
         orders.customer_id,
         orders.platform,
@@ -183,7 +182,9 @@ completed_orders as (
         on orders.placed_date <= as_of.as_of_date
     left join attributed_orders
         on orders.order_id = attributed_orders.order_id
-    where orders.is_completed
+    where
+        orders.is_completed
+        and (as_of.as_of_kind = 'refit_day' or not customers.is_deleted)
 
 ),
 
@@ -200,7 +201,7 @@ local_orders as (
 order_summary as (
 
     select
-        as_of_date,
+        as_of_kind,
         customer_id,
         count(*) as frequency_orders,
         sum(net_revenue) as monetary_net_revenue,
@@ -220,14 +221,14 @@ order_summary as (
         avg(case when has_promo then 1.0 else 0.0 end) as promo_order_share
 
     from local_orders
-    group by as_of_date, customer_id
+    group by as_of_kind, customer_id
 
 ),
 
 item_mix as (
 
     select
-        completed_orders.as_of_date,
+        completed_orders.as_of_kind,
         order_items.customer_id,
         {%- for category in menu_categories %}
             sum(
@@ -242,17 +243,18 @@ item_mix as (
     from order_items
     inner join completed_orders
         on order_items.order_id = completed_orders.order_id
-    group by completed_orders.as_of_date, order_items.customer_id
+    group by completed_orders.as_of_kind, order_items.customer_id
 
 ),
 
--- Feedback on any of the customer's orders placed by the as-of day (a rating
--- is about the whole order, so one response per order at most is the norm).
--- One on an order the marts do not know cannot be dated, and counts.
+-- Feedback on any of the customer's orders (a rating is about the whole
+-- order, so one response per order at most is the norm): all of it for the
+-- latest day, the data being as of now, and what was submitted by the refit
+-- day's end in the chain's time zone for that day.
 customer_feedback as (
 
     select
-        as_of.as_of_date,
+        as_of.as_of_kind,
         feedback.customer_id,
         count(*) as feedback_responses,
         avg(
@@ -262,13 +264,12 @@ customer_feedback as (
         avg(feedback.nps_score) as avg_nps_score
 
     from feedback
-    cross join as_of
-    left join orders
-        on feedback.order_id = orders.order_id
-    where
-        feedback.customer_id is not null
-        and (orders.order_id is null or orders.placed_date <= as_of.as_of_date)
-    group by as_of.as_of_date, feedback.customer_id
+    inner join as_of
+        on
+            as_of.as_of_kind = 'latest'
+            or {{ utc_to_local_date('feedback.submitted_at') }} <= as_of.as_of_date
+    where feedback.customer_id is not null
+    group by as_of.as_of_kind, feedback.customer_id
 
 ),
 
@@ -279,9 +280,8 @@ final as (
         order_summary.customer_id,
 
         -- as of
+        as_of.as_of_kind,
         as_of.as_of_date,
-        as_of.is_latest,
-        as_of.is_refit_day,
 
         -- RFM
         order_summary.first_order_date,
@@ -335,14 +335,14 @@ final as (
 
     from order_summary
     inner join as_of
-        on order_summary.as_of_date = as_of.as_of_date
+        on order_summary.as_of_kind = as_of.as_of_kind
     left join item_mix
         on
-            order_summary.as_of_date = item_mix.as_of_date
+            order_summary.as_of_kind = item_mix.as_of_kind
             and order_summary.customer_id = item_mix.customer_id
     left join customer_feedback
         on
-            order_summary.as_of_date = customer_feedback.as_of_date
+            order_summary.as_of_kind = customer_feedback.as_of_kind
             and order_summary.customer_id = customer_feedback.customer_id
 
 )

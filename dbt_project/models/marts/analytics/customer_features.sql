@@ -14,7 +14,7 @@ with
 features as (
 
     select * from {{ ref('int_customer_features_as_of') }}
-    where is_latest
+    where as_of_kind = 'latest'
 
 ),
 
