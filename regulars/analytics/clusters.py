@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -134,17 +134,12 @@ class TooFewCustomers(ValueError):
 
 
 def unclustered(id_column: str = "customer_id", id_dtype: str = "int64") -> pd.DataFrame:
-    """The customer_clusters table with no rows, typed as a clustering run fills it."""
-    dtypes = {
-        id_column: id_dtype,
-        "cluster_id": "int64",
-        "cluster_name": "string",
-        "cluster_description": "string",
-        "silhouette": "float64",
-        "cluster_silhouette": "float64",
-        "k_chosen": "int64",
-        "silhouette_by_k": "string",
-    }
+    """The customer_clusters table with no rows, typed as assign_clusters fills it."""
+    assigned = {column: FIT_TABLE_DTYPES[column] for column in ASSIGNED_FROM_FIT}
+    return _empty({id_column: id_dtype, "cluster_id": "int64", **assigned})
+
+
+def _empty(dtypes: dict[str, str]) -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in dtypes.items()})
 
 
@@ -180,10 +175,7 @@ class ClusterFit:
 
     def zscores(self, raw: pd.DataFrame) -> np.ndarray:
         """`raw` (the fit's columns, as floats) standardised by the fit's scaling."""
-        transformed = raw.copy()
-        for column in self.log_columns:
-            transformed[column] = np.log1p(transformed[column].clip(lower=0))
-        values = transformed.to_numpy(float)
+        values = _log1p(raw, self.log_columns).to_numpy(float)
         values = np.where(np.isnan(values), self.fill, values)
         return (values - self.center) / self.scale
 
@@ -295,17 +287,7 @@ def fit_clusters(
     used = np.unique(labels)
     centroids = np.empty((len(used), centers.shape[1]))
     centroids[cluster_ids[used] - 1] = centers[used]
-    fit = ClusterFit(
-        columns=columns,
-        log_columns=scaling.log_columns,
-        fill=scaling.fill,
-        center=scaling.center,
-        scale=scaling.scale,
-        weights=scaling.weights,
-        centroids=centroids,
-        profiles=profiles,
-    )
-    return fit, assignments
+    return replace(scaling, centroids=centroids, profiles=profiles), assignments
 
 
 def cluster_customers(
@@ -404,7 +386,7 @@ def fit_from_frame(frame: pd.DataFrame) -> ClusterFit:
 
 def unfitted() -> pd.DataFrame:
     """The fit table with no rows, typed as a fit fills it."""
-    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in FIT_TABLE_DTYPES.items()})
+    return _empty(FIT_TABLE_DTYPES)
 
 
 def fit_or_keep(
@@ -423,7 +405,6 @@ def fit_or_keep(
     reusable = (
         previous is not None
         and not previous.empty
-        and "features_digest" in previous.columns
         and bool((previous["features_digest"] == digest).all())
     )
     if reusable:
@@ -464,9 +445,7 @@ def _scaling(raw: pd.DataFrame, columns: list[str]) -> ClusterFit:
     log1p'd, a missing value set to its column's mean (0 for a column with none), then z-scores,
     each weighted by 1 / sqrt(its block's size)."""
     log_columns = [c for c in columns if c in FEATURES and FEATURES[c].log]
-    transformed = raw.copy()
-    for column in log_columns:
-        transformed[column] = np.log1p(transformed[column].clip(lower=0))
+    transformed = _log1p(raw, log_columns)
     fill = transformed.mean().fillna(0.0).to_numpy(float)
     scaler = StandardScaler().fit(
         transformed.fillna(dict(zip(columns, fill, strict=True))).to_numpy()
@@ -483,6 +462,14 @@ def _scaling(raw: pd.DataFrame, columns: list[str]) -> ClusterFit:
         centroids=np.empty((0, len(columns))),
         profiles=pd.DataFrame(),
     )
+
+
+def _log1p(raw: pd.DataFrame, log_columns: list[str]) -> pd.DataFrame:
+    """`raw` with the skewed (money and count) columns log1p'd, negatives as 0."""
+    transformed = raw.copy()
+    for column in log_columns:
+        transformed[column] = np.log1p(transformed[column].clip(lower=0))
+    return transformed
 
 
 def _silhouette_sample(rows: int, max_rows: int, seed: int) -> np.ndarray:
