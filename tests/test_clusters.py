@@ -202,10 +202,11 @@ def test_marts_world_clusters_are_the_weeks_fit_assigned_and_cover_every_guest(w
         "select * from intermediate.int_customer_features_as_of where as_of_kind = 'refit_day'"
     ).df()
     features = warehouse.sql("select * from marts.customer_features").df()
-    # The refit day: the Sunday on or before the as-of, and the orders placed by then.
+    # The refit day: the last Sunday at least a week (cluster_refit_settle_days) before the as-of,
+    # and the orders placed by then.
     (as_of,) = features["as_of_date"].dt.date.unique()
     (refit_day,) = at_refit["as_of_date"].dt.date.unique()
-    assert refit_day.isoweekday() == 7 and 0 <= (as_of - refit_day).days < 7
+    assert refit_day.isoweekday() == 7 and 7 <= (as_of - refit_day).days < 14
     # The refit day has fewer guests, and the accounts closed since: customer_features has not.
     closed = warehouse.sql(
         "select customer_id from intermediate.int_customers_unioned where is_deleted"

@@ -174,8 +174,8 @@ def test_dagster_shows_the_fits_as_metadata(model_metadata):
     assert str(clv["parameters_reused"]) == "False", "the marts world's one build fitted"
     clusters = model_metadata["marts/customer_clusters"]
     assert int(clusters["k_chosen"]) >= 2
-    # Fitted on the Sunday on or before the world's last day, 2025-05-30, a Friday.
-    assert clusters["features_as_of"] == "2025-05-25"
+    # Fitted on the last Sunday a week or more before the world's last day, Friday 2025-05-30.
+    assert clusters["features_as_of"] == "2025-05-18"
     assert str(clusters["parameters_reused"]) == "False", "the marts world's one build fitted"
     readouts = model_metadata["marts/experiment_results"]
     assert "Reorder shortcut" in readouts["readouts"]

@@ -3,11 +3,11 @@ name, description, size and silhouette on the fit's day, its centroid, and the s
 any day's features beside it. customer_clusters assigns every guest with it.
 
 The fit reads the rows of int_customer_features_as_of as of the refit day: the last day of a
-cluster_refit_every_days step. A build whose features digest (those features, the fit's settings
-and code) is the one this table's fit carries keeps that fit (parameters_reused) instead of
-trying every k again. A week of daily builds then shares one fit, and a segment its name and
-centroid, and a full rebuild fits on the same features the daily builds did (the fit is
-seeded), so it gives the same table.
+cluster_refit_every_days step at least cluster_refit_settle_days before the latest. A build whose
+features digest (those features, the fit's settings and code) is the one this table's fit
+carries keeps that fit (parameters_reused) instead of trying every k again. A week of daily
+builds then shares one fit, and a segment its name and centroid, and a full rebuild fits on the
+same features the daily builds did (the fit is seeded), so it gives the same table.
 """
 
 from regulars.analytics.clusters import fit_or_keep

@@ -7,17 +7,22 @@
         data gives the same features), and all the feedback; accounts that are
         not soft-deleted, as in dim_customers.
       - refit_day (int_customer_clusters_fitted): as of the last day of a
-        cluster_refit_every_days step at or before the latest, i.e. the latest
-        day whose ordinal (Python's date.toordinal(), 0001-01-01 being 1) is a
-        multiple of it, a Sunday with 7; a chain with no completed order by
-        then is fitted as of the latest day. The feedback submitted by that
-        day's end, as a rating that comes later would change the fit's
-        features after the fact. Accounts closed since count: a
-        closure is no change in how anyone ordered that week, and with it the
-        week's fit would change, and its segments' names, with every account
-        closed. An erased guest's orders are gone from the lake, and so from
-        here. A week of new days then shares one fit, and a full rebuild fits
-        on what the daily builds fitted on.
+        cluster_refit_every_days step at least cluster_refit_settle_days
+        before the latest, i.e. the latest such day whose ordinal (Python's
+        date.toordinal(), 0001-01-01 being 1) is a multiple of the step, a
+        Sunday with 7; a chain with no completed order by then is fitted as
+        of the latest day. Settled, because the last days' data still
+        changes: an order refunded two days after it was placed leaves the
+        completed orders, an app event that arrives late moves an order's
+        marketing touch, and fitted on the Sunday itself, the clusters were
+        refitted on each of the next three days at 100,000 guests. The
+        feedback submitted by that day's end, as a rating that comes later
+        would change the fit's features after the fact. Accounts closed
+        since count: a closure is no change in how anyone ordered that week,
+        and with it the week's fit would change, and its segments' names,
+        with every account closed. An erased guest's orders are gone from
+        the lake, and so from here. A week of new days then shares one fit,
+        and a full rebuild fits on what the daily builds fitted on.
 
     Completed orders only (fct_orders' revenue rule), so every share has the
     customer's completed orders (or their items) as denominator and lies in
@@ -51,6 +56,7 @@
 {%- endset %}
 {#- The menu's categories, each with an item count and share (the yml lists the columns). #}
 {%- set menu_categories = ['mains', 'rice_bowls', 'noodles', 'snacks', 'drinks', 'desserts'] %}
+{%- set settle_days = var('cluster_refit_settle_days') | int %}
 
 with
 
@@ -100,18 +106,34 @@ first_completed_order as (
 
 ),
 
--- The ordinal is days since 0001-01-01, plus one.
-days_into_step as (
+-- The day the week's data has settled: late app events and refunds change
+-- the days just before the latest, and a fit on them would change with them.
+settled as (
 
     select
         latest.as_of_date,
         first_completed_order.first_order_date,
-        (
-            {{ dbt.datediff("cast('0001-01-01' as date)", 'latest.as_of_date', 'day') }} + 1
-        ) % {{ var('cluster_refit_every_days') | int }} as days_since_step_end
+        cast(
+            {{ dbt.dateadd('day', -1 * settle_days, 'latest.as_of_date') }} as date
+        ) as settled_date
 
     from latest
     cross join first_completed_order
+
+),
+
+-- The ordinal is days since 0001-01-01, plus one.
+days_into_step as (
+
+    select
+        as_of_date,
+        first_order_date,
+        settled_date,
+        (
+            {{ dbt.datediff("cast('0001-01-01' as date)", 'settled_date', 'day') }} + 1
+        ) % {{ var('cluster_refit_every_days') | int }} as days_since_step_end
+
+    from settled
 
 ),
 
@@ -121,7 +143,7 @@ refit_step_end as (
         as_of_date,
         first_order_date,
         cast(
-            {{ dbt.dateadd('day', '-1 * days_since_step_end', 'as_of_date') }} as date
+            {{ dbt.dateadd('day', '-1 * days_since_step_end', 'settled_date') }} as date
         ) as step_end_date
 
     from days_into_step
