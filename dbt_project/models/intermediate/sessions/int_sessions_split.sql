@@ -47,7 +47,10 @@ with
 {% if not sessionise_every_device %}
 
     -- Each device and platform with calls from a newer load, and the earliest
-    -- of those calls.
+    -- of those calls. messages' conditions are written again here, not shared
+    -- through a CTE: DuckDB materialised one that both read, every session
+    -- call of the lake, and a day's run at 100,000 guests took 2.4 to 3.8 s
+    -- instead of 0.13 s.
     new_calls as (
 
         select
