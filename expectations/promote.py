@@ -18,6 +18,7 @@ from ingestion.pipelines import (
     lake_pipeline,
     landing_pipeline,
     load_options,
+    prune_state_history,
 )
 from regulars import warehouse
 from regulars.privacy import suppression
@@ -85,6 +86,7 @@ def _promote(
     )
     with deferred_data_docs():
         load_info = lake.run(source, **load_options(settings))
+    prune_state_history(lake)
     publish_lake_views(lake, settings)
     for table_name in suites:
         report.for_table(table_name)

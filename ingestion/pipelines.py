@@ -10,6 +10,8 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import dlt
+from dlt.common.schema.typing import LOADS_TABLE_NAME, PIPELINE_STATE_TABLE_NAME
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from dlt.pipeline.pipeline import Pipeline
 
 from regulars import warehouse
@@ -109,6 +111,44 @@ def lake_pipeline(source_name: str, settings: Settings) -> Pipeline:
         destination=warehouse_destination(settings),
         dataset_name=lake_dataset(source_name),
     )
+
+
+# dlt's filesystem destination keeps the newest 100 state files (`max_state_files`); an SQL
+# destination keeps every version. A landing reader's state lists each file it has read, so
+# each daily version is larger than the last: at 100,000 guests, 650 KB a row for the events
+# after a year, hundreds of MB of old versions a year if none is dropped.
+STATE_VERSIONS_KEPT = 10
+
+
+def prune_state_history(pipeline: Pipeline, keep: int = STATE_VERSIONS_KEPT) -> int:
+    """Drop the pipeline's state versions in the warehouse older than its newest `keep` whose
+    load completed; returns how many went.
+
+    dlt restores a pipeline from the newest state of a completed load, so the kept ones are
+    enough; a version whose load did not complete is left alone, as dlt's filesystem
+    destination does. Nothing to do on the filesystem destination, which prunes its own.
+    """
+    if pipeline.destination.destination_name == "filesystem":
+        return 0
+    try:
+        with pipeline.sql_client() as client:
+            states = client.make_qualified_table_name(PIPELINE_STATE_TABLE_NAME)
+            loads = client.make_qualified_table_name(LOADS_TABLE_NAME)
+            older = (
+                f"select s._dlt_load_id from {states} as s join {loads} as l"
+                " on l.load_id = s._dlt_load_id"
+                " where s.pipeline_name = %s and l.status = 0"
+                " order by l.load_id desc offset %s"
+            )
+            with client.execute_query(
+                f"delete from {states} where pipeline_name = %s and _dlt_load_id in ({older})",
+                pipeline.pipeline_name,
+                pipeline.pipeline_name,
+                keep,
+            ) as cursor:
+                return cursor.fetchone()[0]
+    except DatabaseUndefinedRelation:
+        return 0  # nothing loaded yet
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from ingestion.pipelines import (
     landing_held_open,
     landing_pipeline,
     load_options,
+    prune_state_history,
 )
 from ingestion.registry import SOURCES
 from ingestion.retyped_columns import restart_message, restart_retyped_tables
@@ -155,6 +156,7 @@ def landing_assets(source: Source, settings: Settings) -> dg.AssetsDefinition:
                 append_where_empty(fresh, landing_pipeline(source.name, settings))
                 loaded = dlt.run(context=context, dlt_source=fresh, **load_options(settings))
                 yield from qualified(loaded, settings, source.name)
+                prune_state_history(landing_pipeline(source.name, settings))
             except Exception as error:
                 # The step's error says what `regulars ingest` says: the source, the cause, what to
                 # check. The chain stays attached for the run's logs.

@@ -15,7 +15,7 @@ import pytest
 
 from ingestion.order_history import order_history_source
 from ingestion.order_history.helpers import ColumnMapping, OrderHistoryFileError
-from ingestion.pipelines import landing_pipeline
+from ingestion.pipelines import landing_pipeline, prune_state_history
 from regulars.settings import Settings, load_chain
 from simulator import WorldConfig
 from simulator.writers.pos_export import DATE_FORMAT, pos_orders, write_pos_export
@@ -390,6 +390,40 @@ def test_an_old_file_copied_in_late_lands_and_a_copy_under_another_name_does_not
         regulars_env,
         "select source_file, customer_id from landing_order_history.orders order by 1",
     ) == [("2019.csv", "B-1"), ("2024.csv", "A-1")]
+
+
+def test_the_warehouse_keeps_the_newest_state_versions_and_they_restore_the_reader(
+    regulars_env: Settings, tmp_path: Path
+):
+    """A daily reader's state lists every file read, so each version in the warehouse is the
+    largest yet. Pruned to the newest two, a machine with no local pipeline folder restores
+    the newest and reads only the file it has not read: an older version would read again
+    the files read since, and their rows would come back under the new load."""
+    folder = tmp_path / "daily"
+    dropped = []
+    for day in range(1, 6):
+        row = {"member": f"M-{day}", "date": f"2025-01-0{day}", "total": str(day)}
+        write_csv(folder, f"0{day}.csv", [row])
+        load(regulars_env, folder, MINIMAL_MAPPING)
+        pipeline = landing_pipeline("order_history", regulars_env)
+        dropped.append(prune_state_history(pipeline, keep=2))
+    state_table = "landing_order_history._dlt_pipeline_state"
+    kept = landed(regulars_env, f"select version from {state_table} order by version")
+
+    newest = landing_pipeline("order_history", regulars_env).state["_state_version"]
+    assert dropped == [0, 0, 1, 1, 1]
+    assert kept == [(newest - 1,), (newest,)]
+
+    shutil.rmtree(pipeline.working_dir)
+    write_csv(folder, "06.csv", [{"member": "M-6", "date": "2025-01-06", "total": "6"}])
+    load(regulars_env, folder, MINIMAL_MAPPING)
+
+    assert landed(
+        regulars_env,
+        "select source_file from landing_order_history.orders where _dlt_load_id = "
+        "(select max(load_id) from landing_order_history._dlt_loads)",
+    ) == [("06.csv",)]
+    assert landed(regulars_env, "select count(*) from landing_order_history.orders") == [(6,)]
 
 
 def test_each_row_keeps_its_line_past_blank_refused_and_multi_line_rows(tmp_path: Path):

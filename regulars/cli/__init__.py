@@ -105,6 +105,7 @@ def ingest(
         landing_held_open,
         landing_pipeline,
         load_options,
+        prune_state_history,
     )
     from ingestion.registry import SOURCES
     from ingestion.retyped_columns import restart_message, restart_retyped_tables
@@ -129,6 +130,7 @@ def ingest(
                     typer.secho(restart_message(source, retyped), fg="yellow", err=True)
                 append_where_empty(dlt_source, pipeline)
                 landed = pipeline.run(dlt_source, **load_options(settings))
+                prune_state_history(pipeline)
         except Exception as error:
             # The source could not be reached or refused us: one paragraph, not dlt's nested
             # tracebacks. Anything else is a bug and keeps its traceback.
