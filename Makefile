@@ -6,10 +6,12 @@ BIN    := $(VENV)/bin
 # Runtime state stays inside the checkout (git-ignored), never in the home directory.
 export DAGSTER_HOME := $(CURDIR)/var/dagster_home
 
-# The demo world `make run` builds: about CUSTOMERS guests signing up over DAYS days.
-# `make run CUSTOMERS=100000 DAYS=365` builds a large one (several million events).
+# The demo world `make run` builds: about CUSTOMERS guests signing up over DAYS days from START.
+# `make run CUSTOMERS=100000 DAYS=365` builds a large one (several million events). A world must
+# end by today (the gate holds rows dated in the future): a longer history starts earlier.
 CUSTOMERS ?= 2000
 DAYS      ?= 180
+START     ?= 2025-01-01
 
 # What dbt builds the marts on: `duckdb` (the warehouse file), or `spark` (Apache Spark in local
 # mode over the Parquet lake; `make run ENGINE=spark` installs it first). The same models,
@@ -50,7 +52,8 @@ $(BIN)/regulars: pyproject.toml | $(BIN)/uv
 install: $(BIN)/regulars  ## Create .venv and install Regulars (re-used when present)
 
 run: install $(if $(filter spark,$(ENGINE)),spark)  ## Build the demo world and materialize every asset through Dagster
-	$(BIN)/regulars simulate build --customers $(CUSTOMERS) --days $(DAYS) --acquisition-days $(DAYS)
+	$(BIN)/regulars simulate build --customers $(CUSTOMERS) --days $(DAYS) --acquisition-days $(DAYS) \
+		--start $(START)
 	$(BIN)/regulars materialize
 
 # One worker per core (pyproject.toml addopts). --durations: every run, CI's included, ends with

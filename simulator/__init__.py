@@ -5,6 +5,13 @@ simulator.world runs the one and then the other; see README.md.
 """
 
 from simulator.config import WorldConfig, WorldPaths
-from simulator.world import advance_world, build_world, read_state
+from simulator.world import WorldAfterToday, advance_world, build_world, read_state
 
-__all__ = ["WorldConfig", "WorldPaths", "advance_world", "build_world", "read_state"]
+__all__ = [
+    "WorldAfterToday",
+    "WorldConfig",
+    "WorldPaths",
+    "advance_world",
+    "build_world",
+    "read_state",
+]

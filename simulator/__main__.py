@@ -9,7 +9,7 @@ from pathlib import Path
 
 from simulator.config import WorldConfig, WorldPaths
 from simulator.model.snapshot import TABLE_ORDER
-from simulator.world import advance_world, build_world, read_state
+from simulator.world import WorldAfterToday, advance_world, build_world, read_state
 from simulator.writers.sqlite import table_counts
 
 DEFAULTS = WorldConfig()
@@ -66,7 +66,10 @@ def main(argv: list[str] | None = None) -> None:
             stores_per_province=args.stores_per_province,
             acquisition_days=args.acquisition_days,
         )
-        paths = build_world(config, args.out)
+        try:
+            paths = build_world(config, args.out)
+        except WorldAfterToday as error:
+            raise SystemExit(f"error: {error}") from None
         before: dict[str, int] = {}
     else:
         paths = WorldPaths.under(args.out)
@@ -75,7 +78,10 @@ def main(argv: list[str] | None = None) -> None:
         except FileNotFoundError as error:
             raise SystemExit(f"error: {error}") from None
         before = table_counts(paths.ordering_db, list(TABLE_ORDER))
-        paths = advance_world(args.out, days=args.days)
+        try:
+            paths = advance_world(args.out, days=args.days)
+        except WorldAfterToday as error:
+            raise SystemExit(f"error: {error}") from None
     print(_summary(paths, before, time.perf_counter() - started))
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,49 @@ from simulator.writers.telemetry import write_telemetry
 from simulator.writers.truth import truth
 
 STATE_VERSION = 1
+
+
+class WorldAfterToday(ValueError):
+    """A snapshot day after today. The lake's gate takes a timestamp later than tomorrow for bad
+    data and holds its row in quarantine, so such a world would reach the marts only in part
+    (order lines without their dish, say) and fail their tests."""
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+def check_build_date(config: WorldConfig, today: date | None = None) -> None:
+    """Refuse a world whose last day is after today, saying which --start or --days would do."""
+    today = today or _today()
+    if config.first_as_of <= today:
+        return
+    latest_start = today - timedelta(days=config.days - 1)
+    longest = (today - config.start_date).days + 1
+    fixes = f"start it on {latest_start} or earlier (--start, or START= with make run)"
+    if longest >= 1:
+        fixes += f", or ask for at most {longest} days"
+    raise WorldAfterToday(
+        f"A {config.days}-day world starting {config.start_date} would end on "
+        f"{config.first_as_of}, after today ({today}, UTC), and the lake's gate quarantines rows "
+        f"dated in the future: {fixes}."
+    )
+
+
+def check_advance_date(as_of: date, days: int, today: date | None = None) -> None:
+    """Refuse to move a world past today, saying how far it can go."""
+    today = today or _today()
+    if as_of + timedelta(days=days) <= today:
+        return
+    room = (today - as_of).days
+    if room > 0:
+        can = f"advance it by at most {room} day(s)"
+    else:
+        can = "it is already as of today" if room == 0 else "it is already past today"
+    raise WorldAfterToday(
+        f"Advancing the world as of {as_of} by {days} day(s) would take it past today ({today}, "
+        f"UTC), and the lake's gate quarantines rows dated in the future: {can}."
+    )
 
 
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
@@ -184,6 +227,7 @@ def build_world(
 
     `stage` is called with each of BUILD_STAGES as it starts (a progress bar's hook).
     """
+    check_build_date(config)
     paths = WorldPaths.under(out_dir)
     paths.out_dir.mkdir(parents=True, exist_ok=True)
     as_of = config.first_as_of
@@ -209,6 +253,7 @@ def advance_world(out_dir: Path | str, days: int = 1) -> WorldPaths:
         raise ValueError(f"days must be >= 1, got {days}")
     paths = WorldPaths.under(out_dir)
     config, as_of = read_state(out_dir)
+    check_advance_date(as_of, days)
     new_as_of = as_of + timedelta(days=days)
     timeline = simulate(config, new_as_of)
     tables = ordering_tables(timeline, new_as_of)

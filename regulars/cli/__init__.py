@@ -50,8 +50,8 @@ def simulate_build(
 ) -> None:
     """Build a world: the ordering DB and its truth file."""
     from regulars.cli.output import stage_bar
-    from simulator import WorldConfig, build_world, read_state
-    from simulator.world import BUILD_STAGES, load_world_config
+    from simulator import WorldAfterToday, WorldConfig, build_world, read_state
+    from simulator.world import BUILD_STAGES, check_build_date, load_world_config
 
     out_dir = out or load_settings().data_dir
     config = WorldConfig(
@@ -68,6 +68,11 @@ def simulate_build(
             "re-using it. --force rebuilds it from scratch."
         )
         return
+    try:
+        check_build_date(config)  # before the progress bar, so the error stands alone
+    except WorldAfterToday as error:
+        typer.secho(str(error), fg="red", err=True)
+        raise typer.Exit(2) from None
     started = time.perf_counter()
     with stage_bar(
         f"Building a {days}-day world of about {customers:,} guests", BUILD_STAGES
@@ -84,10 +89,14 @@ def simulate_advance(
     out: Path | None = typer.Option(None, help="World folder.", show_default=DATA_DIR_DEFAULT),
 ) -> None:
     """Move a built world forward: new rows appear, old rows change."""
-    from simulator import advance_world
+    from simulator import WorldAfterToday, advance_world
 
     out_dir = out or load_settings().data_dir
-    paths = advance_world(out_dir, days=days)
+    try:
+        paths = advance_world(out_dir, days=days)
+    except WorldAfterToday as error:
+        typer.secho(str(error), fg="red", err=True)
+        raise typer.Exit(2) from None
     typer.echo(f"Advanced {days} day(s): {paths.ordering_db}")
 
 

@@ -285,19 +285,23 @@ def simulate_orders(
     order_parts, line_parts = [], []
     offset = 0
     for day in np.union1d(days, extra_days):
+        # A day can have campaign orders and no other purchase (a small chain's quiet day), or
+        # the reverse; each stream's generator is keyed by the day, so skipping one draws nothing.
+        day_orders = day_lines = None
         lo, hi = np.searchsorted(days, [day, day + 1])
-        rows = by_day[lo:hi]
-        day_orders, day_lines = _orders_of_day(
-            config,
-            int(day),
-            purchases.customer_idx[rows],
-            base_first[rows],
-            purchases.placed_us[rows],
-            pop,
-            stores,
-            menu,
-            unit_value,
-        )
+        if hi > lo:
+            rows = by_day[lo:hi]
+            day_orders, day_lines = _orders_of_day(
+                config,
+                int(day),
+                purchases.customer_idx[rows],
+                base_first[rows],
+                purchases.placed_us[rows],
+                pop,
+                stores,
+                menu,
+                unit_value,
+            )
         lo, hi = np.searchsorted(extra_days, [day, day + 1])
         if hi > lo:
             rows = extra_by_day[lo:hi]
@@ -318,7 +322,10 @@ def simulate_orders(
             by_cust = np.argsort(cust)
             placed_row = by_cust[np.searchsorted(cust[by_cust], more_orders["customer_idx"])]
             more_orders["campaign"] = run.extra_campaign[rows][placed_row]
-            day_orders, day_lines = _merge_days(day_orders, day_lines, more_orders, more_lines)
+            if day_orders is None:
+                day_orders, day_lines = more_orders, more_lines
+            else:
+                day_orders, day_lines = _merge_days(day_orders, day_lines, more_orders, more_lines)
         day_lines["order_row"] = day_lines["order_row"] + offset
         offset += day_orders["placed_us"].size
         order_parts.append(day_orders)

@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 from datetime import date, datetime
 
+import numpy as np
 import pytest
 from sim_helpers import rows
 
+from simulator import WorldConfig
 from simulator.model.catalog import PROMOS
+from simulator.model.clock import DAY_US, day_start_us
+from simulator.model.timeline import simulate
 
 STATUSES = {"placed", "preparing", "completed", "cancelled", "refunded"}
 
@@ -214,3 +218,20 @@ def test_profiles_and_consent_change_over_time(default_rows):
         datetime.fromisoformat(u) for (u,) in default_rows("SELECT updated_at FROM customers")
     ]
     assert max(stamps) <= datetime(2025, 6, 29, 23, 59, 59, 999999)
+
+
+def test_a_small_chain_has_days_whose_only_orders_a_campaign_brought():
+    """30 guests over 200 days: on a quiet day the campaigns' orders stand alone. Until they were
+    generated without a base day to merge into, such a world stopped the build (an empty basket
+    sum), so any small chain with a year of history could not be simulated."""
+    config = WorldConfig(seed=7, customers=30, days=200, acquisition_days=200)
+    timeline = simulate(config, config.first_as_of)
+    orders, lines = timeline.orders, timeline.lines
+    placed_day = (orders.placed_us - day_start_us(config.start_date, 0)) // DAY_US
+    by_campaign = orders.campaign >= 0
+    campaign_only_days = [
+        day for day in np.unique(placed_day) if by_campaign[placed_day == day].all()
+    ]
+    assert campaign_only_days, "the world no longer has the case this test is for"
+    line_sums = np.bincount(lines.order_row, weights=lines.line_total, minlength=orders.total.size)
+    np.testing.assert_array_equal(line_sums, orders.subtotal)
