@@ -5,9 +5,9 @@ batch, a double merge, a wrong revenue rule) changes a number here.
 
 One scenario per lake destination, run once and read by the tests below: the tiny world as its
 first materialisation left it, a rerun with nothing new, then three simulated days (two of whose
-new orders are broken in the ordering DB) and another run. The reruns leave the statistical fits
-out (`materialize(..., analytics=False)`): nothing here reads them, and the marts world tests
-them.
+new orders, and a new dish a third names, are broken in the ordering DB) and another run. The
+reruns leave the statistical fits out (`materialize(..., analytics=False)`): nothing here reads
+them, and the marts world tests them.
 
 Two parts run on one destination only, each a run's worth of time saved. The rerun with nothing
 new runs on the filesystem lake, the one that appends, where a second copy of unchanged rows
@@ -183,13 +183,14 @@ def figures(settings: Settings, run_succeeded: bool = True, held: tuple[int, ...
             settings, "select count(*) - count(distinct order_id) from raw_ordering.orders"
         )[0][0],
         lake=lake_figures(settings),
-        truth=truth_figures(settings) | {"quarantine_tables": 1 if held else 0},
+        # The held orders and the held dish (break_new_rows).
+        truth=truth_figures(settings) | {"quarantine_tables": 2 if held else 0},
     )
 
 
 @dataclass(frozen=True)
 class HeldOrders:
-    """Two new orders broken at the source, and what the gate made of them."""
+    """Two new orders and a new dish broken at the source, and what the gate made of them."""
 
     bad_status_id: int
     negative_id: int
@@ -197,15 +198,25 @@ class HeldOrders:
     lake_ids: set[int]
     source_ids: set[int]
     audit: tuple[int, int, int]  # landed, promoted, quarantined over every batch of orders
+    dish_quarantined: dict[str, str]  # the held dish's key -> failed expectations
+    # The line naming the held dish, as fct_order_items has it: (order_id, menu_item_name,
+    # category, line_total), or None if the line did not reach the mart.
+    line_of_held_dish: tuple | None
 
 
-def break_two_new_orders(settings: Settings, landed_before: int) -> tuple[int, int]:
-    """An unknown status on one new order, a negative discount (total kept right) on another."""
+# A dish the platform lists at no price: the gate holds it (prices are 1 to 5 M IDR), while the
+# order line that names it is good and must reach the marts without its dish's name.
+HELD_DISH_ID = 999
+
+
+def break_new_rows(settings: Settings, landed_before: int) -> tuple[int, int]:
+    """An unknown status on one new order, a negative discount (total kept right) on another, and
+    a third new order's first line re-pointed at a new dish listed at no price."""
     with sqlite3.connect(settings.ordering_db_path) as connection:
-        bad_status_id, negative_id = (
+        bad_status_id, negative_id, with_held_dish = (
             order_id
             for (order_id,) in connection.execute(
-                "select order_id from orders where order_id > ? order by order_id limit 2",
+                "select order_id from orders where order_id > ? order by order_id limit 3",
                 (landed_before,),
             )
         )
@@ -216,6 +227,17 @@ def break_two_new_orders(settings: Settings, landed_before: int) -> tuple[int, i
             "update orders set discount_idr = -5000, total_idr = total_idr + 5000 "
             "where order_id = ?",
             (negative_id,),
+        )
+        connection.execute(
+            "insert into menu_items (menu_item_id, sku, name, category, price_idr, is_available, "
+            "created_at, updated_at) select ?, 'TST-999', 'Es Teh Gratis', 'drinks', 0, 1, "
+            "created_at, created_at from orders where order_id = ?",
+            (HELD_DISH_ID, with_held_dish),
+        )
+        connection.execute(
+            "update order_items set menu_item_id = ? where order_item_id = "
+            "(select min(order_item_id) from order_items where order_id = ?)",
+            (HELD_DISH_ID, with_held_dish),
         )
     return bad_status_id, negative_id
 
@@ -243,6 +265,23 @@ def held_orders(settings: Settings, bad_status_id: int, negative_id: int) -> Hel
         },
         source_ids=source_ids,
         audit=(landed, promoted, held),
+        dish_quarantined=dict(
+            warehouse_query(
+                settings,
+                "select primary_key_value, failed_expectations "
+                "from raw_ordering.quarantine_menu_items",
+            )
+        ),
+        line_of_held_dish=next(
+            iter(
+                warehouse_query(
+                    settings,
+                    "select order_id, menu_item_name, category, line_total::bigint "
+                    f"from marts.fct_order_items where menu_item_id = {HELD_DISH_ID}",
+                )
+            ),
+            None,
+        ),
     )
 
 
@@ -391,7 +430,7 @@ def scenarios(saved_worlds) -> Callable[[str], Scenario]:
                 settings, "select max(order_id) from raw_ordering.orders"
             )
             advance_world(settings.data_dir, days=3)
-            broken = break_two_new_orders(settings, landed_before)
+            broken = break_new_rows(settings, landed_before)
             before = published_run(settings)
             reading = bi_reader(settings, world.live.parent) if destination == BI_READS_ON else None
             with reading or nullcontext() as reads:
@@ -476,6 +515,18 @@ def test_bad_rows_are_quarantined_with_their_reason_and_nothing_is_lost(scenario
     assert promoted + quarantined == landed
     # Nothing lost: every order of the source is in the lake or in quarantine.
     assert held.lake_ids | {held.bad_status_id, held.negative_id} == held.source_ids
+
+
+def test_a_line_whose_dish_is_held_reaches_the_marts_without_its_name(scenario: Scenario):
+    """A dish the gate holds does not hold back the orders that name it: the run succeeds (the
+    relationships tests warn), and the line is in fct_order_items with its amount, no name."""
+    held = scenario.held
+    assert scenario.advanced.run_succeeded
+    assert list(held.dish_quarantined) == [str(HELD_DISH_ID)]
+    assert "expect_column_values_to_be_between(column=price_idr" in held.dish_quarantined["999"]
+    assert held.line_of_held_dish is not None, "the line naming the held dish was dropped"
+    order_id, name, category, line_total = held.line_of_held_dish
+    assert order_id in held.lake_ids and (name, category) == (None, None) and line_total > 0
 
 
 @pytest.mark.parametrize("scenario", [BI_READS_ON], indirect=True)
