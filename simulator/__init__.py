@@ -5,12 +5,12 @@ simulator.world runs the one and then the other; see README.md.
 """
 
 from simulator.config import WorldConfig, WorldPaths
-from simulator.world import WorldAfterToday, advance_world, build_world, read_state
+from simulator.world import WorldRefused, advance_world, build_world, read_state
 
 __all__ = [
-    "WorldAfterToday",
     "WorldConfig",
     "WorldPaths",
+    "WorldRefused",
     "advance_world",
     "build_world",
     "read_state",

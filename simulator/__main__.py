@@ -9,7 +9,7 @@ from pathlib import Path
 
 from simulator.config import WorldConfig, WorldPaths
 from simulator.model.snapshot import TABLE_ORDER
-from simulator.world import WorldAfterToday, advance_world, build_world, read_state
+from simulator.world import WorldRefused, advance_world, build_world, read_state
 from simulator.writers.sqlite import table_counts
 
 DEFAULTS = WorldConfig()
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         try:
             paths = build_world(config, args.out)
-        except WorldAfterToday as error:
+        except WorldRefused as error:
             raise SystemExit(f"error: {error}") from None
         before: dict[str, int] = {}
     else:
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
         before = table_counts(paths.ordering_db, list(TABLE_ORDER))
         try:
             paths = advance_world(args.out, days=args.days)
-        except WorldAfterToday as error:
+        except WorldRefused as error:
             raise SystemExit(f"error: {error}") from None
     print(_summary(paths, before, time.perf_counter() - started))
 

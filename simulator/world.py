@@ -35,10 +35,13 @@ from simulator.writers.truth import truth
 STATE_VERSION = 1
 
 
-class WorldAfterToday(ValueError):
-    """A snapshot day after today. The lake's gate takes a timestamp later than tomorrow for bad
-    data and holds its row in quarantine, so such a world would reach the marts only in part
-    (order lines without their dish, say) and fail their tests."""
+class WorldRefused(ValueError):
+    """A world the simulator will not write, with the options that would do instead.
+
+    One whose snapshot day is after today: the lake's gate takes a timestamp later than tomorrow
+    for bad data and holds its row in quarantine, so the world would reach the marts only in part
+    (order lines without their dish, say) and fail their tests. Or one with nobody in it.
+    """
 
 
 def _today() -> date:
@@ -55,7 +58,7 @@ def check_build_date(config: WorldConfig, today: date | None = None) -> None:
     fixes = f"start it on {latest_start} or earlier (--start, or START= with make run)"
     if longest >= 1:
         fixes += f", or ask for at most {longest} days"
-    raise WorldAfterToday(
+    raise WorldRefused(
         f"A {config.days}-day world starting {config.start_date} would end on "
         f"{config.first_as_of}, after today ({today}, UTC), and the lake's gate quarantines rows "
         f"dated in the future: {fixes}."
@@ -72,7 +75,7 @@ def check_advance_date(as_of: date, days: int, today: date | None = None) -> Non
         can = f"advance it by at most {room} day(s)"
     else:
         can = "it is already as of today" if room == 0 else "it is already past today"
-    raise WorldAfterToday(
+    raise WorldRefused(
         f"Advancing the world as of {as_of} by {days} day(s) would take it past today ({today}, "
         f"UTC), and the lake's gate quarantines rows dated in the future: {can}."
     )
@@ -233,6 +236,12 @@ def build_world(
     as_of = config.first_as_of
     stage(BUILD_STAGES[0])
     timeline = simulate(config, as_of)
+    if timeline.population.signup_day.size == 0:
+        raise WorldRefused(
+            f"A {config.days}-day world of --customers {config.customers} over "
+            f"--acquisition-days {config.acquisition_days} has no guest by {as_of}: ask for more "
+            "--customers, more --days or fewer --acquisition-days."
+        )
     tables = ordering_tables(timeline, as_of)
     paths.state.unlink(missing_ok=True)  # a half-replaced world must not look valid
     stage(BUILD_STAGES[1])

@@ -50,7 +50,7 @@ def simulate_build(
 ) -> None:
     """Build a world: the ordering DB and its truth file."""
     from regulars.cli.output import stage_bar
-    from simulator import WorldAfterToday, WorldConfig, build_world, read_state
+    from simulator import WorldConfig, WorldRefused, build_world, read_state
     from simulator.world import BUILD_STAGES, check_build_date, load_world_config
 
     out_dir = out or load_settings().data_dir
@@ -68,16 +68,16 @@ def simulate_build(
             "re-using it. --force rebuilds it from scratch."
         )
         return
+    started = time.perf_counter()
     try:
-        check_build_date(config)  # before the progress bar, so the error stands alone
-    except WorldAfterToday as error:
+        check_build_date(config)  # before the progress bar, so the refusal stands alone
+        with stage_bar(
+            f"Building a {days}-day world of about {customers:,} guests", BUILD_STAGES
+        ) as stage:
+            paths = build_world(config, out_dir, stage=stage)
+    except WorldRefused as error:
         typer.secho(str(error), fg="red", err=True)
         raise typer.Exit(2) from None
-    started = time.perf_counter()
-    with stage_bar(
-        f"Building a {days}-day world of about {customers:,} guests", BUILD_STAGES
-    ) as stage:
-        paths = build_world(config, out_dir, stage=stage)
     elapsed = time.perf_counter() - started
     typer.echo(f"Built a {days}-day world in {elapsed:.1f}s (seed {seed}):")
     typer.echo(f"  ordering DB: {paths.ordering_db}\n  truth:       {paths.truth}")
@@ -89,12 +89,12 @@ def simulate_advance(
     out: Path | None = typer.Option(None, help="World folder.", show_default=DATA_DIR_DEFAULT),
 ) -> None:
     """Move a built world forward: new rows appear, old rows change."""
-    from simulator import WorldAfterToday, advance_world
+    from simulator import WorldRefused, advance_world
 
     out_dir = out or load_settings().data_dir
     try:
         paths = advance_world(out_dir, days=days)
-    except WorldAfterToday as error:
+    except WorldRefused as error:
         typer.secho(str(error), fg="red", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"Advanced {days} day(s): {paths.ordering_db}")

@@ -295,6 +295,9 @@ def attribute_orders(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each order's last ad click by the same guest in the 7 days before it (pixel purchases,
     last click): (click row or -1) per order, as (row, ad, publisher platform)."""
+    if click_us.size == 0:  # no click yet (a world of a day or two)
+        unattributed = np.full(order_us.size, -1)
+        return unattributed, unattributed, unattributed
     t0 = min(int(click_us.min(initial=0)), int(order_us.min(initial=0)))
     scale = 10**10  # seconds since t0 stay below this for centuries
     ck = click_cust * scale + (click_us - t0) // 1_000_000

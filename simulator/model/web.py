@@ -103,7 +103,7 @@ def _identities(s: Sessions, n_guests: int) -> tuple[np.ndarray, np.ndarray]:
     same = post & (s.device == signup_device[np.maximum(s.cust, 0)])
     rows = np.flatnonzero(post & ~same)
     order = rows[np.lexsort((s.anchor_us[rows], s.device[rows]))]
-    first = np.r_[True, s.device[order][1:] != s.device[order][:-1]]
+    first = np.r_[True, s.device[order][1:] != s.device[order][:-1]][: order.size]
     login = np.zeros(len(s), dtype=bool)
     login[order[first]] = True
     return post & ~login, login

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from regulars.cli import app
-from simulator import WorldAfterToday, WorldConfig, read_state
+from simulator import WorldConfig, WorldRefused, build_world, read_state
 from simulator.__main__ import main
 from simulator.world import check_advance_date, check_build_date
 
@@ -32,7 +33,6 @@ def test_advance_without_a_world_exits_with_a_message(tmp_path):
 
 
 def test_a_build_reports_each_stage_in_order_and_regulars_shows_the_bar(tmp_path):
-    from simulator import build_world
     from simulator.world import BUILD_STAGES
 
     reported: list[str] = []
@@ -51,7 +51,7 @@ def test_a_build_reports_each_stage_in_order_and_regulars_shows_the_bar(tmp_path
 def test_a_world_past_today_is_refused_with_the_start_or_days_that_would_do():
     today = date(2026, 12, 7)
     three_years = WorldConfig(days=1095, acquisition_days=1095, start_date=date(2025, 1, 1))
-    with pytest.raises(WorldAfterToday) as refused:
+    with pytest.raises(WorldRefused) as refused:
         check_build_date(three_years, today=today)
     assert str(refused.value) == (
         "A 1095-day world starting 2025-01-01 would end on 2027-12-31, after today (2026-12-07, "
@@ -61,13 +61,13 @@ def test_a_world_past_today_is_refused_with_the_start_or_days_that_would_do():
     # The suggested start and length both end the world today, which is allowed.
     check_build_date(dataclasses.replace(three_years, start_date=date(2023, 12, 9)), today=today)
     check_build_date(dataclasses.replace(three_years, days=706), today=today)
-    with pytest.raises(WorldAfterToday, match=r"earlier \(--start, or START= with make run\)\.$"):
+    with pytest.raises(WorldRefused, match=r"earlier \(--start, or START= with make run\)\.$"):
         check_build_date(dataclasses.replace(three_years, start_date=date(2027, 1, 1)), today=today)
 
     check_advance_date(date(2026, 12, 5), 2, today=today)
-    with pytest.raises(WorldAfterToday, match=r"advance it by at most 2 day\(s\)\.$"):
+    with pytest.raises(WorldRefused, match=r"advance it by at most 2 day\(s\)\.$"):
         check_advance_date(date(2026, 12, 5), 3, today=today)
-    with pytest.raises(WorldAfterToday, match=r"it is already as of today\.$"):
+    with pytest.raises(WorldRefused, match=r"it is already as of today\.$"):
         check_advance_date(today, 1, today=today)
 
 
@@ -100,3 +100,28 @@ def test_the_commands_refuse_a_world_past_today_in_one_line_and_write_nothing(tm
     assert (out / "ordering.sqlite").read_bytes() == before
     assert runner.invoke(app, ["simulate", "advance", "--out", str(out)]).exit_code == 0
     assert read_state(out)[1] == today
+
+
+def test_a_world_with_nobody_in_it_is_refused_and_the_world_there_stays(tmp_path):
+    kept = build_world(WorldConfig(seed=3, customers=60, days=5), tmp_path)
+    before = kept.ordering_db.read_bytes()
+    with pytest.raises(WorldRefused) as refused:
+        build_world(WorldConfig(customers=1, days=30), tmp_path)
+    assert str(refused.value) == (
+        "A 30-day world of --customers 1 over --acquisition-days 180 has no guest by 2025-01-30: "
+        "ask for more --customers, more --days or fewer --acquisition-days."
+    )
+    assert kept.ordering_db.read_bytes() == before
+    assert read_state(tmp_path)[1] == date(2025, 1, 5)
+
+
+def test_a_one_day_world_of_two_guests_writes_every_channel(tmp_path):
+    """Its channels are nearly empty (no ad click, a visit or two): each writer copes with that."""
+    paths = build_world(WorldConfig(customers=1, days=1, acquisition_days=1), tmp_path)
+    with sqlite3.connect(paths.ordering_db) as connection:
+        guests, orders = connection.execute(
+            "select (select count(*) from customers), (select count(*) from orders)"
+        ).fetchone()
+    assert (guests, orders) == (2, 2)
+    for folder in ("landing/events", "landing/telemetry", "ga4", "meta", "pos_export"):
+        assert any(path.is_file() for path in (tmp_path / folder).rglob("*")), folder
