@@ -523,7 +523,10 @@ def test_a_line_whose_dish_is_held_reaches_the_marts_without_its_name(scenario: 
     held = scenario.held
     assert scenario.advanced.run_succeeded
     assert list(held.dish_quarantined) == [str(HELD_DISH_ID)]
-    assert "expect_column_values_to_be_between(column=price_idr" in held.dish_quarantined["999"]
+    assert (
+        "expect_column_values_to_be_between(column=price_idr"
+        in held.dish_quarantined[str(HELD_DISH_ID)]
+    )
     assert held.line_of_held_dish is not None, "the line naming the held dish was dropped"
     order_id, name, category, line_total = held.line_of_held_dish
     assert order_id in held.lake_ids and (name, category) == (None, None) and line_total > 0
