@@ -3,7 +3,8 @@
 Every default points inside the checkout, so a fresh clone writes nothing to the home directory.
 Production overrides the same variables (or dlt's `.dlt/secrets.toml` for credentials).
 
-- REGULARS_PROJECT_DIR: root of every default below (the checkout).
+- REGULARS_PROJECT_DIR: root of every default below (the checkout), and the folder whose `.dlt/`
+  dlt reads wherever a command runs from (unless DLT_PROJECT_DIR names another).
 - REGULARS_DATA_DIR: simulated sources, the demo world (<root>/data).
 - REGULARS_WAREHOUSE: the DuckDB file dbt and BI read (<root>/warehouse/regulars.duckdb).
 - REGULARS_STATE_DIR: dlt pipelines, DAGSTER_HOME, GX Data Docs (<root>/var).
@@ -406,6 +407,12 @@ def load_settings() -> Settings:
         os.environ.get("REGULARS_WAREHOUSE", project_dir / "warehouse" / "regulars.duckdb")
     ).resolve()
     state_dir = Path(os.environ.get("REGULARS_STATE_DIR", project_dir / "var")).resolve()
+    # dlt reads `.dlt/` (config.toml, secrets.toml) from the working directory unless
+    # DLT_PROJECT_DIR names another: run from outside the checkout, a command found none, so the
+    # order history's column mapping was missing and the chain's own `[chain]` settings fell back
+    # to the defaults without a word. Set before any dlt configuration is read (dlt keeps the
+    # folder it first read); a DLT_PROJECT_DIR already set wins.
+    os.environ.setdefault("DLT_PROJECT_DIR", str(project_dir))
     return Settings(
         project_dir=project_dir,
         data_dir=data_dir,

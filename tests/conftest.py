@@ -57,6 +57,9 @@ MATERIALISED_FIXTURES = {"saved_worlds", "marts_world"}
 def pytest_configure(config: pytest.Config) -> None:
     # GX Data Docs pages cost seconds a batch; the one test that checks them turns them on.
     os.environ["REGULARS_GX_DATA_DOCS"] = "0"
+    # The checkout's `.dlt/` for every test, as for a command run from it: load_settings() would
+    # otherwise pin the first REGULARS_PROJECT_DIR a test points at, for the rest of the worker.
+    os.environ.setdefault("DLT_PROJECT_DIR", str(Path(__file__).resolve().parent.parent))
 
 
 # First: pytest-xdist reads the groups in its own hook of the same name.

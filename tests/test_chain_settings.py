@@ -3,7 +3,10 @@ and fed to the day partitions, the schedules and the gate."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -58,6 +61,36 @@ def test_the_environment_sets_the_chain(monkeypatch: pytest.MonkeyPatch):
     assert chain.first_partition_day == date(1997, 1, 1)
     # Local midnight of the opening day, in UTC: five hours later in New York's winter.
     assert chain_opened_at() == pd.Timestamp("1997-01-01 05:00", tz="UTC")
+
+
+def test_the_projects_dlt_folder_is_read_wherever_a_command_runs(tmp_path):
+    # dlt reads `.dlt/` from the working directory: a command run from another folder read no
+    # `[chain]` and went on with the defaults (UTC, no currency) without a word.
+    project, elsewhere = tmp_path / "chain", tmp_path / "elsewhere"
+    (project / ".dlt").mkdir(parents=True)
+    (project / ".dlt" / "config.toml").write_text(
+        '[chain]\ntimezone = "America/New_York"\ncurrency = "USD"\n'
+    )
+    elsewhere.mkdir()
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("CHAIN__") and name != "DLT_PROJECT_DIR"
+    }
+    read = (
+        "from regulars.settings import load_settings\n"
+        "chain = load_settings().chain\n"
+        "print(chain.timezone, chain.currency)"
+    )
+    printed = subprocess.run(
+        [sys.executable, "-c", read],
+        cwd=elsewhere,
+        env={**env, "REGULARS_PROJECT_DIR": str(project)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert printed.split() == ["America/New_York", "USD"]
 
 
 @pytest.mark.parametrize(
