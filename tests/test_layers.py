@@ -74,8 +74,9 @@ def test_an_upward_import_breaks_its_contract(
 
 def test_loading_the_code_location_changes_nothing_around_it(tmp_path: Path) -> None:
     """`dagster dev` and every run worker import orchestration.definitions: the import leaves
-    the environment and DAGSTER_HOME as it found them. (dlt still writes each pipeline's
-    working folder when Dagster builds the pipeline objects: that is dlt's state, not ours.)"""
+    the environment and DAGSTER_HOME as it found them, but for DLT_PROJECT_DIR, which it sets
+    to the project so dlt reads its `.dlt/` (regulars/settings.py). (dlt still writes each
+    pipeline's working folder when Dagster builds the pipeline objects: that is dlt's state.)"""
     root = tmp_path / "chain"
     env = {
         "PATH": "/usr/bin:/bin",
@@ -105,4 +106,5 @@ def test_loading_the_code_location_changes_nothing_around_it(tmp_path: Path) -> 
     }
     # Dagster's own import marks itself; nothing of Regulars' paths may change.
     assert not {name for name in changed if name.startswith(("REGULARS_", "DAGSTER_HOME", "PATH"))}
+    assert seen["after"]["DLT_PROJECT_DIR"] == str(CHECKOUT)
     assert not (root / "dagster_home").exists()
