@@ -17,16 +17,20 @@ from urllib.parse import urlsplit
 import requests
 import sqlalchemy.exc
 import urllib3.exceptions
+from dlt.common.configuration.exceptions import ConfigurationException
 from dlt.pipeline.exceptions import PipelineStepFailed
 from sqlalchemy.engine import make_url
 
 from ingestion.ga4.helpers import GA4Error
 from ingestion.meta_ads.helpers import MetaAdsError
-from ingestion.source_spec import Source
-from regulars.settings import Settings
+from ingestion.source_spec import Source, SourceConfigError
+from regulars.settings import ChainConfigError, Settings
 
 # Errors a source raises in words meant for the person running it, settings named.
 SOURCE_ERRORS = (GA4Error, MetaAdsError)
+# Settings that cannot work as written, found before anything is read: their own message says
+# which key and what to write (dlt's lists where it looked for a missing one).
+CONFIGURATION_ERRORS = (ChainConfigError, SourceConfigError, ConfigurationException)
 # Drivers a SQLAlchemy URL can ask for, and their packages: missing, they are a step of the
 # set-up, not a bug. SQLAlchemy 2.1 reads `postgresql://` with psycopg (3).
 DATABASE_DRIVERS = {
@@ -115,6 +119,9 @@ def explain(source: Source, error: BaseException, settings: Settings) -> str | N
     lead = f"{source.name} could not be loaded:"
     http = _first(errors, requests.HTTPError)
     http = http if http is not None and http.response is not None else None
+    configured = _first(errors, CONFIGURATION_ERRORS)
+    if configured is not None:
+        return f"{lead} {configured}"
     said = _first(errors, SOURCE_ERRORS)
     if said is not None:
         return f"{lead} {_http(http) + '. ' if http else ''}{_one_line(said)}"

@@ -58,6 +58,11 @@ class SourceNotConfigured(RuntimeError):
     pass
 
 
+class SourceConfigError(ValueError):
+    """A source's settings cannot work as written; the message names the key and what to write.
+    Raised while the source is built, before anything is read: commands print it as it is."""
+
+
 def folder_present(url: str) -> bool:
     return "://" in url or Path(url).is_dir()
 

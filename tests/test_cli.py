@@ -75,6 +75,31 @@ def test_a_project_dir_that_is_not_the_checkout_says_which_variables_to_set(
     assert "Traceback" not in result.output
 
 
+def test_a_chain_setting_that_cannot_work_stops_materialize_in_one_line(regulars_env: Settings):
+    result = runner.invoke(app, ["materialize"], env={"CHAIN__TIMEZONE": "Jakarta"})
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines()[-1] == (
+        "The run did not start. [chain] timezone = 'Jakarta' is not an IANA time zone: write one "
+        "such as 'Asia/Jakarta' or 'America/New_York' (CHAIN__TIMEZONE in the environment)."
+    )
+    assert "Traceback" not in result.output
+
+
+def test_a_column_mapping_that_cannot_work_stops_ingest_in_one_line(regulars_env: Settings):
+    (regulars_env.data_dir / "pos_export").mkdir(parents=True)
+    mapping = '{"customer_id": "No HP", "order_date": "Tanggal"}'
+    result = runner.invoke(
+        app, ["ingest", "order_history"], env={"SOURCES__ORDER_HISTORY__COLUMN_MAPPING": mapping}
+    )
+    assert result.exit_code == 1, result.output
+    assert result.output.strip().splitlines()[-1] == (
+        "order_history could not be loaded: sources.order_history.column_mapping in "
+        ".dlt/config.toml: map the required field(s) amount. Each entry reads "
+        '<field> = "<column name in your file>".'
+    )
+    assert "Traceback" not in result.output
+
+
 def error_lines(output: str) -> list[str]:
     """The text lines of Typer's error box, without its frame."""
     return [

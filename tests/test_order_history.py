@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import dlt
@@ -139,6 +141,45 @@ def test_a_mapping_without_a_required_field_fails_before_reading(regulars_env: S
         ColumnMapping.from_config({"customer_id": "member", "order_date": "date"})
     with pytest.raises(ValueError, match="unknown field"):
         ColumnMapping.from_config(MINIMAL_MAPPING | {"tip": "Tip"})
+
+
+def test_a_chain_without_a_column_mapping_is_not_configured_and_its_graph_still_builds(
+    tmp_path: Path,
+):
+    # A chain with no old export drops the demo's mapping: building the source then stopped
+    # every run on dlt's missing `column_mapping`, though the source was skipped. dlt keeps the
+    # settings folder it first read, so a process of its own reads this project's `.dlt/`.
+    project = tmp_path / "chain"
+    (project / ".dlt").mkdir(parents=True)
+    (project / ".dlt" / "config.toml").write_text("[runtime]\ndlthub_telemetry = false\n")
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("SOURCES__ORDER_HISTORY__", "DLT_PROJECT_DIR", "REGULARS_"))
+    }
+    env["REGULARS_PROJECT_DIR"] = str(project)
+    script = (
+        "import sys\n"
+        "from ingestion.registry import SOURCES\n"
+        "from regulars.settings import load_settings\n"
+        "settings, source = load_settings(), SOURCES['order_history']\n"
+        "print(source.missing(settings))\n"
+        "(settings.data_dir / 'pos_export').mkdir(parents=True)\n"
+        "print(source.missing(settings))\n"
+        "print(sorted(source.build(settings).resources))\n"
+    )
+    printed = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert printed.returncode == 0, printed.stderr
+    no_folder, no_mapping, resources = printed.stdout.splitlines()
+    assert no_folder.startswith(f"No order-history folder at {project / 'data' / 'pos_export'}")
+    assert no_mapping == (
+        f"No column mapping for the order-history files at {project / 'data' / 'pos_export'}: "
+        "set [sources.order_history.column_mapping] in .dlt/config.toml, the file's column for "
+        "each of customer_id, order_date, amount (ingestion/order_history/README.md)."
+    )
+    assert "orders" in resources
 
 
 def test_a_mapped_column_missing_from_the_file_is_named(regulars_env: Settings, tmp_path: Path):

@@ -23,6 +23,7 @@ from ingestion.order_history.settings import (
     OPTIONAL_FIELDS,
     REQUIRED_FIELDS,
 )
+from ingestion.source_spec import SourceConfigError
 
 MONEY = pa.decimal128(18, 2)
 # How an amount must look: in major units (a decimal point allowed), or in minor units (whole).
@@ -61,7 +62,7 @@ class Separators:
             or thousands not in ("", ".", ",", " ", "'")
             or (decimal == thousands)
         ):
-            raise ValueError(
+            raise SourceConfigError(
                 f"{SEPARATOR_SETTINGS} in .dlt/config.toml: set both, the decimal separator to "
                 '"." or "," and the thousands separator to another of ".", ",", " ", "\'" or "" '
                 f"(none); got decimal {decimal!r}, thousands {thousands!r}."
@@ -95,7 +96,7 @@ class ColumnMapping:
             known = ", ".join((*REQUIRED_FIELDS, *OPTIONAL_FIELDS))
             problems.append(f"unknown field(s) {', '.join(unknown)} (known: {known})")
         if problems:
-            raise ValueError(
+            raise SourceConfigError(
                 "sources.order_history.column_mapping in .dlt/config.toml: "
                 + "; ".join(problems)
                 + '. Each entry reads <field> = "<column name in your file>".'
@@ -109,7 +110,7 @@ class ColumnMapping:
 def minor_unit_digits(currency: str | None) -> int:
     """Digits of the currency's minor unit (USD 2, JPY 0, BHD 3), from the CLDR via Babel."""
     if currency is None:
-        raise ValueError(
+        raise SourceConfigError(
             "sources.order_history.amounts_in_minor_units is set, but the chain's currency is "
             "not: set [chain] currency in .dlt/config.toml (or CHAIN__CURRENCY), e.g. 'USD', so "
             "the amounts' minor unit is known."

@@ -23,7 +23,7 @@ from ingestion.ordering.settings import (
     SCHEMA_CONTRACT,
     TABLE_PRIMARY_KEYS,
 )
-from ingestion.source_spec import Source
+from ingestion.source_spec import Source, SourceConfigError
 
 SOURCE_NAME = "ordering"
 
@@ -41,7 +41,7 @@ def ordering_source(
 ) -> DltSource:
     """Every table of the ordering DB, changed rows only, newest state wins."""
     if not credentials:
-        raise ValueError(
+        raise SourceConfigError(
             "The ordering DB URL is not set: set sources.ordering.credentials in "
             ".dlt/secrets.toml or the SOURCES__ORDERING__CREDENTIALS environment variable "
             "(for example postgresql://user:password@host:5432/ordering)."

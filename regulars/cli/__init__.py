@@ -343,6 +343,7 @@ def materialize(
     ),
 ) -> None:
     """Materialize every asset through Dagster, then print the summary."""
+    from ingestion.failures import CONFIGURATION_ERRORS
     from regulars.runlock import Holder, LockHeld, exclusive
 
     settings = load_settings()
@@ -363,6 +364,10 @@ def materialize(
     except LockHeld as held:
         typer.secho(str(held), fg="red", err=True)
         raise typer.Exit(1) from None
+    except CONFIGURATION_ERRORS as error:
+        # Raised while the run is set up (its steps' errors end in the run's result): nothing ran.
+        typer.secho(f"The run did not start. {error}", fg="red", err=True)
+        raise typer.Exit(2) from None
     elapsed = time.perf_counter() - started
     if not result.success:
         typer.secho(
