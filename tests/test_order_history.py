@@ -18,6 +18,7 @@ import pytest
 from ingestion.order_history import order_history_source
 from ingestion.order_history.helpers import ColumnMapping, OrderHistoryFileError
 from ingestion.pipelines import landing_pipeline, prune_state_history
+from ingestion.source_spec import SourceConfigError
 from regulars.settings import Settings, load_chain
 from simulator import WorldConfig
 from simulator.writers.pos_export import DATE_FORMAT, pos_orders, write_pos_export
@@ -298,7 +299,8 @@ def promoted(settings: Settings):
         (b"0812-555-0199,2024-03-02,2000,extra", "4 columns where the header has 3"),
         (
             b"Jos\xe9,2024-03-02,2000",
-            "bytes that are not UTF-8: save the file as UTF-8",
+            "bytes that are not in the file's encoding: save the file as UTF-8, or set "
+            "sources.order_history.encoding (latin-1 reads any byte)",
         ),  # Latin-1, not UTF-8
     ],
     ids=["extra column", "latin-1 bytes"],
@@ -368,6 +370,59 @@ def test_an_amount_that_depends_on_the_separators_is_refused_until_they_are_set(
         regulars_env,
         "select customer_id, amount::double from landing_order_history.orders order by 1",
     ) == [("A-1", 125000.0), ("A-2", 25500.0), ("A-3", 1250000.5)]
+
+
+def test_a_semicolon_latin_1_export_lands_once_its_delimiter_and_encoding_are_set(
+    regulars_env: Settings, tmp_path: Path
+):
+    """Excel where the decimal separator is a comma writes `;` between columns, and a
+    Windows-era POS writes Latin-1: read as `,` and UTF-8 the header was one column."""
+    folder = tmp_path / "kasse"
+    folder.mkdir()
+    lines = [
+        "Kunde;Datum;Betrag;Filiale",
+        "+49 170 1234567;07.11.2024 14:30;1.234,50;München",
+        "+49 170 7654321;08.11.2024 09:05;12,00;Köln",
+    ]
+    (folder / "kasse.csv").write_bytes("\n".join(lines).encode("latin-1") + b"\n")
+    mapping = {"customer_id": "Kunde", "order_date": "Datum", "amount": "Betrag"}
+    mapping["store"] = "Filiale"
+    options = {"date_format": "%d.%m.%Y %H:%M", "timezone": "Europe/Berlin"}
+    separators = {"decimal_separator": ",", "thousands_separator": "."}
+
+    with pytest.raises(Exception) as raised:
+        load(regulars_env, folder, mapping, **options, **separators)
+    assert (
+        "kasse.csv: column(s) 'Kunde', 'Datum', 'Betrag', 'Filiale' named in "
+        "sources.order_history.column_mapping are not in the file (its columns: "
+        "'Kunde;Datum;Betrag;Filiale'). The header reads as one column: if the file separates "
+        "its columns with ';', set sources.order_history.delimiter = ';' (.dlt/config.toml)."
+    ) in str(raised.value)
+
+    load(regulars_env, folder, mapping, **options, **separators, delimiter=";", encoding="latin1")
+    assert landed(
+        regulars_env,
+        "select customer_id, ordered_at::varchar, amount::double, store, source_line "
+        "from landing_order_history.orders order by source_line",
+    ) == [
+        ("+49 170 1234567", "2024-11-07 13:30:00+00", 1234.5, "München", 2),
+        ("+49 170 7654321", "2024-11-08 08:05:00+00", 12.0, "Köln", 3),
+    ]
+
+
+def test_a_delimiter_or_encoding_duckdb_cannot_read_names_both_settings():
+    with pytest.raises(SourceConfigError) as raised:
+        order_history_source(
+            bucket_url="unused",
+            column_mapping=MINIMAL_MAPPING,
+            delimiter=";;",
+            encoding="cp1252",
+        )
+    assert str(raised.value) == (
+        "[sources.order_history] in .dlt/config.toml: delimiter = ';;' is not one character "
+        'other than a quote or a line break (",", ";", "\\t" or "|"); encoding = \'cp1252\' is '
+        "not one of utf-8, latin-1."
+    )
 
 
 def test_a_repeated_order_id_is_held_with_both_lines_and_the_file_reconciles(

@@ -8,8 +8,8 @@ store and channel are kept when mapped. A value that does not convert, or an amo
 depends on the separator convention, stops the load with an error naming the file, line and
 column: a history import is a one-off that a person fixes and re-runs, so a silently skipped row
 would be a silently wrong lifetime value. A line that is not a row (wrong column count, bytes
-that are not UTF-8) and a repeated order id land as rows the gate holds, with file, line and
-reason; the rows read from each file must equal the rows landed and held.
+not in the file's encoding) and a repeated order id land as rows the gate holds, with file, line
+and reason; the rows read from each file must equal the rows landed and held.
 """
 
 from __future__ import annotations
@@ -40,19 +40,24 @@ from ingestion.order_history.helpers import (
     unreadable_rows,
 )
 from ingestion.order_history.settings import (
+    DEFAULT_DELIMITER,
     DEFAULT_FILE_GLOB,
+    ENCODINGS,
     ISO8601,
     REQUIRED_FIELDS,
     SCHEMA_CONTRACT,
 )
-from ingestion.source_spec import Source, folder_present, resolvable
+from ingestion.source_spec import Source, SourceConfigError, folder_present, resolvable
 from regulars.settings import Settings, load_chain
 
 SOURCE_NAME = "order_history"
 # DuckDB's names for a CSV line that is not a row, in words for the person fixing the file (its
 # own messages can quote the line, which holds a phone number).
 REJECTED_LINES = {
-    "INVALID ENCODING": "bytes that are not UTF-8: save the file as UTF-8",
+    "INVALID ENCODING": (
+        "bytes that are not in the file's encoding: save the file as UTF-8, or set "
+        "sources.order_history.encoding (latin-1 reads any byte)"
+    ),
     "UNQUOTED VALUE": "a quote inside a value that is not quoted",
     "LINE SIZE OVER MAXIMUM": "a line longer than DuckDB's maximum line size",
 }
@@ -91,13 +96,13 @@ def row_lines(rows: pa.Table, blank: set[int], rejected: set[int]) -> list[int]:
     return lines
 
 
-def read_csv(path: str) -> ReadFile:
+def read_csv(path: str, delimiter: str = DEFAULT_DELIMITER, encoding: str = "utf-8") -> ReadFile:
     """Every value as text; lines that are not rows of the file are set aside with the reason."""
     with duckdb.connect() as connection:
         rows = connection.sql(
-            "select * from read_csv(?, header = true, delim = ',', quote = '\"', "
-            "escape = '\"', all_varchar = true, strict_mode = true, store_rejects = true)",
-            params=[path],
+            "select * from read_csv(?, header = true, delim = ?, quote = '\"', escape = '\"', "
+            "encoding = ?, all_varchar = true, strict_mode = true, store_rejects = true)",
+            params=[path, delimiter, encoding],
         ).fetch_arrow_table()
         # DuckDB's line number leaves out the line breaks inside quoted values before it, so
         # the line is found by where it starts (a position that can fall on a blank line before
@@ -117,17 +122,38 @@ def read_csv(path: str) -> ReadFile:
     return ReadFile(rows, row_lines(rows, blank, {line for line, _ in rejected}), rejected)
 
 
-def read_file(item: FileItemDict) -> ReadFile:
+def read_file(
+    item: FileItemDict, delimiter: str = DEFAULT_DELIMITER, encoding: str = "utf-8"
+) -> ReadFile:
     """The file, from where it is: DuckDB reads a local path, a bucket's file is copied first."""
     if item["file_name"].endswith(".parquet"):
         with item.open() as handle:
             return ReadFile(pq.read_table(handle))
     if item.local_file_path:
-        return read_csv(item.local_file_path)
+        return read_csv(item.local_file_path, delimiter, encoding)
     with tempfile.TemporaryDirectory(prefix="regulars-order-history-") as folder:
         local = Path(folder) / item["file_name"]
         local.write_bytes(item.read_bytes())
-        return read_csv(str(local))
+        return read_csv(str(local), delimiter, encoding)
+
+
+def csv_dialect(delimiter: str, encoding: str) -> tuple[str, str]:
+    """The delimiter and encoding as DuckDB takes them, or the settings to write instead."""
+    known = encoding.strip().lower().replace("_", "-")
+    known = {"utf8": "utf-8", "latin1": "latin-1", "iso-8859-1": "latin-1"}.get(known, known)
+    problems = []
+    if len(delimiter) != 1 or delimiter in ('"', "\n", "\r"):
+        problems.append(
+            f"delimiter = {delimiter!r} is not one character other than a quote or a line break "
+            '(",", ";", "\\t" or "|")'
+        )
+    if known not in ENCODINGS:
+        problems.append(f"encoding = {encoding!r} is not one of {', '.join(ENCODINGS)}")
+    if problems:
+        raise SourceConfigError(
+            f"[sources.order_history] in .dlt/config.toml: {'; '.join(problems)}."
+        )
+    return delimiter, known
 
 
 @dlt.source(name=SOURCE_NAME)
@@ -147,6 +173,9 @@ def order_history_source(
     # ("." "," " " "'" or "" for none). Unset, an amount like 25.500 or 1,250 is refused.
     decimal_separator: str | None = None,
     thousands_separator: str | None = None,
+    # CSV files only: the column separator and the text encoding (utf-8 or latin-1).
+    delimiter: str = DEFAULT_DELIMITER,
+    encoding: str = "utf-8",
 ) -> DltSource:
     """Past orders from files, mapped to customer_id, ordered_at, amount (+ optional)."""
     # A wrong mapping fails here, before any file is read.
@@ -155,6 +184,7 @@ def order_history_source(
     timezone = timezone or chain.timezone
     digits = minor_unit_digits(chain.currency) if amounts_in_minor_units else 0
     separators = Separators.from_config(decimal_separator, thousands_separator)
+    delimiter, encoding = csv_dialect(delimiter, encoding)
     listing = filesystem(bucket_url=bucket_url, file_glob=file_glob).with_name("listing")
     # Under the name the earlier modification-date cursor kept its state: an upgraded pipeline
     # does not read its files again (ingestion.files_read).
@@ -168,7 +198,7 @@ def order_history_source(
     )
     def orders(items: list[FileItemDict]) -> Iterator[pa.Table]:
         for item in items:
-            read, name = read_file(item), item["file_name"]
+            read, name = read_file(item, delimiter, encoding), item["file_name"]
             table = convert(
                 read.table, mapping, name, date_format, timezone, digits, separators, read.lines
             )

@@ -3,8 +3,8 @@
 Pure functions over Arrow: the file is read as text, each mapped column is converted in one
 vectorised pass, and the first value that does not convert becomes an error naming the file, the
 line (as a spreadsheet shows it: the header is line 1) and the column. A line that is not a row
-of the file (its column count is wrong, its bytes are not UTF-8), or a second row of an order id,
-lands instead as a row with the reason in `_malformed_fields`, for the gate to hold.
+of the file (its column count is wrong, its bytes are not in its encoding), or a second row of an
+order id, lands instead as a row with the reason in `_malformed_fields`, for the gate to hold.
 """
 
 from __future__ import annotations
@@ -233,6 +233,19 @@ def _timestamps(values: pa.ChunkedArray, date_format: str, timezone: str) -> pa.
     return pc.assume_timezone(naive, timezone).cast(pa.timestamp("us", tz="UTC"))
 
 
+def _delimiter_hint(columns: Sequence[str]) -> str:
+    """What to set when the whole header reads as one column: the file has another separator."""
+    if len(columns) != 1:
+        return ""
+    found = [mark for mark in (";", "\t", "|", ",") if mark in columns[0]]
+    if not found:
+        return ""
+    return (
+        f" The header reads as one column: if the file separates its columns with {found[0]!r}, "
+        f"set sources.order_history.delimiter = {found[0]!r} (.dlt/config.toml)."
+    )
+
+
 def convert(
     table: pa.Table,
     mapping: ColumnMapping,
@@ -256,7 +269,7 @@ def convert(
         raise OrderHistoryFileError(
             f"{file_name}: column(s) {', '.join(map(repr, absent))} named in "
             f"sources.order_history.column_mapping are not in the file (its columns: "
-            f"{', '.join(map(repr, table.column_names))})."
+            f"{', '.join(map(repr, table.column_names))}).{_delimiter_hint(table.column_names)}"
         )
     text = {
         field: _blank_to_null(table.column(column)) for field, column in mapping.columns.items()

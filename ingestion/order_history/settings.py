@@ -9,6 +9,11 @@ ISO_DATE_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", 
 
 DEFAULT_FILE_GLOB = "*.csv"
 
+# How a CSV file is written: its column separator (Excel where the decimal separator is a comma
+# writes ";") and its text encoding, the two DuckDB reads without an extension.
+DEFAULT_DELIMITER = ","
+ENCODINGS = ("utf-8", "latin-1")
+
 # The column mapping is the contract: unmapped file columns are never read and mapped ones are
 # converted to fixed types, so a new or retyped lake column can only be a bug in the import.
 SCHEMA_CONTRACT = {"tables": "evolve", "columns": "freeze", "data_type": "freeze"}
