@@ -14,6 +14,7 @@ and reason; the rows read from each file must equal the rows landed and held.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
 import tempfile
@@ -113,9 +114,12 @@ def read_csv(path: str, delimiter: str = DEFAULT_DELIMITER, encoding: str = "utf
         ).fetchall()
     data = Path(path).read_bytes()
     blank = {number for number, line in enumerate(data.split(b"\n"), 1) if not line.strip()}
+    # Where each line ends, found once: counting the breaks before each refused line again was
+    # quadratic (88 s for a 72,000-line file read with the wrong delimiter, every line refused).
+    breaks = [found.start() for found in re.finditer(b"\n", data)]
     rejected = []
     for start, kind, message in refused:
-        line = data.count(b"\n", 0, start) + 1
+        line = bisect.bisect_left(breaks, start) + 1
         while line in blank:
             line += 1
         rejected.append((line, _rejection(kind, message)))
