@@ -23,11 +23,12 @@ from sqlalchemy.engine import make_url
 
 from ingestion.ga4.helpers import GA4Error
 from ingestion.meta_ads.helpers import MetaAdsError
+from ingestion.order_history.helpers import OrderHistoryFileError
 from ingestion.source_spec import Source, SourceConfigError
 from regulars.settings import ChainConfigError, Settings
 
 # Errors a source raises in words meant for the person running it, settings named.
-SOURCE_ERRORS = (GA4Error, MetaAdsError)
+SOURCE_ERRORS = (GA4Error, MetaAdsError, OrderHistoryFileError)
 # Settings that cannot work as written, found before anything is read: their own message says
 # which key and what to write (dlt's lists where it looked for a missing one).
 CONFIGURATION_ERRORS = (ChainConfigError, SourceConfigError, ConfigurationException)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import dagster as dg
 from dagster._core.storage.tags import (
@@ -31,6 +31,9 @@ from orchestration.progress import (
 )
 from regulars.settings import Settings
 
+if TYPE_CHECKING:
+    from dagster_shared.error import SerializableErrorInfo
+
 
 @dataclass(frozen=True)
 class Materialization:
@@ -49,6 +52,15 @@ class Materialization:
     @property
     def failed_steps(self) -> list[str]:
         return [event.step_key for event in self.result.all_events if event.is_step_failure]
+
+    @property
+    def step_errors(self) -> dict[str, SerializableErrorInfo]:
+        """Failed step -> its error, traceback and causes included."""
+        return {
+            event.step_key: event.step_failure_data.error
+            for event in self.result.all_events
+            if event.is_step_failure and event.step_failure_data.error is not None
+        }
 
     @property
     def failure_descriptions(self) -> dict[str, str]:
@@ -135,6 +147,16 @@ def materialize_everything(
         if handler is not None:
             handler.finish()
     return Materialization(result, not_configured)
+
+
+def innermost_line(error: SerializableErrorInfo, limit: int = 300) -> str:
+    """The error a step's error was raised from, deepest first, in a line: Dagster's and dlt's
+    wrappers say only where it happened."""
+    while error.cause is not None:
+        error = error.cause
+    lines = error.message.strip().splitlines() or [error.cls_name]
+    line = lines[0]
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def days_to_build(days: list[str], materialized: list[set[str]]) -> list[str]:

@@ -21,6 +21,8 @@ from dagster._core.execution.api import create_execution_plan
 # What a step's materialisations say they wrote: dlt's rows loaded (landing), the table's rows
 # (lake, dbt), the audience's members (exports).
 ROW_KEYS = ("rows_loaded", "dagster/row_count")
+# How Dagster's warning about a step whose upstream failed or did not run begins.
+NOT_RUN = "Dependencies for step"
 
 
 def reported_rows(materialization: dg.AssetMaterialization) -> int | None:
@@ -68,8 +70,11 @@ class StepProgress(logging.Handler):
         event: dg.DagsterEvent | None = meta.get("dagster_event")
         step = meta.get("step_key") or ""
         if event is None:
-            if record.levelno >= logging.WARNING:
-                self._write(f"  {step}: {meta.get('orig_message', record.getMessage())}")
+            said = meta.get("orig_message", record.getMessage())
+            # Every step after a failed one says it did not run: a line each buried the failure
+            # itself (25 of them when a source's landing failed), which the command prints last.
+            if record.levelno >= logging.WARNING and not said.startswith(NOT_RUN):
+                self._write(f"  {step}: {said}")
             return
         kind = event.event_type
         if kind == dg.DagsterEventType.STEP_START:

@@ -100,6 +100,30 @@ def test_a_column_mapping_that_cannot_work_stops_ingest_in_one_line(regulars_env
     assert "Traceback" not in result.output
 
 
+def test_a_file_the_import_cannot_read_stops_ingest_in_one_paragraph(regulars_env: Settings):
+    folder = regulars_env.data_dir / "pos_export"
+    folder.mkdir(parents=True)
+    (folder / "kasse.csv").write_text("Kunde;Datum;Betrag\n0812;2024-03-01;12,50\n")
+    mapping = '{"customer_id": "Kunde", "order_date": "Datum", "amount": "Betrag"}'
+    result = runner.invoke(
+        app,
+        ["ingest", "order_history"],
+        env={
+            "SOURCES__ORDER_HISTORY__COLUMN_MAPPING": mapping,
+            "SOURCES__ORDER_HISTORY__DATE_FORMAT": "iso8601",
+        },
+    )
+    assert result.exit_code == 1, result.output
+    # dlt's counters come and go around it: the paragraph is one line of the output.
+    assert (
+        "order_history could not be loaded: kasse.csv: column(s) 'Kunde', 'Datum', 'Betrag' "
+        "named in sources.order_history.column_mapping are not in the file (its columns: "
+        "'Kunde;Datum;Betrag'). The header reads as one column: if the file separates its "
+        "columns with ';', set sources.order_history.delimiter = ';' (.dlt/config.toml)."
+    ) in result.output.splitlines()
+    assert "Traceback" not in result.output
+
+
 def error_lines(output: str) -> list[str]:
     """The text lines of Typer's error box, without its frame."""
     return [

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from orchestration.materialize import Materialization, innermost_line
 from orchestration.progress import (
     PROGRESS_RUN_CONFIG,
     StepProgress,
@@ -79,6 +80,38 @@ def test_each_step_is_a_line_with_its_rows_and_the_second_run_says_what_is_left(
     built_line = next(line for line in second if "] landed " in line)
     assert re.search(r"about 0:0[12] left$", built_line), built_line
     assert second[-1].startswith("[3/3] published") and "left" not in second[-1]
+
+
+@dg.asset(name="landed")
+def landing_that_fails() -> None:
+    try:
+        raise KeyError("'Total' is not a column of kasse.csv")
+    except KeyError as error:
+        # As dlt wraps what a source raised: the outer error says only where it happened.
+        raise RuntimeError("Pipeline execution failed at `step=extract`") from error
+
+
+def test_a_failed_step_is_one_line_and_its_innermost_error_is_what_the_command_prints():
+    job = dg.Definitions(
+        assets=[landing_that_fails, built, published], jobs=[dg.define_asset_job("everything")]
+    ).resolve_job_def("everything")
+    stream = io.StringIO()
+    with dg.DagsterInstance.ephemeral() as instance:
+        handler = StepProgress(stream, step_count(job, None, {}), {})
+        try:
+            result = with_progress(job, handler).execute_in_process(
+                instance=instance, run_config=PROGRESS_RUN_CONFIG, raise_on_error=False
+            )
+        finally:
+            handler.finish()
+
+    # The steps after it said, a line each, that they did not run: nothing of that is printed.
+    (line,) = stream.getvalue().splitlines()
+    assert re.match(r"\[1/3\] landed +\d+\.\d s +elapsed 0:0\d +FAILED$", line), line
+    errors = Materialization(result, {}).step_errors
+    assert list(errors) == ["landed"]
+    assert innermost_line(errors["landed"]) == "KeyError: \"'Total' is not a column of kasse.csv\""
+    assert "Pipeline execution failed at `step=extract`" in errors["landed"].to_string()
 
 
 def test_a_long_step_is_reported_on_an_instance_with_a_dagster_yaml():

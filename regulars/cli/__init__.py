@@ -344,6 +344,7 @@ def materialize(
 ) -> None:
     """Materialize every asset through Dagster, then print the summary."""
     from ingestion.failures import CONFIGURATION_ERRORS
+    from orchestration.materialize import innermost_line
     from regulars.runlock import Holder, LockHeld, exclusive
 
     settings = load_settings()
@@ -377,8 +378,11 @@ def materialize(
             fg="red",
             err=True,
         )
-        for description in result.failure_descriptions.values():
-            typer.secho(f"  {description}", fg="red", err=True)
+        described = result.failure_descriptions
+        for step, error in result.step_errors.items():
+            # A described failure names its source; any other, its step and innermost error.
+            said = described[step] if step in described else f"{step}: {innermost_line(error)}"
+            typer.secho(f"  {said}", fg="red", err=True)
         raise typer.Exit(1)
     typer.echo(f"\nMaterialized every asset in {elapsed:.0f}s (run {result.run_id}).")
     summary()
@@ -418,6 +422,10 @@ def _materialize_locked(settings: Settings):
                     progress=console,
                 )
             if not result.success:
+                # The steps' tracebacks, which the progress lines leave out, go to the log too.
+                with open(log_path, "a", encoding="utf-8") as log:
+                    for step, error in result.step_errors.items():
+                        log.write(f"\n{step} failed:\n{error.to_string()}")
                 typer.secho(f"The whole log of the run: {log_path}", fg="red", err=True)
             return result
 
