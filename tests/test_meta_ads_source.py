@@ -4,15 +4,17 @@ DuckDB."""
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
 import numpy as np
 import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 
+import simulator.fakes.meta
 from expectations.gate import suite_expectations
 from expectations.promote import promote
 from expectations.suite_runner import ROW_NUMBER, SuiteRunner
@@ -404,6 +406,20 @@ def test_a_second_run_re_pulls_only_the_attribution_window(
         f"select date_start >= '{window_start}', count(distinct _dlt_load_id) "
         "from landing_meta_ads.insights group by 1 order by 1",
     ) == [(False, 1), (True, 1)]
+
+
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Pacific/Pago_Pago"])
+def test_insights_run_to_today_in_the_ad_accounts_time_zone(
+    regulars_env: Settings, fake: Fake, zone: str, monkeypatch: pytest.MonkeyPatch
+):
+    # UTC+14 and UTC-11 are a day apart at every hour: a source that took this machine's date
+    # for the last day asked one of these two accounts for the wrong one.
+    monkeypatch.setattr(simulator.fakes.meta, "TIME_ZONE", zone)
+    before = datetime.now(ZoneInfo(zone)).date()
+    load(regulars_env, fake, today=None, start_date=(before - timedelta(days=2)).isoformat())
+    after = datetime.now(ZoneInfo(zone)).date()
+    (requested,) = fake.time_ranges()
+    assert requested[1] in (before.isoformat(), after.isoformat())
 
 
 def test_the_insights_suite_holds_back_impossible_rows(data_dir: Path):

@@ -18,8 +18,9 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from datetime import date
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import dlt
 from dlt.sources import DltResource
@@ -83,8 +84,8 @@ def meta_ads_source(
     """Campaigns, ad sets, ads (merged on id) and ad insights (re-pulled over the attribution
     window) of one ad account.
 
-    `today` pins the last day of the insights range (tests; a backfill); unset, this machine's
-    date.
+    `today` pins the last day of the insights range (tests; a backfill); unset, today in the ad
+    account's time zone.
     """
     require_settings(
         "Meta ads",
@@ -110,12 +111,23 @@ def meta_ads_source(
         return explained(lambda response: api_error(node, response, max_attempts))
 
     @functools.cache
-    def budget_unit() -> int:
-        # The account's currency, asked once: Meta counts budgets in its offset unit.
+    def account() -> dict[str, Any]:
+        # Asked once, when a resource first needs it (defining the assets makes no request).
         with explained_errors():
-            response = client.get(node, params={"fields": "currency"})
+            response = client.get(node, params={"fields": "currency,timezone_name"})
             response.raise_for_status()
-        return budget_offset(response.json()["currency"])
+        return response.json()
+
+    def budget_unit() -> int:
+        # Meta counts budgets in the offset unit of the account's currency.
+        return budget_offset(account()["currency"])
+
+    def last_day() -> date:
+        # Insights are days of the account's time zone: its today, not this machine's (a UTC
+        # server is a day behind Jakarta each evening, a day ahead of Los Angeles).
+        if today:
+            return as_date(today)
+        return datetime.now(ZoneInfo(account()["timezone_name"])).date()
 
     def object_resource(edge: str) -> DltResource:
         def objects() -> Iterator[list[dict[str, Any]]]:
@@ -138,8 +150,6 @@ def meta_ads_source(
     for edge in OBJECT_FIELDS:
         yield object_resource(edge)
 
-    end = as_date(today) if today else date.today()
-
     @dlt.resource(
         name="insights",
         primary_key=list(INSIGHT_KEY),
@@ -156,6 +166,7 @@ def meta_ads_source(
         # With a lag, last_value is the newest loaded day minus the attribution window (never
         # before start_date).
         with explained_errors():
+            end = last_day()
             for since, until in date_slices(day.last_value, end, int(insights_days_per_request)):
                 params = insights_params(since, until, insights_page_size)
                 for page in client.paginate(f"{node}/insights", params=params):
