@@ -48,6 +48,8 @@ SUBSETS = {
     "ordering_only": {"ordering"},
     "ga4_and_meta_only": {"ga4", "meta_ads"},
     "events_only": {"events"},
+    # Messaging, web and app without the ordering platform whose guests they address.
+    "every_channel_but_ordering": set(SOURCES) - {"ordering"},
 }
 
 
@@ -171,6 +173,19 @@ def test_a_chain_with_some_channels_gets_every_model_and_its_own_figures(
         assert events == truth["events"]["distinct_message_ids"] and sessions > 100
     else:
         assert (events, sessions) == (0, 0)
+
+    messages = one(tiny_world, "select count(*) from marts.fct_messages")
+    closed = one(tiny_world, "select count(*) from marts.fct_messages where is_window_closed")
+    if "messaging" not in kept:
+        assert messages == 0
+    elif "ordering" not in kept:
+        # No platform guests to rebuild a holdout from, no orders to measure a campaign by:
+        # every message the provider handled is there, and no window is closed.
+        sent = sum(campaign["messages"] for campaign in truth["messaging"]["campaigns"])
+        assert (messages, closed) == (sent, 0) and sent > 0
+
+    calls = one(tiny_world, "select coalesce(sum(calls), 0) from marts.service_levels")
+    assert calls == (truth["telemetry"]["calls"] if "telemetry" in kept else 0)
 
     ga4_sessions = one(
         tiny_world, "select coalesce(sum(sessions), 0) from staging.stg_ga4__traffic_daily"

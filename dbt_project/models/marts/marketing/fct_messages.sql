@@ -286,7 +286,11 @@ final as (
         members_in_window.is_bounced,
         members_in_window.is_dropped,
         members_in_window.is_failed,
-        members_in_window.window_ends_at <= data_horizon.last_order_placed_at as is_window_closed,
+        -- Without the platform's orders (a chain with messaging but no ordering DB) no window's
+        -- outcome is known: none is closed.
+        coalesce(
+            members_in_window.window_ends_at <= data_horizon.last_order_placed_at, false
+        ) as is_window_closed,
         coalesce(window_orders.orders_in_window, 0) > 0 as has_ordered_in_window,
 
         -- conversions within the window
