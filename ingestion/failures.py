@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import requests
@@ -64,6 +65,27 @@ def chain(error: BaseException) -> Iterator[BaseException]:
         wrapped = current.exception if isinstance(current, PipelineStepFailed) else None
         context = None if current.__suppress_context__ else current.__context__
         current = wrapped or current.__cause__ or context
+
+
+def interruption(error: BaseException) -> BaseException | None:
+    """The Ctrl-C `error` was raised from, if any: a KeyboardInterrupt, or the error an
+    orchestrator raises on the signal (Dagster's DagsterExecutionInterruptedError), both
+    BaseExceptions that are not Exceptions. DuckDB ("Query interrupted"), dlt and the sources
+    wrap it in errors of their own, which read as a step that failed while the run went on."""
+    return next(
+        (link for link in chain(error) if not isinstance(link, (Exception, GeneratorExit))), None
+    )
+
+
+@contextmanager
+def interruptions_stop() -> Iterator[None]:
+    """Raise the interruption behind an error as itself, so that whoever runs this stops."""
+    try:
+        yield
+    except Exception as error:
+        if (stop := interruption(error)) is None:
+            raise
+        raise type(stop)() from error
 
 
 def _first(errors: list[BaseException], kinds) -> BaseException | None:

@@ -88,10 +88,22 @@ def keep_no_copies() -> None:
     dlt.config["load.truncate_staging_dataset"] = True
 
 
+def leave_interrupts_to_the_caller() -> None:
+    """Make dlt let Ctrl-C (SIGINT, SIGTERM) through while it normalises and loads.
+
+    By default dlt holds the signal until its next check and forgets it if none comes before
+    the step ends: a Ctrl-C during a landing either failed that step alone (the run went on with
+    the others) or was lost, and the run went on to the end. Dagster stops a run on the signal,
+    and a load cut short is finished by the next run (dlt keeps the package), as after a crash.
+    """
+    dlt.config["runtime.intercept_signals"] = False
+
+
 def landing_pipeline(source_name: str, settings: Settings) -> Pipeline:
     """Loads a source as it is into `landing_<source>`; nothing downstream reads it directly."""
     stamp_load_ids()
     keep_no_copies()
+    leave_interrupts_to_the_caller()
     return dlt.pipeline(
         pipeline_name=f"{source_name}_landing",
         pipelines_dir=str(settings.dlt_pipelines_dir),
@@ -105,6 +117,7 @@ def landing_pipeline(source_name: str, settings: Settings) -> Pipeline:
 def lake_pipeline(source_name: str, settings: Settings) -> Pipeline:
     """Loads the rows the validation gate accepted into `raw_<source>`, the lake dbt reads."""
     keep_no_copies()
+    leave_interrupts_to_the_caller()
     return dlt.pipeline(
         pipeline_name=f"{source_name}_lake",
         pipelines_dir=str(settings.dlt_pipelines_dir),

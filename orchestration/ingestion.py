@@ -7,7 +7,7 @@ import dagster as dg
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
 
-from ingestion.failures import explain
+from ingestion.failures import explain, interruptions_stop
 from ingestion.landing_zone import append_where_empty
 from ingestion.pipelines import (
     finish_pending,
@@ -144,7 +144,7 @@ def landing_assets(source: Source, settings: Settings) -> dg.AssetsDefinition:
             return
         if settings.destination == "duckdb":
             wait_for_the_warehouse(context, settings)  # dlt's own error would blame credentials
-        with memory_given_back(), landing_held_open(settings):
+        with interruptions_stop(), memory_given_back(), landing_held_open(settings):
             # A fresh source object per run: readers keep per-run state (keys already seen).
             try:
                 if finished := finish_pending(landing_pipeline(source.name, settings)):

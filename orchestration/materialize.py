@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
 import dagster as dg
+from dagster._core.errors import DagsterExecutionInterruptedError
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -33,6 +34,9 @@ from regulars.settings import Settings
 
 if TYPE_CHECKING:
     from dagster_shared.error import SerializableErrorInfo
+
+
+INTERRUPTIONS = {DagsterExecutionInterruptedError.__name__, KeyboardInterrupt.__name__}
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,11 @@ class Materialization:
             for event in self.result.all_events
             if event.is_step_failure and event.step_failure_data.error is not None
         }
+
+    @property
+    def interrupted_steps(self) -> list[str]:
+        """Steps that stopped on Ctrl-C (SIGINT or SIGTERM), which stops the run."""
+        return [step for step, error in self.step_errors.items() if _interrupted(error)]
 
     @property
     def failure_descriptions(self) -> dict[str, str]:
@@ -147,6 +156,15 @@ def materialize_everything(
         if handler is not None:
             handler.finish()
     return Materialization(result, not_configured)
+
+
+def _interrupted(error: SerializableErrorInfo | None) -> bool:
+    """Whether Ctrl-C is behind a step's error (ingestion.failures.interruption, serialised)."""
+    while error is not None:
+        if error.cls_name in INTERRUPTIONS:
+            return True
+        error = error.cause or error.context
+    return False
 
 
 def innermost_line(error: SerializableErrorInfo, limit: int = 300) -> str:

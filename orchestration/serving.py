@@ -6,6 +6,7 @@ Dagster's lineage runs from each source to the copy BI reads.
 
 import dagster as dg
 
+from ingestion.failures import interruptions_stop
 from orchestration.automation import SERVING_GROUP
 from orchestration.dbt import dbt_project
 from orchestration.pools import WAREHOUSE_POOL, wait_for_the_warehouse
@@ -42,12 +43,13 @@ def definitions(settings: Settings) -> dg.Definitions:
     )
     def serving_copy(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         wait_for_the_warehouse(context, settings, read_only=True)
-        publication = publish(
-            settings.warehouse_path,
-            serving_path(settings.warehouse_path),
-            relations,
-            context.run_id,
-        )
+        with interruptions_stop():
+            publication = publish(
+                settings.warehouse_path,
+                serving_path(settings.warehouse_path),
+                relations,
+                context.run_id,
+            )
         for relation in publication.missing:
             context.log.warning(
                 f"{relation.schema}.{relation.name} is not in the warehouse, so the serving "

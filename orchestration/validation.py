@@ -9,6 +9,7 @@ import duckdb
 from expectations.gate import TableGateReport
 from expectations.promote import promote, suites_for
 from expectations.suite_runner import docs_index
+from ingestion.failures import interruptions_stop
 from ingestion.pipelines import lake_dataset, landing_dataset
 from ingestion.registry import SOURCES
 from orchestration.ingestion import warehouse_table_name
@@ -190,7 +191,7 @@ def gate_assets(source_name: str, settings: Settings) -> dg.AssetsDefinition:
             yield from _not_configured(source_name, table_names, missing)
             return
         wait_for_the_warehouse(context, settings)
-        with memory_given_back(), warehouse.kept_open(settings):
+        with interruptions_stop(), memory_given_back(), warehouse.kept_open(settings):
             result = promote(source_name, settings)
             lake_tables = {name: _lake_table(settings, source_name, name) for name in table_names}
         if result.finished_pending:

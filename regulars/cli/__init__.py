@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 from datetime import datetime
 from pathlib import Path
@@ -107,7 +108,7 @@ def ingest(
     """Load one source alone, landing then gate, without Dagster."""
     check_source(source)
     from expectations.promote import promote
-    from ingestion.failures import explain
+    from ingestion.failures import explain, interruption
     from ingestion.landing_zone import append_where_empty
     from ingestion.pipelines import (
         finish_pending,
@@ -141,6 +142,13 @@ def ingest(
                 landed = pipeline.run(dlt_source, **load_options(settings))
                 prune_state_history(pipeline)
         except Exception as error:
+            if interruption(error) is not None:
+                typer.secho(
+                    f"{source}: interrupted. `regulars ingest {source}` again finishes the load.",
+                    fg="yellow",
+                    err=True,
+                )
+                raise typer.Exit(130) from None
             # The source could not be reached or refused us: one paragraph, not dlt's nested
             # tracebacks. Anything else is a bug and keeps its traceback.
             explained = explain(spec, error, settings)
@@ -351,6 +359,10 @@ def materialize(
     if settings.engine == "spark" and (missing := spark_missing()) is not None:
         typer.secho(f"REGULARS_ENGINE=spark: {missing}", fg="red", err=True)
         raise typer.Exit(1)
+    # A service manager stops with SIGTERM: the run then stops as on Ctrl-C, its step marked
+    # interrupted and dbt's process ended, instead of dying where it stands. Sent on as SIGINT,
+    # it meets whichever handler is in place then (Dagster's, during the run).
+    signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
     started = time.perf_counter()
 
     def waiting(holder: Holder) -> None:
@@ -370,6 +382,14 @@ def materialize(
         typer.secho(f"The run did not start. {error}", fg="red", err=True)
         raise typer.Exit(2) from None
     elapsed = time.perf_counter() - started
+    if interrupted := result.interrupted_steps:
+        typer.secho(
+            f"Run {result.run_id} stopped at {', '.join(interrupted)} (interrupted). What the "
+            "steps before wrote is kept: `regulars materialize` again goes on from there.",
+            fg="yellow",
+            err=True,
+        )
+        raise typer.Exit(130)
     if not result.success:
         typer.secho(
             f"Run {result.run_id} failed at "
