@@ -72,27 +72,42 @@ enriched as (
 
     ),
 
-    -- Older days whose stored sessions changed after the fact.
-    changed_dates as (
+    -- Older days whose stored sessions changed after the fact. A session
+    -- whose day moved (the chain's time zone was corrected) changes both
+    -- days: the one it leaves and the one it joins.
+    changed_sessions as (
 
-        select coalesce(enriched.session_date, existing.session_date) as session_date
+        select
+            enriched.session_date as recomputed_date,
+            existing.session_date as stored_date
         from enriched
         full outer join existing
             on enriched.session_id = existing.session_id
         where
-            (
-                enriched.session_id is null
-                or existing.session_id is null
-                or enriched.customer_id is distinct from existing.customer_id
-                or enriched.events != existing.events
-                or enriched.session_ended_at != existing.session_ended_at
-                or enriched.order_id is distinct from existing.order_id
-                or enriched.converted_order_status is distinct from existing.converted_order_status
-            )
+            enriched.session_id is null
+            or existing.session_id is null
+            or enriched.session_date != existing.session_date
+            or enriched.customer_id is distinct from existing.customer_id
+            or enriched.events != existing.events
+            or enriched.session_ended_at != existing.session_ended_at
+            or enriched.order_id is distinct from existing.order_id
+            or enriched.converted_order_status is distinct from existing.converted_order_status
+
+    ),
+
+    changed_dates as (
+
+        select changed.session_date
+        from (
+            select recomputed_date as session_date from changed_sessions
+            union
+            select stored_date as session_date from changed_sessions
+        ) as changed
+        where
+            changed.session_date is not null
         {% if has_window %}
             -- A partition run heals the days before its window, never later ones.
-            and coalesce(enriched.session_date, existing.session_date)
-            < cast('{{ partition_window_bound("window_end") }}' as date)
+            and changed.session_date < cast('{{ partition_window_bound("window_end") }}' as date)
         {% endif %}
 
     ),
