@@ -1,14 +1,25 @@
-"""When a release changes a column's declared type, the tables that hold the old type start over.
+"""When a table's rows would come out differently now, its tables start over.
 
-Landing tables freeze their data types (a value that does not fit is a bug or an API change, not
-a variant column), so a column whose declared type changes between releases (GA4's keyEvents, a
-float that was landed as bigint) would stop every later load of a lake built before. dlt never
-alters a column's type in place, and on the Parquet lake it could not; what it can do is drop a
-resource's tables and state (`dlt pipeline drop`), so the next run re-extracts it from the start.
-That is what happens here, before a run, for every resource whose stored column type differs from
-the type its source declares now: in the landing dataset, and the lake table the gate promotes
-into, so landing and lake restart together. Only sources that can re-read their history (an API,
-a folder of files) declare column types; for them starting over costs a re-pull, not data.
+Two things change what a resource's rows are, after they have landed:
+
+- A release changes a column's declared type. Landing tables freeze their data types (a value
+  that does not fit is a bug or an API change, not a variant column), so a column whose declared
+  type changes between releases (GA4's keyEvents, a float that was landed as bigint) would stop
+  every later load of a lake built before. dlt never alters a column's type in place, and on the
+  Parquet lake it could not.
+- The chain changes a setting that decides what a file's rows say: the order history's time zone,
+  its amounts in cents, its separators or its column mapping. A file is read once; without this,
+  the rows already landed kept the old reading (a chain that set its time zone after a first run
+  in UTC kept every imported order seven hours off, and its customer marts with them). The
+  source declares what it reads with as a table hint (READ_WITH_HINT), which the pipeline's
+  schema keeps with the table.
+
+Either way, what dlt can do is drop a resource's tables and state (`dlt pipeline drop`), so the
+next run re-extracts it from the start. That is what happens here, before a run, in the landing
+dataset, and the lake table the gate promotes into, so landing and lake restart together. Only
+sources that can re-read their history (an API, a folder of files) declare column types or what
+they read with; for them starting over costs a re-pull, not data. Quarantined rows stay, and a
+re-read row that now passes supersedes its held one.
 """
 
 from __future__ import annotations
@@ -33,7 +44,47 @@ class RetypedColumn:
     declared: str
 
     def __str__(self) -> str:
-        return f"{self.table}.{self.column} is {self.stored} in the lake, {self.declared} now"
+        return (
+            f"{self.table}.{self.column} is {self.stored} in the lake, {self.declared} now (this "
+            "release declares a new type)"
+        )
+
+
+# The table hint under which a source declares the settings its rows were read with.
+READ_WITH_HINT = "x-regulars-read-with"
+
+
+@dataclass(frozen=True)
+class ReadDifferently:
+    table: str
+    # setting -> (what the landed rows were read with, what the settings say now)
+    settings: dict[str, tuple[Any, Any]]
+
+    def __str__(self) -> str:
+        then = ", ".join(f"{name} = {before!r}" for name, (before, _) in self.settings.items())
+        now = ", ".join(f"{name} = {after!r}" for name, (_, after) in self.settings.items())
+        return f"{self.table} was read with {then}; the settings now say {now}"
+
+
+def read_differently(pipeline: Pipeline, source: DltSource) -> list[ReadDifferently]:
+    """The tables whose landed rows were read with other settings than the source declares."""
+    if not pipeline.default_schema_name:
+        return []
+    tables: dict[str, Any] = pipeline.default_schema.tables
+    changed = []
+    for resource in source.resources.selected.values():
+        hints = resource.compute_table_schema()
+        declared = hints.get(READ_WITH_HINT)
+        stored = tables.get(hints["name"], {}).get(READ_WITH_HINT)
+        if declared is None or stored is None or stored == declared:
+            continue
+        settings = {
+            name: (stored.get(name), declared.get(name))
+            for name in sorted(set(stored) | set(declared))
+            if stored.get(name) != declared.get(name)
+        }
+        changed.append(ReadDifferently(hints["name"], settings))
+    return changed
 
 
 def declared_types(source: DltSource) -> dict[str, dict[str, str]]:
@@ -64,19 +115,26 @@ def retyped_columns(pipeline: Pipeline, declared: dict[str, dict[str, str]]) -> 
     return changed
 
 
-def restart_retyped_tables(
+def restart_changed_tables(
     source_name: str, source: DltSource, settings: Settings
-) -> list[RetypedColumn]:
-    """Drop the landing and lake tables (and landing state) of every retyped resource.
+) -> list[RetypedColumn | ReadDifferently]:
+    """Drop the landing and lake tables (and landing state) of every resource that is retyped or
+    read differently.
 
-    Returns what changed, for the caller to say; empty when every stored type is the declared one.
+    Returns what changed, for the caller to say; empty when nothing did.
     """
     landing = landing_pipeline(source_name, settings)
-    changed = retyped_columns(landing, declared_types(source))
+    changed = [
+        *retyped_columns(landing, declared_types(source)),
+        *read_differently(landing, source),
+    ]
     if not changed:
         return []
-    tables = sorted({column.table for column in changed})
-    pipeline_drop(landing, resources=tables)()
+    tables = sorted({change.table for change in changed})
+    # Re-reading means reading every file again: what the source's readers recorded as read (a
+    # resource's state, e.g. the order history's list of files) goes with the tables.
+    read_again = any(isinstance(change, ReadDifferently) for change in changed)
+    pipeline_drop(landing, resources=tables, state_paths=["resources.*"] if read_again else ())()
     lake = lake_pipeline(source_name, settings)
     if lake.default_schema_name:
         lake_tables = [table for table in tables if table in lake.default_schema.tables]
@@ -85,9 +143,9 @@ def restart_retyped_tables(
     return changed
 
 
-def restart_message(source_name: str, changed: list[RetypedColumn]) -> str:
-    columns = "; ".join(str(column) for column in changed)
+def restart_message(source_name: str, changed: list[RetypedColumn | ReadDifferently]) -> str:
+    reasons = "; ".join(str(change) for change in changed)
     return (
-        f"{source_name}: {columns}. This release declares a new type, so those tables start over:"
-        " their landing and lake tables were dropped and this run re-reads them from the start."
+        f"{source_name}: {reasons}. So those tables start over: their landing and lake tables "
+        "were dropped and this run re-reads them from the start."
     )

@@ -19,8 +19,8 @@ from ingestion.pipelines import (
     prune_state_history,
 )
 from ingestion.registry import SOURCES
-from ingestion.retyped_columns import restart_message, restart_retyped_tables
 from ingestion.source_spec import Source
+from ingestion.starting_over import restart_changed_tables, restart_message
 from orchestration.memory import memory_given_back
 from orchestration.pools import WAREHOUSE_POOL, wait_for_the_warehouse
 from regulars.settings import Settings
@@ -150,7 +150,7 @@ def landing_assets(source: Source, settings: Settings) -> dg.AssetsDefinition:
                 if finished := finish_pending(landing_pipeline(source.name, settings)):
                     context.log.warning(finished.describe("landing"))
                 fresh = source.build(settings)
-                retyped = restart_retyped_tables(source.name, fresh, settings)
+                retyped = restart_changed_tables(source.name, fresh, settings)
                 if retyped:
                     context.log.warning(restart_message(source.name, retyped))
                 append_where_empty(fresh, landing_pipeline(source.name, settings))

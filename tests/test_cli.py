@@ -1,5 +1,6 @@
 """The `regulars` command line: help, the demo world, and errors that say what to do next."""
 
+import duckdb
 import pytest
 from typer.testing import CliRunner
 
@@ -196,3 +197,48 @@ def test_every_source_has_gate_suites():
         assert suites_for(source), source
     with pytest.raises(KeyError, match=r"add expectations/suites/loyalty\.py"):
         suites_for("loyalty")
+
+
+def test_files_read_with_settings_since_changed_are_read_again(regulars_env: Settings):
+    """A chain that ran once in UTC with amounts as written, then set its time zone and said the
+    amounts are cents: the file already landed is read again with the new settings, not kept as
+    first read (and not read a third time once it has been)."""
+    folder = regulars_env.data_dir / "pos_export"
+    folder.mkdir(parents=True)
+    (folder / "export.csv").write_text("member,date,total\n0812,2024-03-01 19:30,1250\n")
+    first = {
+        "SOURCES__ORDER_HISTORY__COLUMN_MAPPING": (
+            '{"customer_id": "member", "order_date": "date", "amount": "total"}'
+        ),
+        "SOURCES__ORDER_HISTORY__DATE_FORMAT": "iso8601",
+        "CHAIN__TIMEZONE": "UTC",
+        "CHAIN__CURRENCY": "USD",
+    }
+    corrected = first | {
+        "CHAIN__TIMEZONE": "Asia/Jakarta",
+        "SOURCES__ORDER_HISTORY__AMOUNTS_IN_MINOR_UNITS": "true",
+    }
+
+    def lake() -> list[tuple]:
+        with duckdb.connect(str(regulars_env.warehouse_path), read_only=True) as connection:
+            return connection.execute(
+                "select ordered_at::varchar, amount::double from raw_order_history.orders"
+            ).fetchall()
+
+    result = runner.invoke(app, ["ingest", "order_history"], env=first)
+    assert result.exit_code == 0, result.output
+    assert lake() == [("2024-03-01 19:30:00+00", 1250.0)]
+
+    result = runner.invoke(app, ["ingest", "order_history"], env=corrected)
+    assert result.exit_code == 0, result.output
+    assert (
+        "order_history: orders was read with amounts_in_minor_units = False, minor_unit_digits "
+        "= 0, timezone = 'UTC'; the settings now say amounts_in_minor_units = True, "
+        "minor_unit_digits = 2, timezone = 'Asia/Jakarta'. So those tables start over"
+    ) in result.output
+    assert lake() == [("2024-03-01 12:30:00+00", 12.5)], result.output
+
+    result = runner.invoke(app, ["ingest", "order_history"], env=corrected)
+    assert result.exit_code == 0, result.output
+    assert "start over" not in result.output
+    assert lake() == [("2024-03-01 12:30:00+00", 12.5)], result.output

@@ -303,7 +303,7 @@ def test_a_lake_that_landed_key_events_as_integers_starts_over_as_floats(
     """A lake built before keyEvents was a float: the next run drops the GA4 landing and lake
     tables and re-pulls from start_date, instead of failing on the frozen type for ever."""
     from ingestion.ga4 import settings as ga4_settings
-    from ingestion.retyped_columns import restart_message, restart_retyped_tables
+    from ingestion.starting_over import restart_changed_tables, restart_message
 
     with monkeypatch.context() as old_release:
         old_release.setitem(ga4_settings.METRIC_KINDS, "keyEvents", "integer")
@@ -320,9 +320,10 @@ def test_a_lake_that_landed_key_events_as_integers_starts_over_as_floats(
         page_size=PAGE_SIZE,
         today=TODAY.isoformat(),
     )
-    changed = restart_retyped_tables(SOURCE_NAME, source, regulars_env)
+    changed = restart_changed_tables(SOURCE_NAME, source, regulars_env)
     assert [str(c) for c in changed] == [
-        "traffic_daily.key_events is bigint in the lake, double now"
+        "traffic_daily.key_events is bigint in the lake, double now (this release declares a "
+        "new type)"
     ]
     assert "start over" in restart_message(SOURCE_NAME, changed)
     landing_pipeline(SOURCE_NAME, regulars_env).run(source)
@@ -341,7 +342,7 @@ def test_a_lake_that_landed_key_events_as_integers_starts_over_as_floats(
         "from raw_ga4.traffic_daily order by all",
     )
     assert lake == sorted(expected(data_dir))
-    assert restart_retyped_tables(SOURCE_NAME, source, regulars_env) == []  # once only
+    assert restart_changed_tables(SOURCE_NAME, source, regulars_env) == []  # once only
 
 
 def test_revised_days_replace_the_old_rows_whole(regulars_env: Settings, tmp_path: Path):

@@ -35,7 +35,7 @@ METRIC_KINDS: dict[str, str] = {
     "newUsers": "integer",
     "engagedSessions": "integer",
     # A float in GA4's metadata (TYPE_FLOAT): a key event can count fractionally (per-session
-    # counting, data-driven conversion credit). Landed as bigint before; ingestion/retyped_columns
+    # counting, data-driven conversion credit). Landed as bigint before; ingestion/starting_over
     # restarts a lake built then.
     "keyEvents": "number",
     "purchaseRevenue": "money",

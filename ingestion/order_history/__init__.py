@@ -49,6 +49,7 @@ from ingestion.order_history.settings import (
     SCHEMA_CONTRACT,
 )
 from ingestion.source_spec import Source, SourceConfigError, folder_present, resolvable
+from ingestion.starting_over import READ_WITH_HINT
 from regulars.settings import Settings, load_chain
 
 SOURCE_NAME = "order_history"
@@ -212,7 +213,22 @@ def order_history_source(
             reconcile(name, read.table.num_rows + len(read.rejected), table)
             yield key_not_null(table, "import_row_id")
 
-    yield files | orders
+    reader = files | orders
+    # What decides the rows a file becomes: a run that finds the landed rows read otherwise reads
+    # every file again (ingestion/starting_over.py).
+    read_with = {
+        "column_mapping": dict(mapping.columns),
+        "date_format": date_format,
+        "timezone": timezone,
+        "amounts_in_minor_units": amounts_in_minor_units,
+        "minor_unit_digits": digits,
+        "decimal_separator": decimal_separator,
+        "thousands_separator": thousands_separator,
+        "delimiter": delimiter,
+        "encoding": encoding,
+    }
+    reader.apply_hints(additional_table_hints={READ_WITH_HINT: read_with})
+    yield reader
 
 
 def _missing(settings: Settings) -> str | None:

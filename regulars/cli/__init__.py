@@ -118,7 +118,7 @@ def ingest(
         prune_state_history,
     )
     from ingestion.registry import SOURCES
-    from ingestion.retyped_columns import restart_message, restart_retyped_tables
+    from ingestion.starting_over import restart_changed_tables, restart_message
     from regulars.cli.demo import demo_apis
 
     settings = load_settings()
@@ -135,7 +135,7 @@ def ingest(
                 if finished := finish_pending(pipeline):
                     typer.echo(finished.describe("landing"))
                 dlt_source = spec.build(settings)
-                retyped = restart_retyped_tables(source, dlt_source, settings)
+                retyped = restart_changed_tables(source, dlt_source, settings)
                 if retyped:
                     typer.secho(restart_message(source, retyped), fg="yellow", err=True)
                 append_where_empty(dlt_source, pipeline)
