@@ -18,7 +18,9 @@ Either way, what dlt can do is drop a resource's tables and state (`dlt pipeline
 next run re-extracts it from the start. That is what happens here, before a run, in the landing
 dataset, and the lake table the gate promotes into, so landing and lake restart together. Only
 sources that can re-read their history (an API, a folder of files) declare column types or what
-they read with; for them starting over costs a re-pull, not data. Quarantined rows stay, and a
+they read with; for them starting over costs a re-pull, not data. A folder of files only while
+it still holds every file read before: when one is gone, reading again would lose its rows, so
+the load stops with their names (FilesGone) and nothing is dropped. Quarantined rows stay, and a
 re-read row that now passes supersedes its held one.
 """
 
@@ -31,8 +33,11 @@ from typing import Any
 from dlt.extract.source import DltSource
 from dlt.pipeline.helpers import pipeline_drop
 from dlt.pipeline.pipeline import Pipeline
+from dlt.sources.filesystem import filesystem
 
+from ingestion.files_read import STATE_KEY as FILES_READ_KEY
 from ingestion.pipelines import lake_pipeline, landing_pipeline
+from ingestion.source_spec import SourceConfigError
 from regulars.settings import Settings
 
 
@@ -52,6 +57,9 @@ class RetypedColumn:
 
 # The table hint under which a source declares the settings its rows were read with.
 READ_WITH_HINT = "x-regulars-read-with"
+# Under it, where the files are (bucket_url, file_glob): not how they are read, so not compared,
+# but where to look that every file read before is still there to be read again.
+FILES_AT = "files_at"
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,7 @@ class ReadDifferently:
     table: str
     # setting -> (what the landed rows were read with, what the settings say now)
     settings: dict[str, tuple[Any, Any]]
+    files_at: dict[str, str]
 
     def __str__(self) -> str:
         then = ", ".join(f"{name} = {before!r}" for name, (before, _) in self.settings.items())
@@ -80,11 +89,27 @@ def read_differently(pipeline: Pipeline, source: DltSource) -> list[ReadDifferen
             continue
         settings = {
             name: (stored.get(name), declared.get(name))
-            for name in sorted(set(stored) | set(declared))
+            for name in sorted((set(stored) | set(declared)) - {FILES_AT})
             if stored.get(name) != declared.get(name)
         }
-        changed.append(ReadDifferently(hints["name"], settings))
+        if settings:
+            changed.append(ReadDifferently(hints["name"], settings, declared.get(FILES_AT, {})))
     return changed
+
+
+class FilesGone(SourceConfigError):
+    """Files read before are no longer where the source reads: reading again would lose them."""
+
+
+def files_gone(pipeline: Pipeline, source_name: str, files_at: dict[str, str]) -> list[str]:
+    """The files recorded as read (ingestion/files_read.py) that the folder no longer lists."""
+    resources = pipeline.state.get("sources", {}).get(source_name, {}).get("resources", {})
+    read = {path for state in resources.values() for path in state.get(FILES_READ_KEY, {})}
+    if not read:
+        return []
+    listing = filesystem(bucket_url=files_at["bucket_url"], file_glob=files_at["file_glob"])
+    there = {item["relative_path"] for item in listing}
+    return sorted(read - there)
 
 
 def declared_types(source: DltSource) -> dict[str, dict[str, str]]:
@@ -130,6 +155,17 @@ def restart_changed_tables(
     ]
     if not changed:
         return []
+    for change in changed:
+        if isinstance(change, ReadDifferently) and (
+            gone := files_gone(landing, source_name, change.files_at)
+        ):
+            shown = ", ".join(gone[:5]) + (f" and {len(gone) - 5} more" if len(gone) > 5 else "")
+            raise FilesGone(
+                f"{source_name}: {change}. Reading every file again would lose what was landed "
+                f"from {len(gone)} file(s) no longer in {change.files_at['bucket_url']}: "
+                f"{shown}. Nothing was dropped: put them back to read every file with the new "
+                "settings, or set the settings back."
+            )
     tables = sorted({change.table for change in changed})
     # Re-reading means reading every file again: what the source's readers recorded as read (a
     # resource's state, e.g. the order history's list of files) goes with the tables.

@@ -199,6 +199,24 @@ def test_every_source_has_gate_suites():
         suites_for("loyalty")
 
 
+# A minimal export, first landed by a chain that had not set its time zone yet (UTC).
+MINIMAL_EXPORT_IN_UTC = {
+    "SOURCES__ORDER_HISTORY__COLUMN_MAPPING": (
+        '{"customer_id": "member", "order_date": "date", "amount": "total"}'
+    ),
+    "SOURCES__ORDER_HISTORY__DATE_FORMAT": "iso8601",
+    "CHAIN__TIMEZONE": "UTC",
+    "CHAIN__CURRENCY": "USD",
+}
+
+
+def imported_orders(settings: Settings, columns: str) -> list[tuple]:
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as connection:
+        return connection.execute(
+            f"select {columns} from raw_order_history.orders order by all"
+        ).fetchall()
+
+
 def test_files_read_with_settings_since_changed_are_read_again(regulars_env: Settings):
     """A chain that ran once in UTC with amounts as written, then set its time zone and said the
     amounts are cents: the file already landed is read again with the new settings, not kept as
@@ -206,24 +224,14 @@ def test_files_read_with_settings_since_changed_are_read_again(regulars_env: Set
     folder = regulars_env.data_dir / "pos_export"
     folder.mkdir(parents=True)
     (folder / "export.csv").write_text("member,date,total\n0812,2024-03-01 19:30,1250\n")
-    first = {
-        "SOURCES__ORDER_HISTORY__COLUMN_MAPPING": (
-            '{"customer_id": "member", "order_date": "date", "amount": "total"}'
-        ),
-        "SOURCES__ORDER_HISTORY__DATE_FORMAT": "iso8601",
-        "CHAIN__TIMEZONE": "UTC",
-        "CHAIN__CURRENCY": "USD",
-    }
+    first = MINIMAL_EXPORT_IN_UTC
     corrected = first | {
         "CHAIN__TIMEZONE": "Asia/Jakarta",
         "SOURCES__ORDER_HISTORY__AMOUNTS_IN_MINOR_UNITS": "true",
     }
 
     def lake() -> list[tuple]:
-        with duckdb.connect(str(regulars_env.warehouse_path), read_only=True) as connection:
-            return connection.execute(
-                "select ordered_at::varchar, amount::double from raw_order_history.orders"
-            ).fetchall()
+        return imported_orders(regulars_env, "ordered_at::varchar, amount::double")
 
     result = runner.invoke(app, ["ingest", "order_history"], env=first)
     assert result.exit_code == 0, result.output
@@ -242,3 +250,37 @@ def test_files_read_with_settings_since_changed_are_read_again(regulars_env: Set
     assert result.exit_code == 0, result.output
     assert "start over" not in result.output
     assert lake() == [("2024-03-01 12:30:00+00", 12.5)], result.output
+
+
+def test_settings_changed_after_a_file_was_removed_drop_nothing(regulars_env: Settings):
+    """Reading every file again would lose the rows of a file no longer in the folder (an export
+    archived after it landed): the run stops, names it, and keeps the lake as it is."""
+    folder = regulars_env.data_dir / "pos_export"
+    folder.mkdir(parents=True)
+    (folder / "2023.csv").write_text("member,date,total\n0812,2023-05-01 19:30,1250\n")
+    (folder / "2024.csv").write_text("member,date,total\n0813,2024-03-01 19:30,990\n")
+    first = MINIMAL_EXPORT_IN_UTC
+    corrected = first | {"CHAIN__TIMEZONE": "Asia/Jakarta"}
+
+    def lake() -> list[tuple]:
+        return imported_orders(regulars_env, "customer_id, ordered_at::varchar")
+
+    assert runner.invoke(app, ["ingest", "order_history"], env=first).exit_code == 0
+    as_first_read = [("0812", "2023-05-01 19:30:00+00"), ("0813", "2024-03-01 19:30:00+00")]
+    assert lake() == as_first_read
+    archived = (folder / "2023.csv").read_text()
+    (folder / "2023.csv").unlink()
+
+    result = runner.invoke(app, ["ingest", "order_history"], env=corrected)
+    assert result.exit_code == 1, result.output
+    assert (
+        "would lose what was landed from 1 file(s) no longer in "
+        f"{folder}: 2023.csv. Nothing was dropped: put them back"
+    ) in result.output
+    assert "Traceback" not in result.output
+    assert lake() == as_first_read
+
+    (folder / "2023.csv").write_text(archived)
+    result = runner.invoke(app, ["ingest", "order_history"], env=corrected)
+    assert result.exit_code == 0, result.output
+    assert lake() == [("0812", "2023-05-01 12:30:00+00"), ("0813", "2024-03-01 12:30:00+00")]

@@ -49,7 +49,7 @@ from ingestion.order_history.settings import (
     SCHEMA_CONTRACT,
 )
 from ingestion.source_spec import Source, SourceConfigError, folder_present, resolvable
-from ingestion.starting_over import READ_WITH_HINT
+from ingestion.starting_over import FILES_AT, READ_WITH_HINT
 from regulars.settings import Settings, load_chain
 
 SOURCE_NAME = "order_history"
@@ -226,6 +226,7 @@ def order_history_source(
         "thousands_separator": thousands_separator,
         "delimiter": delimiter,
         "encoding": encoding,
+        FILES_AT: {"bucket_url": bucket_url, "file_glob": file_glob},
     }
     reader.apply_hints(additional_table_hints={READ_WITH_HINT: read_with})
     yield reader
