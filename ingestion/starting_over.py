@@ -82,6 +82,8 @@ def read_differently(pipeline: Pipeline, source: DltSource) -> list[ReadDifferen
     tables: dict[str, Any] = pipeline.default_schema.tables
     changed = []
     for resource in source.resources.selected.values():
+        if not isinstance(resource.table_name, str):
+            continue  # a table decided per item: no hints to compute before there are items
         hints = resource.compute_table_schema()
         declared = hints.get(READ_WITH_HINT)
         stored = tables.get(hints["name"], {}).get(READ_WITH_HINT)

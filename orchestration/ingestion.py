@@ -150,9 +150,9 @@ def landing_assets(source: Source, settings: Settings) -> dg.AssetsDefinition:
                 if finished := finish_pending(landing_pipeline(source.name, settings)):
                     context.log.warning(finished.describe("landing"))
                 fresh = source.build(settings)
-                retyped = restart_changed_tables(source.name, fresh, settings)
-                if retyped:
-                    context.log.warning(restart_message(source.name, retyped))
+                restarted = restart_changed_tables(source.name, fresh, settings)
+                if restarted:
+                    context.log.warning(restart_message(source.name, restarted))
                 append_where_empty(fresh, landing_pipeline(source.name, settings))
                 loaded = dlt.run(context=context, dlt_source=fresh, **load_options(settings))
                 yield from qualified(loaded, settings, source.name)

@@ -135,9 +135,9 @@ def ingest(
                 if finished := finish_pending(pipeline):
                     typer.echo(finished.describe("landing"))
                 dlt_source = spec.build(settings)
-                retyped = restart_changed_tables(source, dlt_source, settings)
-                if retyped:
-                    typer.secho(restart_message(source, retyped), fg="yellow", err=True)
+                restarted = restart_changed_tables(source, dlt_source, settings)
+                if restarted:
+                    typer.secho(restart_message(source, restarted), fg="yellow", err=True)
                 append_where_empty(dlt_source, pipeline)
                 landed = pipeline.run(dlt_source, **load_options(settings))
                 prune_state_history(pipeline)
