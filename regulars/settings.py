@@ -17,7 +17,8 @@ Production overrides the same variables (or dlt's `.dlt/secrets.toml` for creden
   regulars/activation/retention.py).
 - REGULARS_GX_DATA_DOCS: 0 turns off the gate's GX Data Docs pages (on by default).
 - The chain itself (`[chain]` in `.dlt/config.toml`, or CHAIN__TIMEZONE, CHAIN__CURRENCY,
-  CHAIN__COUNTRY, CHAIN__OPENED_ON, CHAIN__PARTITIONS_START, CHAIN__TODAY): see `Chain`.
+  CHAIN__COUNTRY, CHAIN__OPENED_ON, CHAIN__PARTITIONS_START, CHAIN__TODAY,
+  CHAIN__PROVINCE_TIMEZONES): see `Chain`.
 - REGULARS_DESTINATION: where dlt lands and the lake lives: `duckdb` (the warehouse file, the
   default) or `filesystem` (Parquet files under DESTINATION__FILESYSTEM__BUCKET_URL, default
   <warehouse dir>/lake; any fsspec URL in production). dbt reads the lake through views either way.
@@ -31,11 +32,12 @@ Production overrides the same variables (or dlt's `.dlt/secrets.toml` for creden
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -94,6 +96,11 @@ class Chain:
       opened_on).
     - today: the chain's current day (default the wall clock in its time zone). The demo sets
       it to the simulated world's day, so a world from 2025 is not a chain closed since.
+    - province_timezones: the IANA zone of the stores of a province (as the ordering DB's
+      `stores.province` writes it) whose stores keep another zone than `timezone`, for a chain
+      across zones (Bali's WITA beside Jakarta's WIB, Illinois beside New York). The hour of day
+      an order was placed at its store (the clusters' day-parts) reads it; days still count in
+      `timezone`, so that the chain has one calendar.
     """
 
     timezone: str = "UTC"
@@ -102,6 +109,8 @@ class Chain:
     opened_on: date | None = None
     partitions_start: date | None = None
     today: date | None = None
+    # Pairs, sorted, so that the chain stays immutable and hashable.
+    province_timezones: tuple[tuple[str, str], ...] = ()
 
     @property
     def zone(self) -> ZoneInfo:
@@ -123,13 +132,14 @@ class Chain:
         """The country's calling code (`62`, `1`), what a national phone number lacks."""
         return calling_code(self.country)
 
-    def dbt_vars(self) -> dict[str, str | None]:
+    def dbt_vars(self) -> dict[str, str | dict[str, str] | None]:
         """What dbt needs of the chain, passed on every invocation (dbt_project.yml keeps only
         defaults, for a `dbt build` by hand)."""
         return {
             "chain_timezone": self.timezone,
             "chain_phone_country_code": self.phone_country_code,
             "chain_currency": self.currency,
+            "chain_province_timezones": dict(self.province_timezones),
         }
 
 
@@ -188,15 +198,46 @@ def _chain_country() -> str | None:
     return country
 
 
+def _is_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def _province_timezones() -> tuple[tuple[str, str], ...]:
+    value = chain_setting("province_timezones")
+    if value is None:
+        return ()
+    how = (
+        "write a table of province = IANA zone, as [chain.province_timezones] with "
+        '"Bali" = "Asia/Makassar" in .dlt/config.toml, or CHAIN__PROVINCE_TIMEZONES=\'{"Bali": '
+        '"Asia/Makassar"}\' in the environment'
+    )
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            value = None
+    if not isinstance(value, Mapping):
+        raise ChainConfigError(f"[chain] province_timezones is not a table: {how}.")
+    for province, zone in value.items():
+        if not isinstance(zone, str) or not _is_zone(zone):
+            raise ChainConfigError(
+                f"[chain] province_timezones: {province} = {zone!r} is not an IANA time zone: "
+                f"{how}."
+            )
+    return tuple(sorted((str(province), zone) for province, zone in value.items()))
+
+
 def load_chain() -> Chain:
     timezone = str(chain_setting("timezone") or Chain.timezone)
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
+    if not _is_zone(timezone):
         raise ChainConfigError(
             f"[chain] timezone = {timezone!r} is not an IANA time zone: write one such as "
             "'Asia/Jakarta' or 'America/New_York' (CHAIN__TIMEZONE in the environment)."
-        ) from None
+        )
     currency = chain_setting("currency")
     if currency is not None:
         currency = str(currency).strip().upper()
@@ -212,6 +253,7 @@ def load_chain() -> Chain:
         opened_on=_chain_day("opened_on"),
         partitions_start=_chain_day("partitions_start"),
         today=_chain_day("today"),
+        province_timezones=_province_timezones(),
     )
     if chain.first_partition_day > chain.current_day():
         raise ChainConfigError(

@@ -22,7 +22,15 @@ from regulars.settings import Chain, ChainConfigError, load_chain
 
 @pytest.fixture(autouse=True)
 def no_chain_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key in ("TIMEZONE", "CURRENCY", "COUNTRY", "OPENED_ON", "PARTITIONS_START", "TODAY"):
+    for key in (
+        "TIMEZONE",
+        "CURRENCY",
+        "COUNTRY",
+        "OPENED_ON",
+        "PARTITIONS_START",
+        "TODAY",
+        "PROVINCE_TIMEZONES",
+    ):
         monkeypatch.delenv(f"CHAIN__{key}", raising=False)
 
 
@@ -39,6 +47,7 @@ def test_an_unconfigured_chain_keeps_utc_and_only_refuses_impossible_dates():
         "chain_timezone": "UTC",
         "chain_phone_country_code": None,
         "chain_currency": None,
+        "chain_province_timezones": {},
     }
     # A 1997 POS export passes; a zero date or an epoch does not.
     assert chain_opened_at() == pd.Timestamp("1990-01-01", tz="UTC")
@@ -70,6 +79,9 @@ def test_the_projects_dlt_folder_is_read_wherever_a_command_runs(tmp_path):
     (project / ".dlt").mkdir(parents=True)
     (project / ".dlt" / "config.toml").write_text(
         '[chain]\ntimezone = "America/New_York"\ncurrency = "USD"\n'
+        '[chain.province_timezones]\n"Illinois" = "America/Chicago"\n'
+        '"Côte d\'Or" = "Europe/Paris"\n',
+        encoding="utf-8",
     )
     elsewhere.mkdir()
     env = {
@@ -80,7 +92,8 @@ def test_the_projects_dlt_folder_is_read_wherever_a_command_runs(tmp_path):
     read = (
         "from regulars.settings import load_settings\n"
         "chain = load_settings().chain\n"
-        "print(chain.timezone, chain.currency)"
+        "print(chain.timezone, chain.currency)\n"
+        "print(chain.province_timezones)"
     )
     printed = subprocess.run(
         [sys.executable, "-c", read],
@@ -90,7 +103,31 @@ def test_the_projects_dlt_folder_is_read_wherever_a_command_runs(tmp_path):
         text=True,
         check=True,
     ).stdout
-    assert printed.split() == ["America/New_York", "USD"]
+    chain_line, zones_line = printed.splitlines()
+    assert chain_line.split() == ["America/New_York", "USD"]
+    assert zones_line == str((("Côte d'Or", "Europe/Paris"), ("Illinois", "America/Chicago")))
+
+
+def test_stores_in_other_zones_are_read_from_json_in_the_environment(monkeypatch):
+    # The TOML table is read in test_the_projects_dlt_folder_is_read_wherever_a_command_runs.
+    monkeypatch.setenv("CHAIN__PROVINCE_TIMEZONES", '{"Bali": "Asia/Makassar"}')
+    assert load_chain().dbt_vars()["chain_province_timezones"] == {"Bali": "Asia/Makassar"}
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ('{"Bali": "WITA"}', "province_timezones: Bali = 'WITA' is not an IANA time zone"),
+        ("Bali=Asia/Makassar", "province_timezones is not a table"),
+    ],
+)
+def test_a_bad_province_zone_says_how_to_write_the_table(
+    value: str, says: str, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("CHAIN__PROVINCE_TIMEZONES", value)
+    with pytest.raises(ChainConfigError, match=re.escape(says)) as raised:
+        load_chain()
+    assert "[chain.province_timezones]" in str(raised.value)
 
 
 @pytest.mark.parametrize(
@@ -138,3 +175,15 @@ def test_the_hourly_partition_schedule_closes_the_chains_local_day(local_time: s
     scheduled = pd.Timestamp(local_time, tz="Asia/Jakarta").to_pydatetime()
     context = dg.build_schedule_context(scheduled_execution_time=scheduled)
     assert [request.partition_key for request in todays_event_days(context)] == days
+
+
+def test_the_demo_chain_keeps_its_wita_stores_on_makassar_time(tiny_world):
+    # Its Bali stores open at 09:00 WITA, 08:00 in Jakarta: read in the chain's zone, an hour of
+    # every Bali order moved a day-part early.
+    from regulars.cli.demo import demo_chain
+    from regulars.settings import load_settings
+
+    with demo_chain(tiny_world):
+        chain = load_settings().chain
+    assert chain.timezone == "Asia/Jakarta"
+    assert chain.province_timezones == (("Bali", "Asia/Makassar"),)

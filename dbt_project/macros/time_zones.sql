@@ -84,3 +84,48 @@
 {% macro spark__utc_to_local_date(column) -%}
     {{ spark__to_local_date(column) }}
 {%- endmacro %}
+
+{#-
+    The zone of the store an order was placed at, as SQL: `[chain]
+    province_timezones` (the var chain_province_timezones) names the
+    provinces whose stores keep another zone than the chain's, and every
+    other store, or an order without a province, keeps `chain_timezone`.
+-#}
+{% macro store_timezone(province_column) -%}
+    {%- set zones = var('chain_province_timezones', {}) -%}
+    {#- A mapping from dbt; the linter's stand-in var() returns a string. -#}
+    {%- set zones = zones if zones is mapping else {} -%}
+    {%- set chain_zone = "'" ~ dbt.escape_single_quotes(var('chain_timezone')) ~ "'" -%}
+    {%- if zones -%}
+        case {{ province_column }}
+        {%- for province, zone in zones.items() | sort %}
+            when '{{ dbt.escape_single_quotes(province) }}' then '{{ dbt.escape_single_quotes(zone) }}'
+        {%- endfor %}
+            else {{ chain_zone }}
+        end
+    {%- else -%}
+        {{ chain_zone }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#-
+    The wall time, in a zone given as SQL (a column, or store_timezone's
+    case), of a zone-less timestamp holding UTC wall time: the zone's rules
+    at that instant, daylight saving included, not a fixed offset.
+-#}
+{% macro utc_to_zone_timestamp(column, zone_sql) -%}
+    {{ return(adapter.dispatch("utc_to_zone_timestamp")(column, zone_sql)) }}
+{%- endmacro %}
+
+{% macro default__utc_to_zone_timestamp(column, zone_sql) -%}
+    (({{ column }} at time zone 'UTC') at time zone {{ zone_sql }})
+{%- endmacro %}
+
+{#- Read as UTC by arithmetic, as duckdb__utc_to_local_date. -#}
+{% macro duckdb__utc_to_zone_timestamp(column, zone_sql) -%}
+    (make_timestamptz(epoch_us({{ column }})) at time zone {{ zone_sql }})
+{%- endmacro %}
+
+{% macro spark__utc_to_zone_timestamp(column, zone_sql) -%}
+    from_utc_timestamp({{ column }}, {{ zone_sql }})
+{%- endmacro %}

@@ -15,6 +15,7 @@ simulator.
 from __future__ import annotations
 
 import importlib
+import json
 import pkgutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,9 +44,16 @@ def simulated_chain(settings: Settings) -> dict[str, str]:
     from simulator import read_state
 
     config, as_of = read_state(settings.data_dir)
+    # Its stores in Bali and the other WITA provinces keep Makassar time, an hour ahead.
+    other_zones = {
+        province.name: province.timezone
+        for province in config.chosen_provinces
+        if province.timezone != SIMULATED_CHAIN["timezone"]
+    }
     own = SIMULATED_CHAIN | {
         "partitions_start": config.start_date.isoformat(),
         "today": as_of.isoformat(),
+        "province_timezones": json.dumps(other_zones),
     }
     return {
         f"CHAIN__{key.upper()}": value for key, value in own.items() if chain_setting(key) is None

@@ -10,12 +10,21 @@ from typing import NamedTuple
 BRAND = "Kedai Nusantara"
 
 
+# Indonesia's zones by their offset (none keeps daylight saving): WIB, WITA, WIT.
+INDONESIAN_ZONES = {7: "Asia/Jakarta", 8: "Asia/Makassar", 9: "Asia/Jayapura"}
+
+
 class Province(NamedTuple):
     name: str
     code: str
     utc_offset_hours: int  # WIB = +7, WITA = +8
     weight: float  # relative pull on sign-ups and orders
     sites: tuple[tuple[str, str], ...]  # (city, neighbourhood) in opening-priority order
+
+    @property
+    def timezone(self) -> str:
+        """The IANA zone its stores keep, as a chain writes it in `[chain]`."""
+        return INDONESIAN_ZONES[self.utc_offset_hours]
 
 
 PROVINCES: tuple[Province, ...] = (

@@ -37,23 +37,12 @@
       - promo use: share of orders with a promo code;
       - feedback: responses per order and mean ratings (null without any).
 
-    Day-parts are in the store's local time. The lake stores UTC only, so
-    the offset is local_utc_offset_hours (WIB, +7) except for the provinces
-    listed in province_utc_offset_hours (WITA, +8).
+    Day-parts are in the local time of the store the order was placed at:
+    the zone of its province in `[chain] province_timezones`, else the
+    chain's (macros/time_zones.sql, store_timezone), with the zone's
+    daylight saving.
 -#}
 
-{%- set wita_provinces = {'Bali': 8, 'Sulawesi Selatan': 8, 'Kalimantan Timur': 8} -%}
-{%- set province_offsets = var('province_utc_offset_hours', wita_provinces) -%}
-{#- A mapping from dbt; the linter's stand-in var() returns a string. #}
-{%- set province_offsets = province_offsets if province_offsets is mapping else wita_provinces %}
-{#- One line of SQL (`case orders.province when 'Bali' then 8 ... else 7 end`). #}
-{%- set utc_offset_hours -%}
-    case orders.province
-    {%- for province, hours in province_offsets.items() | sort -%}
-        {{ " when '" ~ province ~ "' then " ~ (hours | int) }}
-    {%- endfor -%}
-    {{ " else " ~ (var('local_utc_offset_hours', 7) | int) }} end
-{%- endset %}
 {#- The menu's categories, each with an item count and share (the yml lists the columns). #}
 {%- set menu_categories = ['mains', 'rice_bowls', 'noodles', 'snacks', 'drinks', 'desserts'] %}
 {%- set settle_days = var('cluster_refit_settle_days') | int %}
@@ -192,7 +181,7 @@ completed_orders as (
         orders.net_revenue,
         orders.placed_date,
         orders.placed_at,
-        {{ utc_offset_hours }} as utc_offset_hours,
+        {{ store_timezone('orders.province') }} as store_timezone,
         coalesce(
             attributed_orders.last_touch_medium in ('cpc', 'paid_social', 'email'), false
         ) as has_marketing_touch
@@ -214,7 +203,7 @@ local_orders as (
 
     select
         *,
-        extract(hour from {{ dbt.dateadd('hour', 'utc_offset_hours', 'placed_at') }}) as local_hour
+        extract(hour from {{ utc_to_zone_timestamp('placed_at', 'store_timezone') }}) as local_hour
 
     from completed_orders
 
