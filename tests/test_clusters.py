@@ -22,6 +22,7 @@ from regulars.analytics.clusters import (
     fit_from_frame,
     fit_or_keep,
     fit_to_frame,
+    with_menu_shares,
 )
 
 PROFILE_COLUMNS = [
@@ -127,6 +128,42 @@ def test_names_and_descriptions_speak_of_the_distinguishing_behaviour():
     assert {f"mean_{c}" for c in frame.columns if c in FEATURES} <= set(profiles.columns)
 
 
+def test_the_menu_block_is_the_chains_own_categories():
+    # A jaffle shop's menu: the categories were six fixed columns of the simulator's menu (mains,
+    # noodles, ...), so any other menu clustered on zeros and no segment spoke of it.
+    rng = np.random.default_rng(8)
+    features = guests(rng).drop(columns="kind")
+    beverage_fans = features["customer_id"] % 3 == 0
+    share = np.where(beverage_fans, 0.8, 0.1) + rng.normal(0, 0.03, len(features))
+    # The first three guests bought only jaffles: no beverage row, read as a share of 0.
+    share[:3] = 0.0
+    ids = features["customer_id"]
+    beverage = pd.DataFrame({"customer_id": ids, "category": "cold beverage", "item_share": share})
+    jaffle = pd.DataFrame({"customer_id": ids, "category": "jaffle", "item_share": 1 - share})
+    mix = pd.concat([beverage.iloc[3:], jaffle])
+    wide = with_menu_shares(features, mix)
+    assert [c for c in wide.columns if c.startswith("menu_share:")] == [
+        "menu_share:cold beverage",
+        "menu_share:jaffle",
+    ]
+    assert wide.loc[wide["customer_id"] == 0, "menu_share:cold beverage"].item() == 0.0
+    fit, assignments = fit_clusters(wide, k_range=range(2, 9))
+    # One block of two columns: each weighs 1/sqrt(2), as the four day-parts weigh 1/2 each.
+    menu = [i for i, c in enumerate(fit.columns) if c.startswith("menu_share:")]
+    assert np.allclose(fit.weights[menu], 1 / np.sqrt(2))
+    # The beverage fans are told apart, in the menu's own words.
+    fans = assignments.merge(wide, on="customer_id")
+    by_fans = fans.groupby(fans["menu_share:cold beverage"] > 0.5)["cluster_name"].agg(
+        lambda names: names.mode().iloc[0]
+    )
+    assert "heavy on cold beverage" in by_fans[True].lower()
+    assert "heavy on cold beverage" not in by_fans[False].lower()
+    assert fit.profiles["cluster_description"].str.contains("cold beverage share of items").any()
+    # A category nobody bought any more is a share of 0 for today's guests, not a failure.
+    today = with_menu_shares(features, mix[mix["category"] == "jaffle"])
+    assert len(assign_clusters(today, fit)) == len(features)
+
+
 def test_a_fit_kept_as_a_table_assigns_every_guest_as_it_fitted_them():
     """The fit's table gives back its scaling and centroids to the bit, and assigning the fitted
     guests (in any order) through it gives each the cluster the fit gave, with its profile."""
@@ -198,10 +235,23 @@ def test_the_fit_is_kept_while_its_features_are_the_same_and_fitted_again_when_o
 
 
 def test_marts_world_clusters_are_the_weeks_fit_assigned_and_cover_every_guest(warehouse):
-    at_refit = warehouse.sql(
-        "select * from intermediate.int_customer_features_as_of where as_of_kind = 'refit_day'"
-    ).df()
-    features = warehouse.sql("select * from marts.customer_features").df()
+    at_refit = with_menu_shares(
+        warehouse.sql(
+            "select * from intermediate.int_customer_features_as_of where as_of_kind = 'refit_day'"
+        ).df(),
+        warehouse.sql(
+            "select * from intermediate.int_customer_menu_mix_as_of where as_of_kind = 'refit_day'"
+        ).df(),
+    )
+    features = with_menu_shares(
+        warehouse.sql("select * from marts.customer_features").df(),
+        warehouse.sql("select * from marts.customer_menu_mix").df(),
+    )
+    # The simulator's menu, each category a feature.
+    menu = ("desserts", "drinks", "mains", "noodles", "rice_bowls", "snacks")
+    assert [c for c in features.columns if c.startswith("menu_share:")] == [
+        f"menu_share:{c}" for c in menu
+    ]
     # The refit day: the last Sunday at least a week (cluster_refit_settle_days) before the as-of,
     # and the orders placed by then.
     (as_of,) = features["as_of_date"].dt.date.unique()

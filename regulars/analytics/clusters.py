@@ -4,10 +4,14 @@ words for a marketer from the features that set it apart from the whole populati
 Preparation: money and count features are right-skewed (a few guests order fifty times), so they
 are log1p-transformed before scaling, else k-means spends its clusters on the tail. Every feature is
 then standardised (z-score); a missing value (a guest who never rated) is set to the population
-mean, i.e. z = 0, so it neither attracts nor repels. Features come in blocks (six menu-category
-shares, four day-part shares, ...); each standardised column is weighted by 1 / sqrt(block size),
-so a block weighs as much as a single feature in the distance and the six category shares do not
-outvote promo use.
+mean, i.e. z = 0, so it neither attracts nor repels. Features come in blocks (a share per menu
+category, four day-part shares, ...); each standardised column is weighted by 1 / sqrt(block size),
+so a block weighs as much as a single feature in the distance and a menu of twelve categories does
+not outvote promo use.
+
+The menu block is the chain's own: customer_menu_mix has a row per guest and category bought, and
+with_menu_shares makes each category the chain's guests bought a feature (`menu_share:<category>`,
+0 for a guest who never bought it), named and described in the category's own words.
 
 k: k-means (fixed seed, n_init restarts) for every k in k_range; the k with the highest mean
 silhouette wins (ties: the smaller k). Above max_rows_for_silhouette rows the silhouette is computed
@@ -67,24 +71,6 @@ FEATURES: dict[str, Feature] = {
     "average_order_value": Feature(
         "basket", "large baskets", "small baskets", "average order", "money", log=True
     ),
-    "mains_item_share": Feature(
-        "menu", "mains lovers", "few mains", "items that are mains", "share"
-    ),
-    "rice_bowls_item_share": Feature(
-        "menu", "rice-bowl fans", "few rice bowls", "items that are rice bowls", "share"
-    ),
-    "noodles_item_share": Feature(
-        "menu", "noodle fans", "few noodles", "items that are noodles", "share"
-    ),
-    "snacks_item_share": Feature(
-        "menu", "snackers", "few snacks", "items that are snacks", "share"
-    ),
-    "drinks_item_share": Feature(
-        "menu", "drink buyers", "few drinks", "items that are drinks", "share"
-    ),
-    "desserts_item_share": Feature(
-        "menu", "dessert lovers", "few desserts", "items that are desserts", "share"
-    ),
     "delivery_order_share": Feature(
         "fulfilment", "delivery-heavy", "rarely delivered", "orders delivered", "share"
     ),
@@ -123,6 +109,41 @@ FEATURES: dict[str, Feature] = {
     "avg_rating": Feature("rating", "happy raters", "unhappy raters", "mean rating", "rating"),
 }
 
+# A menu category's share of a guest's items, one column per category (with_menu_shares).
+MENU_SHARE_PREFIX = "menu_share:"
+
+
+def with_menu_shares(
+    features: pd.DataFrame, menu_mix: pd.DataFrame, *, id_column: str = "customer_id"
+) -> pd.DataFrame:
+    """`features` with a `menu_share:<category>` column per category in `menu_mix` (one row per
+    guest and category bought: id, category, item_share), 0 where a guest never bought it.
+    Categories in sorted order, so that the columns do not depend on the rows' order."""
+    shares = (
+        menu_mix.pivot_table(
+            index=id_column, columns="category", values="item_share", aggfunc="sum", fill_value=0.0
+        )
+        .sort_index(axis=1)
+        .rename(columns=lambda category: f"{MENU_SHARE_PREFIX}{category}")
+        .astype(float)
+    )
+    shares.columns.name = None
+    merged = features.merge(shares, left_on=id_column, right_index=True, how="left")
+    merged[list(shares.columns)] = merged[list(shares.columns)].fillna(0.0)
+    return merged
+
+
+def feature(column: str) -> Feature | None:
+    """How a clustered column reads: FEATURES', or a menu category's in its own words."""
+    if column in FEATURES:
+        return FEATURES[column]
+    if column.startswith(MENU_SHARE_PREFIX):
+        category = column.removeprefix(MENU_SHARE_PREFIX).replace("_", " ").strip()
+        high, low = f"heavy on {category}", f"light on {category}"
+        return Feature("menu", high, low, f"{category} share of items", "share")
+    return None
+
+
 # |z| of a cluster mean (in population standard deviations) from which a feature describes it.
 DISTINCT_Z = 0.5
 NAME_PHRASES = 3
@@ -144,7 +165,8 @@ def _empty(dtypes: dict[str, str]) -> pd.DataFrame:
 
 
 # Part of the features digest: a change to how clusters are fitted must not reuse an older fit.
-FIT_REVISION = 1
+# 2: the menu block is the chain's categories (with_menu_shares), not six fixed ones.
+FIT_REVISION = 2
 
 # What an assignment carries from its cluster's fit, beside the guest's cluster_id.
 ASSIGNED_FROM_FIT = [
@@ -305,11 +327,13 @@ def assign_clusters(
 ) -> pd.DataFrame:
     """Every row of `features` in the cluster of the nearest centroid, by the fit's scaling (the
     fitted guests' own clusters, for the features they were fitted on), with the columns of
-    ASSIGNED_FROM_FIT as fitted. A column the fit used and `features` lacks is an error."""
+    ASSIGNED_FROM_FIT as fitted. A menu category the fit used and nobody in `features` bought is
+    a share of 0 for all; any other column the fit used and `features` lacks is an error."""
     missing = [column for column in fit.columns if column not in features.columns]
-    if missing:
+    if any(not column.startswith(MENU_SHARE_PREFIX) for column in missing):
         raise KeyError(f"the features lack the fit's columns {missing}")
-    frame = features.sort_values(id_column, kind="stable").reset_index(drop=True)
+    frame = features.assign(**dict.fromkeys(missing, 0.0))
+    frame = frame.sort_values(id_column, kind="stable").reset_index(drop=True)
     raw = frame[fit.columns].apply(pd.to_numeric, errors="coerce").astype(float)
     if frame.empty:
         ids = np.empty(0, dtype=np.int64)
@@ -430,7 +454,7 @@ def fit_or_keep(
 def _feature_columns(frame: pd.DataFrame, id_column: str) -> list[str]:
     known = [c for c in FEATURES if c in frame.columns]
     if known:
-        return known
+        return known + sorted(c for c in frame.columns if c.startswith(MENU_SHARE_PREFIX))
     return [
         c
         for c in frame.columns
@@ -444,13 +468,13 @@ def _scaling(raw: pd.DataFrame, columns: list[str]) -> ClusterFit:
     """The fit's scaling of `raw` (its centroids and profiles still empty): skewed columns
     log1p'd, a missing value set to its column's mean (0 for a column with none), then z-scores,
     each weighted by 1 / sqrt(its block's size)."""
-    log_columns = [c for c in columns if c in FEATURES and FEATURES[c].log]
+    log_columns = [c for c in columns if (spec := feature(c)) is not None and spec.log]
     transformed = _log1p(raw, log_columns)
     fill = transformed.mean().fillna(0.0).to_numpy(float)
     scaler = StandardScaler().fit(
         transformed.fillna(dict(zip(columns, fill, strict=True))).to_numpy()
     )
-    blocks = pd.Series([FEATURES[c].block if c in FEATURES else c for c in columns])
+    blocks = pd.Series([spec.block if (spec := feature(c)) else c for c in columns])
     weights = 1 / np.sqrt(blocks.map(blocks.value_counts()).to_numpy(float))
     return ClusterFit(
         columns=columns,
@@ -491,7 +515,7 @@ def _stable_ids(labels: np.ndarray, matrix: np.ndarray) -> np.ndarray:
 
 
 def _phrase(column: str, z: float) -> str:
-    spec = FEATURES.get(column)
+    spec = feature(column)
     if spec is None:
         return f"{'high' if z > 0 else 'low'} {column.replace('_', ' ')}"
     return spec.high if z > 0 else spec.low
@@ -510,7 +534,7 @@ def _names(z_means: pd.DataFrame, columns: list[str]) -> dict[int, str]:
     def phrases(c: int, count: int) -> list[str]:
         out, blocks = [], set()
         for column in ranked[c]:
-            block = FEATURES[column].block if column in FEATURES else column
+            block = spec.block if (spec := feature(column)) else column
             if block in blocks:
                 continue
             if len(out) >= 1 and abs(z_means.loc[c, column]) < DISTINCT_Z:
@@ -539,7 +563,7 @@ def _names(z_means: pd.DataFrame, columns: list[str]) -> dict[int, str]:
 
 
 def _fmt(value: float, column: str, currency: str | None) -> str:
-    unit = FEATURES[column].unit if column in FEATURES else "number"
+    unit = spec.unit if (spec := feature(column)) else "number"
     if np.isnan(value):
         return "n/a"
     if unit == "share":
@@ -567,7 +591,7 @@ def _description(
     for column in _ranked(z_row)[:DESCRIPTION_FEATURES]:
         if parts and abs(z_row[column]) < DISTINCT_Z:
             break
-        label = FEATURES[column].label if column in FEATURES else column.replace("_", " ")
+        label = spec.label if (spec := feature(column)) else column.replace("_", " ")
         parts.append(
             f"{label} {_fmt(means[column], column, currency)} "
             f"(all {_fmt(population[column], column, currency)})"

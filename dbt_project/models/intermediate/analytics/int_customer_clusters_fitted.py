@@ -10,7 +10,7 @@ builds then shares one fit, and a segment its name and centroid, and a full rebu
 same features the daily builds did (the fit is seeded), so it gives the same table.
 """
 
-from regulars.analytics.clusters import fit_or_keep
+from regulars.analytics.clusters import fit_or_keep, with_menu_shares
 from regulars.analytics.relations import from_pandas, previous_rows, to_pandas
 
 
@@ -18,8 +18,13 @@ def model(dbt, session):
     # A table, not the folder's view: a Python model cannot be a view, and the fit is kept.
     dbt.config(materialized="table")
     k_min, k_max = int(dbt.config.get("cluster_k_min")), int(dbt.config.get("cluster_k_max"))
+    refit_day = "as_of_kind = 'refit_day'"
+    features = with_menu_shares(
+        to_pandas(dbt.ref("int_customer_features_as_of"), where=refit_day),
+        to_pandas(dbt.ref("int_customer_menu_mix_as_of"), where=refit_day),
+    )
     fitted = fit_or_keep(
-        to_pandas(dbt.ref("int_customer_features_as_of"), where="as_of_kind = 'refit_day'"),
+        features,
         previous_rows(dbt.this, session),
         k_range=range(k_min, k_max + 1),
         seed=int(dbt.config.get("cluster_seed")),

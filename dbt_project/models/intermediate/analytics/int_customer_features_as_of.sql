@@ -29,8 +29,8 @@
     [0, 1]:
       - RFM: recency_days, frequency_orders, monetary_net_revenue, plus
         tenure and average order value;
-      - order mix: item shares per menu category (by quantity), order shares
-        per fulfilment type, platform and day-part, and the share of orders
+      - order mix: items, order shares per fulfilment type, platform and
+        day-part, and the share of orders
         with a marketing touch (their last session within
         attribution_window_days before the order came from paid search,
         paid social or e-mail: int_orders_attributed);
@@ -41,10 +41,11 @@
     the zone of its province in `[chain] province_timezones`, else the
     chain's (macros/time_zones.sql, store_timezone), with the zone's
     daylight saving.
+
+    The share of each menu category is int_customer_menu_mix_as_of's, one
+    row per category: the categories are the chain's menu, not columns.
 -#}
 
-{#- The menu's categories, each with an item count and share (the yml lists the columns). #}
-{%- set menu_categories = ['mains', 'rice_bowls', 'noodles', 'snacks', 'drinks', 'desserts'] %}
 {%- set settle_days = var('cluster_refit_settle_days') | int %}
 
 with
@@ -241,14 +242,6 @@ item_mix as (
     select
         completed_orders.as_of_kind,
         order_items.customer_id,
-        {%- for category in menu_categories %}
-            sum(
-                case
-                    when order_items.category = '{{ category }}' then order_items.quantity
-                    else 0
-                end
-            ) as {{ category }}_items,
-        {%- endfor %}
         sum(order_items.quantity) as items
 
     from order_items
@@ -310,14 +303,8 @@ final as (
         {{ to_money('order_summary.monetary_net_revenue / order_summary.frequency_orders') }}
             as average_order_value,
 
-        -- order mix: items by menu category
+        -- order mix: items (by category in int_customer_menu_mix_as_of)
         cast(coalesce(item_mix.items, 0) as {{ dbt.type_bigint() }}) as items,
-        {%- for category in menu_categories %}
-            cast(
-                coalesce(item_mix.{{ category }}_items / nullif(item_mix.items, 0), 0)
-                as {{ dbt.type_float() }}
-            ) as {{ category }}_item_share,
-        {%- endfor %}
 
         -- order mix: fulfilment, platform, day-part, marketing touch; promo use
         cast(order_summary.delivery_order_share as {{ dbt.type_float() }}) as delivery_order_share,

@@ -8,7 +8,12 @@ chain with too few guests on the refit day, or no order data) the table is empty
 typed.
 """
 
-from regulars.analytics.clusters import assign_clusters, fit_from_frame, unclustered
+from regulars.analytics.clusters import (
+    assign_clusters,
+    fit_from_frame,
+    unclustered,
+    with_menu_shares,
+)
 from regulars.analytics.relations import from_pandas, to_pandas
 
 
@@ -17,5 +22,7 @@ def model(dbt, session):
     fitted = to_pandas(dbt.ref("int_customer_clusters_fitted"))
     if fitted.empty:
         return from_pandas(unclustered(), session)
-    features = to_pandas(dbt.ref("customer_features"))
+    features = with_menu_shares(
+        to_pandas(dbt.ref("customer_features")), to_pandas(dbt.ref("customer_menu_mix"))
+    )
     return from_pandas(assign_clusters(features, fit_from_frame(fitted)), session)

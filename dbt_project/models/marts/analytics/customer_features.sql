@@ -7,8 +7,6 @@
     this day and of the clusters' refit day in one query.
 -#}
 
-{%- set menu_categories = ['mains', 'rice_bowls', 'noodles', 'snacks', 'drinks', 'desserts'] %}
-
 with
 
 features as (
@@ -36,11 +34,8 @@ final as (
         monetary_net_revenue,
         average_order_value,
 
-        -- order mix: items by menu category
+        -- order mix: items (by menu category: customer_menu_mix)
         items,
-        {%- for category in menu_categories %}
-            {{ category }}_item_share,
-        {%- endfor %}
 
         -- order mix: fulfilment, platform, day-part, marketing touch; promo use
         delivery_order_share,
