@@ -281,6 +281,9 @@ def test_marts_world_clusters_are_the_weeks_fit_assigned_and_cover_every_guest(w
     # features, and assigned every guest of the as-of by today's.
     fitted = warehouse.sql("select * from intermediate.int_customer_clusters_fitted").df()
     assert not fitted["parameters_reused"].any(), "the marts world's one build fitted"
+    # The chain's currency reaches the build's descriptions (dbt's parser once dropped it).
+    money = fitted["cluster_description"].str.contains("spend|average order")
+    assert money.any() and fitted.loc[money, "cluster_description"].str.contains("IDR ").all()
     assert (
         fitted.sort_values("cluster_id")["cluster_name"].tolist()
         == profiles["cluster_name"].tolist()

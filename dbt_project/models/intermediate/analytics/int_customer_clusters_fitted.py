@@ -18,6 +18,10 @@ def model(dbt, session):
     # A table, not the folder's view: a Python model cannot be a view, and the fit is kept.
     dbt.config(materialized="table")
     k_min, k_max = int(dbt.config.get("cluster_k_min")), int(dbt.config.get("cluster_k_max"))
+    # A statement of its own: dbt passes a Python model only the configs its parser finds, and
+    # the parser does not look inside `x or y` in a call's argument, where this read was: the
+    # build got None, and the descriptions printed bare amounts whatever the chain's currency.
+    currency = dbt.config.get("chain_currency")
     refit_day = "as_of_kind = 'refit_day'"
     features = with_menu_shares(
         to_pandas(dbt.ref("int_customer_features_as_of"), where=refit_day),
@@ -29,6 +33,6 @@ def model(dbt, session):
         k_range=range(k_min, k_max + 1),
         seed=int(dbt.config.get("cluster_seed")),
         # Empty when `[chain] currency` is unset: the descriptions then print bare amounts.
-        currency=dbt.config.get("chain_currency") or None,
+        currency=currency or None,
     )
     return from_pandas(fitted, session)
