@@ -62,7 +62,11 @@ final as (
         as_of_date,
         category,
         cast(items as {{ dbt.type_bigint() }}) as items,
-        cast(items as {{ dbt.type_float() }}) / customer_items as item_share
+        -- The inner cast keeps integer division away (PostgreSQL), the outer one
+        -- the quotient's type (Spark makes it a double).
+        cast(
+            cast(items as {{ dbt.type_float() }}) / customer_items as {{ dbt.type_float() }}
+        ) as item_share
 
     from category_items
     where customer_items > 0
