@@ -33,7 +33,8 @@
         day-part, and the share of orders
         with a marketing touch (their last session within
         attribution_window_days before the order came from paid search,
-        paid social or e-mail: int_orders_attributed);
+        paid social or e-mail: int_orders_attributed, by the campaign marts'
+        channel rule, macros/traffic_channel.sql);
       - promo use: share of orders with a promo code;
       - feedback: responses per order and mean ratings (null without any).
 
@@ -183,9 +184,9 @@ completed_orders as (
         orders.placed_date,
         orders.placed_at,
         {{ store_timezone('orders.province') }} as store_timezone,
-        coalesce(
-            attributed_orders.last_touch_medium in ('cpc', 'paid_social', 'email'), false
-        ) as has_marketing_touch
+        {{ traffic_channel(
+            'attributed_orders.last_touch_source', 'attributed_orders.last_touch_medium'
+        ) }} in {{ marketing_channels() }} as has_marketing_touch
 
     from orders
     inner join customers

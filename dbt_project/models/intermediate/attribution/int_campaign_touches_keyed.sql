@@ -5,13 +5,9 @@
     figures each contributes (fct_campaign_performance sums them per day,
     channel and campaign).
 
-    Channel rule, on source / medium: a Meta platform as source with a paid
-    medium (paid_social, paid*, *cp*, ppc, retargeting) -> that platform's
-    channel (macros/meta_ads_channel.sql: instagram_ads, facebook_ads,
-    meta_audience_network, meta_other_ads), cpc -> google_search, organic ->
-    organic_search, email -> email, sms -> sms, referral -> referral, none /
-    (none) or no source -> direct, else other (paid_social from a source that
-    is not Meta's included).
+    Channel rule, on source / medium: macros/traffic_channel.sql (a Meta
+    platform as source with a paid medium -> that platform's channel, cpc ->
+    google_search, ..., else other).
 
     Campaign key:
     - Meta channels: the Meta campaign id. Names may change or repeat, so a
@@ -167,19 +163,7 @@ traffic_channels as (
 
     select
         *,
-        case
-            when
-                {{ meta_ads_channel('source') }} is not null
-                and {{ regexp_full_match('lower(medium)', 'paid.*|.*cp.*|ppc|retargeting') }}
-                then {{ meta_ads_channel('source') }}
-            when medium = 'cpc' then 'google_search'
-            when medium = 'organic' then 'organic_search'
-            when medium = 'email' then 'email'
-            when medium = 'sms' then 'sms'
-            when medium = 'referral' then 'referral'
-            when source is null or medium is null or medium in ('none', '(none)') then 'direct'
-            else 'other'
-        end as channel
+        {{ traffic_channel('source', 'medium') }} as channel
 
     from traffic
 
