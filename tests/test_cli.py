@@ -1,7 +1,10 @@
 """The `regulars` command line: help, the demo world, and errors that say what to do next."""
 
+import json
+
 import duckdb
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from regulars.cli import app
@@ -284,3 +287,43 @@ def test_settings_changed_after_a_file_was_removed_drop_nothing(regulars_env: Se
     result = runner.invoke(app, ["ingest", "order_history"], env=corrected)
     assert result.exit_code == 0, result.output
     assert lake() == [("0812", "2023-05-01 12:30:00+00"), ("0813", "2024-03-01 12:30:00+00")]
+
+
+def test_dbt_by_hand_gets_the_chains_vars_and_a_given_var_wins():
+    from regulars.cli import with_chain_vars
+
+    chain = {
+        "chain_timezone": "Asia/Jakarta",
+        "chain_province_timezones": {"Bali": "Asia/Makassar"},
+    }
+    built = with_chain_vars(
+        ["build", "--select", "customer_features+", "--vars", "{churn_inactivity_days: 90}"], chain
+    )
+    assert built[:3] == ["build", "--select", "customer_features+"]
+    assert built[3] == "--vars" and json.loads(built[4]) == chain | {"churn_inactivity_days": 90}
+    overridden = with_chain_vars(["test", "--vars=chain_timezone: UTC"], chain)
+    assert json.loads(overridden[-1])["chain_timezone"] == "UTC"
+    # Commands that take no vars are passed as they are.
+    assert with_chain_vars(["--version"], chain) == ["--version"]
+    assert with_chain_vars(["deps"], chain) == ["deps"]
+    with pytest.raises(typer.BadParameter, match="is not a YAML mapping"):
+        with_chain_vars(["build", "--vars", "90"], chain)
+
+
+def test_dbt_by_hand_compiles_with_the_demo_chains_zones(
+    tiny_world: Settings, capfd: pytest.CaptureFixture
+):
+    # dbt_project.yml's defaults are UTC and no store in another zone: a `dbt build` by hand on
+    # the warehouse `make run` built rewrote its marts in UTC days.
+    inline = "select '{{ var(\"chain_timezone\") }}', '{{ var(\"chain_province_timezones\") }}'"
+    # Its own target folder: the checkout's holds the manifest the other workers' runs read.
+    target = (
+        "--target-path",
+        str(tiny_world.state_dir / "dbt"),
+        "--log-path",
+        str(tiny_world.state_dir),
+    )
+    result = runner.invoke(app, ["dbt", "compile", "--quiet", *target, "--inline", inline])
+    printed = capfd.readouterr().out  # dbt's own process writes to the terminal, not the runner
+    assert result.exit_code == 0, printed
+    assert "'Asia/Jakarta'" in printed and "Asia/Makassar" in printed

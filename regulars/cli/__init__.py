@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -448,6 +449,68 @@ def _materialize_locked(settings: Settings):
                         log.write(f"\n{step} failed:\n{error.to_string()}")
                 typer.secho(f"The whole log of the run: {log_path}", fg="red", err=True)
             return result
+
+
+# dbt's commands that take --vars: the ones that compile the project.
+DBT_COMMANDS_WITH_VARS = frozenset(
+    {"build", "compile", "debug", "docs", "list", "ls", "parse", "run", "run-operation",
+     "seed", "show", "snapshot", "source", "test"}
+)  # fmt: skip
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def dbt(context: typer.Context) -> None:
+    """dbt in the project with the chain's vars, as Dagster runs it: `regulars dbt build --select
+    customer_features+`. Everything after `dbt` goes to dbt; a `--vars` given wins, key by key."""
+    import subprocess
+
+    from regulars.cli.demo import demo_chain
+    from regulars.settings import beside_python
+
+    settings = load_settings()
+    export_environment(settings)
+    with demo_chain(settings):
+        chain_vars = load_settings().chain.dbt_vars()
+        arguments = with_chain_vars(list(context.args), chain_vars)
+        code = subprocess.call([beside_python("dbt"), *arguments], cwd=settings.dbt_project_dir)
+    raise typer.Exit(code)
+
+
+def with_chain_vars(arguments: list[str], chain_vars: dict) -> list[str]:
+    """dbt's `arguments` with the chain's vars for a command that takes them. A by-hand `dbt
+    build` reads dbt_project.yml's defaults (UTC, no stores in other zones), so a build of the
+    warehouse `make run` made rewrote its marts in another zone's days."""
+    command = next((a for a in arguments if not a.startswith("-")), None)
+    if command not in DBT_COMMANDS_WITH_VARS:
+        return arguments
+    import yaml
+
+    def mapping(text: str) -> dict:
+        try:
+            value = yaml.safe_load(text or "{}") or {}
+        except yaml.YAMLError:
+            value = None
+        if not isinstance(value, dict):
+            raise typer.BadParameter(
+                f"{text!r} is not a YAML mapping: write --vars '{{churn_inactivity_days: 90}}'",
+                param_hint="--vars",
+            )
+        return value
+
+    given: dict = {}
+    rest = []
+    pairs = iter(arguments)
+    for argument in pairs:
+        if argument == "--vars":
+            given |= mapping(next(pairs, ""))
+        elif argument.startswith("--vars="):
+            given |= mapping(argument.removeprefix("--vars="))
+        else:
+            rest.append(argument)
+    return [*rest, "--vars", json.dumps(chain_vars | given)]
 
 
 @app.command()
