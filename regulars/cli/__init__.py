@@ -467,15 +467,16 @@ def dbt(context: typer.Context) -> None:
     customer_features+`. Everything after `dbt` goes to dbt; a `--vars` given wins, key by key."""
     import subprocess
 
+    from orchestration.dbt import dbt_launcher
     from regulars.cli.demo import demo_chain
-    from regulars.settings import beside_python
 
     settings = load_settings()
     export_environment(settings)
     with demo_chain(settings):
         chain_vars = load_settings().chain.dbt_vars()
         arguments = with_chain_vars(list(context.args), chain_vars)
-        code = subprocess.call([beside_python("dbt"), *arguments], cwd=settings.dbt_project_dir)
+        # Dagster's launcher: this warehouse, and on Spark the Python models in dbt's session.
+        code = subprocess.call([dbt_launcher(settings), *arguments], cwd=settings.dbt_project_dir)
     raise typer.Exit(code)
 
 
