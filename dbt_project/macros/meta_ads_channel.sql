@@ -32,7 +32,13 @@
 {%- endmacro %}
 
 
-{#- The channels meta_ads_channel can name, as a SQL list: those with Meta cost. -#}
+{#- The channels meta_ads_channel can name: those with Meta cost. -#}
+{% macro meta_ads_channel_names() -%}
+    {{ return(['instagram_ads', 'facebook_ads', 'meta_audience_network', 'meta_other_ads']) }}
+{%- endmacro %}
+
+
+{#- The same, as a SQL list. -#}
 {% macro meta_ads_channels() -%}
-    ('instagram_ads', 'facebook_ads', 'meta_audience_network', 'meta_other_ads')
+    ('{{ meta_ads_channel_names() | join("', '") }}')
 {%- endmacro %}

@@ -26,8 +26,7 @@
 {%- endmacro %}
 
 
-{#- The channels a guest was marketed to through: paid social, paid search and e-mail. -#}
+{#- The channels a guest was marketed to through, as a SQL list: paid social, paid search, e-mail. -#}
 {% macro marketing_channels() -%}
-    ('instagram_ads', 'facebook_ads', 'meta_audience_network', 'meta_other_ads',
-    'google_search', 'email')
+    ('{{ (meta_ads_channel_names() + ['google_search', 'email']) | join("', '") }}')
 {%- endmacro %}
